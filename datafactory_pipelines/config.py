@@ -1,0 +1,37 @@
+"""Where datafactory keeps its files. Everything lives under DATAFACTORY_HOME (default ./data)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @classmethod
+    def from_env(cls, home: str | os.PathLike[str] | None = None) -> Paths:
+        return cls(Path(home or os.environ.get("DATAFACTORY_HOME") or "data").resolve())
+
+    @property
+    def store(self) -> Path:
+        return self.home / "leads.duckdb"
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def processed(self) -> Path:
+        return self.home / "processed"
+
+    @property
+    def rejected(self) -> Path:
+        return self.home / "rejected"
+
+    def ensure(self) -> Paths:
+        for folder in (self.home, self.inbox, self.processed, self.rejected):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,96 @@
+"""Header synonyms (Chinese and English) mapped to the canonical lead fields."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Exact synonyms, compared after normalize_header(). Order inside a list does not matter.
+HEADER_SYNONYMS: dict[str, list[str]] = {
+    "name": ["姓名", "客户姓名", "联系人", "联系人姓名", "名字", "客户", "称呼", "负责人", "真实姓名",
+             "name", "fullname", "contact", "contactname", "contactperson", "customername", "firstname"],
+    "mobile": ["手机", "手机号", "手机号码", "移动电话", "联系电话", "电话", "电话号码", "联系方式", "联系手机",
+               "手机电话", "座机", "固定电话", "固话", "办公电话", "mobile", "mobilephone", "mobileno", "phone",
+               "phonenumber", "cell", "cellphone", "tel", "telephone", "contactnumber"],
+    "email": ["邮箱", "电子邮箱", "邮件", "邮件地址", "电子邮件", "邮箱地址", "email", "e-mail", "mail",
+              "emailaddress", "e-mailaddress"],
+    "wechat": ["微信", "微信号", "微信id", "wechat", "wechatid", "weixin", "wx"],
+    "qq": ["qq", "qq号", "qq号码", "qqid"],
+    "douyin": ["抖音", "抖音号", "抖音id", "douyin", "tiktok", "douyinid"],
+    "kuaishou": ["快手", "快手号", "快手id", "kuaishou", "kuaishouid"],
+    "company": ["公司", "公司名称", "公司名", "单位", "单位名称", "工作单位", "企业", "企业名称", "客户名称",
+                "所属公司", "机构", "机构名称", "company", "companyname", "organization", "organisation",
+                "org", "employer", "account", "accountname"],
+    "title": ["职位", "职务", "岗位", "头衔", "职称", "title", "jobtitle", "position", "role", "designation"],
+    "address": ["地址", "联系地址", "通讯地址", "详细地址", "公司地址", "办公地址", "所在地", "address",
+                "mailingaddress", "streetaddress", "location"],
+    "source": ["来源", "渠道", "线索来源", "来源渠道", "获取渠道", "客户来源", "source", "channel",
+               "leadsource"],
+    "collected_at": ["日期", "收集时间", "登记日期", "登记时间", "创建时间", "创建日期", "录入时间", "录入日期",
+                     "提交时间", "留资时间", "时间", "date", "created", "createdat", "createdon",
+                     "collectedat", "submittedat", "timestamp"],
+}
+
+# Substring fallbacks for decorated headers such as "手机号码(必填)" or "客户邮箱*".
+# Checked in order, so the more specific words come first.
+HEADER_KEYWORDS: list[tuple[str, str]] = [
+    ("微信", "wechat"), ("wechat", "wechat"), ("抖音", "douyin"), ("快手", "kuaishou"),
+    ("qq", "qq"), ("邮箱", "email"), ("邮件", "email"), ("email", "email"),
+    ("手机", "mobile"), ("电话", "mobile"), ("mobile", "mobile"), ("phone", "mobile"),
+    ("公司", "company"), ("单位", "company"), ("企业", "company"), ("company", "company"),
+    ("职位", "title"), ("职务", "title"), ("岗位", "title"),
+    ("地址", "address"), ("address", "address"),
+    ("姓名", "name"), ("联系人", "name"), ("name", "name"),
+    ("来源", "source"), ("渠道", "source"), ("source", "source"),
+    ("日期", "collected_at"), ("时间", "collected_at"), ("date", "collected_at"),
+]
+
+_LOOKUP = {syn: field for field, syns in HEADER_SYNONYMS.items() for syn in syns}
+_DECORATION = re.compile(r"[\s_:：*＊#\-.·/\\]+|[（(\[【].*?[)）\]】]")
+
+# Fields that may come in several columns: later columns are merged in as alternates.
+MULTI_VALUE_FIELDS = {"mobile", "email"}
+
+
+def normalize_header(text: object) -> str:
+    """Lower-case, half-width, without spaces, punctuation or bracketed notes like "(必填)"."""
+    s = unicodedata.normalize("NFKC", str(text or "")).strip().lower()
+    s = _DECORATION.sub("", s)
+    return s.replace("-", "")
+
+
+def canonical_field(header: object) -> str | None:
+    """The canonical field for one header cell, or None for an unknown column."""
+    key = normalize_header(header)
+    if not key:
+        return None
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    if len(key) > 24:  # a sentence, not a header
+        return None
+    for word, field in HEADER_KEYWORDS:
+        if word in key:
+            return field
+    return None
+
+
+def map_headers(headers: list[object]) -> dict[int, str]:
+    """Column index -> canonical field. Repeats of a single-valued field are left unmapped (kept as extras)."""
+    mapping: dict[int, str] = {}
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        field = canonical_field(header)
+        if field is None:
+            continue
+        if field in seen and field not in MULTI_VALUE_FIELDS:
+            continue
+        mapping[i] = field
+        seen.add(field)
+    return mapping
+
+
+def header_score(row: list[object]) -> int:
+    """How much a row looks like a header: the number of distinct canonical fields it names."""
+    fields = {canonical_field(c) for c in row if isinstance(c, str) and c.strip()}
+    fields.discard(None)
+    return len(fields)

@@ -1,0 +1,194 @@
+"""The import path shared by the Dagster assets, the CLI and the tests.
+
+read_import -> standardize -> save (one transaction) -> link all records -> curate golden leads
+(one transaction). Each step is a plain function; assets call them one per asset, the CLI in a row.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.ingest import IngestError, RawImport, read_file
+from datafactory_pipelines.linkage import LinkResult, link_records
+from datafactory_pipelines.standardize import standardize_frame
+from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
+from datafactory_pipelines.survivorship import assign_lead_ids, golden_records, lead_number
+
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def import_id_for(file_name: str, sha256: str) -> str:
+    """Stable id of one file's content: readable stem plus a short content hash."""
+    stem = _UNSAFE.sub("_", Path(file_name).stem).strip("_.")[:40] or "file"
+    return f"{stem}-{sha256[:10]}"
+
+
+@dataclass
+class PreparedImport:
+    raw: RawImport
+    records: pd.DataFrame  # raw (*_raw) + standardized columns, one row per data row
+
+    @property
+    def import_id(self) -> str:
+        return import_id_for(self.raw.file_name, self.raw.sha256)
+
+    @property
+    def unreachable(self) -> pd.DataFrame:
+        return self.records[~self.records["reachable"]]
+
+    def meta(self, imported_by: str = "datafactory") -> ImportMeta:
+        header_map: dict[str, str] = {}
+        for sheet in self.raw.sheets:
+            header_map.update(sheet.headers)
+        return ImportMeta(
+            import_id=self.import_id,
+            file_name=self.raw.file_name,
+            content_sha256=self.raw.sha256,
+            sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
+                     "extra_columns": s.extra_headers} for s in self.raw.sheets],
+            header_map=header_map,
+            rows_read=self.raw.rows_read,
+            rows_unreachable=int((~self.records["reachable"]).sum()),
+            blank_rows=sum(s.blank_rows for s in self.raw.sheets),
+            imported_by=imported_by,
+        )
+
+
+def standardize_import(raw: RawImport) -> PreparedImport:
+    table = raw.table
+    records = table[["sheet", "source_row", "extra"]].copy()
+    for f in CANONICAL_FIELDS:
+        records[f"{f}_raw"] = table[f].to_numpy()
+    std = standardize_frame(table[list(CANONICAL_FIELDS)])
+    for col in std.columns:
+        records[col] = std[col].to_numpy()
+    return PreparedImport(raw=raw, records=records)
+
+
+def prepare_file(path: str | Path) -> PreparedImport:
+    return standardize_import(read_file(path))
+
+
+@dataclass
+class CurateOutcome:
+    link: LinkResult
+    changes: LeadChanges
+    records_linked: int
+    duplicates_found: int  # records that joined another record's lead
+    active_leads: int
+    merges: dict[str, str] = field(default_factory=dict)
+
+
+def link_all(store: LeadStore) -> tuple[pd.DataFrame, LinkResult]:
+    records = store.records_for_linkage()
+    return records, link_records(records)
+
+
+def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateOutcome:
+    """Assign stable lead ids to clusters, build golden records, write what changed in one transaction."""
+    existing = store.leads(include_retired=True)
+    previous = records.set_index("record_id")["lead_id"]
+    next_number = max((lead_number(x) for x in existing["lead_id"]), default=0) + 1
+    record_leads, merges = assign_lead_ids(link.clusters, previous, next_number)
+    linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
+    golden = golden_records(linked)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    known = existing.set_index("lead_id")
+    golden["status"] = "active"
+    golden["merged_into"] = ""
+    golden["created_at"] = known["created_at"].reindex(golden["lead_id"]).fillna(now).to_numpy()
+    golden["updated_at"] = now
+    old_hash = known["content_hash"].reindex(golden["lead_id"])
+    old_status = known["status"].reindex(golden["lead_id"])
+    changed = (old_hash.to_numpy() != golden["content_hash"].to_numpy()) | (old_status.to_numpy() != "active")
+    upserts = golden[changed]
+    created = int(old_hash.isna().sum())
+
+    retired = known.loc[[lead for lead in merges if lead in known.index]].reset_index()
+    if len(retired):
+        retired["status"] = "merged"
+        retired["merged_into"] = retired["lead_id"].map(merges)
+        retired["updated_at"] = now
+        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
+    changes = LeadChanges(record_leads=record_leads, upserts=upserts, created=created,
+                          updated=int(changed.sum()) - created, merged=len(merges))
+    store.apply_lead_changes(changes)
+    return CurateOutcome(
+        link=link, changes=changes, records_linked=len(record_leads),
+        duplicates_found=len(record_leads) - record_leads["lead_id"].nunique(),
+        active_leads=len(golden), merges=merges,
+    )
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    import_id: str | None
+    status: str  # imported | duplicate | rejected
+    rows_read: int = 0
+    rows_unreachable: int = 0
+    error: str = ""
+    unreachable_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
+    try:
+        store.save_import(prepared.meta(imported_by), prepared.records)
+    except DuplicateImportError as dup:
+        return FileOutcome(prepared.raw.path, dup.import_id, "duplicate", prepared.raw.rows_read,
+                           error=f"already imported as {dup.import_id}")
+    reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
+    return FileOutcome(prepared.raw.path, prepared.import_id, "imported", prepared.raw.rows_read,
+                       len(prepared.unreachable), unreachable_reasons={str(k): int(v) for k, v in reasons.items()})
+
+
+def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafactory") -> FileOutcome:
+    """Read, standardize and save one file; a file that cannot be read leaves the store untouched."""
+    try:
+        prepared = prepare_file(path)
+    except IngestError as err:
+        return FileOutcome(Path(path), None, "rejected", error=err.describe())
+    return save_import(store, prepared, imported_by)
+
+
+def relink_and_curate(store: LeadStore) -> CurateOutcome:
+    records, link = link_all(store)
+    return curate(store, records, link)
+
+
+def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:
+    """Move a file that cannot be imported aside, with NAME.error.txt saying why."""
+    rejected_dir.mkdir(parents=True, exist_ok=True)
+    target = _free_name(rejected_dir / path.name)
+    shutil.move(str(path), target)
+    Path(f"{target}.error.txt").write_text(
+        f"{path.name} was not imported.\n\n{error}\n\nFix the file and drop it into the inbox again.\n",
+        encoding="utf-8",
+    )
+    return target
+
+
+def archive_file(path: Path, processed_dir: Path, import_id: str) -> Path:
+    """Move an imported file to processed/, named by its import id so the same name never collides."""
+    processed_dir.mkdir(parents=True, exist_ok=True)
+    target = processed_dir / f"{import_id}{path.suffix.lower()}"
+    if target.exists():
+        path.unlink()
+        return target
+    shutil.move(str(path), target)
+    return target
+
+
+def _free_name(target: Path) -> Path:
+    if not target.exists():
+        return target
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return target.with_name(f"{target.stem}.{stamp}{target.suffix}")

@@ -1,0 +1,62 @@
+"""The lead store interface: what the pipeline needs from any backend (DuckDB file or PostgreSQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass
+class ImportMeta:
+    import_id: str
+    file_name: str
+    content_sha256: str
+    sheets: list[dict] = field(default_factory=list)
+    header_map: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_unreachable: int = 0
+    blank_rows: int = 0
+    imported_by: str = "datafactory"
+
+
+@dataclass
+class LeadChanges:
+    """One linkage + survivorship result, written in one transaction."""
+
+    record_leads: pd.DataFrame  # record_id, lead_id for every linked record
+    upserts: pd.DataFrame  # lead rows (LEAD_COLUMNS) that are new or changed
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+
+
+class DuplicateImportError(Exception):
+    """The same file content was imported before."""
+
+    def __init__(self, import_id: str) -> None:
+        self.import_id = import_id
+        super().__init__(f"this content was already imported as {import_id}")
+
+
+class LeadStore(Protocol):
+    def find_import(self, content_sha256: str) -> str | None: ...
+
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int: ...
+
+    def records_for_linkage(self) -> pd.DataFrame: ...
+
+    def apply_lead_changes(self, changes: LeadChanges) -> None: ...
+
+    def leads(self, include_retired: bool = False) -> pd.DataFrame: ...
+
+    def links(self) -> pd.DataFrame: ...
+
+    def imports(self) -> pd.DataFrame: ...
+
+    def unreachable_records(self, import_id: str | None = None) -> pd.DataFrame: ...
+
+    def import_records(self, import_id: str) -> pd.DataFrame: ...
+
+    def counts(self) -> dict[str, int]: ...

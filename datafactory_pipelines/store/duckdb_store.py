@@ -1,0 +1,163 @@
+"""The embedded lead store: one DuckDB file, zero set-up.
+
+DuckDB allows one writing process per file, so every operation opens a short-lived connection
+and waits (with back-off) while another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
+from datafactory_pipelines.store.schema import DDL, LEAD_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
+
+LOCK_WAIT_SECONDS = 120.0
+
+
+class DuckDBLeadStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as con:
+            for statement in DDL:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
+            )
+
+    def __repr__(self) -> str:
+        return f"DuckDBLeadStore({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+            except duckdb.IOException as exc:  # another process holds the write lock
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        con = self._connect(read_only=True)
+        try:
+            return con.execute(sql, params or []).df()
+        finally:
+            con.close()
+
+    # -- imports -----------------------------------------------------------------------------
+    def find_import(self, content_sha256: str) -> str | None:
+        rows = self._query("SELECT import_id FROM imports WHERE content_sha256 = ?", [content_sha256])
+        return None if rows.empty else str(rows.iloc[0, 0])
+
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int:
+        """Write the import and all its records in one transaction; returns the number of records."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self._transaction() as con:
+            found = con.execute(
+                "SELECT import_id FROM imports WHERE content_sha256 = ? OR import_id = ?",
+                [meta.content_sha256, meta.import_id],
+            ).fetchall()
+            if found:
+                raise DuplicateImportError(found[0][0])
+            con.execute(
+                "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [meta.import_id, meta.file_name, meta.content_sha256,
+                 json.dumps(meta.sheets, ensure_ascii=False), json.dumps(meta.header_map, ensure_ascii=False),
+                 meta.rows_read, meta.rows_unreachable, meta.blank_rows, now, meta.imported_by],
+            )
+            start = con.execute("SELECT coalesce(max(record_id), 0) FROM records").fetchall()[0][0] + 1
+            frame = records.copy()
+            frame["record_id"] = range(start, start + len(frame))
+            frame["import_id"] = meta.import_id
+            frame["source_file"] = meta.file_name
+            frame["imported_at"] = now
+            frame["lead_id"] = None
+            frame = frame[RECORD_COLUMNS]
+            con.register("incoming_records", frame)
+            con.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM incoming_records")
+            con.unregister("incoming_records")
+        return len(frame)
+
+    def imports(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM imports ORDER BY imported_at, import_id")
+
+    def import_records(self, import_id: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM records WHERE import_id = ? ORDER BY record_id", [import_id])
+
+    def unreachable_records(self, import_id: str | None = None) -> pd.DataFrame:
+        sql = "SELECT * FROM records WHERE NOT reachable"
+        params: list = []
+        if import_id:
+            sql += " AND import_id = ?"
+            params.append(import_id)
+        return self._query(sql + " ORDER BY record_id", params)
+
+    # -- linkage -----------------------------------------------------------------------------
+    def records_for_linkage(self) -> pd.DataFrame:
+        """Every reachable record with the columns linkage and survivorship read."""
+        return self._query(
+            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            "WHERE r.reachable ORDER BY r.record_id"
+        )
+
+    def apply_lead_changes(self, changes: LeadChanges) -> None:
+        with self._transaction() as con:
+            con.register("record_leads", changes.record_leads[["record_id", "lead_id"]])
+            con.execute(
+                "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
+                "WHERE records.record_id = record_leads.record_id "
+                "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
+            )
+            con.unregister("record_leads")
+            if len(changes.upserts):
+                upserts = changes.upserts[LEAD_COLUMNS]
+                con.register("lead_upserts", upserts)
+                con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
+                con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
+                con.unregister("lead_upserts")
+
+    # -- reading -----------------------------------------------------------------------------
+    def leads(self, include_retired: bool = False) -> pd.DataFrame:
+        where = "" if include_retired else "WHERE status = 'active'"
+        return self._query(f"SELECT * FROM leads {where} ORDER BY lead_id")
+
+    def links(self) -> pd.DataFrame:
+        return self._query(
+            "SELECT source_file, sheet, source_row, lead_id, import_id, record_id FROM records "
+            "ORDER BY import_id, record_id"
+        )
+
+    def counts(self) -> dict[str, int]:
+        row = self._query(
+            "SELECT (SELECT count(*) FROM imports) AS imports, (SELECT count(*) FROM records) AS records, "
+            "(SELECT count(*) FROM records WHERE NOT reachable) AS unreachable_records, "
+            "(SELECT count(*) FROM leads WHERE status = 'active') AS active_leads, "
+            "(SELECT count(*) FROM leads WHERE status = 'merged') AS merged_leads"
+        ).iloc[0]
+        return {k: int(v) for k, v in row.items()}

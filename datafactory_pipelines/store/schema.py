@@ -1,0 +1,57 @@
+"""Lead store tables. Plain SQL that DuckDB and PostgreSQL both accept."""
+
+from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.standardize import STANDARD_COLUMNS
+
+SCHEMA_VERSION = 1
+
+_BOOL_COLUMNS = {"name_partial", "email_role", "reachable"}
+RAW_FIELD_COLUMNS = [f"{f}_raw" for f in CANONICAL_FIELDS]
+RECORD_COLUMNS = [
+    "record_id", "import_id", "source_file", "sheet", "source_row", *RAW_FIELD_COLUMNS, "extra",
+    *STANDARD_COLUMNS, "imported_at", "lead_id",
+]
+LEAD_COLUMNS = [
+    "lead_id", "name", "salutation", "mobile", "mobile_alternates", "landline", "email", "email_alternates",
+    "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city", "district",
+    "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
+    "content_hash",
+]
+
+
+def _record_column_type(col: str) -> str:
+    if col in ("record_id", "source_row"):
+        return "BIGINT"
+    if col in _BOOL_COLUMNS:
+        return "BOOLEAN"
+    if col == "imported_at":
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    """CREATE TABLE IF NOT EXISTS imports (
+        import_id VARCHAR PRIMARY KEY,
+        file_name VARCHAR NOT NULL,
+        content_sha256 VARCHAR NOT NULL UNIQUE,
+        sheets VARCHAR,
+        header_map VARCHAR,
+        rows_read BIGINT,
+        rows_unreachable BIGINT,
+        blank_rows BIGINT,
+        imported_at TIMESTAMP NOT NULL,
+        imported_by VARCHAR
+    )""",
+    "CREATE TABLE IF NOT EXISTS records (\n    "
+    + ",\n    ".join(
+        f"{c} {_record_column_type(c)}" + (" PRIMARY KEY" if c == "record_id" else "") for c in RECORD_COLUMNS
+    )
+    + "\n)",
+    "CREATE TABLE IF NOT EXISTS leads (\n    "
+    + ",\n    ".join(
+        f"{c} {'BIGINT' if c == 'record_count' else 'VARCHAR'}" + (" PRIMARY KEY" if c == "lead_id" else "")
+        for c in LEAD_COLUMNS
+    )
+    + "\n)",
+]
