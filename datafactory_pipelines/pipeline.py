@@ -192,3 +192,22 @@ def _free_name(target: Path) -> Path:
         return target
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return target.with_name(f"{target.stem}.{stamp}{target.suffix}")
+
+
+def dedupe_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Engine only: a table with record_id + canonical columns -> record_id, cluster_id.
+
+    Records that reach nobody cannot be linked and stay clusters of their own.
+    """
+    if "record_id" not in table.columns:
+        raise ValueError("the input needs a record_id column")
+    table = table.reset_index(drop=True)
+    raw = pd.DataFrame({f: table[f].fillna("").astype(str) if f in table.columns else "" for f in CANONICAL_FIELDS})
+    std = standardize_frame(raw)
+    std["record_id"] = range(len(std))
+    link = link_records(std[std["reachable"]])
+    cluster = pd.Series(range(len(std)), index=range(len(std)))
+    cluster.loc[link.clusters["record_id"].to_numpy()] = link.clusters["cluster_id"].to_numpy()
+    ids = table["record_id"].astype(str)
+    return pd.DataFrame({"record_id": ids, "cluster_id": ids.iloc[cluster.to_numpy()].to_numpy()})
+

@@ -152,7 +152,6 @@ def generate_records(people: int = 400, records: int = 1000, seed: int = 7) -> p
 def write_sample_files(out_dir: str | Path, people: int = 400, records: int = 1000, files: int = 4,
                        seed: int = 7) -> SampleSet:
     """Write `files` lead files (xlsx and csv, different headers) into out_dir, with truth."""
-    rng = random.Random(seed + 1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = generate_records(people, records, seed)

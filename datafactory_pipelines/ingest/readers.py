@@ -76,10 +76,7 @@ def read_file(path: str | Path) -> RawImport:
     if path.stat().st_size == 0:
         raise IngestError(path.name, "the file is empty")
     sha = file_sha256(path)
-    if suffix in EXCEL_SUFFIXES:
-        grids = _excel_grids(path)
-    else:
-        grids = [(path.stem, _csv_grid(path))]
+    grids = _excel_grids(path) if suffix in EXCEL_SUFFIXES else [(path.stem, _csv_grid(path))]
 
     frames: list[pd.DataFrame] = []
     sheets: list[RawSheet] = []
@@ -197,7 +194,7 @@ def _read_grid(file_name: str, sheet: str, grid: list[list[object]]) -> tuple[pd
         if len(idxs) == 1:
             columns[f] = converted[idxs[0]]
         else:  # e.g. 手机 and 座机: later columns become alternates of the first
-            columns[f] = [";".join(v for v in vals if v.strip()) for vals in zip(*(converted[i] for i in idxs))]
+            columns[f] = [";".join(v for v in vals if v.strip()) for vals in zip(*(converted[i] for i in idxs), strict=False)]
     extras = [
         json.dumps({header[i]: converted[i][r] for i in extra_idx if converted[i][r]}, ensure_ascii=False)
         if extra_idx else "{}"

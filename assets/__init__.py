@@ -1,0 +1,1 @@
+"""Dagster wiring for the lead pipeline: thin assets over the domain library."""

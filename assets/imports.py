@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import dagster as dg
+
+from assets.metadata import counts_table, preview
+from assets.partitions import lead_files
+from assets.resources import LeadStoreResource
+from datafactory_pipelines.ingest import IngestError, RawImport, read_file
+from datafactory_pipelines.pipeline import (
+    archive_file,
+    import_id_for,
+    reject_file,
+    save_import,
+    standardize_import,
+)
+
+PREVIEW_COLUMNS = ["sheet", "source_row", "name", "mobile", "email", "wechat", "company", "title", "source"]
+
+
+class RawImportConfig(dg.Config):
+    path: str = ""  # the dropped file; empty when re-materializing: found again under processed/
+
+
+def _locate(config: RawImportConfig, partition_key: str, lead_store: LeadStoreResource) -> Path:
+    if config.path and Path(config.path).exists():
+        return Path(config.path)
+    paths = lead_store.paths()
+    for folder in (paths.processed, paths.inbox):
+        for candidate in folder.glob(f"{partition_key}.*"):
+            return candidate
+    raise dg.Failure(f"the file for partition {partition_key} is neither in the inbox nor in processed/")
+
+
+@dg.asset(
+    partitions_def=lead_files,
+    group_name="imports",
+    kinds={"excel", "python"},
+    owners=["team:data-engineering"],
+)
+def raw_imports(context: dg.AssetExecutionContext, config: RawImportConfig,
+                lead_store: LeadStoreResource) -> dg.Output[RawImport]:
+    """One dropped lead file (.xlsx/.xls/.csv) as read: the header row found, header names mapped to
+    canonical fields, unknown columns kept as extra attributes, every row numbered as Excel shows it.
+    A file that cannot be read is moved to rejected/ with NAME.error.txt and the run fails."""
+    path = _locate(config, context.partition_key, lead_store)
+    try:
+        raw = read_file(path)
+    except IngestError as err:
+        target = reject_file(path, lead_store.paths().rejected, err.describe())
+        raise dg.Failure(description=err.describe(), metadata={"rejected_to": str(target)}) from err
+    return dg.Output(
+        raw,
+        metadata={
+            "file": path.name,
+            "rows_read": raw.rows_read,
+            "blank_rows_skipped": sum(s.blank_rows for s in raw.sheets),
+            "sheets": counts_table({f"{s.name} (header row {s.header_row})": s.rows_read for s in raw.sheets},
+                                   "sheet"),
+            "header_map": counts_table({h: f for s in raw.sheets for h, f in s.headers.items()},
+                                       "header", "field"),
+            "extra_columns": ", ".join(h for s in raw.sheets for h in s.extra_headers) or "none",
+            "preview": preview(raw.table, PREVIEW_COLUMNS),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=lead_files,
+    group_name="imports",
+    kinds={"python", "duckdb"},
+    owners=["team:data-engineering"],
+)
+def standardized_contacts(context: dg.AssetExecutionContext, raw_imports: RawImport,
+                          lead_store: LeadStoreResource) -> dg.MaterializeResult:
+    """The file's rows standardized (phones, emails, social IDs, names, companies, titles, addresses)
+    and saved to the lead store with their source file, sheet and row, in one transaction.
+    Rows that reach nobody are kept but set aside from linkage, with the reason."""
+    prepared = standardize_import(raw_imports)
+    outcome = save_import(lead_store.open(), prepared, imported_by=f"dagster run {context.run_id[:8]}")
+    if raw_imports.path.exists() and raw_imports.path.parent == lead_store.paths().inbox:
+        archive_file(raw_imports.path, lead_store.paths().processed,
+                     import_id_for(raw_imports.file_name, raw_imports.sha256))
+    records = prepared.records
+    statuses = {
+        f"{field} {status}": int(n)
+        for field in ("mobile", "email", "wechat", "qq", "name")
+        for status, n in records[f"{field}_status"].value_counts().items() if status != "empty"
+    }
+    return dg.MaterializeResult(
+        metadata={
+            "import_status": outcome.status if outcome.status != "duplicate" else f"duplicate: {outcome.error}",
+            "import_id": outcome.import_id or "",
+            "rows_standardized": len(records),
+            "rows_unreachable": outcome.rows_unreachable,
+            "unreachable_reasons": counts_table(outcome.unreachable_reasons, "reason"),
+            "field_status": counts_table(statuses, "field status"),
+            "preview": preview(records, PREVIEW_COLUMNS + ["reachable"]),
+        }
+    )

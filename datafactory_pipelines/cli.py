@@ -1,0 +1,202 @@
+"""The `datafactory` command: the same code path as the Dagster assets, from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from datafactory_pipelines.config import Paths
+from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
+from datafactory_pipelines.store import open_store
+
+LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "landline", "email", "email_alternates",
+                       "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city",
+                       "district", "source", "first_seen", "last_seen", "record_count", "updated_at"]
+DAGSTER_YAML = """\
+# Written by datafactory. Runs that write the lead store (tag datafactory/lead_store) go one at a
+# time: a DuckDB file has a single writer.
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: "datafactory/lead_store"
+        limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    rejected = 0
+    files = [Path(f) for f in args.files]
+    for i, path in enumerate(files, start=1):
+        started = time.perf_counter()
+        outcome = import_file(store, path, imported_by=args.by)
+        took = time.perf_counter() - started
+        if outcome.status == "imported":
+            _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
+                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
+            for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
+                _say(f"      {n:>6}  {reason}")
+        elif outcome.status == "duplicate":
+            _say(f"[{i}/{len(files)}] {path.name}: skipped, {outcome.error}")
+        else:
+            rejected += 1
+            _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
+    _say("linking all records and updating curated leads …")
+    result = relink_and_curate(store)
+    _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
+         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
+    return 1 if rejected else 0
+
+
+def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    if args.what == "leads":
+        table = store.leads()[LEAD_EXPORT_COLUMNS]
+    else:
+        table = store.links()[["source_file", "sheet", "source_row", "lead_id", "import_id"]]
+    out = write_table(table, args.out)
+    _say(f"wrote {len(table)} {args.what} to {out}")
+    return 0
+
+
+def cmd_dedupe(args: argparse.Namespace, paths: Paths) -> int:
+    started = time.perf_counter()
+    table = read_table(args.input)
+    _say(f"read {len(table)} records from {args.input}; standardizing and linking …")
+    clusters = dedupe_frame(table)
+    write_table(clusters, args.out)
+    _say(f"{clusters['cluster_id'].nunique()} clusters from {len(clusters)} records in "
+         f"{time.perf_counter() - started:.1f}s -> {args.out}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    counts = store.counts()
+    _say(f"lead store: {paths.store}")
+    for key, value in counts.items():
+        _say(f"  {key.replace('_', ' '):<22} {value}")
+    inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
+    rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
+    _say(f"  inbox                  {len(inbox)} file(s) waiting")
+    _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
+    imports = store.imports().tail(5)
+    if len(imports):
+        _say("recent imports:")
+        for row in imports.itertuples():
+            _say(f"  {row.imported_at:%Y-%m-%d %H:%M}  {row.import_id}  {row.rows_read} rows, "
+                 f"{row.rows_unreachable} unreachable")
+    return 0
+
+
+def _dagster_home(paths: Paths) -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
+    import dagster as dg
+
+    from sensors.local_runner import process_inbox
+
+    home = _dagster_home(paths)
+    os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
+    with dg.DagsterInstance.get() as instance:
+        summaries = process_inbox(instance, progress=_say)
+    failed = [s for s in summaries if not s.success]
+    for s in failed:
+        _say(f"  REJECTED {s.partition_key}: {s.error}")
+    _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
+    cmd_status(args, paths)
+    _say(f"\nOpen the Dagster UI on these runs:  DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} "
+         "dagster dev   (then http://127.0.0.1:3000)  — or simply: datafactory ui")
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.sample_data import write_sample_files
+
+    sample = write_sample_files(paths.inbox, people=args.people, records=args.records, files=args.files,
+                                seed=args.seed)
+    _say(f"wrote {len(sample.files)} sample lead files ({args.records} rows about {args.people} people) "
+         f"into {paths.inbox}")
+    return cmd_run_inbox(args, paths)
+
+
+def cmd_ui(args: argparse.Namespace, paths: Paths) -> int:
+    home = _dagster_home(paths)
+    os.environ["DATAFACTORY_HOME"] = str(paths.home)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    _say(f"DAGSTER_HOME={home}; starting dagster dev on http://127.0.0.1:{args.port}")
+    os.execv(dagster, [dagster, "dev", "-m", "datafactory_pipelines.definitions", "-p", str(args.port)])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datafactory", description=__doc__)
+    parser.add_argument("--home", help="data folder (default $DATAFACTORY_HOME or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="import lead files (.xlsx/.xls/.csv) and update the curated leads")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="export curated leads, or the row -> lead links")
+    p.add_argument("what", choices=["leads", "links"])
+    p.add_argument("out", help="output file: .csv, .parquet or .xlsx")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("dedupe", help="engine only: cluster a table with record_id + canonical columns")
+    p.add_argument("input", help="CSV or Parquet with a record_id column")
+    p.add_argument("--out", required=True, help="record_id,cluster_id as .csv or .parquet")
+    p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("status", help="what is in the lead store and the drop folders")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("run-inbox", help="import the files waiting in the inbox through Dagster, once")
+    p.set_defaults(func=cmd_run_inbox)
+
+    p = sub.add_parser("demo", help="generate sample lead files into the inbox and import them through Dagster")
+    p.add_argument("--people", type=int, default=2000)
+    p.add_argument("--records", type=int, default=5000)
+    p.add_argument("--files", type=int, default=4)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = Paths.from_env(args.home).ensure()
+    os.environ["DATAFACTORY_HOME"] = str(paths.home)
+    try:
+        return args.func(args, paths)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"datafactory: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

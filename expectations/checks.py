@@ -1,0 +1,72 @@
+import dagster as dg
+import pandas as pd
+
+from assets.imports import standardized_contacts
+from assets.leads import curated_leads
+from assets.resources import LeadStoreResource
+from datafactory_pipelines.pipeline import import_id_for
+from expectations.runner import validate
+from expectations.suites import CURATED_LEADS_SUITE, STANDARDIZED_CONTACTS_SUITE
+
+CONTACTS = ["mobile", "landline", "email", "wechat", "qq", "douyin", "kuaishou"]
+
+
+def _blank_to_null(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    frame = frame.copy()
+    for col in columns:
+        frame[col] = frame[col].where(frame[col].fillna("") != "")
+    return frame
+
+
+def _result(outcome, rows: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        metadata={
+            "rows_checked": rows,
+            "expectations": len(outcome.table),
+            "failed_expectations": len(outcome.failed),
+            "results": dg.MetadataValue.md(outcome.table.to_markdown(index=False)),
+        },
+    )
+
+
+def contacts_check_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """The standardized rows plus the derived columns the suite asserts on."""
+    has_contact = (records[CONTACTS].fillna("") != "").any(axis=1)
+    frame = records.assign(
+        reachable_has_contact=~records["reachable"].astype(bool) | has_contact,
+        unreachable_has_reason=records["reachable"].astype(bool) | (records["reject_reason"].fillna("") != ""),
+    )
+    return _blank_to_null(frame, ["mobile", "email", "landline"])
+
+
+def leads_check_frame(leads: pd.DataFrame) -> pd.DataFrame:
+    return _blank_to_null(leads.assign(has_valid_contact=(leads[CONTACTS].fillna("") != "").any(axis=1)),
+                          ["mobile", "email"])
+
+
+@dg.asset_check(asset=standardized_contacts, blocking=True,
+                description="GX: standardized contacts match their patterns; reachability is consistent.")
+def standardized_contacts_key_fields(context: dg.AssetCheckExecutionContext,
+                                     lead_store: LeadStoreResource) -> dg.AssetCheckResult:
+    store = lead_store.open()
+    partition_key = context.run.tags.get("dagster/partition", "")
+    found = store.imports()
+    found = found[[import_id_for(f, s) == partition_key
+                   for f, s in zip(found["file_name"], found["content_sha256"], strict=True)]]
+    records = store.import_records(found["import_id"].iloc[0]) if len(found) else pd.DataFrame()
+    if records.empty:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0, "note": "duplicate or empty import"})
+    return _result(validate(contacts_check_frame(records), STANDARDIZED_CONTACTS_SUITE, "standardized_contacts"),
+                   len(records))
+
+
+@dg.asset_check(asset=curated_leads, blocking=True,
+                description="GX: every curated lead has a valid contact; ids and primary mobiles are unique.")
+def curated_leads_key_fields(lead_store: LeadStoreResource) -> dg.AssetCheckResult:
+    leads = lead_store.open().leads()
+    return _result(validate(leads_check_frame(leads), CURATED_LEADS_SUITE, "curated_leads"), len(leads))
+
+
+standardized_contacts_checks = [standardized_contacts_key_fields]
+curated_leads_checks = [curated_leads_key_fields]
