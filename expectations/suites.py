@@ -6,7 +6,7 @@ the pipeline promises about its own output, so a failure means the pipeline brok
 
 MOBILE_PATTERN = r"^1[3-9][0-9]{9}$"
 EMAIL_PATTERN = r"^[^@\s]+@[a-z0-9.-]+\.[a-z]{2,24}$"
-LANDLINE_PATTERN = r"^0[1-9][0-9]{1,3}-[0-9]{5,8}(-[0-9]{1,6})?$"
+LANDLINE_PATTERN = r"^0[1-9][0-9]{1,3}-[0-9]{5,8}(?:-[0-9]{1,6})?$"
 
 STANDARDIZED_CONTACTS_SUITE = [
     ("ExpectColumnValuesToNotBeNull", {"column": "source_row"}),

@@ -30,7 +30,7 @@ def _prepare(value: str) -> tuple[str, str]:
 
 
 def _result(raw: str, value: str) -> IdResult:
-    return IdResult(value, VALID if raw.strip() == value else REPAIRED, "" if raw.strip() == value else "format repaired")
+    return IdResult(value, VALID if raw == value else REPAIRED, "" if raw == value else "format repaired")
 
 
 @lru_cache(maxsize=1 << 17)

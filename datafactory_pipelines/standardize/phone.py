@@ -92,6 +92,6 @@ def standardize_phone(value: str) -> PhoneResult:
     primary = mobiles[0] if mobiles else ""
     alternates = ";".join(mobiles[1:] + (landlines[1:] if not primary else landlines))
     landline = landlines[0] if landlines else ""
-    clean = raw.strip() in (primary, landline)
+    clean = raw in (primary, landline)
     reason = f"{bad} unreadable number(s) dropped" if bad else ("" if clean else "format repaired")
     return PhoneResult(primary, alternates, landline, VALID if clean and not bad else REPAIRED, reason)

@@ -1,0 +1,100 @@
+"""The real `datafactory` console script, run as an operator would."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from datafactory_pipelines.sample_data import write_sample_files
+from tests.conftest import pairwise_f1, write_csv, write_xlsx
+
+CLI = shutil.which("datafactory") or str(Path(sys.executable).with_name("datafactory"))
+
+
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATAFACTORY_HOME": str(home)}
+    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_import_export_status(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    a = write_xlsx(tmp_path / "a.xlsx", [["姓名", "手机", "邮箱", "公司"],
+                                         ["张伟", "13800138000", "zw@qq.com", "星海科技有限公司"],
+                                         ["李娜", "139 0013 9000", "", "云帆贸易"]])
+    b = write_csv(tmp_path / "b.csv", [["联系人", "联系电话", "微信"], ["張偉", "+8613800138000", "zw_wechat"]])
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"garbage")
+
+    done = run_cli(home, "import", a, b, bad)
+    assert done.returncode == 1, done.stderr
+    assert "a.xlsx: imported 2 rows" in done.stdout
+    assert "b.csv: imported 1 rows" in done.stdout
+    assert "bad.xlsx: REJECTED: file bad.xlsx: cannot be opened" in done.stdout
+    assert "leads: 2 active" in done.stdout
+
+    for ext in ("csv", "xlsx", "parquet"):
+        out = tmp_path / f"leads.{ext}"
+        assert run_cli(home, "export", "leads", out).returncode == 0
+        leads = pd.read_csv(out, dtype=str) if ext == "csv" else (
+            pd.read_excel(out, dtype=str) if ext == "xlsx" else pd.read_parquet(out))
+        assert {"lead_id", "name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "company", "title",
+                "address"} <= set(leads.columns)
+        assert sorted(leads["name"]) == ["张伟", "李娜"]
+    zhang = pd.read_parquet(tmp_path / "leads.parquet").set_index("name").loc["张伟"]
+    assert (zhang["mobile"], zhang["email"], zhang["wechat"]) == ("13800138000", "zw@qq.com", "zw_wechat")
+
+    assert run_cli(home, "export", "links", tmp_path / "links.csv").returncode == 0
+    links = pd.read_csv(tmp_path / "links.csv", dtype={"source_row": int})
+    assert sorted(zip(links["source_file"], links["source_row"], strict=True)) == [
+        ("a.xlsx", 2), ("a.xlsx", 3), ("b.csv", 2)]
+    assert links.groupby("lead_id").size().max() == 2
+
+    status = run_cli(home, "status")
+    assert status.returncode == 0
+    assert "records" in status.stdout and "active leads           2" in status.stdout
+
+    again = run_cli(home, "import", a)
+    assert again.returncode == 0 and "skipped, already imported" in again.stdout
+
+
+def test_dedupe_engine_only(tmp_path: Path) -> None:
+    table = pd.DataFrame({
+        "record_id": ["r1", "r2", "r3", "r4"],
+        "name": ["张伟", "張偉", "李娜", "王芳"],
+        "mobile": ["13800138000", "+86 138 0013 8000", "13900139000", ""],
+        "email": ["", "", "", ""],
+    })
+    table.to_csv(tmp_path / "in.csv", index=False)
+    done = run_cli(tmp_path / "home", "dedupe", tmp_path / "in.csv", "--out", tmp_path / "out.csv")
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str)
+    assert list(out.columns) == ["record_id", "cluster_id"]
+    clusters = out.set_index("record_id")["cluster_id"]
+    assert clusters["r1"] == clusters["r2"] != clusters["r3"]
+    assert clusters["r4"] == "r4"  # nothing to reach 王芳 with: her own cluster
+
+
+def test_demo_command_imports_through_dagster(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    done = subprocess.run([CLI, "demo", "--people", "150", "--records", "400", "--files", "2"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 file(s) imported, 0 rejected" in done.stdout
+    assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
+    assert len(list((home / "processed").iterdir())) == 2
+
+
+def test_cli_import_matches_truth(tmp_path: Path) -> None:
+    sample = write_sample_files(tmp_path / "files", people=400, records=1000, files=3, seed=3)
+    home = tmp_path / "home"
+    assert run_cli(home, "import", *sample.files).returncode == 0
+    assert run_cli(home, "export", "links", tmp_path / "links.csv").returncode == 0
+    links = pd.read_csv(tmp_path / "links.csv")
+    merged = sample.truth.rename(columns={"file": "source_file"}).merge(links, on=["source_file", "source_row"])
+    assert len(merged) == len(links)
+    _, _, f1 = pairwise_f1(merged["person_id"], merged["lead_id"])
+    assert f1 >= 0.90

@@ -1,0 +1,137 @@
+"""The spine, end to end: files dropped in the inbox -> sensor -> one run per file -> curated leads."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from assets.resources import LeadStoreResource
+from datafactory_pipelines.config import Paths
+from datafactory_pipelines.definitions import defs
+from datafactory_pipelines.sample_data import write_sample_files
+from datafactory_pipelines.store import open_store
+from sensors.inbox import inbox_sensor
+from tests.conftest import pairwise_f1, write_csv, write_xlsx
+
+
+def _evaluate_sensor(instance: dg.DagsterInstance) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
+    result = inbox_sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def _run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("import_lead_file").execute_in_process(
+        instance=instance, partition_key=request.partition_key, run_config=request.run_config,
+        tags=request.tags, raise_on_error=False,
+    )
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as inst:
+        yield inst
+
+
+def test_drop_files_get_curated_leads(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    write_xlsx(paths.inbox / "展会名单.xlsx", [
+        ["2026 上海展会 线索"],
+        ["联系人", "手机号码", "电子邮箱", "单位", "职务", "客户等级"],
+        ["张伟", "+86 138 0013 8000", "ZW@QQ.COM", "深圳星海科技有限公司", "销售经理", "A"],
+        ["李娜", "13900139000", "", "杭州云帆贸易有限公司", "工程师", "B"],
+        ["无名氏", "12345", "", "", "", "C"],
+    ])
+    write_csv(paths.inbox / "web_form.csv", [
+        ["Name", "Mobile", "Email", "Company", "Title"],
+        ["張偉", "138-0013-8000", "zw@qq.com", "星海科技", "Sales Manager"],
+        ["Amy Chen", "13600136000", "amy@example.com", "Acme", "CTO"],
+    ], encoding="gb18030")
+    (paths.inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 damaged")
+
+    result = _evaluate_sensor(instance)
+    assert len(result.run_requests) == 3
+    assert len({r.run_key for r in result.run_requests}) == 3
+    outcomes = {r.partition_key.split("-")[0]: _run(instance, r) for r in result.run_requests}
+    assert outcomes["展会名单"].success and outcomes["web_form"].success
+    assert not outcomes["broken"].success
+
+    # the good files are archived, the bad one is moved aside with its reason
+    assert sorted(p.suffix for p in paths.processed.iterdir()) == [".csv", ".xlsx"]
+    assert "cannot be opened as a spreadsheet" in (paths.rejected / "broken.xlsx.error.txt").read_text("utf-8")
+    assert not list(paths.inbox.iterdir())
+
+    leads = open_store(paths.store).leads().set_index("name")
+    assert sorted(leads.index) == ["Amy Chen", "张伟", "李娜"]  # 无名氏 reaches nobody: set aside
+    assert leads.loc["张伟", "record_count"] == 2
+    assert leads.loc["张伟", "mobile"] == "13800138000"
+    assert leads.loc["张伟", "title"] == "销售经理"
+
+    # materializations a data engineer looks at, with personal data masked in previews
+    std = instance.get_latest_materialization_event(dg.AssetKey("standardized_contacts"))
+    curated = instance.get_latest_materialization_event(dg.AssetKey("curated_leads"))
+    assert curated.asset_materialization.metadata["active_leads"].value == 3
+    preview = std.asset_materialization.metadata["preview"].value
+    assert "138****8000" in preview and "13800138000" not in preview
+    checks = [e for r in outcomes.values() for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert checks and all(e.event_specific_data.passed for e in checks)
+
+
+def test_same_file_dropped_twice_imports_once(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    rows = [["姓名", "手机"], ["王芳", "13700137000"]]
+    write_xlsx(paths.inbox / "list.xlsx", rows)
+    first = _evaluate_sensor(instance)
+    assert len(first.run_requests) == 1
+    assert _run(instance, first.run_requests[0]).success
+    # the operator drops the very same file again, under another name
+    (paths.inbox / "list (1).xlsx").write_bytes(next(paths.processed.glob("*.xlsx")).read_bytes())
+    second = _evaluate_sensor(instance)
+    assert second.run_requests == []
+    assert (paths.processed / "duplicates" / "list (1).xlsx").exists()
+    assert open_store(paths.store).counts()["imports"] == 1
+
+
+def test_rejected_file_leaves_store_unchanged(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    write_xlsx(paths.inbox / "good.xlsx", [["姓名", "手机"], ["王芳", "13700137000"]])
+    assert _run(instance, _evaluate_sensor(instance).run_requests[0]).success
+    before = open_store(paths.store).counts()
+    write_xlsx(paths.inbox / "no_contacts.xlsx", [["姓名", "公司"], ["赵六", "某公司"]])
+    run = _run(instance, _evaluate_sensor(instance).run_requests[0])
+    assert not run.success
+    assert open_store(paths.store).counts() == before
+    error = (paths.rejected / "no_contacts.xlsx.error.txt").read_text("utf-8")
+    assert "row 1" in error and "no contact column" in error
+
+
+def test_generated_set_reaches_f1(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    sample = write_sample_files(paths.inbox, people=2000, records=5000, files=4, seed=11)
+    result = _evaluate_sensor(instance)
+    assert all(_run(instance, r).success for r in result.run_requests)
+    links = open_store(paths.store).links()
+    truth = sample.truth.rename(columns={"file": "source_file"})
+    merged = truth.merge(links, on=["source_file", "source_row"], how="left")
+    merged["lead_id"] = merged["lead_id"].fillna(pd.Series("unlinked-" + merged.index.astype(str), index=merged.index))
+    precision, recall, f1 = pairwise_f1(merged["person_id"], merged["lead_id"])
+    assert f1 >= 0.90, (precision, recall, f1)
+    assert precision >= 0.98
+
+
+def test_definitions_validate(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "datafactory_pipelines.definitions"],
+        capture_output=True, text=True, env={"DAGSTER_HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Validation successful" in done.stderr + done.stdout

@@ -1,0 +1,58 @@
+import pandas as pd
+
+from datafactory_pipelines.linkage import link_records
+from datafactory_pipelines.standardize import standardize_frame
+
+
+def _link(rows: list[dict]) -> list[int]:
+    raw = pd.DataFrame(rows).fillna("")
+    std = standardize_frame(raw)
+    std["record_id"] = range(1, len(std) + 1)
+    clusters = link_records(std).clusters.sort_values("record_id")
+    return clusters["cluster_id"].tolist()
+
+
+def test_same_mobile_different_formats_link() -> None:
+    ids = _link([{"name": "张伟", "mobile": "+86 138 0013 8000"}, {"name": "張偉", "mobile": "13800138000.0"}])
+    assert ids[0] == ids[1]
+
+
+def test_namesakes_at_different_companies_stay_apart() -> None:
+    ids = _link([
+        {"name": "张伟", "mobile": "13800138000", "company": "深圳星海科技有限公司"},
+        {"name": "张伟", "mobile": "13900139000", "company": "杭州云帆贸易有限公司"},
+    ])
+    assert ids[0] != ids[1]
+
+
+def test_colleagues_sharing_a_switchboard_stay_apart() -> None:
+    rows = [{"name": n, "mobile": "0755-81234567", "company": "深圳星海科技有限公司"}
+            for n in ("王芳", "李娜", "刘洋", "陈静")]
+    rows.append({"name": "王芳", "mobile": "0755-81234567", "company": "深圳星海科技有限公司",
+                 "email": "wf@qq.com"})
+    ids = _link(rows)
+    assert len({ids[1], ids[2], ids[3], ids[0]}) == 4
+    assert ids[4] == ids[0]  # same name, same company: the same 王芳
+
+
+def test_changed_mobile_same_email_and_wechat_stays_together() -> None:
+    ids = _link([
+        {"name": "赵敏", "mobile": "13500135000", "email": "zm@163.com", "wechat": "zhaomin88"},
+        {"name": "赵敏", "mobile": "18600186000", "email": "ZM@163.COM", "wechat": "ZhaoMin88"},
+    ])
+    assert ids[0] == ids[1]
+
+
+def test_traditional_name_joins_simplified_twin() -> None:
+    ids = _link([{"name": "陳麗華", "email": "clh@qq.com"}, {"name": "陈丽华", "email": "clh@qq.com"}])
+    assert ids[0] == ids[1]
+
+
+def test_one_shared_mobile_with_a_different_name_does_not_link() -> None:
+    ids = _link([{"name": "周杰", "mobile": "13700137000"}, {"name": "吴磊", "mobile": "13700137000"}])
+    assert ids[0] != ids[1]
+
+
+def test_partial_name_links_by_surname_and_contact() -> None:
+    ids = _link([{"name": "张总", "mobile": "13800138000"}, {"name": "张伟", "mobile": "13800138000"}])
+    assert ids[0] == ids[1]

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from datafactory_pipelines.pipeline import import_file, prepare_file, relink_and_curate
+from datafactory_pipelines.store import ImportMeta
+from datafactory_pipelines.survivorship import assign_lead_ids
+from tests.conftest import write_xlsx
+
+HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "登记日期"]
+
+
+def test_import_is_one_transaction(store, tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "a.xlsx", [HEADER, ["张伟", "13800138000", "zw@qq.com", "星海科技", "销售经理", "2025-01-02"]])
+    prepared = prepare_file(path)
+    broken = prepared.records.drop(columns=["email"])  # the insert fails half-way through
+    with pytest.raises(KeyError):
+        store.save_import(prepared.meta(), broken)
+    assert store.counts()["imports"] == 0 and store.counts()["records"] == 0
+
+
+def test_same_content_imports_once(store, tmp_path: Path) -> None:
+    rows = [HEADER, ["张伟", "13800138000", "zw@qq.com", "星海科技", "销售经理", "2025-01-02"]]
+    first = import_file(store, write_xlsx(tmp_path / "a.xlsx", rows))
+    copy = tmp_path / "copy_of_a.xlsx"
+    copy.write_bytes((tmp_path / "a.xlsx").read_bytes())
+    second = import_file(store, copy)
+    assert (first.status, second.status) == ("imported", "duplicate")
+    assert store.counts()["records"] == 1
+
+
+def test_lead_ids_are_stable_and_merges_keep_the_oldest(store, tmp_path: Path) -> None:
+    import_file(store, write_xlsx(tmp_path / "1.xlsx", [
+        HEADER, ["张伟", "13800138000", "", "星海科技", "销售经理", "2025-01-02"],
+        ["李娜", "", "ln@163.com", "云帆贸易", "工程师", "2025-01-03"],
+    ]))
+    relink_and_curate(store)
+    first = store.leads().set_index("name")["lead_id"].to_dict()
+    # a new record carrying both 张伟's mobile and a new email; and a new person
+    import_file(store, write_xlsx(tmp_path / "2.xlsx", [
+        HEADER, ["张伟", "13800138000", "zw@qq.com", "星海科技", "销售总监", "2025-06-01"],
+        ["王芳", "13700137000", "", "", "", "2025-06-01"],
+    ]))
+    outcome = relink_and_curate(store)
+    second = store.leads().set_index("name")
+    assert second.loc["张伟", "lead_id"] == first["张伟"]
+    assert second.loc["李娜", "lead_id"] == first["李娜"]
+    assert second.loc["张伟", "title"] == "销售总监"  # the newer value survives
+    assert second.loc["张伟", "record_count"] == 2
+    assert outcome.changes.created == 1 and outcome.changes.updated == 1
+
+
+def test_bridge_record_merges_two_leads_into_the_oldest() -> None:
+    clusters = pd.DataFrame({"record_id": [1, 2, 3], "cluster_id": [1, 1, 1]})
+    previous = pd.Series({1: "L00000002", 2: "L00000001", 3: None})
+    leads, merged = assign_lead_ids(clusters, previous, next_number=3)
+    assert set(leads["lead_id"]) == {"L00000001"}
+    assert merged == {"L00000002": "L00000001"}
+
+
+def test_split_lead_keeps_its_id_where_most_records_are() -> None:
+    clusters = pd.DataFrame({"record_id": [1, 2, 3], "cluster_id": [1, 1, 3]})
+    previous = pd.Series({1: "L00000001", 2: "L00000001", 3: "L00000001"})
+    leads, merged = assign_lead_ids(clusters, previous, next_number=2)
+    assert leads.set_index("record_id")["lead_id"].to_dict() == {1: "L00000001", 2: "L00000001", 3: "L00000002"}
+    assert merged == {}
+
+
+def test_store_meta_round_trip(store) -> None:
+    meta = ImportMeta("x-1", "x.csv", "ab" * 32, rows_read=0)
+    assert store.save_import(meta, pd.DataFrame(columns=prepare_columns())) == 0
+    assert store.find_import("ab" * 32) == "x-1"
+
+
+def prepare_columns() -> list[str]:
+    from datafactory_pipelines.store.schema import RECORD_COLUMNS
+
+    return [c for c in RECORD_COLUMNS if c not in ("record_id", "import_id", "source_file", "imported_at", "lead_id")]
