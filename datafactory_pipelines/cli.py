@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
 
@@ -91,6 +92,13 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
     _say(f"  inbox                  {len(inbox)} file(s) waiting")
     _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
+    leads = store.leads()
+    if len(leads):
+        _say("largest curated leads (personal data masked):")
+        top = mask_frame(leads.sort_values(["record_count", "lead_id"], ascending=[False, True]).head(5))
+        for row in top.itertuples():
+            _say(f"  {row.lead_id}  {row.name:<6} {row.mobile:<12} {row.email:<22} {row.company[:18]:<18} "
+                 f"{row.record_count} records")
     imports = store.imports().tail(5)
     if len(imports):
         _say("recent imports:")
@@ -124,8 +132,8 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
         _say(f"  REJECTED {s.partition_key}: {s.error}")
     _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
     cmd_status(args, paths)
-    _say(f"\nOpen the Dagster UI on these runs:  DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} "
-         "dagster dev   (then http://127.0.0.1:3000)  — or simply: datafactory ui")
+    _say(f"\nOpen the Dagster UI on these runs:  {Path(sys.argv[0]).resolve()} ui   then http://127.0.0.1:3000"
+         f"\n(the same as: DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} dagster dev)")
     return 1 if failed else 0
 
 
