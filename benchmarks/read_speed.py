@@ -25,7 +25,7 @@ HEADERS = {**HEADER_STYLES[0], **HEADER_STYLES[1], **HEADER_STYLES[3]}
 
 
 def write_workbook(path: Path, rows: int) -> None:
-    base = generate_records(people=max(1000, rows // 3), records=max(2000, rows // 2), seed=5)
+    base = generate_records(people=max(1000, rows * 2 // 5), records=max(2000, rows), seed=5)  # no repeats
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet("线索")
     sheet.write_row(0, 0, [HEADERS.get(c, c) for c in COLUMNS] + ["备注"])

@@ -124,7 +124,7 @@ def test_ids() -> None:
 
 def test_address_and_dates() -> None:
     assert standardize_address("广东省深圳市南山区科技园1号")[1:] == ("广东省", "深圳市", "南山区")
-    assert standardize_address("北京市朝阳区建国路8号")[1:] == ("北京", "北京市", "朝阳区")
+    assert standardize_address("北京市朝阳区建国路8号")[1:] == ("北京市", "北京市", "朝阳区")
     assert standardize_date("2025/3/7") == standardize_date("2025年3月7日") == "2025-03-07"
     assert standardize_date("45723") == "2025-03-07"
     assert standardize_date("soon") == ""
@@ -136,3 +136,21 @@ def test_frame_sets_aside_rows_that_reach_nobody() -> None:
     assert out["reachable"].tolist() == [True, False]
     assert out.loc[1, "reject_reason"].startswith("no reachable contact: mobile invalid")
     assert "12345" not in out.loc[1, "reject_reason"]  # reasons never repeat personal data
+
+
+def test_libphonenumber_prefixes_decide_mobile_validity() -> None:
+    assert standardize_phone("17412345678").status == "invalid"  # 174 is not a CN mobile range
+    assert standardize_phone("14012345678").status == "invalid"
+    assert standardize_phone("19212345678").mobile == "19212345678"
+
+
+def test_role_and_combined_titles() -> None:
+    assert standardize_title("董事长兼总经理") == "董事长"
+    assert standardize_title("Sales Manager / 销售经理") == "销售经理"
+
+
+def test_switchboard_style_landlines_are_landlines() -> None:
+    # seven-digit local numbers are common on older lists and company switchboards
+    assert standardize_phone("0755-5123456").landline == "0755-5123456"
+    assert standardize_phone("010-5123456").landline == "010-5123456"
+    assert standardize_phone("0755-0123456").status == "invalid"  # a local number never starts with 0

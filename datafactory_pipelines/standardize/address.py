@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import NamedTuple
 
-from datafactory_pipelines.standardize.places import CITIES, MUNICIPALITIES, PROVINCES
-from datafactory_pipelines.standardize.text import clean_text
+import pandas as pd
+import pyarrow.compute as pc
 
-_PROVINCE = re.compile(
-    "^(" + "|".join(sorted(PROVINCES, key=len, reverse=True)) + r")(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?"
+from datafactory_pipelines.standardize.places import AUTONOMOUS_REGIONS, CITIES, MUNICIPALITIES, PROVINCES
+from datafactory_pipelines.standardize.text import as_strings, normalize, pick, sub
+
+ADDRESS_PATTERN = (
+    "^(?P<province>" + "|".join(sorted(PROVINCES, key=len, reverse=True)) + ")?"
+    "(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?"
+    "(?P<city>" + "|".join(sorted(CITIES, key=len, reverse=True)) + r"|[^省市区县\d]{2,6}?(?:自治州|州|盟|地区))?市?"
+    r"(?P<district>[^省市区县路街号\d]{1,8}?(?:新区|区|县|旗|市))?"
 )
-_CITY = re.compile("^(" + "|".join(sorted(CITIES, key=len, reverse=True)) + r")市?|^([^省市区县]{2,6}?(?:市|自治州|州|盟|地区))")
-_DISTRICT = re.compile(r"^([^省市区县路街号]{1,8}?(?:新区|区|县|旗|市))")
 
 
 class AddressResult(NamedTuple):
@@ -23,28 +25,24 @@ class AddressResult(NamedTuple):
     district: str
 
 
-@lru_cache(maxsize=1 << 17)
+def standardize_addresses(values) -> pd.DataFrame:
+    text = normalize(as_strings(values))
+    parts = pc.extract_regex(sub(text, r"\s", ""), ADDRESS_PATTERN)
+    province = pc.fill_null(pc.struct_field(parts, [0]), "")
+    city = pc.fill_null(pc.struct_field(parts, [1]), "")
+    district = pc.fill_null(pc.struct_field(parts, [2]), "")
+    municipality = pc.is_in(province, value_set=pc.cast(list(MUNICIPALITIES), "string"))
+    # 北京市朝阳区: the municipality is the city too
+    city = pick(pc.and_(municipality, pc.equal(city, "")), province, city)
+    autonomous = pc.is_in(province, value_set=pc.cast(list(AUTONOMOUS_REGIONS), "string"))
+    province_suffix = pick(municipality, "市", pick(autonomous, "", "省"))
+    province = pick(pc.equal(province, ""), "", pc.binary_join_element_wise(province, province_suffix, ""))
+    city = pick(pc.equal(city, ""), "", pc.binary_join_element_wise(sub(city, "市$", ""), "市", ""))
+    return pd.DataFrame({
+        "address": text.to_numpy(zero_copy_only=False), "province": province.to_numpy(zero_copy_only=False),
+        "city": city.to_numpy(zero_copy_only=False), "district": district.to_numpy(zero_copy_only=False),
+    }).astype(object)
+
+
 def standardize_address(value: str) -> AddressResult:
-    text = clean_text(value)
-    if not text:
-        return AddressResult("", "", "", "")
-    rest = text.replace(" ", "")
-    province = city = district = ""
-    m = _PROVINCE.match(rest)
-    if m:
-        province = m.group(1)
-        rest = rest[m.end():]
-        if province in MUNICIPALITIES:
-            city = province
-            rest = re.sub("^" + province + "市?", "", rest)
-    if not city:
-        m = _CITY.match(rest)
-        if m:
-            city = (m.group(1) or m.group(2) or "").removesuffix("市")
-            rest = rest[m.end():]
-    m = _DISTRICT.match(rest)
-    if m:
-        district = m.group(1)
-    if province and province not in MUNICIPALITIES:
-        province += "省" if province not in {"内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门"} else ""
-    return AddressResult(text, province, f"{city}市" if city else "", district)
+    return AddressResult(*standardize_addresses([value]).iloc[0].tolist())

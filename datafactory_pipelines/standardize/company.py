@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import NamedTuple
 
-import zhconv
+import pandas as pd
+import pyarrow.compute as pc
 
+from datafactory_pipelines.standardize.chinese import to_simplified
 from datafactory_pipelines.standardize.places import CITIES, PROVINCES
-from datafactory_pipelines.standardize.text import clean_text, has_cjk
+from datafactory_pipelines.standardize.text import CJK, as_strings, contains, normalize, pick, sub
 
 # Variants of the same legal form, mapped to the usual spelling.
-SUFFIX_VARIANTS = [("有限责任公司", "有限公司"), ("股份有限责任公司", "股份有限公司")]
-# Removed for the key, longest first.
+SUFFIX_VARIANTS = {"股份有限责任公司": "股份有限公司", "有限责任公司": "有限公司"}
+# Removed for the key (twice, for "集团股份有限公司"), longest first.
 LEGAL_SUFFIXES = sorted(
     ["股份有限公司", "集团有限公司", "集团股份有限公司", "有限公司", "集团公司", "集团", "公司", "分公司",
-     "有限合伙", "工作室", "co.,ltd", "co.ltd", "co.,ltd.", "ltd", "ltd.", "inc", "inc.", "llc", "limited",
-     "corporation", "corp", "corp.", "group", "company"],
-    key=len, reverse=True,
+     "有限合伙", "工作室"], key=len, reverse=True,
 )
-_PLACE_PREFIX = re.compile(
-    "^(?:(?:" + "|".join(sorted(PROVINCES, key=len, reverse=True)) + r")(?:省|市|自治区)?)?"
-    "(?:(?:" + "|".join(sorted(CITIES, key=len, reverse=True)) + r")市?)?"
+LATIN_SUFFIXES = r"(?:\s*,?\s*(?:co\.?,?\s*ltd\.?|ltd\.?|limited|inc\.?|llc|corp\.?|corporation|group|company|co\.?))+$"
+PLACE_PREFIX = (
+    "^(?:(?:" + "|".join(sorted(PROVINCES, key=len, reverse=True)) + ")(?:省|市|自治区)?)?"
+    "(?:(?:" + "|".join(sorted(CITIES, key=len, reverse=True)) + ")市?)?"
 )
-_BRACKET_NOTE = re.compile(r"\((?:[^()]*)\)")
 
 
 class CompanyResult(NamedTuple):
@@ -32,27 +30,26 @@ class CompanyResult(NamedTuple):
     key: str
 
 
-@lru_cache(maxsize=1 << 18)
+def standardize_companies(values) -> pd.DataFrame:
+    """Raw company cells -> company (one spelling), company_key (core name without place and legal form)."""
+    text = normalize(as_strings(values))
+    is_cjk = contains(text, CJK)
+    cjk = to_simplified(sub(text, r"\s", ""))
+    for variant, usual in SUFFIX_VARIANTS.items():
+        cjk = sub(cjk, f"{variant}$", usual)
+    company = pick(is_cjk, cjk, text)
+
+    core = sub(cjk, r"\([^()]*\)", "")  # "星海科技(深圳)有限公司"
+    legal = "(?:" + "|".join(LEGAL_SUFFIXES) + ")$"
+    for _ in range(2):
+        core = pick(contains(core, f"^.{{2,}}{legal}"), sub(core, legal, ""), core)
+    without_place = sub(core, PLACE_PREFIX, "")
+    core = pick(pc.greater_equal(pc.utf8_length(without_place), 2), without_place, core)
+    latin = sub(sub(pc.utf8_lower(text), LATIN_SUFFIXES, ""), r"[^\w]", "")
+    key = pick(is_cjk, core, latin)
+    return pd.DataFrame({"company": company.to_numpy(zero_copy_only=False),
+                         "company_key": key.to_numpy(zero_copy_only=False)}).astype(object)
+
+
 def standardize_company(value: str) -> CompanyResult:
-    text = clean_text(value)
-    if not text:
-        return CompanyResult("", "")
-    if has_cjk(text):
-        text = zhconv.convert(text.replace(" ", ""), "zh-cn")
-        for variant, usual in SUFFIX_VARIANTS:
-            if text.endswith(variant):
-                text = text[: -len(variant)] + usual
-        core = _BRACKET_NOTE.sub("", text)
-        stripped = _PLACE_PREFIX.sub("", core)
-        core = stripped if len(stripped) >= 2 else core
-    else:
-        core = re.sub(r"[^\w ]", "", text.casefold()).strip()
-    changed = True
-    while changed and core:
-        changed = False
-        for suffix in LEGAL_SUFFIXES:
-            if core.endswith(suffix) and len(core) > len(suffix) + 1:
-                core = core[: -len(suffix)].strip(" ,.")
-                changed = True
-                break
-    return CompanyResult(text, core.replace(" ", ""))
+    return CompanyResult(*standardize_companies([value]).iloc[0].tolist())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import lru_cache
 
 _YMD = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
@@ -12,7 +11,6 @@ _EXCEL_SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-@lru_cache(maxsize=1 << 14)
 def standardize_date(value: str) -> str:
     """'2025/3/7', '2025年3月7日', '20250307', Excel serial 45723 -> '2025-03-07'; '' if unreadable."""
     text = (value or "").strip()

@@ -2,23 +2,43 @@
 
 Handles +86 / 0086 / (+86) / 86- prefixes, spaces, dashes, full-width digits, the ".0" and
 scientific notation of numeric cells, several numbers in one cell, and landline extensions.
+Mobile validity comes from libphonenumber's own CN metadata (its mobile number pattern),
+applied as a vectorized RE2 expression, so a number with an impossible prefix is invalid, not
+"repaired". A one-digit typo that still forms a possible number cannot be seen in one cell; the
+linkage step compares a lead's numbers across records for that.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import NamedTuple
 
-from datafactory_pipelines.standardize.text import EMPTY, INVALID, REPAIRED, VALID, half_width
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from phonenumbers import PhoneMetadata
 
-MOBILE = re.compile(r"1[3-9]\d{9}")
-LANDLINE = re.compile(r"0[1-9]\d{8,10}")
-_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?[eE]\+?\d{1,2}")
-_EXCEL_FLOAT = re.compile(r"(?<=\d)\.0+(?=$|\D)")
-_SPLIT = re.compile(r"[,;/、|\n]+|\s+或\s*|\s{2,}")
-_EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#)\s*(\d{1,6})\s*$", re.IGNORECASE)
-_NOT_DIGIT = re.compile(r"\D")
+from datafactory_pipelines.standardize.text import (
+    EMPTY,
+    INVALID,
+    REPAIRED,
+    VALID,
+    as_strings,
+    contains,
+    full_match,
+    pick,
+    sub,
+)
+
+_CN = PhoneMetadata.metadata_for_region("CN")
+MOBILE_PATTERN = _CN.mobile.national_number_pattern  # e.g. 1(?:[38]\d|4[57]|...)\d{8}
+# Landlines: trunk 0, an area code (010, 02x, or three digits), a 7- or 8-digit local number.
+# libphonenumber's fixed-line pattern is stricter than the numbering plan (it rejects the
+# 7-digit numbers many switchboards and older lists carry), so the plan is the test here.
+LANDLINE_PATTERN = r"0(?:10|2\d|[3-9]\d{2})[2-9]\d{6,7}"
+SEPARATORS = r"[,;/、|\n]+|\s+或\s*|\s{2,}"
+EXTENSION = r"(?:转|分机|ext\.?|x|#)\s*\d{1,6}\s*$"
+EXTENSION_NAMED = r"(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6})\s*$"
 
 
 class PhoneResult(NamedTuple):
@@ -29,69 +49,111 @@ class PhoneResult(NamedTuple):
     reason: str
 
 
-def _national_digits(token: str) -> tuple[str, str]:
-    """Digits of one number without the country code, and its extension."""
-    ext = ""
-    m = _EXTENSION.search(token)
-    if m:
-        ext, token = m.group(1), token[: m.start()]
-    digits = _NOT_DIGIT.sub("", token)
-    if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) in (13, 12, 11) and not MOBILE.fullmatch(digits):
-        digits = digits[2:]
-    return digits, ext
+def _tokens(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Split cells into candidate numbers; returns (tokens, row index of each token)."""
+    parts = pc.split_pattern_regex(text, SEPARATORS)
+    tokens = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    rows = pc.list_parent_indices(parts).to_numpy()
+    # "13800138000 13900139000": one space between two whole numbers; "+86 138 0013 8000" is one number
+    digit_count = pc.utf8_length(sub(tokens, r"\D"))
+    several = pc.and_(pc.greater(digit_count, 13), contains(tokens, r"^\D*\d{7,}\D*(\s+\D*\d{7,}\D*)+$"))
+    if pc.any(several).as_py():
+        mask = several.to_numpy(zero_copy_only=False)
+        split = pc.split_pattern_regex(pc.filter(tokens, several), r"\s+")
+        extra_tokens = pc.list_flatten(split)
+        extra_rows = rows[mask][pc.list_parent_indices(split).to_numpy()]
+        tokens = pa.concat_arrays([pc.filter(tokens, pc.invert(several)), extra_tokens])
+        rows = np.concatenate([rows[~mask], extra_rows])
+    keep = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)
+    return pc.filter(tokens, keep), rows[keep]
 
 
-def _format_landline(digits: str, ext: str) -> str:
-    area = 3 if digits[1] in "12" else 4  # 010 and 02x have three-digit area codes
-    text = f"{digits[:area]}-{digits[area:]}"
-    return f"{text}-{ext}" if ext else text
+def _classify(tokens: pa.Array) -> pd.DataFrame:
+    extension = pc.fill_null(pc.struct_field(pc.extract_regex(tokens, EXTENSION_NAMED), [0]), "")
+    body = sub(tokens, EXTENSION)
+    digits = sub(body, r"\D")
+    digits = pick(pc.starts_with(digits, "0086"), pc.utf8_slice_codeunits(digits, 4), digits)
+    national = pc.utf8_slice_codeunits(digits, 2)
+    strip_86 = pc.and_(pc.and_(pc.starts_with(digits, "86"), pc.invert(full_match(digits, MOBILE_PATTERN))),
+                       pc.or_(full_match(national, MOBILE_PATTERN), pc.starts_with(national, "0")))
+    digits = pick(strip_86, national, digits)
+    mobile = full_match(digits, MOBILE_PATTERN)
+    landline = full_match(digits, LANDLINE_PATTERN)
+    area = pick(contains(digits, r"^0[12]"), 3, 4)
+    formatted = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(digits, 0, 3), pc.utf8_slice_codeunits(digits, 3), "-")
+    formatted4 = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(digits, 0, 4), pc.utf8_slice_codeunits(digits, 4), "-")
+    formatted = pick(pc.equal(area, 3), formatted, formatted4)
+    formatted = pick(pc.equal(extension, ""), formatted, pc.binary_join_element_wise(formatted, extension, "-"))
+    return pd.DataFrame({
+        "kind": pick(mobile, "mobile", pick(landline, "landline", pick(pc.equal(digits, ""), "none", "bad"))),
+        "value": pick(mobile, digits, pick(landline, formatted, "")),
+        "digits": pc.utf8_length(digits),
+    }).astype({"kind": object, "value": object})
 
 
-def _tokens(text: str) -> list[str]:
-    parts = [p.strip() for p in _SPLIT.split(text) if p and p.strip()]
-    tokens: list[str] = []
-    for part in parts:
-        compact = _NOT_DIGIT.sub("", part)
-        # "138 0013 8000" and "+86 138 0013 8000" are one number; "13800138000 13900139000" are two
-        if " " in part and len(compact) > 13 and all(len(_NOT_DIGIT.sub("", w)) >= 7 for w in part.split()):
-            tokens.extend(part.split())
-        else:
-            tokens.append(part)
-    return tokens
+def _aggregate(kinds: pd.DataFrame, n: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Per cell: the primary mobile, the alternates, the first landline; bad-token and digit counts."""
+    rows = kinds["row"].to_numpy()
+    kind = kinds["kind"].to_numpy()
+    value = kinds["value"].to_numpy()
+    mobile = np.full(n, "", dtype=object)
+    alternates = np.full(n, "", dtype=object)
+    landline = np.full(n, "", dtype=object)
+    per_row = np.bincount(rows, minlength=n)
+    single = per_row[rows] == 1  # most cells hold one number: no grouping needed
+    mobile[rows[single & (kind == "mobile")]] = value[single & (kind == "mobile")]
+    landline[rows[single & (kind == "landline")]] = value[single & (kind == "landline")]
+
+    several = kinds[~single & np.isin(kind, ["mobile", "landline"])].drop_duplicates(["row", "value"]).copy()
+    if len(several):
+        several["rank"] = several.groupby(["row", "kind"]).cumcount()
+        primary = several[several["kind"] == "mobile"].groupby("row")["value"].first()
+        first_landline = several[several["kind"] == "landline"].groupby("row")["value"].first()
+        # the first mobile is primary; the first landline has its own field unless a mobile is primary
+        alternate = (several["rank"] > 0) | ((several["kind"] == "landline") & several["row"].isin(primary.index))
+        joined = several[alternate].sort_values(["row", "kind", "order"], ascending=[True, False, True]) \
+            .groupby("row")["value"].agg(";".join)
+        mobile[primary.index.to_numpy()] = primary.to_numpy()
+        landline[first_landline.index.to_numpy()] = first_landline.to_numpy()
+        alternates[joined.index.to_numpy()] = joined.to_numpy()
+    bad_count = np.bincount(rows[kind == "bad"], minlength=n)
+    digit_total = np.bincount(rows, weights=kinds["digits"].to_numpy(), minlength=n).astype(int)
+    out = pd.DataFrame({"mobile": mobile, "mobile_alternates": alternates, "landline": landline})
+    return out, bad_count, digit_total
 
 
-@lru_cache(maxsize=1 << 18)
+def standardize_phones(values) -> pd.DataFrame:
+    """Raw phone cells -> mobile, mobile_alternates, landline, mobile_status, mobile_reason."""
+    raw = as_strings(values)
+    n = len(raw)
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(raw, form="NFKC"))
+    scientific = full_match(text, r"\d(?:\.\d+)?[eE]\+?\d{1,2}")
+    if pc.any(scientific).as_py():  # 1.38001380E+10 from a numeric cell shown in scientific notation
+        as_int = pc.cast(pc.cast(pc.if_else(scientific, text, "0"), pa.float64()), pa.int64()).cast(pa.string())
+        text = pick(scientific, as_int, text)
+    text = sub(text, r"(\d)\.0+(\D|$)", r"\1\2")  # 13800138000.0 from a float cell
+    tokens, rows = _tokens(text)
+    kinds = _classify(tokens)
+    kinds["row"] = rows
+    kinds["order"] = np.arange(len(kinds))
+
+    out, bad_count, digit_total = _aggregate(kinds, n)
+    raw_list = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=object)
+    has_number = (out["mobile"] != "") | (out["landline"] != "")
+    exact = (raw_list == out["mobile"].to_numpy()) | ((out["mobile"] == "") & (raw_list == out["landline"])).to_numpy()
+    blank = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
+    status = np.where(blank, EMPTY, np.where(~has_number, INVALID, np.where(exact & (bad_count == 0), VALID, REPAIRED)))
+    digits = digit_total.astype(str)
+    reason = np.where(status == INVALID, np.where(digits == "0", "no digits",
+                                                  "not a CN mobile or landline (" + digits + " digits)"), "")
+    reason = np.where((status == REPAIRED) & (bad_count > 0), bad_count.astype(str) + " unreadable number(s) dropped",
+                      np.where(status == REPAIRED, "format repaired", reason))
+    out["mobile_status"] = status.astype(object)
+    out["mobile_reason"] = reason.astype(object)
+    return out
+
+
 def standardize_phone(value: str) -> PhoneResult:
-    raw = value or ""
-    text = half_width(raw).strip()
-    if not text:
-        return PhoneResult("", "", "", EMPTY, "")
-    if _SCIENTIFIC.fullmatch(text):
-        text = str(int(float(text)))
-    text = _EXCEL_FLOAT.sub("", text)
-    mobiles: list[str] = []
-    landlines: list[str] = []
-    bad = 0
-    for token in _tokens(text):
-        digits, ext = _national_digits(token)
-        if MOBILE.fullmatch(digits):
-            if digits not in mobiles:
-                mobiles.append(digits)
-        elif LANDLINE.fullmatch(digits):
-            formatted = _format_landline(digits, ext)
-            if formatted not in landlines:
-                landlines.append(formatted)
-        elif digits:
-            bad += 1
-    if not mobiles and not landlines:
-        digits = _NOT_DIGIT.sub("", text)
-        reason = f"not a CN mobile or landline ({len(digits)} digits)" if digits else "no digits"
-        return PhoneResult("", "", "", INVALID, reason)
-    primary = mobiles[0] if mobiles else ""
-    alternates = ";".join(mobiles[1:] + (landlines[1:] if not primary else landlines))
-    landline = landlines[0] if landlines else ""
-    clean = raw in (primary, landline)
-    reason = f"{bad} unreadable number(s) dropped" if bad else ("" if clean else "format repaired")
-    return PhoneResult(primary, alternates, landline, VALID if clean and not bad else REPAIRED, reason)
+    return PhoneResult(*standardize_phones([value]).iloc[0].tolist())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from datafactory_pipelines.standardize.text import clean_text
 
@@ -34,11 +33,11 @@ _LOOKUP = {syn: canonical for canonical, syns in TITLE_SYNONYMS.items() for syn 
 _DEPT_ROLE = re.compile(r"^(.{2,4})部(经理|总监|主管|专员)$")
 
 
-@lru_cache(maxsize=1 << 16)
 def standardize_title(value: str) -> str:
     text = clean_text(value)
     if not text:
         return ""
+    text = re.split(r"兼|/|、|&", text)[0].strip() or text  # "董事长兼总经理": the first role leads
     key = re.sub(r"[\s._-]+", "", text.casefold())
     if key in _LOOKUP:
         return _LOOKUP[key]
