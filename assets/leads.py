@@ -5,7 +5,18 @@ from assets.imports import standardized_contacts
 from assets.metadata import preview
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.linkage import LinkResult
+from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.pipeline import curate, link_all
+
+
+def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
+    """The most shared contacts (switchboards, shared mailboxes), masked."""
+    if shared.empty:
+        return dg.MetadataValue.md("_none_")
+    top = shared.head(10).copy()
+    top["value"] = [mask_value(kind, value) for kind, value in zip(top["kind"], top["value"], strict=True)]
+    return dg.MetadataValue.md(top.to_markdown(index=False))
+
 
 LEAD_PREVIEW = ["lead_id", "name", "mobile", "email", "wechat", "company", "title", "record_count", "last_seen"]
 
@@ -30,7 +41,8 @@ def entity_clusters(context: dg.AssetExecutionContext, lead_store: LeadStoreReso
             "clusters": int(sizes.size),
             "candidate_pairs": link.candidate_pairs,
             "matched_pairs": link.matched_pairs,
-            "shared_keys_ignored": link.shared_keys_ignored,
+            "shared_contacts_ignored": link.shared_keys_ignored,
+            "shared_contacts": _shared_contacts_table(link.shared_keys),
             "largest_cluster": int(sizes.max()) if sizes.size else 0,
             "cluster_sizes": dg.MetadataValue.md(
                 pd.DataFrame({"records per cluster": [f"{k}+" if k == 10 else str(k) for k in distribution.index],

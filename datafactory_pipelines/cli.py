@@ -15,7 +15,8 @@ from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
 
-LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "landline", "email", "email_alternates",
+LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "landline", "landline_type", "email",
+                       "email_alternates",
                        "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city",
                        "district", "source", "first_seen", "last_seen", "record_count", "updated_at"]
 DAGSTER_YAML = """\
@@ -64,6 +65,8 @@ def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
     store = open_store(paths.store)
     if args.what == "leads":
         table = store.leads()[LEAD_EXPORT_COLUMNS]
+    elif args.what == "quarantine":
+        table = store.quarantine()
     else:
         table = store.links()[["source_file", "sheet", "source_row", "lead_id", "import_id"]]
     out = write_table(table, args.out)
@@ -166,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="export curated leads, or the row -> lead links")
-    p.add_argument("what", choices=["leads", "links"])
+    p = sub.add_parser("export", help="export curated leads, the row -> lead links, or the quarantined rows")
+    p.add_argument("what", choices=["leads", "links", "quarantine"])
     p.add_argument("out", help="output file: .csv, .parquet or .xlsx")
     p.set_defaults(func=cmd_export)
 

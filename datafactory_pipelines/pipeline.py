@@ -98,7 +98,8 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     next_number = max((lead_number(x) for x in existing["lead_id"]), default=0) + 1
     record_leads, merges = assign_lead_ids(link.clusters, previous, next_number)
     linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
-    golden = golden_records(linked)
+    shared = link.shared_keys
+    golden = golden_records(linked, set(shared.loc[shared["kind"] == "landline", "value"]))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     known = existing.set_index("lead_id")
@@ -118,7 +119,7 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
         upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
-    changes = LeadChanges(record_leads=record_leads, upserts=upserts, created=created,
+    changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared, created=created,
                           updated=int(changed.sum()) - created, merged=len(merges))
     store.apply_lead_changes(changes)
     return CurateOutcome(

@@ -42,8 +42,12 @@ def _alternates(ordered: pd.DataFrame, column: str, extra_column: str | None, pr
     return values.groupby("lead_id", sort=False)["value"].agg(";".join)
 
 
-def golden_records(records: pd.DataFrame) -> pd.DataFrame:
-    """records (with lead_id) -> one row per lead_id with the surviving values."""
+def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """records (with lead_id) -> one row per lead_id with the surviving values.
+
+    switchboards: landlines that many different names carry; a lead's landline among them is
+    typed 'switchboard' (it reaches the company, not the person).
+    """
     recency = records["collected_at"].fillna("").where(
         records["collected_at"].fillna("") != "", records["import_time"].astype(str).str[:10]
     )
@@ -72,6 +76,8 @@ def golden_records(records: pd.DataFrame) -> pd.DataFrame:
     address_rows = ordered[has_address].groupby("lead_id", sort=False).tail(1).set_index("lead_id")
     for field in ADDRESS_FIELDS:
         out[field] = address_rows[field].reindex(out.index)
+    landline = out["landline"].fillna("")
+    out["landline_type"] = np.where(landline == "", "", np.where(landline.isin(switchboards), "switchboard", "landline"))
     first_source = ordered[ordered["source"].fillna("") != ""].groupby("lead_id", sort=False)["source"].first()
     out["source"] = first_source.reindex(out.index)
     grouped = ordered.groupby("lead_id", sort=False)["_recency"]

@@ -37,12 +37,12 @@ def contacts_check_frame(records: pd.DataFrame) -> pd.DataFrame:
         reachable_has_contact=~records["reachable"].astype(bool) | has_contact,
         unreachable_has_reason=records["reachable"].astype(bool) | (records["reject_reason"].fillna("") != ""),
     )
-    return _blank_to_null(frame, ["mobile", "email", "landline"])
+    return _blank_to_null(frame, ["mobile", "email", "landline", "wechat", "qq"])
 
 
 def leads_check_frame(leads: pd.DataFrame) -> pd.DataFrame:
     return _blank_to_null(leads.assign(has_valid_contact=(leads[CONTACTS].fillna("") != "").any(axis=1)),
-                          ["mobile", "email"])
+                          ["mobile", "email", "wechat", "qq"])
 
 
 @dg.asset_check(asset=standardized_contacts, blocking=True,

@@ -80,6 +80,8 @@ def test_drop_files_get_curated_leads(datafactory_home: Path, instance: dg.Dagst
     assert curated.asset_materialization.metadata["active_leads"].value == 3
     preview = std.asset_materialization.metadata["preview"].value
     assert "138****8000" in preview and "13800138000" not in preview
+    quarantine = instance.get_latest_materialization_event(dg.AssetKey("quarantined_records"))
+    assert quarantine.asset_materialization.metadata["quarantined_in_store"].value == 1
     checks = [e for r in outcomes.values() for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert checks and all(e.event_specific_data.passed for e in checks)
 

@@ -77,3 +77,26 @@ def prepare_columns() -> list[str]:
     from datafactory_pipelines.store.schema import RECORD_COLUMNS
 
     return [c for c in RECORD_COLUMNS if c not in ("record_id", "import_id", "source_file", "imported_at", "lead_id")]
+
+
+def test_switchboard_is_typed_and_recorded(store, tmp_path: Path) -> None:
+    rows = [HEADER] + [[n, "0755-81234567", "", "星海科技", "", "2025-01-02"] for n in ("王芳", "李娜", "刘洋")]
+    rows.append(["陈静", "0755-87654321", "", "星海科技", "", "2025-01-02"])
+    import_file(store, write_xlsx(tmp_path / "switchboard.xlsx", rows))
+    relink_and_curate(store)
+    leads = store.leads().set_index("name")
+    assert len(leads) == 4  # colleagues on one switchboard stay four people
+    assert set(leads.loc[["王芳", "李娜", "刘洋"], "landline_type"]) == {"switchboard"}
+    assert leads.loc["陈静", "landline_type"] == "landline"
+    shared = store.shared_contacts()
+    assert shared[["kind", "value", "n_names"]].values.tolist() == [["landline", "0755-81234567", 3]]
+
+
+def test_unreachable_rows_are_quarantined_with_reasons(store, tmp_path: Path) -> None:
+    import_file(store, write_xlsx(tmp_path / "q.xlsx", [HEADER, ["张伟", "12345", "not-an-email", "", "", ""],
+                                                        ["李娜", "13900139000", "", "", "", ""]]))
+    quarantine = store.quarantine()
+    assert quarantine[["source_file", "source_row"]].values.tolist() == [["q.xlsx", 2]]
+    assert quarantine["reject_reason"].iloc[0] == (
+        "no reachable contact: mobile invalid (not a CN mobile or landline (5 digits)); "
+        "email invalid (no single @)")

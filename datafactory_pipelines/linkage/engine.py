@@ -34,7 +34,11 @@ class LinkResult:
     clusters: pd.DataFrame  # record_id, cluster_id (the smallest record_id in the cluster)
     candidate_pairs: int
     matched_pairs: int
-    shared_keys_ignored: int  # key values carried by too many names to be evidence
+    shared_keys: pd.DataFrame  # kind, value, n_records, n_names: contacts many people share (switchboards …)
+
+    @property
+    def shared_keys_ignored(self) -> int:
+        return len(self.shared_keys)
 
 
 def link_records(records: pd.DataFrame, max_block: int = 500, max_names_per_key: int = 2) -> LinkResult:
@@ -54,13 +58,14 @@ def link_records(records: pd.DataFrame, max_block: int = 500, max_names_per_key:
             con.execute(statement)
         accepted = con.execute(ACCEPT_SQL).df()
         candidates = con.execute("SELECT count(*) FROM scored_pairs").fetchall()[0][0]
-        ignored = con.execute(
-            f"SELECT count(*) FROM key_stats WHERE n_names > {int(max_names_per_key)} OR n_records > {int(max_block)}"
-        ).fetchall()[0][0]
+        shared = con.execute(
+            f"SELECT kind, value, n_records, n_names FROM key_stats "
+            f"WHERE n_names > {int(max_names_per_key)} OR n_records > {int(max_block)} ORDER BY n_records DESC"
+        ).df()
     finally:
         con.close()
     clusters = _components(recs["record_id"].to_numpy(), accepted["id_l"].to_numpy(), accepted["id_r"].to_numpy())
-    return LinkResult(clusters, int(candidates), len(accepted), int(ignored))
+    return LinkResult(clusters, int(candidates), len(accepted), shared)
 
 
 def _components(ids: np.ndarray, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:

@@ -27,6 +27,7 @@ class LeadChanges:
 
     record_leads: pd.DataFrame  # record_id, lead_id for every linked record
     upserts: pd.DataFrame  # lead rows (LEAD_COLUMNS) that are new or changed
+    shared_contacts: pd.DataFrame | None = None  # replaces the shared_contacts table when given
     created: int = 0
     updated: int = 0
     merged: int = 0
@@ -55,8 +56,10 @@ class LeadStore(Protocol):
 
     def imports(self) -> pd.DataFrame: ...
 
-    def unreachable_records(self, import_id: str | None = None) -> pd.DataFrame: ...
-
     def import_records(self, import_id: str) -> pd.DataFrame: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def quarantine(self, import_id: str | None = None) -> pd.DataFrame: ...
+
+    def shared_contacts(self) -> pd.DataFrame: ...

@@ -17,7 +17,13 @@ import duckdb
 import pandas as pd
 
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
-from datafactory_pipelines.store.schema import DDL, LEAD_COLUMNS, RECORD_COLUMNS, SCHEMA_VERSION
+from datafactory_pipelines.store.schema import (
+    DDL,
+    LEAD_COLUMNS,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    SHARED_CONTACT_COLUMNS,
+)
 
 LOCK_WAIT_SECONDS = 120.0
 
@@ -110,13 +116,14 @@ class DuckDBLeadStore:
     def import_records(self, import_id: str) -> pd.DataFrame:
         return self._query("SELECT * FROM records WHERE import_id = ? ORDER BY record_id", [import_id])
 
-    def unreachable_records(self, import_id: str | None = None) -> pd.DataFrame:
-        sql = "SELECT * FROM records WHERE NOT reachable"
-        params: list = []
+    def quarantine(self, import_id: str | None = None) -> pd.DataFrame:
+        """Rows set aside because they reach nobody, with the reason."""
         if import_id:
-            sql += " AND import_id = ?"
-            params.append(import_id)
-        return self._query(sql + " ORDER BY record_id", params)
+            return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
+        return self._query("SELECT * FROM quarantine ORDER BY record_id")
+
+    def shared_contacts(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM shared_contacts ORDER BY n_records DESC, kind, value")
 
     # -- linkage -----------------------------------------------------------------------------
     def records_for_linkage(self) -> pd.DataFrame:
@@ -135,6 +142,11 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            if changes.shared_contacts is not None:
+                con.execute("DELETE FROM shared_contacts")
+                con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
+                con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
+                con.unregister("shared_now")
             if len(changes.upserts):
                 upserts = changes.upserts[LEAD_COLUMNS]
                 con.register("lead_upserts", upserts)

@@ -14,7 +14,7 @@ RECORD_COLUMNS = [
 LEAD_COLUMNS = [
     "lead_id", "name", "salutation", "mobile", "mobile_alternates", "landline", "email", "email_alternates",
     "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city", "district",
-    "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
+    "landline_type", "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
     "content_hash",
 ]
 
@@ -28,6 +28,8 @@ def _record_column_type(col: str) -> str:
         return "TIMESTAMP"
     return "VARCHAR"
 
+
+SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -54,4 +56,10 @@ DDL = [
         for c in LEAD_COLUMNS
     )
     + "\n)",
+    # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
+    "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
+    """CREATE OR REPLACE VIEW quarantine AS
+       SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
+              wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
+       FROM records WHERE NOT reachable""",
 ]
