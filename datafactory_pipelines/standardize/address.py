@@ -5,17 +5,25 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from datafactory_pipelines.standardize.places import AUTONOMOUS_REGIONS, CITIES, MUNICIPALITIES, PROVINCES
 from datafactory_pipelines.standardize.text import as_strings, normalize, pick, sub
 
-ADDRESS_PATTERN = (
-    "^(?P<province>" + "|".join(sorted(PROVINCES, key=len, reverse=True)) + ")?"
-    "(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?"
-    "(?P<city>" + "|".join(sorted(CITIES, key=len, reverse=True)) + r"|[^省市区县\d]{2,6}?(?:自治州|州|盟|地区))?市?"
-    r"(?P<district>[^省市区县路街号\d]{1,8}?(?:新区|区|县|旗|市))?"
-)
+# (name, leading body, tail): each step matches at the start of what the previous one left
+PROVINCE = ("province", "|".join(sorted(PROVINCES, key=len, reverse=True)),
+            "(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)?")
+CITY = ("city", r"[^省市区县路街号\d]{2,6}?(?:市|自治州|州|盟|地区)", "")
+KNOWN_CITY = ("city", "|".join(sorted(CITIES, key=len, reverse=True)), "市?")
+DISTRICT = ("district", r"[^省市区县路街号\d]{1,8}?(?:新区|区|县|旗|市)", "")
+
+
+def _take(text: pa.Array, part: tuple[str, str, str]) -> tuple[pa.Array, pa.Array]:
+    """(the leading part, or ''; the text after it)."""
+    name, body, tail = part
+    found = pc.fill_null(pc.struct_field(pc.extract_regex(text, f"^(?P<{name}>{body}){tail}"), [0]), "")
+    return found, sub(text, f"^(?:{body}){tail}", "")
 
 
 class AddressResult(NamedTuple):
@@ -27,10 +35,16 @@ class AddressResult(NamedTuple):
 
 def standardize_addresses(values) -> pd.DataFrame:
     text = normalize(as_strings(values))
-    parts = pc.extract_regex(sub(text, r"\s", ""), ADDRESS_PATTERN)
-    province = pc.fill_null(pc.struct_field(parts, [0]), "")
-    city = pc.fill_null(pc.struct_field(parts, [1]), "")
-    district = pc.fill_null(pc.struct_field(parts, [2]), "")
+    # province, city and district lead the address; each step is a cheap anchored match
+    rest = pc.utf8_slice_codeunits(sub(text, r"\s", ""), 0, 24)
+    province, rest = _take(rest, PROVINCE)
+    city, after_city = _take(rest, CITY)
+    unnamed = pc.equal(city, "")
+    if pc.any(unnamed).as_py():  # "广州天河区…": a known city without its 市
+        known, after_known = _take(rest, KNOWN_CITY)
+        city = pick(unnamed, known, city)
+        after_city = pick(unnamed, after_known, after_city)
+    district, _ = _take(after_city, DISTRICT)
     municipality = pc.is_in(province, value_set=pc.cast(list(MUNICIPALITIES), "string"))
     # 北京市朝阳区: the municipality is the city too
     city = pick(pc.and_(municipality, pc.equal(city, "")), province, city)

@@ -141,17 +141,19 @@ def standardize_phones(values) -> pd.DataFrame:
 
     out, bad_count, digit_total = _aggregate(kinds, n)
     raw_list = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=object)
-    has_number = (out["mobile"] != "") | (out["landline"] != "")
-    exact = (raw_list == out["mobile"].to_numpy()) | ((out["mobile"] == "") & (raw_list == out["landline"])).to_numpy()
+    mobile, landline = out["mobile"].to_numpy(), out["landline"].to_numpy()
+    has_number = (mobile != "") | (landline != "")
+    exact = (raw_list == mobile) | ((mobile == "") & (raw_list == landline))
     blank = np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
     status = np.where(blank, EMPTY, np.where(~has_number, INVALID, np.where(exact & (bad_count == 0), VALID, REPAIRED)))
-    digits = digit_total.astype(str)
-    reason = np.where(status == INVALID, np.where(digits == "0", "no digits",
-                                                  "not a CN mobile or landline (" + digits + " digits)"), "")
-    reason = np.where((status == REPAIRED) & (bad_count > 0), bad_count.astype(str) + " unreadable number(s) dropped",
-                      np.where(status == REPAIRED, "format repaired", reason))
+    # reasons are built only for the few cells that need one
+    reason = np.where(status == REPAIRED, "format repaired", "").astype(object)
+    for i in np.flatnonzero((status == REPAIRED) & (bad_count > 0)):
+        reason[i] = f"{bad_count[i]} unreadable number(s) dropped"
+    for i in np.flatnonzero(status == INVALID):
+        reason[i] = f"not a CN mobile or landline ({digit_total[i]} digits)" if digit_total[i] else "no digits"
     out["mobile_status"] = status.astype(object)
-    out["mobile_reason"] = reason.astype(object)
+    out["mobile_reason"] = reason
     return out
 
 

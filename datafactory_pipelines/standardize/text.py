@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 VALID, REPAIRED, INVALID, EMPTY = "valid", "repaired", "invalid", "empty"
-CJK = r"[\x{3400}-\x{9fff}\x{f900}-\x{faff}]"
+CJK = r"[\x{3400}-\x{9fff}\x{f900}-\x{faff}\x{20000}-\x{3134f}]"
 
 
 def as_strings(values: Iterable[object] | pa.Array | pa.ChunkedArray) -> pa.Array:
