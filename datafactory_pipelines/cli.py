@@ -15,7 +15,7 @@ from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
 
-LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "landline", "landline_type", "email",
+LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type", "email",
                        "email_alternates",
                        "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city",
                        "district", "source", "first_seen", "last_seen", "record_count", "updated_at"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from datafactory_pipelines.store.schema import LEAD_COLUMNS
 
-LATEST_FIELDS = ["mobile", "landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
+LATEST_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
 ADDRESS_FIELDS = ["address", "province", "city", "district"]
 CONTENT_FIELDS = [c for c in LEAD_COLUMNS if c not in ("lead_id", "status", "merged_into", "created_at",
                                                         "updated_at", "content_hash")]
@@ -65,11 +65,15 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     out["salutation"] = _latest_non_empty(ordered, "salutation").reindex(out.index)
     for field in LATEST_FIELDS:
         out[field] = _latest_non_empty(ordered, field).reindex(out.index)
+    typos = suspected_mobile_typos(ordered)
+    trusted = ~pd.MultiIndex.from_arrays([ordered["lead_id"], ordered["mobile"]]).isin(typos.index)
+    out["mobile"] = _latest_non_empty(ordered, "mobile", pd.Series(trusted, index=ordered.index)).reindex(out.index)
+    out["mobile_suspected_typos"] = typos.reset_index().groupby("lead_id")["mobile"].agg(";".join).reindex(out.index)
     personal = ~ordered["email_role"].astype(bool)
     out["email"] = _latest_non_empty(ordered, "email", personal).reindex(out.index).fillna(
         _latest_non_empty(ordered, "email").reindex(out.index))
-    out["mobile_alternates"] = _alternates(ordered, "mobile", "mobile_alternates", out["mobile"].fillna("")) \
-        .reindex(out.index)
+    out["mobile_alternates"] = _alternates(ordered.assign(mobile=ordered["mobile"].where(trusted, "")), "mobile",
+                                           "mobile_alternates", out["mobile"].fillna("")).reindex(out.index)
     out["email_alternates"] = _alternates(ordered, "email", None, out["email"].fillna("")).reindex(out.index)
 
     has_address = ordered["address"].fillna("") != ""
@@ -87,6 +91,25 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     out = out.fillna("").reset_index()
     out["content_hash"] = _content_hash(out)
     return out
+
+
+def suspected_mobile_typos(records: pd.DataFrame) -> pd.Series:
+    """Mobiles of a lead that differ in one digit from a mobile the lead's records carry more often.
+
+    A one-digit slip still forms a possible number, so no single cell shows it; across a lead's
+    records it does. Returns the count of the suspect, indexed by (lead_id, mobile).
+    """
+    counts = records[records["mobile"].fillna("") != ""].groupby(["lead_id", "mobile"]).size()
+    several = counts[counts.groupby(level=0).transform("size") > 1].reset_index(name="n")
+    if several.empty:
+        return pd.Series(dtype="int64", index=pd.MultiIndex.from_arrays([[], []], names=["lead_id", "mobile"]))
+    pairs = several.merge(several, on="lead_id", suffixes=("", "_other"))
+    pairs = pairs[pairs["mobile"] != pairs["mobile_other"]]
+    a = np.array(pairs["mobile"].tolist(), dtype="U11").view(np.int32).reshape(-1, 11)
+    b = np.array(pairs["mobile_other"].tolist(), dtype="U11").view(np.int32).reshape(-1, 11)
+    one_digit = (a != b).sum(axis=1) == 1
+    suspect = pairs[one_digit & (pairs["n"] < pairs["n_other"]).to_numpy()]
+    return suspect.drop_duplicates(["lead_id", "mobile"]).set_index(["lead_id", "mobile"])["n"]
 
 
 def _content_hash(frame: pd.DataFrame) -> pd.Series:

@@ -100,3 +100,14 @@ def test_unreachable_rows_are_quarantined_with_reasons(store, tmp_path: Path) ->
     assert quarantine["reject_reason"].iloc[0] == (
         "no reachable contact: mobile invalid (not a CN mobile or landline (5 digits)); "
         "email invalid (no single @)")
+
+
+def test_one_digit_typo_is_flagged_not_trusted(store, tmp_path: Path) -> None:
+    rows = [HEADER] + [["王芳", "13700137000", "wf@qq.com", "", "", f"2025-01-0{d}"] for d in (1, 2, 3)]
+    rows.append(["王芳", "13700137001", "wf@qq.com", "", "", "2025-06-01"])  # newest, but a slip of one digit
+    import_file(store, write_xlsx(tmp_path / "typo.xlsx", rows))
+    relink_and_curate(store)
+    lead = store.leads().iloc[0]
+    assert lead["mobile"] == "13700137000"
+    assert lead["mobile_suspected_typos"] == "13700137001"
+    assert "13700137001" not in lead["mobile_alternates"]

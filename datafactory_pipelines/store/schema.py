@@ -12,7 +12,7 @@ RECORD_COLUMNS = [
     *STANDARD_COLUMNS, "imported_at", "lead_id",
 ]
 LEAD_COLUMNS = [
-    "lead_id", "name", "salutation", "mobile", "mobile_alternates", "landline", "email", "email_alternates",
+    "lead_id", "name", "salutation", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "email", "email_alternates",
     "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city", "district",
     "landline_type", "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
     "content_hash",
