@@ -96,8 +96,13 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     existing = store.leads(include_retired=True)
     previous = records.set_index("record_id")["lead_id"]
     next_number = max((lead_number(x) for x in existing["lead_id"]), default=0) + 1
-    record_leads, merges = assign_lead_ids(link.clusters, previous, next_number)
+    # a cluster needs one record that reaches the person; contactless records only join such clusters
+    reachable = link.clusters["record_id"].map(records.set_index("record_id")["reachable"]).fillna(False)
+    with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
+    record_leads, merges = assign_lead_ids(link.clusters[with_contact], previous, next_number)
     linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
+    set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)
+    record_leads = pd.concat([record_leads, set_aside], ignore_index=True)
     shared = link.shared_keys
     golden = golden_records(linked, set(shared.loc[shared["kind"] == "landline", "value"]))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -124,7 +129,7 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     store.apply_lead_changes(changes)
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
-        duplicates_found=len(record_leads) - record_leads["lead_id"].nunique(),
+        duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
         active_leads=len(golden), merges=merges,
     )
 

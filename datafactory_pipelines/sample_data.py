@@ -90,6 +90,9 @@ def _mess_mobile(rng: random.Random, m: str) -> str:
         return m.translate(FULL_WIDTH)
     if style < 0.88:
         return f"0086{m}"
+    if style < 0.91:  # one digit slipped
+        i = rng.randrange(3, 11)
+        return m[:i] + str((int(m[i]) + 1) % 10) + m[i + 1:]
     return f" {m} "
 
 
@@ -101,8 +104,10 @@ def _mess_name(rng: random.Random, name: str) -> str:
         return f"{name[0]} {name[1:]}"
     if style < 0.8:
         return f"{name}({rng.choice(['先生', '女士'])})"
-    if style < 0.9:
+    if style < 0.87:
         return name.translate(TRADITIONAL)
+    if style < 0.9 and len(name) > 2:  # a wrong character typed (homophones are common)
+        return name[0] + rng.choice(GIVEN) + name[2:]
     return name[0] + rng.choice(["总", "经理"])
 
 

@@ -89,8 +89,22 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     out["last_seen"] = grouped.max().reindex(out.index)
     out["record_count"] = ordered.groupby("lead_id", sort=False).size().reindex(out.index).astype("int64")
     out = out.fillna("").reset_index()
+    _one_lead_per_primary_mobile(out)
     out["content_hash"] = _content_hash(out)
     return out
+
+
+def _one_lead_per_primary_mobile(leads: pd.DataFrame) -> None:
+    """A mobile two people share (a family phone) stays primary only where it is most used; for the
+    other leads it becomes an alternate, so a primary mobile always names one lead."""
+    has = leads["mobile"] != ""
+    ranked = leads[has].sort_values(["mobile", "record_count", "lead_id"], ascending=[True, False, True])
+    demote = ranked.index[ranked.duplicated("mobile")]
+    if len(demote):
+        alternates = leads.loc[demote, "mobile_alternates"]
+        leads.loc[demote, "mobile_alternates"] = leads.loc[demote, "mobile"].where(
+            alternates == "", leads.loc[demote, "mobile"] + ";" + alternates)
+        leads.loc[demote, "mobile"] = ""
 
 
 def suspected_mobile_typos(records: pd.DataFrame) -> pd.Series:

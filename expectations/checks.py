@@ -41,7 +41,8 @@ def contacts_check_frame(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def leads_check_frame(leads: pd.DataFrame) -> pd.DataFrame:
-    return _blank_to_null(leads.assign(has_valid_contact=(leads[CONTACTS].fillna("") != "").any(axis=1)),
+    contacts = [*CONTACTS, "mobile_alternates"]
+    return _blank_to_null(leads.assign(has_valid_contact=(leads[contacts].fillna("") != "").any(axis=1)),
                           ["mobile", "email", "wechat", "qq"])
 
 

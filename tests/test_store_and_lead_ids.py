@@ -111,3 +111,14 @@ def test_one_digit_typo_is_flagged_not_trusted(store, tmp_path: Path) -> None:
     assert lead["mobile"] == "13700137000"
     assert lead["mobile_suspected_typos"] == "13700137001"
     assert "13700137001" not in lead["mobile_alternates"]
+
+
+def test_family_phone_stays_primary_for_one_lead_only(store, tmp_path: Path) -> None:
+    rows = [HEADER, ["王建国", "13700137000", "wjg@qq.com", "", "", "2025-01-01"],
+            ["王建国", "13700137000", "", "", "", "2025-01-02"],
+            ["李秀英", "13700137000", "lxy@163.com", "", "", "2025-01-03"]]
+    import_file(store, write_xlsx(tmp_path / "family.xlsx", rows))
+    relink_and_curate(store)
+    leads = store.leads().set_index("name")
+    assert leads.loc["王建国", "mobile"] == "13700137000"
+    assert leads.loc["李秀英", "mobile"] == "" and leads.loc["李秀英", "mobile_alternates"] == "13700137000"

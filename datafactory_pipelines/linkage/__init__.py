@@ -1,5 +1,7 @@
-"""Record linkage in DuckDB: block on contact keys and name+company, compare, decide, cluster."""
+"""Record linkage in DuckDB: a config-driven Fellegi–Sunter model, trained on the data, clustered without chaining."""
 
-from datafactory_pipelines.linkage.engine import LinkResult, link_records
+from datafactory_pipelines.linkage.config import LinkageConfig, load_config
+from datafactory_pipelines.linkage.engine import LinkResult, link_records, link_table
+from datafactory_pipelines.linkage.model import LinkModel
 
-__all__ = ["LinkResult", "link_records"]
+__all__ = ["LinkModel", "LinkResult", "LinkageConfig", "link_records", "link_table", "load_config"]

@@ -1,82 +1,164 @@
-"""Deterministic linkage over standardized records, run in DuckDB.
+"""The linkage engine: block, compare, train (u by random pairs, m by EM), score, cluster.
 
-Evidence, strongest first: two or more shared contact keys; one shared contact key with a
-compatible name; the same full name at the same company without conflicting contacts; a shared
-landline with the same full name. Keys that many different names carry (switchboards, shared
-mailboxes) are not evidence at all. Clusters are the connected components of accepted pairs.
+All pair work runs in DuckDB; the arithmetic on comparison vectors in NumPy. The model is data
+(a YAML config plus learned m/u numbers), and every link keeps its per-comparison contributions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
-                "wechat", "qq", "douyin", "kuaishou", "company_key"]
+from datafactory_pipelines.linkage.clustering import cluster_pairs
+from datafactory_pipelines.linkage.config import LinkageConfig, load_config
+from datafactory_pipelines.linkage.model import (
+    LinkModel,
+    estimate_u,
+    expectation_maximisation,
+    initial_model,
+    match_weights,
+    probability,
+)
+from datafactory_pipelines.linkage.sql import block_pairs, compare, gamma_matrix, prepare, tf_inputs
 
-ACCEPT_SQL = """
-SELECT id_l, id_r, name_relation, shared_contacts FROM scored_pairs WHERE
-     shared_contacts >= 2
-  OR (shared_contacts = 1 AND name_relation IN ('same', 'compatible', 'similar', 'unknown'))
-  OR (shared_contacts = 0 AND name_relation = 'same' AND same_company AND conflicting_contacts <= 1)
-  OR (shared_landline AND name_relation = 'same')
-"""
+MIN_TRAINING_RECORDS = 2000  # below this, the shipped model (trained on sample leads) is used
+
+
+def default_model() -> LinkModel:
+    """The shipped lead model, for a store too small to learn from yet."""
+    text = resources.files("datafactory_pipelines.linkage").joinpath("leads_model.json").read_text("utf-8")
+    return LinkModel.from_json(text)
 
 
 @dataclass
 class LinkResult:
-    clusters: pd.DataFrame  # record_id, cluster_id (the smallest record_id in the cluster)
-    candidate_pairs: int
-    matched_pairs: int
-    shared_keys: pd.DataFrame  # kind, value, n_records, n_names: contacts many people share (switchboards …)
+    clusters: pd.DataFrame  # record id column (config.unique_id), cluster_id (smallest id in the cluster)
+    pairs: pd.DataFrame  # scored candidate pairs: id_l, id_r, match_weight, match_probability, one column per comparison
+    model: LinkModel
+    blocking: dict = field(default_factory=dict)
+    shared_keys: pd.DataFrame = field(default_factory=pd.DataFrame)  # kind, value, n_records, n_names
+    splits: int = 0  # clusters split because members contradicted each other
+
+    @property
+    def candidate_pairs(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def matched_pairs(self) -> int:
+        return int((self.pairs["match_probability"] >= self.threshold).sum()) if len(self.pairs) else 0
+
+    threshold: float = 0.99
 
     @property
     def shared_keys_ignored(self) -> int:
         return len(self.shared_keys)
 
 
-def link_records(records: pd.DataFrame, max_block: int = 500, max_names_per_key: int = 2) -> LinkResult:
-    recs = records[LINK_COLUMNS].copy()
-    recs["record_id"] = recs["record_id"].astype("int64")
-    for col in LINK_COLUMNS[1:]:
-        if col != "name_partial":
-            recs[col] = recs[col].fillna("").astype(str)
-    recs["name_partial"] = recs["name_partial"].fillna(False).astype(bool)
-    con = duckdb.connect()
+def train(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_records: int, sources: np.ndarray | None) -> LinkModel:
+    """u from random pairs; m from EM within each training block (excluding that block's own columns)."""
+    model = initial_model(config)
+    rng = np.random.default_rng(config.training.seed)
+    n_pairs = min(config.training.u_pairs, max(1, n_records * (n_records - 1) // 2))
+    left = rng.integers(0, n_records, n_pairs)
+    right = rng.integers(0, n_records, n_pairs)
+    keep = left != right
+    if sources is not None:
+        keep &= sources[left] != sources[right]
+    con.register("random_pairs_df", pd.DataFrame({"_l": left[keep], "_r": right[keep]}))
+    con.execute("CREATE OR REPLACE TEMP TABLE random_pairs AS SELECT * FROM random_pairs_df")
+    con.unregister("random_pairs_df")
+    estimate_u(model, gamma_matrix(compare(con, config, "random_pairs"), config))
+
+    estimates: dict[int, list[np.ndarray]] = {}
+    lambdas = []
+    for block in config.training.em_blocks:
+        key = " || '\x1f' || ".join(f"CAST(({c}) AS VARCHAR)" for c in block)
+        not_null = " AND ".join(f"({c}) IS NOT NULL" for c in block)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE em_pairs AS
+            WITH bk AS (SELECT _id, {key} AS k FROM recs WHERE {not_null}),
+                 small AS (SELECT k FROM bk GROUP BY k HAVING count(*) <= {config.max_block_size})
+            SELECT a._id AS _l, b._id AS _r FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id
+            WHERE a.k IN (SELECT k FROM small) USING SAMPLE 2000000 ROWS""")
+        gammas = gamma_matrix(compare(con, config, "em_pairs"), config)
+        if len(gammas) == 0:
+            continue
+        used = {c.strip('"') for c in block}
+        active = [k for k, comp in enumerate(config.comparisons) if not used & set(comp.columns)]
+        m, lam = expectation_maximisation(model, gammas, active, config.training.em_iterations)
+        lambdas.append((lam, len(gammas)))
+        for j, k in enumerate(active):
+            estimates.setdefault(k, []).append(m[j])
+    for k, ms in estimates.items():
+        model.m[k] = np.mean(ms, axis=0)
+    # λ: matches among all pairs. Each record matches about (matches in its block) others; the blocks'
+    # λ are conditional on blocking, so scale the busiest training block's matches to all pairs.
+    if lambdas:
+        lam, count = max(lambdas, key=lambda x: x[1])
+        total_pairs = n_records * (n_records - 1) / 2
+        model.prior = float(np.clip(lam * count / total_pairs * 1.5, 1e-9, 0.5))
+    model.trained_on = {"records": n_records, "u_pairs": int(keep.sum()), "em_blocks": config.training.em_blocks}
+    return model
+
+
+def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: LinkModel | None = None,
+               con: duckdb.DuckDBPyConnection | None = None) -> LinkResult:
+    """Link one table (records already standardized when the config says so)."""
+    config = config or load_config()
+    own = con is None
+    con = con or duckdb.connect()
     try:
-        con.register("recs_df", recs)
-        con.execute("CREATE TEMP TABLE recs AS SELECT * FROM recs_df")
-        sql = resources.files("datafactory_pipelines.linkage").joinpath("pairs.sql").read_text(encoding="utf-8")
-        sql = sql.replace("$max_block", str(int(max_block))).replace("$max_names_per_key", str(int(max_names_per_key)))
-        for statement in (s for s in sql.split(";") if s.strip()):
-            con.execute(statement)
-        accepted = con.execute(ACCEPT_SQL).df()
-        candidates = con.execute("SELECT count(*) FROM scored_pairs").fetchall()[0][0]
-        shared = con.execute(
-            f"SELECT kind, value, n_records, n_names FROM key_stats "
-            f"WHERE n_names > {int(max_names_per_key)} OR n_records > {int(max_block)} ORDER BY n_records DESC"
-        ).df()
+        ids = table[config.unique_id].to_numpy()
+        n = prepare(con, table, config)
+        sources = table[config.source_column].astype(str).to_numpy() if config.source_column else None
+        blocking = block_pairs(con, config)
+        if model is None:
+            small_lead_table = config.standardize_leads and n < MIN_TRAINING_RECORDS
+            model = default_model() if small_lead_table else train(con, config, n, sources)
+        population = max(n, int(model.trained_on.get("records", 0)))
+        scored = compare(con, config, "pairs")
+        gammas = gamma_matrix(scored, config)
+        weights, contributions = match_weights(model, gammas, tf_inputs(scored, config, population))
+        pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
+                              "match_weight": weights, "match_probability": probability(weights)})
+        for k, comp in enumerate(config.comparisons):
+            pairs[f"w_{comp.name}"] = contributions[:, k]
+        labels, splits = cluster_pairs(con, config, model, n, pairs, population)
+        shared = _shared_keys(con, config)
     finally:
-        con.close()
-    clusters = _components(recs["record_id"].to_numpy(), accepted["id_l"].to_numpy(), accepted["id_r"].to_numpy())
-    return LinkResult(clusters, int(candidates), len(accepted), shared)
+        if own:
+            con.close()
+    clusters = pd.DataFrame({config.unique_id: ids, "cluster_id": ids[labels]})
+    pairs.insert(0, "id_l", ids[pairs["_l"].to_numpy()])
+    pairs.insert(1, "id_r", ids[pairs["_r"].to_numpy()])
+    result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits)
+    result.threshold = config.threshold
+    return result
 
 
-def _components(ids: np.ndarray, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
-    n = len(ids)
-    if n == 0:
-        return pd.DataFrame({"record_id": pd.Series([], dtype="int64"), "cluster_id": pd.Series([], dtype="int64")})
-    position = pd.Series(np.arange(n), index=ids)
-    li = position.reindex(left).to_numpy()
-    ri = position.reindex(right).to_numpy()
-    graph = coo_matrix((np.ones(len(li), dtype=np.int8), (li, ri)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    frame = pd.DataFrame({"record_id": ids, "label": labels})
-    frame["cluster_id"] = frame.groupby("label")["record_id"].transform("min")
-    return frame[["record_id", "cluster_id"]]
+def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.DataFrame:
+    parts = []
+    for column in config.key_stats:
+        parts.append(con.execute(f"""
+            SELECT '{column}' AS kind, "{column}" AS value, count(*) AS n_records, max("{column}__names") AS n_names
+            FROM recs WHERE "{column}" IS NOT NULL GROUP BY "{column}" HAVING max("{column}__names") > 2
+        """).df())
+    if not parts:
+        return pd.DataFrame(columns=["kind", "value", "n_records", "n_names"])
+    return pd.concat(parts, ignore_index=True).sort_values("n_records", ascending=False, ignore_index=True)
+
+
+LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
+                     "wechat", "qq", "douyin", "kuaishou", "company_key"]
+
+
+def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,
+                 model: LinkModel | None = None) -> LinkResult:
+    """Link standardized lead records (the lead store's `records` columns)."""
+    table = records[LEAD_LINK_COLUMNS].copy()
+    table["record_id"] = table["record_id"].astype("int64")
+    table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
+    return link_table(table, config or load_config(), model)

@@ -127,10 +127,14 @@ class DuckDBLeadStore:
 
     # -- linkage -----------------------------------------------------------------------------
     def records_for_linkage(self) -> pd.DataFrame:
-        """Every reachable record with the columns linkage and survivorship read."""
+        """Every record with the columns linkage and survivorship read.
+
+        Records that reach nobody are linked too: they may join a lead that has contacts (and bring
+        its title or address), but never form a lead of their own.
+        """
         return self._query(
             "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
-            "WHERE r.reachable ORDER BY r.record_id"
+            "ORDER BY r.record_id"
         )
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:

@@ -61,5 +61,5 @@ DDL = [
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
-       FROM records WHERE NOT reachable""",
+       FROM records WHERE NOT reachable AND lead_id IS NULL""",
 ]

@@ -1,0 +1,96 @@
+"""Clustering that does not chain unrelated people through one weak link.
+
+Pairs at or above the threshold form connected components. A component of three or more records
+is then checked as a whole: every pair inside it is scored (not only the blocked ones). If any two
+members contradict each other (weight below `split_below`, e.g. different names and different
+mobiles), the component is rebuilt by merging its links strongest first and refusing any merge
+that would put two contradicting records together. Each decision depends only on the component's
+own records and links, so linking a new file incrementally and relinking everything agree.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from datafactory_pipelines.linkage.config import LinkageConfig
+from datafactory_pipelines.linkage.model import LinkModel, match_weights, probability
+from datafactory_pipelines.linkage.sql import compare, gamma_matrix, tf_inputs
+
+MAX_CHECKED_COMPONENT = 400  # larger components are split by the threshold alone
+
+
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel, n: int,
+                  pairs: pd.DataFrame, population: int) -> tuple[np.ndarray, int]:
+    """Cluster label (the smallest member _id) per record _id, and how many components were split."""
+    accepted = pairs[pairs["match_probability"] >= config.threshold]
+    left, right = accepted["_l"].to_numpy(), accepted["_r"].to_numpy()
+    labels = components(n, left, right)
+    sizes = np.bincount(labels)
+    to_check = np.flatnonzero((sizes >= 3) & (sizes <= MAX_CHECKED_COMPONENT))
+    splits = 0
+    if len(to_check):
+        members = pd.DataFrame({"_id": np.arange(n), "c": labels})
+        members = members[members["c"].isin(to_check)]
+        con.register("members_df", members)
+        con.execute("CREATE OR REPLACE TEMP TABLE members AS SELECT * FROM members_df")
+        con.unregister("members_df")
+        con.execute("""CREATE OR REPLACE TEMP TABLE inner_pairs AS
+            SELECT a._id AS _l, b._id AS _r, a.c FROM members a JOIN members b ON a.c = b.c AND a._id < b._id""")
+        inner = compare(con, config, "inner_pairs")
+        weights, _ = match_weights(model, gamma_matrix(inner, config), tf_inputs(inner, config, population))
+        inner["w"] = weights
+        inner["c"] = labels[inner["_l"].to_numpy()]
+        bad = set(inner.loc[inner["w"] < config.split_below, "c"].unique())
+        if bad:
+            labels = labels.copy()
+            edges = accepted.assign(c=labels[left])
+            for comp_id in sorted(bad):
+                conflicts = inner[(inner["c"] == comp_id) & (inner["w"] < config.split_below)]
+                comp_edges = edges[edges["c"] == comp_id].sort_values(
+                    ["match_weight", "_l", "_r"], ascending=[False, True, True])
+                new = _constrained_merge(comp_edges, conflicts, np.flatnonzero(labels == comp_id))
+                for record, root in new.items():
+                    labels[record] = n + root  # past every component number: no collision
+                splits += 1
+    # label = smallest member id, so labels are stable however components were numbered
+    frame = pd.DataFrame({"_id": np.arange(n), "c": labels})
+    return frame.groupby("c")["_id"].transform("min").to_numpy(), splits
+
+
+def _constrained_merge(edges: pd.DataFrame, conflicts: pd.DataFrame, records: np.ndarray) -> dict[int, int]:
+    """Union records along edges strongest first, never joining two groups holding a conflicting pair."""
+    parent = {int(r): int(r) for r in records}
+    groups = {int(r): {int(r)} for r in records}
+    against: dict[int, set[int]] = {int(r): set() for r in records}
+    for a, b in zip(conflicts["_l"].to_numpy(), conflicts["_r"].to_numpy(), strict=True):
+        against[int(a)].add(int(b))
+        against[int(b)].add(int(a))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(edges["_l"].to_numpy(), edges["_r"].to_numpy(), strict=True):
+        ra, rb = find(int(a)), int(find(int(b)))
+        if ra == rb:
+            continue
+        small, big = (ra, rb) if len(groups[ra]) < len(groups[rb]) else (rb, ra)
+        if any(against[x] & groups[big] for x in groups[small]):
+            continue
+        parent[small] = big
+        groups[big] |= groups.pop(small)
+    return {r: min(groups[find(r)]) for r in parent}
+
+
+__all__ = ["cluster_pairs", "components", "probability"]

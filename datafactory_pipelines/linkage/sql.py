@@ -1,0 +1,137 @@
+"""SQL generated from the linkage config and run in DuckDB: prepare, block, compare."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from datafactory_pipelines.linkage.config import LinkageConfig
+
+SEPARATOR = "\x1f"
+
+
+def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: LinkageConfig) -> int:
+    """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats."""
+    frame = table.reset_index(drop=True).copy()
+    frame["_id"] = np.arange(len(frame), dtype=np.int64)
+    con.register("input_records", frame)
+    columns = [c for c in frame.columns if c != "_id"]
+    text_columns = [c for c in columns if frame[c].dtype == object]
+    select = ", ".join(
+        f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '') AS {_q(c)}" if c in text_columns else _q(c) for c in columns
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE recs AS SELECT _id, {select} FROM input_records")
+    con.unregister("input_records")
+    for column, expression in config.prepare.items():
+        if column in columns:
+            con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
+        else:
+            con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column)} VARCHAR")
+            con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
+    total = len(frame)
+    for column in config.key_stats:
+        names = config.names_column
+        partial = "WHERE NOT coalesce(name_partial, false)" if "name_partial" in columns else ""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE stat AS
+            SELECT {_q(column)} AS v, count(DISTINCT {_q(names)}) FILTER ({partial or 'WHERE true'}) AS n_names
+            FROM recs WHERE {_q(column)} IS NOT NULL GROUP BY 1""" if names else f"""
+            CREATE OR REPLACE TEMP TABLE stat AS SELECT {_q(column)} AS v, 1 AS n_names
+            FROM recs WHERE {_q(column)} IS NOT NULL GROUP BY 1""")
+        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__names')} BIGINT")
+        con.execute(f"UPDATE recs SET {_q(column + '__names')} = stat.n_names FROM stat WHERE recs.{_q(column)} = stat.v")
+    for column in tf_columns(config):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE stat AS
+            SELECT {_q(column)} AS v, count(*)::DOUBLE AS tf FROM recs
+            WHERE {_q(column)} IS NOT NULL GROUP BY 1""")
+        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__tf')} DOUBLE")
+        con.execute(f"UPDATE recs SET {_q(column + '__tf')} = stat.tf FROM stat WHERE recs.{_q(column)} = stat.v")
+    return total
+
+
+def tf_columns(config: LinkageConfig) -> list[str]:
+    return sorted({lvl.tf for comp in config.comparisons for lvl in comp.levels if lvl.tf})
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_from: int | None = None) -> dict:
+    """Candidate pairs (table `pairs`: _l < _r) from all blocking rules; big blocks are skipped.
+
+    only_new_from: keep only pairs with at least one record whose _id >= this (incremental linking).
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs (_l BIGINT, _r BIGINT)")
+    stats = {"rules": [], "skipped_blocks": 0, "largest_blocks": []}
+    cross = (f"AND a.{_q(config.source_column)} <> b.{_q(config.source_column)}"
+             if config.link_type == "link_only" else "")
+    for rule in config.blocking:
+        key = f" || '{SEPARATOR}' || ".join(f"CAST(({expr}) AS VARCHAR)" for expr in rule)
+        not_null = " AND ".join(f"({expr}) IS NOT NULL" for expr in rule)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE bk AS SELECT _id, {key} AS k FROM recs WHERE {not_null}")
+        sizes = con.execute(
+            "SELECT k, count(*) AS n FROM bk GROUP BY k HAVING count(*) > 1 ORDER BY n DESC LIMIT 5").fetchall()
+        skipped = con.execute(
+            f"SELECT count(*) FROM (SELECT k FROM bk GROUP BY k HAVING count(*) > {config.max_block_size})"
+        ).fetchall()[0][0]
+        new_filter = f"AND (a._id >= {only_new_from} OR b._id >= {only_new_from})" if only_new_from is not None else ""
+        if config.source_column:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE bk AS SELECT bk.*, r.{_q(config.source_column)} "
+                        "FROM bk JOIN recs r USING (_id)")
+        before = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
+        con.execute(f"""
+            INSERT INTO pairs
+            SELECT a._id, b._id FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id {cross} {new_filter}
+            WHERE a.k NOT IN (SELECT k FROM bk GROUP BY k HAVING count(*) > {config.max_block_size})""")
+        after = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
+        stats["rules"].append({"rule": " + ".join(rule), "pairs": after - before})
+        stats["skipped_blocks"] += skipped
+        stats["largest_blocks"].extend(
+            {"rule": " + ".join(rule), "block_size": n} for _, n in sizes)
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT _l, _r FROM pairs")
+    stats["largest_blocks"] = sorted(stats["largest_blocks"], key=lambda b: -b["block_size"])[:10]
+    return stats
+
+
+def gamma_select(config: LinkageConfig) -> str:
+    parts = []
+    for comp in config.comparisons:
+        null = " OR ".join(f"l.{_q(c)} IS NULL OR r.{_q(c)} IS NULL" for c in comp.columns)
+        whens = " ".join(
+            f"WHEN {lvl.sql} THEN {len(comp.levels) - i}" for i, lvl in enumerate(comp.levels))
+        parts.append(f"CAST(CASE WHEN {null} THEN -1 {whens} ELSE 0 END AS TINYINT) AS {_q('g_' + comp.name)}")
+    for comp in config.comparisons:
+        for lvl in comp.levels:
+            if lvl.tf:
+                parts.append(f"l.{_q(lvl.tf + '__tf')} AS {_q('tf_' + comp.name)}")
+                break
+    return ", ".join(parts)
+
+
+def compare(con: duckdb.DuckDBPyConnection, config: LinkageConfig, pairs_table: str) -> pd.DataFrame:
+    """Comparison vectors for the pairs in `pairs_table` (_l, _r)."""
+    return con.execute(
+        f"SELECT p._l, p._r, {gamma_select(config)} FROM {pairs_table} p "
+        "JOIN recs l ON l._id = p._l JOIN recs r ON r._id = p._r"
+    ).df()
+
+
+def gamma_matrix(frame: pd.DataFrame, config: LinkageConfig) -> np.ndarray:
+    return frame[[f"g_{c.name}" for c in config.comparisons]].to_numpy(dtype=np.int8)
+
+
+def tf_inputs(frame: pd.DataFrame, config: LinkageConfig, population: int) -> dict[int, tuple[int, np.ndarray]]:
+    """Per comparison with a term-frequency level: (its gamma value, the frequency of each pair's value).
+
+    Frequencies are counts over `population`: at least the number of records the model was trained
+    on, so a value seen twice in a small first import does not look common.
+    """
+    tf = {}
+    for k, comp in enumerate(config.comparisons):
+        for i, lvl in enumerate(comp.levels):
+            if lvl.tf and f"tf_{comp.name}" in frame.columns:
+                tf[k] = (len(comp.levels) - i, frame[f"tf_{comp.name}"].to_numpy(dtype=float) / population)
+                break
+    return tf
