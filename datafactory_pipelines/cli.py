@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
@@ -78,7 +79,7 @@ def cmd_dedupe(args: argparse.Namespace, paths: Paths) -> int:
     started = time.perf_counter()
     table = read_table(args.input)
     _say(f"read {len(table)} records from {args.input}; standardizing and linking …")
-    clusters = dedupe_frame(table)
+    clusters = dedupe_frame(table, load_config(args.config) if args.config else None)
     write_table(clusters, args.out)
     _say(f"{clusters['cluster_id'].nunique()} clusters from {len(clusters)} records in "
          f"{time.perf_counter() - started:.1f}s -> {args.out}")
@@ -174,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output file: .csv, .parquet or .xlsx")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("dedupe", help="engine only: cluster a table with record_id + canonical columns")
+    p = sub.add_parser("dedupe", help="engine only: cluster a table (record_id + canonical columns, or any "
+                                      "columns a --config names)")
     p.add_argument("input", help="CSV or Parquet with a record_id column")
     p.add_argument("--out", required=True, help="record_id,cluster_id as .csv or .parquet")
+    p.add_argument("--config", help="linkage config YAML (default: the shipped lead model)")
     p.set_defaults(func=cmd_dedupe)
 
     p = sub.add_parser("status", help="what is in the lead store and the drop folders")

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
-from datafactory_pipelines.linkage import LinkResult, link_records
+from datafactory_pipelines.linkage import LinkageConfig, LinkResult, link_records, link_table, load_config
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, golden_records, lead_number
@@ -200,20 +201,29 @@ def _free_name(target: Path) -> Path:
     return target.with_name(f"{target.stem}.{stamp}{target.suffix}")
 
 
-def dedupe_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Engine only: a table with record_id + canonical columns -> record_id, cluster_id.
+def dedupe_frame(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.DataFrame:
+    """Engine only: a table with an id column (config.unique_id) -> record_id, cluster_id.
 
-    Records that reach nobody cannot be linked and stay clusters of their own.
+    With the lead config the canonical columns are standardized first, and records that reach
+    nobody stay clusters of their own; any other config links the columns it names as they are.
     """
-    if "record_id" not in table.columns:
-        raise ValueError("the input needs a record_id column")
+    config = config or load_config()
+    if config.unique_id not in table.columns:
+        raise ValueError(f"the input needs a {config.unique_id} column")
     table = table.reset_index(drop=True)
-    raw = pd.DataFrame({f: table[f].fillna("").astype(str) if f in table.columns else "" for f in CANONICAL_FIELDS})
-    std = standardize_frame(raw)
-    std["record_id"] = range(len(std))
-    link = link_records(std[std["reachable"]])
-    cluster = pd.Series(range(len(std)), index=range(len(std)))
-    cluster.loc[link.clusters["record_id"].to_numpy()] = link.clusters["cluster_id"].to_numpy()
-    ids = table["record_id"].astype(str)
-    return pd.DataFrame({"record_id": ids, "cluster_id": ids.iloc[cluster.to_numpy()].to_numpy()})
-
+    ids = table[config.unique_id].astype(str)
+    if not config.standardize_leads:
+        link = link_table(table.assign(**{config.unique_id: ids}), config)
+        clusters = link.clusters
+    else:
+        raw = pd.DataFrame({f: table[f].fillna("").astype(str) if f in table.columns else ""
+                            for f in CANONICAL_FIELDS})
+        std = standardize_frame(raw)
+        std["record_id"] = range(len(std))
+        labels = link_records(std, config).clusters
+        reachable = std["reachable"].to_numpy()
+        cluster = labels["cluster_id"].to_numpy()
+        has_contact = pd.Series(reachable).groupby(cluster).transform("any").to_numpy()
+        cluster = np.where(has_contact, cluster, np.arange(len(std)))
+        clusters = pd.DataFrame({config.unique_id: ids, "cluster_id": ids.iloc[cluster].to_numpy()})
+    return clusters.rename(columns={config.unique_id: "record_id"})[["record_id", "cluster_id"]]
