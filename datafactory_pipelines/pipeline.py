@@ -17,7 +17,15 @@ import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
-from datafactory_pipelines.linkage import LinkageConfig, LinkResult, link_records, link_table, load_config
+from datafactory_pipelines.linkage import (
+    LinkageConfig,
+    LinkModel,
+    LinkResult,
+    link_records,
+    link_table,
+    load_config,
+)
+from datafactory_pipelines.linkage.engine import LEAD_LINK_COLUMNS, MIN_TRAINING_RECORDS, link_increment
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, golden_records, lead_number
@@ -87,9 +95,29 @@ class CurateOutcome:
     merges: dict[str, str] = field(default_factory=dict)
 
 
-def link_all(store: LeadStore) -> tuple[pd.DataFrame, LinkResult]:
+def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tuple[pd.DataFrame, LinkResult]:
+    """Link the store's records: new ones incrementally against the leads, or everything (`full`).
+
+    The model is learned once the store is big enough, kept in the store so every run scores with the
+    same numbers, and learned again when the store has doubled (or when `retrain`).
+    """
     records = store.records_for_linkage()
-    return records, link_records(records)
+    saved = store.link_model()
+    model = LinkModel.from_json(saved) if saved and not retrain else None
+    if model is not None and _outgrown(model, len(records)):
+        model = None
+    if model is None or full or records["lead_id"].isna().all():
+        return records, link_records(records, model=model)
+    table = records[LEAD_LINK_COLUMNS].assign(record_id=records["record_id"].astype("int64"),
+                                              name_partial=records["name_partial"].fillna(False).astype(bool))
+    return records, link_increment(table, records["lead_id"].to_numpy(dtype=object), load_config(), model)
+
+
+def _outgrown(model: LinkModel, records: int) -> bool:
+    trained = int(model.trained_on.get("records", 0))
+    if model.trained_on.get("source") == "sample":  # the shipped cold-start model
+        return records >= MIN_TRAINING_RECORDS
+    return records >= 2 * trained
 
 
 def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateOutcome:
@@ -125,7 +153,8 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
         upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
-    changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared, created=created,
+    changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
+                          link_model=link.model.to_json(), created=created,
                           updated=int(changed.sum()) - created, merged=len(merges))
     store.apply_lead_changes(changes)
     return CurateOutcome(
@@ -166,8 +195,8 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
     return save_import(store, prepared, imported_by)
 
 
-def relink_and_curate(store: LeadStore) -> CurateOutcome:
-    records, link = link_all(store)
+def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False) -> CurateOutcome:
+    records, link = link_all(store, full=full, retrain=retrain)
     return curate(store, records, link)
 
 

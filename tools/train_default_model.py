@@ -27,6 +27,7 @@ def main() -> None:
     std = standardize_frame(raw[[c for c in CANONICAL_FIELDS if c in raw.columns]])
     std["record_id"] = range(len(std))
     result = link_table(std[LEAD_LINK_COLUMNS], load_config())
+    result.model.trained_on["source"] = "sample"
     target = Path(str(resources.files("datafactory_pipelines.linkage").joinpath("leads_model.json")))
     target.write_text(result.model.to_json(), encoding="utf-8")
     print(f"trained on {args.records} sample records -> {target}")

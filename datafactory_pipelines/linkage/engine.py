@@ -151,6 +151,56 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.Da
     return pd.concat(parts, ignore_index=True).sort_values("n_records", ascending=False, ignore_index=True)
 
 
+def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageConfig, model: LinkModel) -> LinkResult:
+    """Link new records (existing = None) against linked ones (existing = their current cluster key).
+
+    Only what the new records touch is decided again: the new records, and every existing cluster one
+    of them links to, are clustered from scratch with all their candidate pairs; every other cluster
+    stays as it is. A full relink makes the same decisions for those records, so the two agree.
+    """
+    ids = table[config.unique_id].to_numpy()
+    is_new = pd.isna(existing)
+    order = np.argsort(is_new, kind="stable")  # existing records first, new ones last
+    table, existing, ids, is_new = table.iloc[order].reset_index(drop=True), existing[order], ids[order], is_new[order]
+    n_old = int((~is_new).sum())
+    con = duckdb.connect()
+    try:
+        n = prepare(con, table, config)
+        population = max(n, int(model.trained_on.get("records", 0)))
+        blocking = block_pairs(con, config, only_new_from=n_old)
+        scored = compare(con, config, "pairs")
+        weights, _ = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
+        hit = probability(weights) >= config.threshold
+        touched_old = np.unique(np.concatenate([scored["_l"].to_numpy()[hit], scored["_r"].to_numpy()[hit]]))
+        touched_old = touched_old[touched_old < n_old]
+        touched_keys = set(existing[touched_old])
+        affected = np.flatnonzero(is_new | pd.Series(existing).isin(touched_keys).to_numpy())
+        con.register("affected_df", pd.DataFrame({"_id": affected}))
+        con.execute("CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM affected_df")
+        con.unregister("affected_df")
+        block_pairs(con, config, within="affected")
+        scored = compare(con, config, "pairs")
+        weights, contributions = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
+        pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
+                              "match_weight": weights, "match_probability": probability(weights)})
+        for k, comp in enumerate(config.comparisons):
+            pairs[f"w_{comp.name}"] = contributions[:, k]
+        labels, splits = cluster_pairs(con, config, model, n, pairs, population)
+        shared = _shared_keys(con, config)
+    finally:
+        con.close()
+    # untouched clusters keep their grouping; label every cluster by its smallest record id
+    keep = ~np.isin(np.arange(n), affected)
+    group = np.where(keep, pd.Series(existing).astype(str).radd("old:").to_numpy(), labels.astype(str))
+    smallest = pd.Series(ids).groupby(group).transform("min").to_numpy()
+    clusters = pd.DataFrame({config.unique_id: ids, "cluster_id": smallest})
+    pairs.insert(0, "id_l", ids[pairs["_l"].to_numpy()])
+    pairs.insert(1, "id_r", ids[pairs["_r"].to_numpy()])
+    result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits)
+    result.threshold = config.threshold
+    return result
+
+
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
                      "wechat", "qq", "douyin", "kuaishou", "company_key"]
 

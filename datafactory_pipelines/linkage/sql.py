@@ -58,10 +58,13 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_from: int | None = None) -> dict:
+def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_from: int | None = None,
+                within: str | None = None) -> dict:
     """Candidate pairs (table `pairs`: _l < _r) from all blocking rules; big blocks are skipped.
 
     only_new_from: keep only pairs with at least one record whose _id >= this (incremental linking).
+    within: a table of _ids; keep only pairs with both records in it. Block sizes always count all
+    records, so a pair is a candidate in a partial run exactly when it is one in a full run.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE pairs (_l BIGINT, _r BIGINT)")
     stats = {"rules": [], "skipped_blocks": 0, "largest_blocks": []}
@@ -77,6 +80,8 @@ def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_
             f"SELECT count(*) FROM (SELECT k FROM bk GROUP BY k HAVING count(*) > {config.max_block_size})"
         ).fetchall()[0][0]
         new_filter = f"AND (a._id >= {only_new_from} OR b._id >= {only_new_from})" if only_new_from is not None else ""
+        if within:
+            new_filter += f" AND a._id IN (SELECT _id FROM {within}) AND b._id IN (SELECT _id FROM {within})"
         if config.source_column:
             con.execute(f"CREATE OR REPLACE TEMP TABLE bk AS SELECT bk.*, r.{_q(config.source_column)} "
                         "FROM bk JOIN recs r USING (_id)")

@@ -28,6 +28,7 @@ class LeadChanges:
     record_leads: pd.DataFrame  # record_id, lead_id for every linked record
     upserts: pd.DataFrame  # lead rows (LEAD_COLUMNS) that are new or changed
     shared_contacts: pd.DataFrame | None = None  # replaces the shared_contacts table when given
+    link_model: str | None = None  # the linkage model (JSON) these links were scored with
     created: int = 0
     updated: int = 0
     merged: int = 0
@@ -63,3 +64,5 @@ class LeadStore(Protocol):
     def quarantine(self, import_id: str | None = None) -> pd.DataFrame: ...
 
     def shared_contacts(self) -> pd.DataFrame: ...
+
+    def link_model(self) -> str | None: ...

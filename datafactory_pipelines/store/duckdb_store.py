@@ -122,6 +122,10 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def link_model(self) -> str | None:
+        rows = self._query("SELECT value FROM store_meta WHERE key = 'link_model'")
+        return None if rows.empty else str(rows.iloc[0, 0])
+
     def shared_contacts(self) -> pd.DataFrame:
         return self._query("SELECT * FROM shared_contacts ORDER BY n_records DESC, kind, value")
 
@@ -146,6 +150,8 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            if changes.link_model is not None:
+                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
             if changes.shared_contacts is not None:
                 con.execute("DELETE FROM shared_contacts")
                 con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
