@@ -53,17 +53,29 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
         if bad:
             labels = labels.copy()
             edges = accepted.assign(c=labels[left])
-            for comp_id in sorted(bad):
-                conflicts = inner[(inner["c"] == comp_id) & (inner["w"] < config.split_below)]
-                comp_edges = edges[edges["c"] == comp_id].sort_values(
-                    ["match_weight", "_l", "_r"], ascending=[False, True, True])
-                new = _constrained_merge(comp_edges, conflicts, np.flatnonzero(labels == comp_id))
+            edges = edges[edges["c"].isin(bad)].sort_values(["c", "match_weight", "_l", "_r"],
+                                                            ascending=[True, False, True, True])
+            conflicts = inner[inner["c"].isin(bad) & (inner["w"] < config.split_below)]
+            members_of = _members(labels, np.array(sorted(bad)))
+            edge_groups = {c: group for c, group in edges.groupby("c")}
+            for comp_id, comp_conflicts in conflicts.groupby("c"):
+                new = _constrained_merge(edge_groups[comp_id], comp_conflicts, members_of[comp_id])
                 for record, root in new.items():
                     labels[record] = n + root  # past every component number: no collision
                 splits += 1
     # label = smallest member id, so labels are stable however components were numbered
     frame = pd.DataFrame({"_id": np.arange(n), "c": labels})
     return frame.groupby("c")["_id"].transform("min").to_numpy(), splits
+
+
+def _members(labels: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:
+    """Record ids of each wanted component (only those: there may be hundreds of thousands of others)."""
+    ids = np.flatnonzero(np.isin(labels, wanted))
+    order = np.argsort(labels[ids], kind="stable")
+    ids, comp = ids[order], labels[ids][order]
+    cuts = np.flatnonzero(np.diff(comp)) + 1
+    return {int(group_comp[0]): group_ids for group_ids, group_comp in zip(np.split(ids, cuts), np.split(comp, cuts),
+                                                                          strict=True)}
 
 
 def _constrained_merge(edges: pd.DataFrame, conflicts: pd.DataFrame, records: np.ndarray) -> dict[int, int]:

@@ -107,7 +107,7 @@ def expectation_maximisation(model: LinkModel, gammas: np.ndarray, active: list[
     Comparisons on the block's own columns are left out (within the block they agree by construction).
     Works on distinct comparison vectors with counts, so it is fast on millions of pairs.
     """
-    patterns, counts = np.unique(gammas[:, active], axis=0, return_counts=True)
+    patterns, counts = distinct_rows(gammas[:, active])
     m = [model.m[k].copy() for k in active]
     priors = [mk.copy() for mk in m]
     u = [model.u[k] for k in active]
@@ -126,6 +126,19 @@ def expectation_maximisation(model: LinkModel, gammas: np.ndarray, active: list[
         for j in range(len(active)):
             m[j] = level_frequencies(patterns[:, j], len(m[j]) - 1, weighted, priors[j])
     return m, lam
+
+
+def distinct_rows(gammas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct comparison vectors and their counts, via one integer key per row (a 1-D sort, not a row sort)."""
+    if len(gammas) == 0:
+        return gammas, np.zeros(0, dtype=np.int64)
+    shifted = gammas.astype(np.int64) + 1  # levels -1..L -> 0..L+1
+    base = int(shifted.max()) + 1
+    keys = np.zeros(len(gammas), dtype=np.int64)
+    for j in range(gammas.shape[1]):
+        keys = keys * base + shifted[:, j]
+    unique_keys, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return gammas[first], counts
 
 
 def match_weights(model: LinkModel, gammas: np.ndarray, tf: dict[int, tuple[int, np.ndarray]]) -> tuple[
