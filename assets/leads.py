@@ -1,8 +1,9 @@
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from assets.imports import standardized_contacts
-from assets.metadata import preview
+from assets.metadata import bar_chart, preview
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.linkage import LinkResult
 from datafactory_pipelines.masking import mask_value
@@ -21,19 +22,28 @@ def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
 LEAD_PREVIEW = ["lead_id", "name", "mobile", "email", "wechat", "company", "title", "record_count", "last_seen"]
 
 
+class LinkConfig(dg.Config):
+    full_relink: bool = False  # relink every record, not only what new records touch
+    retrain: bool = False  # learn the model's m and u again from the current data
+
+
 @dg.asset(
     deps=[standardized_contacts],
     group_name="leads",
     kinds={"duckdb"},
     owners=["team:data-engineering"],
 )
-def entity_clusters(context: dg.AssetExecutionContext, lead_store: LeadStoreResource) -> dg.Output[LinkResult]:
-    """Every reachable record in the lead store, linked: blocked on contact keys and on name + company,
-    compared, and clustered. Contact keys carried by many different names (switchboards, shared
-    mailboxes) are ignored as evidence."""
-    records, link = link_all(lead_store.open())
+def entity_clusters(context: dg.AssetExecutionContext, config: LinkConfig,
+                    lead_store: LeadStoreResource) -> dg.Output[LinkResult]:
+    """Records linked into people: blocked on contact keys and name + company, compared field by field,
+    scored with Fellegi–Sunter weights learned from the data (u from random pairs, m by EM, rare values
+    counting more), and clustered without chaining. New records are linked incrementally; the nightly
+    relink links everything with the same model."""
+    records, link = link_all(lead_store.open(), full=config.full_relink, retrain=config.retrain)
     sizes = link.clusters.groupby("cluster_id").size()
-    distribution = sizes.clip(upper=10).value_counts().sort_index()
+    size_counts = sizes.clip(upper=10).value_counts().sort_index()
+    weights = link.pairs["match_weight"].clip(-30, 40)
+    histogram = np.histogram(weights, bins=np.arange(-30, 45, 5))[0] if len(weights) else []
     return dg.Output(
         link,
         metadata={
@@ -41,12 +51,20 @@ def entity_clusters(context: dg.AssetExecutionContext, lead_store: LeadStoreReso
             "clusters": int(sizes.size),
             "candidate_pairs": link.candidate_pairs,
             "matched_pairs": link.matched_pairs,
+            "clusters_split": link.splits,
+            "largest_cluster": int(sizes.max()) if sizes.size else 0,
+            "match_weight_histogram": bar_chart([f"{lo} to {lo + 5}" for lo in range(-30, 40, 5)],
+                                                [int(x) for x in histogram], "match weight", "pairs"),
+            "cluster_sizes": bar_chart([f"{k}+" if k == 10 else str(k) for k in size_counts.index],
+                                       [int(v) for v in size_counts], "records per cluster", "clusters"),
+            "largest_blocks": dg.MetadataValue.md(pd.DataFrame(link.blocking.get("largest_blocks", []))
+                                                  .to_markdown(index=False) or "_none_"),
+            "pairs_per_blocking_rule": bar_chart([r["rule"] for r in link.blocking.get("rules", [])],
+                                                 [r["pairs"] for r in link.blocking.get("rules", [])],
+                                                 "blocking rule", "pairs"),
+            "model": dg.MetadataValue.md(pd.DataFrame(link.model.describe()).round(6).to_markdown(index=False)),
             "shared_contacts_ignored": link.shared_keys_ignored,
             "shared_contacts": _shared_contacts_table(link.shared_keys),
-            "largest_cluster": int(sizes.max()) if sizes.size else 0,
-            "cluster_sizes": dg.MetadataValue.md(
-                pd.DataFrame({"records per cluster": [f"{k}+" if k == 10 else str(k) for k in distribution.index],
-                              "clusters": distribution.to_numpy()}).to_markdown(index=False)),
         },
     )
 
@@ -71,6 +89,12 @@ def curated_leads(context: dg.AssetExecutionContext, entity_clusters: LinkResult
             "leads_created": outcome.changes.created,
             "leads_updated": outcome.changes.updated,
             "leads_merged": outcome.changes.merged,
+            "merges": dg.MetadataValue.md(pd.DataFrame({"retired lead": list(outcome.merges),
+                                                        "merged into": list(outcome.merges.values())})
+                                          .head(20).to_markdown(index=False) if outcome.merges else "_none_"),
+            "lead_changes": bar_chart(["created", "updated", "merged"],
+                                      [outcome.changes.created, outcome.changes.updated, outcome.changes.merged],
+                                      "change", "leads"),
             "duplicate_records": outcome.duplicates_found,
             "records_linked": outcome.records_linked,
             "preview": preview(leads.sort_values("updated_at", ascending=False), LEAD_PREVIEW),

@@ -22,8 +22,12 @@ relink_leads = dg.define_asset_job(
     description="Relink every record in the lead store and rebuild the golden records.",
     tags=LEAD_STORE_TAG,
 )
-nightly_relink = dg.ScheduleDefinition(job=relink_leads, cron_schedule="30 2 * * *",
-                                       default_status=dg.DefaultScheduleStatus.STOPPED)
+nightly_relink = dg.ScheduleDefinition(
+    job=relink_leads,
+    cron_schedule="30 2 * * *",
+    run_config={"ops": {"entity_clusters": {"config": {"full_relink": True}}}},
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
 
 defs = dg.Definitions(
     assets=[raw_imports, standardized_contacts, quarantined_records, entity_clusters, curated_leads],

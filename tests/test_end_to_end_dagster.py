@@ -80,6 +80,9 @@ def test_drop_files_get_curated_leads(datafactory_home: Path, instance: dg.Dagst
     assert curated.asset_materialization.metadata["active_leads"].value == 3
     preview = std.asset_materialization.metadata["preview"].value
     assert "138****8000" in preview and "13800138000" not in preview
+    clusters = instance.get_latest_materialization_event(dg.AssetKey("entity_clusters")).asset_materialization
+    assert "█" in clusters.metadata["match_weight_histogram"].value
+    assert "mobile" in clusters.metadata["model"].value
     quarantine = instance.get_latest_materialization_event(dg.AssetKey("quarantined_records"))
     assert quarantine.asset_materialization.metadata["quarantined_in_store"].value == 1
     checks = [e for r in outcomes.values() for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
@@ -126,6 +129,18 @@ def test_generated_set_reaches_f1(datafactory_home: Path, instance: dg.DagsterIn
     precision, recall, f1 = pairwise_f1(merged["person_id"], merged["lead_id"])
     assert f1 >= 0.90, (precision, recall, f1)
     assert precision >= 0.98
+
+
+def test_nightly_relink_job_keeps_the_leads(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    write_sample_files(paths.inbox, people=300, records=800, files=2, seed=4)
+    assert all(_run(instance, r).success for r in _evaluate_sensor(instance).run_requests)
+    before = open_store(paths.store).links()[["record_id", "lead_id"]]
+    run = defs.resolve_job_def("relink_leads").execute_in_process(
+        instance=instance, run_config={"ops": {"entity_clusters": {"config": {"full_relink": True}}}})
+    assert run.success
+    after = open_store(paths.store).links()[["record_id", "lead_id"]]
+    assert before.equals(after)
 
 
 def test_definitions_validate(tmp_path: Path) -> None:
