@@ -23,7 +23,14 @@ from datafactory_pipelines.linkage.model import (
     match_weights,
     probability,
 )
-from datafactory_pipelines.linkage.sql import block_pairs, compare, gamma_matrix, prepare, tf_inputs
+from datafactory_pipelines.linkage.sql import (
+    block_pairs,
+    compare,
+    gamma_matrix,
+    prepare,
+    tf_columns,
+    tf_inputs,
+)
 
 MIN_TRAINING_RECORDS = 2000  # below this, the shipped model (trained on sample leads) is used
 
@@ -118,7 +125,7 @@ def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: 
         if model is None:
             small_lead_table = config.standardize_leads and n < MIN_TRAINING_RECORDS
             model = default_model() if small_lead_table else train(con, config, n, sources)
-        population = max(n, int(model.trained_on.get("records", 0)))
+        population = _population(model, n)
         scored = compare(con, config, "pairs")
         gammas = gamma_matrix(scored, config)
         weights, contributions = match_weights(model, gammas, tf_inputs(scored, config, population))
@@ -166,13 +173,14 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
     con = duckdb.connect()
     try:
         n = prepare(con, table, config)
-        population = max(n, int(model.trained_on.get("records", 0)))
+        population = _population(model, n)
         blocking = block_pairs(con, config, only_new_from=n_old)
         scored = compare(con, config, "pairs")
         weights, _ = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
-        hit = probability(weights) >= config.threshold
-        touched_old = np.unique(np.concatenate([scored["_l"].to_numpy()[hit], scored["_r"].to_numpy()[hit]]))
-        touched_old = touched_old[touched_old < n_old]
+        # every old record a new one is compared with, and every old record sharing a counted value
+        # (term frequencies, carriers of a contact) with a new one: their pair weights may have moved
+        touched_old = np.unique(np.concatenate([scored["_l"].to_numpy(), scored["_r"].to_numpy()]))
+        touched_old = np.union1d(touched_old[touched_old < n_old], _sharing_counted_values(con, config, n_old))
         touched_keys = set(existing[touched_old])
         affected = np.flatnonzero(is_new | pd.Series(existing).isin(touched_keys).to_numpy())
         con.register("affected_df", pd.DataFrame({"_id": affected}))
@@ -199,6 +207,21 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
     result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits)
     result.threshold = config.threshold
     return result
+
+
+def _population(model: LinkModel, n: int) -> int:
+    """The denominator of term frequencies: fixed by the model, so weights do not drift as the store grows."""
+    return max(int(model.trained_on.get("records", 0)), 1) if model.trained_on.get("records") else n
+
+
+def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_old: int) -> np.ndarray:
+    columns = sorted(set(config.key_stats) | set(tf_columns(config)))
+    if not columns:
+        return np.zeros(0, dtype=np.int64)
+    union = " UNION ".join(
+        f'SELECT _id FROM recs WHERE _id < {n_old} AND "{c}" IN (SELECT "{c}" FROM recs WHERE _id >= {n_old})'
+        for c in columns)
+    return con.execute(union).df()["_id"].to_numpy()
 
 
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
