@@ -89,7 +89,7 @@ def train(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_records: int,
             WITH bk AS (SELECT _id, {key} AS k FROM recs WHERE {not_null}),
                  small AS (SELECT k FROM bk GROUP BY k HAVING count(*) <= {config.max_block_size})
             SELECT a._id AS _l, b._id AS _r FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id
-            WHERE a.k IN (SELECT k FROM small) USING SAMPLE 500000 ROWS""")
+            WHERE a.k IN (SELECT k FROM small) USING SAMPLE 2000000 ROWS""")
         gammas = gamma_matrix(compare(con, config, "em_pairs"), config)
         if len(gammas) == 0:
             continue
