@@ -174,19 +174,19 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
     try:
         n = prepare(con, table, config)
         population = _population(model, n)
-        blocking = block_pairs(con, config, only_new_from=n_old)
-        scored = compare(con, config, "pairs")
-        weights, _ = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
-        # every old record a new one is compared with, and every old record sharing a counted value
-        # (term frequencies, carriers of a contact) with a new one: their pair weights may have moved
-        touched_old = np.unique(np.concatenate([scored["_l"].to_numpy(), scored["_r"].to_numpy()]))
-        touched_old = np.union1d(touched_old[touched_old < n_old], _sharing_counted_values(con, config, n_old))
+        # every old record sharing a counted value (term frequencies, carriers of a contact) with a new
+        # one, and every old record a new one is compared with: their pair weights may have moved
+        touched_old = _sharing_counted_values(con, config, n_old)
+        if not _blocking_covered_by_counts(config):
+            block_pairs(con, config, only_new_from=n_old)
+            paired = con.execute("SELECT _l FROM pairs UNION SELECT _r FROM pairs").df().iloc[:, 0].to_numpy()
+            touched_old = np.union1d(touched_old, paired[paired < n_old])
         touched_keys = set(existing[touched_old])
         affected = np.flatnonzero(is_new | pd.Series(existing).isin(touched_keys).to_numpy())
         con.register("affected_df", pd.DataFrame({"_id": affected}))
         con.execute("CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM affected_df")
         con.unregister("affected_df")
-        block_pairs(con, config, within="affected")
+        blocking = block_pairs(con, config, within="affected")
         scored = compare(con, config, "pairs")
         weights, contributions = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
         pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
@@ -212,6 +212,13 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
 def _population(model: LinkModel, n: int) -> int:
     """The denominator of term frequencies: fixed by the model, so weights do not drift as the store grows."""
     return max(int(model.trained_on.get("records", 0)), 1) if model.trained_on.get("records") else n
+
+
+def _blocking_covered_by_counts(config: LinkageConfig) -> bool:
+    """Whether every blocking rule keys on a counted column: then sharing a counted value with a new
+    record already finds every record a new one can be compared with."""
+    counted = set(config.key_stats) | set(tf_columns(config))
+    return all(any(expr in counted for expr in rule) for rule in config.blocking)
 
 
 def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_old: int) -> np.ndarray:
