@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -112,6 +113,31 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace, paths: Paths) -> int:
+    """Why these records are one lead: each link, its weight, and what each field contributed."""
+    store = open_store(paths.store)
+    links = store.links()
+    records = links[links["lead_id"] == args.lead_id]
+    if records.empty:
+        print(f"datafactory: no lead {args.lead_id}", file=sys.stderr)
+        return 2
+    _say(f"{args.lead_id}: {len(records)} record(s)")
+    for row in records.itertuples():
+        _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}")
+    ids = set(records["record_id"])
+    shown = set()
+    for record_id in sorted(ids):
+        for link in store.match_links(int(record_id)).itertuples():
+            key = (link.record_l, link.record_r)
+            if key in shown or not {link.record_l, link.record_r} <= ids:
+                continue
+            shown.add(key)
+            parts = ", ".join(f"{k} {v:+.1f}" for k, v in json.loads(link.contributions).items())
+            _say(f"  {link.record_l} ~ {link.record_r}: weight {link.match_weight:+.1f} "
+                 f"(p={link.match_probability:.4f}) = prior + {parts}")
+    return 0
+
+
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -181,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="record_id,cluster_id as .csv or .parquet")
     p.add_argument("--config", help="linkage config YAML (default: the shipped lead model)")
     p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("explain", help="why a lead's records were linked: weights per field")
+    p.add_argument("lead_id")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("status", help="what is in the lead store and the drop folders")
     p.set_defaults(func=cmd_status)

@@ -6,6 +6,7 @@ read_import -> standardize -> save (one transaction) -> link all records -> cura
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -154,7 +155,9 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
         retired["updated_at"] = now
         upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
     changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
-                          link_model=link.model.to_json(), created=created,
+                          link_model=link.model.to_json(), match_links=accepted_links(link),
+                          relinked=None if link.relinked is None else [int(x) for x in link.relinked],
+                          created=created,
                           updated=int(changed.sum()) - created, merged=len(merges))
     store.apply_lead_changes(changes)
     return CurateOutcome(
@@ -162,6 +165,18 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
         active_leads=len(golden), merges=merges,
     )
+
+
+def accepted_links(link: LinkResult) -> pd.DataFrame:
+    """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
+    pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
+    weights = [c for c in pairs.columns if c.startswith("w_")]
+    contributions = [json.dumps({c[2:]: round(float(v), 2) for c, v in zip(weights, row, strict=True) if v},
+                                ensure_ascii=False) for row in pairs[weights].to_numpy()]
+    return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
+                         "match_weight": pairs["match_weight"].astype(float),
+                         "match_probability": pairs["match_probability"].astype(float),
+                         "contributions": contributions})
 
 
 @dataclass

@@ -112,3 +112,16 @@ def test_febrl3_through_the_cli_with_its_config(tmp_path: Path) -> None:
     out = pd.read_csv(tmp_path / "out.csv", dtype=str)
     precision, recall, f1 = pairwise_f1(out["record_id"].str.split("-").str[1], out["cluster_id"])
     assert f1 >= 0.995, (precision, recall, f1)  # measured 0.9992 (P 1.000, R 0.998)
+
+
+def test_explain_shows_why_records_are_one_lead(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    a = write_xlsx(tmp_path / "a.xlsx", [["姓名", "手机", "邮箱"], ["张伟", "13800138000", "zw@qq.com"],
+                                         ["張偉", "+86 138 0013 8000", "ZW@QQ.COM"]])
+    assert run_cli(home, "import", a).returncode == 0
+    assert run_cli(home, "export", "leads", tmp_path / "leads.csv").returncode == 0
+    lead_id = pd.read_csv(tmp_path / "leads.csv")["lead_id"].iloc[0]
+    done = run_cli(home, "explain", lead_id)
+    assert done.returncode == 0, done.stderr
+    assert "a.xlsx sheet 线索 row 2" in done.stdout and "row 3" in done.stdout
+    assert "mobile +" in done.stdout and "email +" in done.stdout and "name +" in done.stdout

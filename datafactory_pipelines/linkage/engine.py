@@ -49,6 +49,7 @@ class LinkResult:
     blocking: dict = field(default_factory=dict)
     shared_keys: pd.DataFrame = field(default_factory=pd.DataFrame)  # kind, value, n_records, n_names
     splits: int = 0  # clusters split because members contradicted each other
+    relinked: np.ndarray | None = None  # record ids decided again (None: all of them)
 
     @property
     def candidate_pairs(self) -> int:

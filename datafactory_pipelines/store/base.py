@@ -29,6 +29,8 @@ class LeadChanges:
     upserts: pd.DataFrame  # lead rows (LEAD_COLUMNS) that are new or changed
     shared_contacts: pd.DataFrame | None = None  # replaces the shared_contacts table when given
     link_model: str | None = None  # the linkage model (JSON) these links were scored with
+    match_links: pd.DataFrame | None = None  # record_l, record_r, match_weight, match_probability, contributions
+    relinked: list[int] | None = None  # records whose match_links are replaced (None: all)
     created: int = 0
     updated: int = 0
     merged: int = 0
@@ -66,3 +68,5 @@ class LeadStore(Protocol):
     def shared_contacts(self) -> pd.DataFrame: ...
 
     def link_model(self) -> str | None: ...
+
+    def match_links(self, record_id: int) -> pd.DataFrame: ...

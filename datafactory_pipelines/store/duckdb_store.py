@@ -122,6 +122,10 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def match_links(self, record_id: int) -> pd.DataFrame:
+        return self._query("SELECT * FROM match_links WHERE record_l = ? OR record_r = ? ORDER BY match_weight DESC",
+                           [record_id, record_id])
+
     def link_model(self) -> str | None:
         rows = self._query("SELECT value FROM store_meta WHERE key = 'link_model'")
         return None if rows.empty else str(rows.iloc[0, 0])
@@ -150,6 +154,18 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            if changes.match_links is not None:
+                if changes.relinked is None:
+                    con.execute("DELETE FROM match_links")
+                else:
+                    con.register("relinked_ids", pd.DataFrame({"record_id": changes.relinked}, dtype="int64"))
+                    con.execute("DELETE FROM match_links WHERE record_l IN (SELECT record_id FROM relinked_ids) "
+                                "OR record_r IN (SELECT record_id FROM relinked_ids)")
+                    con.unregister("relinked_ids")
+                con.register("new_links", changes.match_links)
+                con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "
+                            "contributions FROM new_links")
+                con.unregister("new_links")
             if changes.link_model is not None:
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
             if changes.shared_contacts is not None:

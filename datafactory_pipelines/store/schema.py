@@ -56,6 +56,10 @@ DDL = [
         for c in LEAD_COLUMNS
     )
     + "\n)",
+    # Why records are one lead: each accepted pair, its match weight and every comparison's share of it.
+    """CREATE TABLE IF NOT EXISTS match_links (
+        record_l BIGINT, record_r BIGINT, match_weight DOUBLE, match_probability DOUBLE, contributions VARCHAR
+    )""",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
     """CREATE OR REPLACE VIEW quarantine AS
