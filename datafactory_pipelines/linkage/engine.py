@@ -112,6 +112,18 @@ def train(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_records: int,
     return model
 
 
+def score_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel,
+                population: int) -> pd.DataFrame:
+    """The `pairs` table scored: _l, _r, match_weight, match_probability and w_<comparison> for each."""
+    scored = compare(con, config, "pairs")
+    weights, contributions = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
+    pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
+                          "match_weight": weights, "match_probability": probability(weights)})
+    for k, comp in enumerate(config.comparisons):
+        pairs[f"w_{comp.name}"] = contributions[:, k]
+    return pairs
+
+
 def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: LinkModel | None = None,
                con: duckdb.DuckDBPyConnection | None = None) -> LinkResult:
     """Link one table (records already standardized when the config says so)."""
@@ -127,13 +139,7 @@ def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: 
             small_lead_table = config.standardize_leads and n < MIN_TRAINING_RECORDS
             model = default_model() if small_lead_table else train(con, config, n, sources)
         population = _population(model, n)
-        scored = compare(con, config, "pairs")
-        gammas = gamma_matrix(scored, config)
-        weights, contributions = match_weights(model, gammas, tf_inputs(scored, config, population))
-        pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
-                              "match_weight": weights, "match_probability": probability(weights)})
-        for k, comp in enumerate(config.comparisons):
-            pairs[f"w_{comp.name}"] = contributions[:, k]
+        pairs = score_pairs(con, config, model, population)
         labels, splits = cluster_pairs(con, config, model, n, pairs, population)
         shared = _shared_keys(con, config)
     finally:
@@ -188,12 +194,7 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
         con.execute("CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM affected_df")
         con.unregister("affected_df")
         blocking = block_pairs(con, config, within="affected")
-        scored = compare(con, config, "pairs")
-        weights, contributions = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
-        pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
-                              "match_weight": weights, "match_probability": probability(weights)})
-        for k, comp in enumerate(config.comparisons):
-            pairs[f"w_{comp.name}"] = contributions[:, k]
+        pairs = score_pairs(con, config, model, population)
         labels, splits = cluster_pairs(con, config, model, n, pairs, population)
         shared = _shared_keys(con, config)
     finally:
