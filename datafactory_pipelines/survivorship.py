@@ -1,23 +1,75 @@
 """Golden records: one curated lead per cluster, each field chosen by a survivorship rule.
 
-Rules here: the most recent non-empty valid value wins (recency = collected date, then import
-time); the first source is kept as the lead's source; other distinct mobiles and emails are kept
-as alternates so nothing valid is lost.
+The rules live in `survivorship.yaml` (per field: latest, trusted, most_frequent, most_complete,
+latest_spelled_fully). Recency is the collected date, then the import time. The first source is
+kept as the lead's source; other distinct mobiles and emails are kept as alternates so nothing
+valid is lost; every chosen value records which record, source, date and rule chose it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from datafactory_pipelines.store.schema import LEAD_COLUMNS
 
-LATEST_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
+RULE_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
+KEY_OF = {"company": "company_key", "name": "name_key"}  # the entity a spelling stands for
 ADDRESS_FIELDS = ["address", "province", "city", "district"]
 CONTENT_FIELDS = [c for c in LEAD_COLUMNS if c not in ("lead_id", "status", "merged_into", "created_at",
-                                                        "updated_at", "content_hash")]
+                                                        "updated_at", "content_hash", "provenance")]
+
+
+@cache
+def survivorship_rules() -> dict:
+    text = resources.files("datafactory_pipelines").joinpath("survivorship.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def choose(ordered: pd.DataFrame, column: str, rule: str, mask: pd.Series | None = None) -> pd.DataFrame:
+    """Per lead, the surviving value of `column` under `rule`, with the record that holds it.
+
+    `ordered` is sorted oldest to newest within each lead. Returns value and record_id, indexed by lead_id.
+    """
+    present = ordered[column].fillna("") != ""
+    if mask is not None:
+        present &= mask.to_numpy()
+    rows = ordered.loc[present, ["lead_id", "record_id", column, "_rank"]].rename(columns={column: "value"})
+    if rule == "trusted":
+        trust = survivorship_rules().get("source_trust", {})
+        source = ordered.loc[present, "source"].fillna("")
+        rows["_key"] = source.map(trust).fillna(trust.get("default", 50)).to_numpy()
+        rows = rows.sort_values(["lead_id", "_key", "_rank"])
+    elif rule == "most_frequent":
+        rows["_key"] = rows.groupby(["lead_id", "value"])["value"].transform("size")
+        rows = rows.sort_values(["lead_id", "_key", "_rank"])
+    elif rule == "most_complete":
+        rows["_key"] = rows["value"].str.len()
+        rows = rows.sort_values(["lead_id", "_key", "_rank"])
+    elif rule == "latest_spelled_fully":
+        key = ordered.loc[present, KEY_OF.get(column, column)].fillna("").to_numpy()
+        latest_key = pd.Series(key, index=rows.index).groupby(rows["lead_id"]).transform("last")
+        rows = rows[key == latest_key.to_numpy()]
+        rows = rows.assign(_key=rows["value"].str.len()).sort_values(["lead_id", "_key", "_rank"])
+    elif rule != "latest":
+        raise ValueError(f"unknown survivorship rule {rule!r} for {column}")
+    return rows.groupby("lead_id", sort=False)[["value", "record_id"]].last()
+
+
+def join_by(keys: pd.Series, values: pd.Series, separator: str) -> pd.Series:
+    """Values joined per key, in their order (a stable sort by key; much faster than groupby.agg(join))."""
+    if keys.empty:
+        return pd.Series(dtype=object)
+    order = np.argsort(keys.to_numpy(), kind="stable")
+    k, v = keys.to_numpy()[order], values.to_numpy()[order]
+    cuts = np.flatnonzero(k[1:] != k[:-1]) + 1
+    return pd.Series([separator.join(group) for group in np.split(v, cuts)], index=k[np.r_[0, cuts]])
 
 
 def _latest_non_empty(ordered: pd.DataFrame, column: str, mask: pd.Series | None = None) -> pd.Series:
@@ -39,7 +91,7 @@ def _alternates(ordered: pd.DataFrame, column: str, extra_column: str | None, pr
     values = values[values["value"].fillna("") != ""]
     values = values.iloc[::-1].drop_duplicates()
     values = values[values["value"].to_numpy() != primary.reindex(values["lead_id"]).to_numpy()]
-    return values.groupby("lead_id", sort=False)["value"].agg(";".join)
+    return join_by(values["lead_id"], values["value"], ";")
 
 
 def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
@@ -52,6 +104,9 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
         records["collected_at"].fillna("") != "", records["import_time"].astype(str).str[:10]
     )
     ordered = records.assign(_recency=recency).sort_values(["lead_id", "_recency", "import_time", "record_id"])
+    ordered["_rank"] = np.arange(len(ordered))
+    rules = survivorship_rules()["fields"]
+    chosen: dict[str, pd.DataFrame] = {}
     lead_ids = ordered["lead_id"].drop_duplicates()
     out = pd.DataFrame(index=pd.Index(lead_ids, name="lead_id"))
 
@@ -63,35 +118,62 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     out["name"] = full_name.reindex(out.index).fillna(partial_display.reindex(out.index)).fillna(
         any_name.reindex(out.index))
     out["salutation"] = _latest_non_empty(ordered, "salutation").reindex(out.index)
-    for field in LATEST_FIELDS:
-        out[field] = _latest_non_empty(ordered, field).reindex(out.index)
+    for field in RULE_FIELDS:
+        chosen[field] = choose(ordered, field, rules.get(field, "latest"))
+        out[field] = chosen[field]["value"].reindex(out.index)
     typos = suspected_mobile_typos(ordered)
     trusted = ~pd.MultiIndex.from_arrays([ordered["lead_id"], ordered["mobile"]]).isin(typos.index)
-    out["mobile"] = _latest_non_empty(ordered, "mobile", pd.Series(trusted, index=ordered.index)).reindex(out.index)
+    chosen["mobile"] = choose(ordered, "mobile", rules.get("mobile", "latest"), pd.Series(trusted, index=ordered.index))
+    out["mobile"] = chosen["mobile"]["value"].reindex(out.index)
     out["mobile_suspected_typos"] = typos.reset_index().groupby("lead_id")["mobile"].agg(";".join).reindex(out.index)
     personal = ~ordered["email_role"].astype(bool)
-    out["email"] = _latest_non_empty(ordered, "email", personal).reindex(out.index).fillna(
-        _latest_non_empty(ordered, "email").reindex(out.index))
+    chosen["email"] = choose(ordered, "email", rules.get("email", "latest"), personal)
+    chosen["email"] = chosen["email"].combine_first(choose(ordered, "email", rules.get("email", "latest")))
+    out["email"] = chosen["email"]["value"].reindex(out.index)
     out["mobile_alternates"] = _alternates(ordered.assign(mobile=ordered["mobile"].where(trusted, "")), "mobile",
                                            "mobile_alternates", out["mobile"].fillna("")).reindex(out.index)
     out["email_alternates"] = _alternates(ordered, "email", None, out["email"].fillna("")).reindex(out.index)
 
-    has_address = ordered["address"].fillna("") != ""
-    address_rows = ordered[has_address].groupby("lead_id", sort=False).tail(1).set_index("lead_id")
+    chosen["address"] = choose(ordered, "address", rules.get("address", "latest"))
+    address_rows = ordered.set_index("record_id").reindex(chosen["address"]["record_id"])
     for field in ADDRESS_FIELDS:
-        out[field] = address_rows[field].reindex(out.index)
+        out[field] = pd.Series(address_rows[field].to_numpy(), index=chosen["address"].index).reindex(out.index)
     landline = out["landline"].fillna("")
     out["landline_type"] = np.where(landline == "", "", np.where(landline.isin(switchboards), "switchboard", "landline"))
     first_source = ordered[ordered["source"].fillna("") != ""].groupby("lead_id", sort=False)["source"].first()
     out["source"] = first_source.reindex(out.index)
     grouped = ordered.groupby("lead_id", sort=False)["_recency"]
-    out["first_seen"] = grouped.min().reindex(out.index)
-    out["last_seen"] = grouped.max().reindex(out.index)
+    out["first_seen"] = grouped.first().reindex(out.index)  # records are in date order within a lead
+    out["last_seen"] = grouped.last().reindex(out.index)
     out["record_count"] = ordered.groupby("lead_id", sort=False).size().reindex(out.index).astype("int64")
+    chosen["name"] = choose(ordered, "name", rules.get("name", "latest"), ~ordered["name_partial"].astype(bool))
+    out["provenance"] = _provenance(ordered, chosen, rules).reindex(out.index)
     out = out.fillna("").reset_index()
     _one_lead_per_primary_mobile(out)
     out["content_hash"] = _content_hash(out)
     return out
+
+
+def _provenance(ordered: pd.DataFrame, chosen: dict[str, pd.DataFrame], rules: dict) -> pd.Series:
+    """Per lead, JSON: for every golden field, the record, source file, source, date and rule that chose it."""
+    facts = ordered.set_index("record_id")[["source_file", "source_row", "source", "_recency"]]
+    parts = []
+    for field, picked in chosen.items():
+        info = facts.reindex(picked["record_id"].to_numpy())
+        parts.append(pd.DataFrame({
+            "lead_id": picked.index, "field": field, "record": picked["record_id"].to_numpy(),
+            "file": info["source_file"].to_numpy(), "row": info["source_row"].to_numpy(),
+            "source": info["source"].to_numpy(), "at": info["_recency"].to_numpy(),
+            "rule": rules.get(field, "latest"),
+        }))
+    table = pd.concat(parts, ignore_index=True)
+    table["entry"] = [
+        f'"{d}": ' + json.dumps({"record": int(r), "file": f, "row": int(w), "source": s or "", "at": a, "rule": u},
+                                ensure_ascii=False)
+        for d, r, f, w, s, a, u in zip(table["field"], table["record"], table["file"], table["row"], table["source"],
+                                       table["at"], table["rule"], strict=True)
+    ]
+    return "{" + join_by(table["lead_id"], table["entry"], ", ") + "}"
 
 
 def _one_lead_per_primary_mobile(leads: pd.DataFrame) -> None:
