@@ -10,12 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from datafactory_pipelines.config import Paths
+from datafactory_pipelines.conflicts import conflict_groups
+from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
 from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
+from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
 LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type", "email",
                        "email_alternates",
@@ -138,6 +143,68 @@ def cmd_explain(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def cmd_conflicts(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    if args.action == "list":
+        groups = conflict_groups(store.conflicts())
+        if groups.empty:
+            _say("no open conflicts")
+        for g in groups.itertuples():
+            _say(f"{g.group_id}  {g.field:<8} {g.kind:<13} source {g.source or '-'}  import {g.import_id}  "
+                 f"{g.count} lead(s), oldest {g.oldest:%Y-%m-%d %H:%M}")
+        return 0
+    if args.action == "export":
+        path, count = export_conflicts(store, args.target)
+        _say(f"wrote {count} open conflict(s) to {path}")
+        return 0
+    if args.action == "apply":
+        decisions, expected = read_decisions(Path(args.target))
+        count = decide(store, decisions, by=args.by, note=args.note, expected_updated_at=expected)
+        _say(f"applied {count} decision(s) from {args.target}")
+        return 0
+    if not args.take:
+        raise DecisionError("conflicts decide needs --take current|incoming|both")
+    count = decide_group(store, args.target, args.take, by=args.by, note=args.note)
+    _say(f"decided {count} conflict(s) in {args.target}: {args.take}")
+    return 0
+
+
+def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    if args.action == "set":
+        edits = []
+        for assignment in args.assignments:
+            field, sep, value = assignment.partition("=")
+            if not sep:
+                raise DecisionError(f"expected field=value, got {assignment!r}")
+            edits.append({"lead_id": args.lead_id, "field": field.strip(), "value": value})
+        count = edit_leads(store, pd.DataFrame(edits), by=args.by, note=args.note)
+        _say(f"{args.lead_id}: {count} field(s) set by {args.by}")
+    leads = store.leads(include_retired=True).set_index("lead_id")
+    if args.lead_id not in leads.index:
+        raise DecisionError(f"no lead {args.lead_id}")
+    lead = leads.loc[args.lead_id]
+    _say(f"{args.lead_id}  ({lead['status']}{' into ' + lead['merged_into'] if lead['merged_into'] else ''}), "
+         f"{lead['record_count']} record(s), seen {lead['first_seen']} .. {lead['last_seen']}")
+    for field in ("name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type",
+                  "email", "email_alternates", "wechat", "qq", "douyin", "kuaishou", "company", "title", "address",
+                  "source"):
+        if lead[field]:
+            _say(f"  {field:<22} {lead[field]}")
+    links = store.links()
+    _say("source records:")
+    for row in links[links["lead_id"] == args.lead_id].itertuples():
+        _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}")
+    overrides = store.overrides()
+    mine = overrides[overrides["lead_id"] == args.lead_id]
+    if len(mine):
+        _say("decisions and edits:")
+        for row in mine.sort_values("decided_at").itertuples():
+            _say(f"  {row.decided_at:%Y-%m-%d %H:%M} {row.field} = {row.value}  ({row.origin} by {row.decided_by}"
+                 f"{': ' + row.note if row.note else ''})")
+    return 0
+
+
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -208,6 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="linkage config YAML (default: the shipped lead model)")
     p.set_defaults(func=cmd_dedupe)
 
+    p = sub.add_parser("conflicts", help="conflicts between imports and golden records, decided in batches")
+    p.add_argument("action", choices=["list", "export", "apply", "decide"])
+    p.add_argument("target", nargs="?", default="", help="export: OUT.xlsx; apply: FILE.xlsx; decide: GROUP")
+    p.add_argument("--take", choices=["current", "incoming", "both"])
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decides (kept with the decision)")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_conflicts)
+
+    p = sub.add_parser("lead", help="show one lead, or set its fields by hand")
+    p.add_argument("action", choices=["show", "set"])
+    p.add_argument("lead_id")
+    p.add_argument("assignments", nargs="*", help="set: field=value …")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who edits (kept with the edit)")
+    p.add_argument("--note", default="")
+    p.set_defaults(func=cmd_lead)
+
     p = sub.add_parser("explain", help="why a lead's records were linked: weights per field")
     p.add_argument("lead_id")
     p.set_defaults(func=cmd_explain)
@@ -237,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
     try:
         return args.func(args, paths)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"datafactory: {exc}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.conflicts import hold_and_detect
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -135,9 +136,16 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     record_leads = pd.concat([record_leads, set_aside], ignore_index=True)
     shared = link.shared_keys
     golden = golden_records(linked, set(shared.loc[shared["kind"] == "landline", "value"]))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    moment = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = moment.isoformat(timespec="microseconds")
 
     known = existing.set_index("lead_id")
+    by_record = linked.set_index("record_id")
+    all_conflicts = store.conflicts(status=None)
+    golden, new_conflicts = hold_and_detect(
+        golden, known, store.overrides(), all_conflicts[all_conflicts["status"] == "open"],
+        by_record["import_time"], by_record["import_id"], moment,
+        int(all_conflicts["conflict_id"].max()) + 1 if len(all_conflicts) else 1)
     golden["status"] = "active"
     golden["merged_into"] = ""
     golden["created_at"] = known["created_at"].reindex(golden["lead_id"]).fillna(now).to_numpy()
@@ -157,7 +165,7 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
                           link_model=link.model.to_json(), match_links=accepted_links(link),
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
-                          created=created,
+                          new_conflicts=new_conflicts, created=created,
                           updated=int(changed.sum()) - created, merged=len(merges))
     store.apply_lead_changes(changes)
     return CurateOutcome(

@@ -150,7 +150,7 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     out["provenance"] = _provenance(ordered, chosen, rules).reindex(out.index)
     out = out.fillna("").reset_index()
     _one_lead_per_primary_mobile(out)
-    out["content_hash"] = _content_hash(out)
+    out["content_hash"] = content_hash(out)
     return out
 
 
@@ -208,7 +208,7 @@ def suspected_mobile_typos(records: pd.DataFrame) -> pd.Series:
     return suspect.drop_duplicates(["lead_id", "mobile"]).set_index(["lead_id", "mobile"])["n"]
 
 
-def _content_hash(frame: pd.DataFrame) -> pd.Series:
+def content_hash(frame: pd.DataFrame) -> pd.Series:
     joined = frame[CONTENT_FIELDS].astype(str).agg("\x1f".join, axis=1)
     return pd.Series([hashlib.sha1(s.encode("utf-8")).hexdigest() for s in joined], index=frame.index)
 

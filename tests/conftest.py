@@ -17,6 +17,10 @@ def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "线索") -> P
     ws.title = sheet
     for row in rows:
         ws.append(row)
+    for cells in ws.iter_rows():
+        for cell in cells:  # text typed into a cell stays text, even when it starts with "="
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"
     workbook.save(path)
     return path
 

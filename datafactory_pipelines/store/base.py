@@ -31,6 +31,7 @@ class LeadChanges:
     link_model: str | None = None  # the linkage model (JSON) these links were scored with
     match_links: pd.DataFrame | None = None  # record_l, record_r, match_weight, match_probability, contributions
     relinked: list[int] | None = None  # records whose match_links are replaced (None: all)
+    new_conflicts: pd.DataFrame | None = None  # conflicts raised by this curation
     created: int = 0
     updated: int = 0
     merged: int = 0
@@ -70,3 +71,9 @@ class LeadStore(Protocol):
     def link_model(self) -> str | None: ...
 
     def match_links(self, record_id: int) -> pd.DataFrame: ...
+
+    def overrides(self) -> pd.DataFrame: ...
+
+    def conflicts(self, status: str | None = "open") -> pd.DataFrame: ...
+
+    def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None: ...

@@ -18,8 +18,10 @@ import pandas as pd
 
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
+    CONFLICT_COLUMNS,
     DDL,
     LEAD_COLUMNS,
+    OVERRIDE_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     SHARED_CONTACT_COLUMNS,
@@ -122,6 +124,33 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def overrides(self) -> pd.DataFrame:
+        """The latest override per (lead, field)."""
+        return self._query(
+            "SELECT * FROM lead_overrides QUALIFY row_number() OVER (PARTITION BY lead_id, field "
+            "ORDER BY decided_at DESC) = 1")
+
+    def conflicts(self, status: str | None = "open") -> pd.DataFrame:
+        where = "WHERE status = ?" if status else ""
+        return self._query(f"SELECT * FROM conflicts {where} ORDER BY conflict_id", [status] if status else [])
+
+    def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None:
+        """Operators' decisions in one transaction: overrides appended, conflicts closed, leads updated."""
+        with self._transaction() as con:
+            if len(overrides):
+                con.register("new_overrides", overrides[OVERRIDE_COLUMNS])
+                con.execute("INSERT INTO lead_overrides SELECT * FROM new_overrides")
+                con.unregister("new_overrides")
+            if len(decided):
+                con.register("decided", decided[["conflict_id", "decided_by", "decided_at", "decision"]])
+                con.execute("UPDATE conflicts SET status = 'decided', decided_by = d.decided_by, "
+                            "decided_at = d.decided_at, decision = d.decision FROM decided d "
+                            "WHERE conflicts.conflict_id = d.conflict_id")
+                con.unregister("decided")
+            for row in lead_updates.itertuples(index=False):
+                con.execute(f'UPDATE leads SET "{row.field}" = ?, updated_at = ? WHERE lead_id = ?',
+                            [row.value, row.updated_at, row.lead_id])
+
     def match_links(self, record_id: int) -> pd.DataFrame:
         return self._query("SELECT * FROM match_links WHERE record_l = ? OR record_r = ? ORDER BY match_weight DESC",
                            [record_id, record_id])
@@ -166,6 +195,10 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "
                             "contributions FROM new_links")
                 con.unregister("new_links")
+            if changes.new_conflicts is not None and len(changes.new_conflicts):
+                con.register("new_conflicts", changes.new_conflicts[CONFLICT_COLUMNS])
+                con.execute("INSERT INTO conflicts SELECT * FROM new_conflicts")
+                con.unregister("new_conflicts")
             if changes.link_model is not None:
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
             if changes.shared_contacts is not None:

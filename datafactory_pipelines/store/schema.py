@@ -29,6 +29,10 @@ def _record_column_type(col: str) -> str:
     return "VARCHAR"
 
 
+CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "current_value", "incoming_value",
+                    "incoming_record", "source", "import_id", "status", "created_at", "decided_by", "decided_at",
+                    "decision"]
+OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
 
 DDL = [
@@ -59,6 +63,16 @@ DDL = [
     # Why records are one lead: each accepted pair, its match weight and every comparison's share of it.
     """CREATE TABLE IF NOT EXISTS match_links (
         record_l BIGINT, record_r BIGINT, match_weight DOUBLE, match_probability DOUBLE, contributions VARCHAR
+    )""",
+    # Operators' decisions and one-to-one edits; the latest per (lead, field) holds.
+    """CREATE TABLE IF NOT EXISTS lead_overrides (
+        lead_id VARCHAR, field VARCHAR, value VARCHAR, decided_by VARCHAR, note VARCHAR,
+        decided_at TIMESTAMP, origin VARCHAR, conflict_id BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS conflicts (
+        conflict_id BIGINT PRIMARY KEY, group_id VARCHAR, lead_id VARCHAR, field VARCHAR, kind VARCHAR,
+        current_value VARCHAR, incoming_value VARCHAR, incoming_record BIGINT, source VARCHAR, import_id VARCHAR,
+        status VARCHAR, created_at TIMESTAMP, decided_by VARCHAR, decided_at TIMESTAMP, decision VARCHAR
     )""",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",

@@ -1,0 +1,120 @@
+"""Conflicts between an import and the golden record, and the operators' decisions on them.
+
+When survivorship would change a field the policy (`survivorship.yaml: conflicts`) says an operator
+must decide, the lead keeps its current value and a conflict is recorded. Conflicts are grouped by
+field, kind of difference, source and import, so an operator decides once per group. Decisions and
+one-to-one edits are kept as overrides (who, when, why); an override holds until newer data brings a
+different value, which raises a new conflict (or, for fields without a policy, simply wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
+from datafactory_pipelines.survivorship import content_hash, survivorship_rules
+
+CONTACT_FIELDS = {"mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline"}
+EDITABLE_FIELDS = ["name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline", "company", "title",
+                   "address"]
+DECISIONS = {"current": "保留现有", "incoming": "采用新值", "both": "两者都保留", "per_row": "逐条决定"}
+DECISION_OF_LABEL = {label: key for key, label in DECISIONS.items()} | {key: key for key in DECISIONS}
+
+
+def conflict_policy() -> dict[str, str]:
+    return survivorship_rules().get("conflicts", {})
+
+
+def group_id(field: str, kind: str, source: str, import_id: str) -> str:
+    digest = hashlib.sha1(f"{field}|{kind}|{source}|{import_id}".encode()).hexdigest()[:8]
+    return f"G-{digest}"
+
+
+def kind_of(field: str) -> str:
+    return "both valid" if field in CONTACT_FIELDS else "value differs"
+
+
+def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.DataFrame, open_conflicts: pd.DataFrame,
+                    import_times: pd.Series, import_ids: pd.Series, now: datetime,
+                    next_conflict_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply overrides and the conflict policy to freshly computed golden records.
+
+    golden: survivorship's values (with provenance JSON naming the record behind each value).
+    known: the stored leads, indexed by lead_id. overrides: the latest override per (lead_id, field).
+    Returns the golden records to store and the new conflicts.
+    """
+    golden = golden.copy()
+    policy = conflict_policy()
+    provenance = golden["provenance"].map(json.loads)
+    override = overrides.set_index(["lead_id", "field"]) if len(overrides) else None
+    waiting = set(zip(open_conflicts["lead_id"], open_conflicts["field"], open_conflicts["incoming_value"],
+                      strict=True)) if len(open_conflicts) else set()
+    held = {(lead, field) for lead, field in zip(open_conflicts["lead_id"], open_conflicts["field"], strict=True)} \
+        if len(open_conflicts) else set()
+    new = []
+    active = known[known["status"] == "active"] if len(known) else known
+    for field in EDITABLE_FIELDS:
+        # only leads whose stored value differs, or that carry an override, need a look
+        stored = active[field].reindex(golden["lead_id"]).fillna("").to_numpy() if len(active) else \
+            np.full(len(golden), "", dtype=object)
+        values = golden[field].fillna("").to_numpy()
+        differs = (stored != values) & (stored != "") & (values != "")
+        if override is not None:
+            differs |= pd.MultiIndex.from_arrays([golden["lead_id"], np.full(len(golden), field)]).isin(override.index)
+        for i in np.flatnonzero(differs):
+            lead = golden.at[i, "lead_id"]
+            incoming = golden.at[i, field]
+            record = provenance.iat[i].get(field, {}).get("record")
+            pinned = override is not None and (lead, field) in override.index
+            if pinned:
+                row = override.loc[(lead, field)]
+                base = row["value"]
+                newer = record is not None and import_times.get(record) is not None \
+                    and pd.Timestamp(import_times[record]) > pd.Timestamp(row["decided_at"])
+                if not newer or incoming == base or incoming == "":
+                    golden.at[i, field] = base
+                    continue
+            elif lead in active.index:
+                base = active.at[lead, field]
+            else:
+                continue
+            if policy.get(field) != "ask" or base in ("", None) or incoming in ("", None) or incoming == base:
+                continue
+            golden.at[i, field] = base  # the lead keeps its value until an operator decides
+            if (lead, field, incoming) in waiting or (lead, field) in held:
+                continue
+            source = provenance.iat[i].get(field, {}).get("source", "")
+            import_id = import_ids.get(record, "") if record is not None else ""
+            kind = kind_of(field)
+            new.append({"group_id": group_id(field, kind, source, import_id), "lead_id": lead, "field": field,
+                        "kind": kind, "current_value": base, "incoming_value": incoming,
+                        "incoming_record": record, "source": source, "import_id": import_id, "status": "open",
+                        "created_at": now, "decided_by": None, "decided_at": None, "decision": None})
+    conflicts = pd.DataFrame(new, columns=[c for c in CONFLICT_COLUMNS if c != "conflict_id"])
+    conflicts.insert(0, "conflict_id", range(next_conflict_id, next_conflict_id + len(conflicts)))
+    golden["content_hash"] = content_hash(golden)
+    return golden, conflicts
+
+
+def conflict_groups(conflicts: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """Open conflicts per group: count, oldest, and a few examples."""
+    if conflicts.empty:
+        return pd.DataFrame(columns=["group_id", "field", "kind", "source", "import_id", "count", "oldest",
+                                     "examples"])
+    grouped = conflicts.groupby(["group_id", "field", "kind", "source", "import_id"], dropna=False)
+    table = grouped.agg(count=("conflict_id", "size"), oldest=("created_at", "min")).reset_index()
+    examples = grouped.apply(lambda g: "; ".join(f"{c} → {i}" for c, i in zip(
+        g["current_value"].head(3), g["incoming_value"].head(3), strict=True)), include_groups=False)
+    table["examples"] = examples.to_numpy()
+    return table.sort_values(["count", "group_id"], ascending=[False, True], ignore_index=True)
+
+
+def decided_value(decision: str, current: str, incoming: str) -> str:
+    """The value a decision keeps. 'both' keeps the current value; for contacts the incoming one stays
+    among the lead's alternates, for other fields it stays in the source records."""
+    return incoming if decision == "incoming" else current
