@@ -46,7 +46,9 @@ def test_lead_ids_are_stable_and_merges_keep_the_oldest(store, tmp_path: Path) -
     second = store.leads().set_index("name")
     assert second.loc["张伟", "lead_id"] == first["张伟"]
     assert second.loc["李娜", "lead_id"] == first["李娜"]
-    assert second.loc["张伟", "title"] == "销售总监"  # the newer value survives
+    assert second.loc["张伟", "email"] == "zw@qq.com"  # a new contact is added
+    assert second.loc["张伟", "title"] == "销售经理"  # a changed title waits for an operator (conflict policy)
+    assert store.conflicts()[["field", "incoming_value"]].values.tolist() == [["title", "销售总监"]]
     assert second.loc["张伟", "record_count"] == 2
     assert outcome.changes.created == 1 and outcome.changes.updated == 1
 
