@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -83,6 +86,37 @@ def export_conflicts(store: LeadStore, out: str | Path) -> tuple[Path, int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return path, len(conflicts)
+
+
+EDITS_NAMES = ("edits", "修改", "编辑")
+
+
+def sheet_names(path: Path) -> list[str]:
+    """Sheet names of an .xlsx without parsing any sheet (a lead list may be large)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = archive.read("xl/workbook.xml").decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return []
+    return [html.unescape(n) for n in re.findall(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"', workbook)]
+
+
+def operator_workbook_kind(path: Path) -> str | None:
+    """'decisions' for a conflict workbook, 'edits' for an edits sheet, None for a lead list.
+
+    An edits file has a sheet named edits / 修改 / 编辑, or (for CSV) a file name starting with one of those.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "edits" if path.name.lower().startswith(EDITS_NAMES) else None
+    if suffix not in (".xlsx", ".xlsm"):
+        return None
+    names = sheet_names(path)
+    if META_SHEET in names:
+        return "decisions"
+    if any(n.strip().lower() in EDITS_NAMES for n in names):
+        return "edits"
+    return None
 
 
 def is_decision_workbook(path: Path) -> bool:

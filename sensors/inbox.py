@@ -3,11 +3,13 @@ import shutil
 
 import dagster as dg
 
+from assets.jobs import apply_operator_workbook, import_lead_file
 from assets.partitions import LEAD_STORE_TAG, lead_files
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.inbox import inbox_files, is_supported
 from datafactory_pipelines.ingest.readers import SUPPORTED_SUFFIXES, file_sha256
 from datafactory_pipelines.pipeline import import_id_for, reject_file
+from datafactory_pipelines.workbooks import operator_workbook_kind
 
 SHA_TAG = "datafactory/content_sha256"
 IN_PROGRESS = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -19,10 +21,11 @@ def _settle_seconds() -> float:
 
 
 @dg.sensor(
-    job_name="import_lead_file",
+    jobs=[import_lead_file, apply_operator_workbook],
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches $DATAFACTORY_HOME/inbox: one partition and one run per new file, keyed by its content hash.",
+    description="Watches $DATAFACTORY_HOME/inbox: one partition and one run per new lead file, keyed by its content "
+                "hash; filled-in conflict workbooks and edits sheets go to apply_operator_workbook.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
     paths = lead_store.paths()
@@ -46,11 +49,20 @@ def inbox_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResou
             elif status not in IN_PROGRESS:
                 context.log.warning(f"{path.name}: its import run {earlier[0].dagster_run.run_id} ended {status.value}")
             continue
+        kind = operator_workbook_kind(path)
+        if kind:
+            run_requests.append(dg.RunRequest(
+                run_key=sha, job_name="apply_operator_workbook",
+                run_config={"ops": {"operator_decisions": {"config": {"path": str(path)}}}},
+                tags={SHA_TAG: sha, "datafactory/workbook": kind, **LEAD_STORE_TAG},
+            ))
+            continue
         if not context.instance.has_dynamic_partition(lead_files.name, partition_key):
             new_partitions.append(partition_key)
         run_requests.append(
             dg.RunRequest(
                 run_key=sha,
+                job_name="import_lead_file",
                 partition_key=partition_key,
                 run_config={"ops": {"raw_imports": {"config": {"path": str(path)}}}},
                 tags={SHA_TAG: sha, **LEAD_STORE_TAG},

@@ -27,11 +27,11 @@ def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] 
     result = inbox_sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    job = defs.resolve_job_def("import_lead_file")
     summaries = []
     requests = result.run_requests or []
     for i, request in enumerate(requests, start=1):
-        progress(f"[{i}/{len(requests)}] importing {request.partition_key} …")
+        job = defs.resolve_job_def(request.job_name or "import_lead_file")
+        progress(f"[{i}/{len(requests)}] {job.name}: {request.partition_key or request.tags.get('datafactory/workbook')} …")
         run = job.execute_in_process(
             instance=instance, partition_key=request.partition_key,
             run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
@@ -43,5 +43,5 @@ def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] 
             data = failure.event_specific_data if failure else None
             error = getattr(data, "user_failure_data", None) and data.user_failure_data.description or (
                 data.error.message.strip().splitlines()[-1] if data and data.error else "run failed")
-        summaries.append(RunSummary(request.partition_key, run.success, error))
+        summaries.append(RunSummary(request.partition_key or job.name, run.success, error))
     return summaries

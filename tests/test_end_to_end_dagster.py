@@ -152,3 +152,61 @@ def test_definitions_validate(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful" in done.stderr + done.stdout
+
+
+def _run_request(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, partition_key=request.partition_key, run_config=request.run_config,
+        tags=request.tags, raise_on_error=False,
+    )
+
+
+def test_decision_workbook_and_edits_sheet_through_the_inbox(datafactory_home: Path,
+                                                             instance: dg.DagsterInstance) -> None:
+    import openpyxl
+
+    from datafactory_pipelines.workbooks import GROUP_SHEET, export_conflicts
+
+    paths = Paths.from_env().ensure()
+    header = ["姓名", "手机", "职位", "来源", "登记日期"]
+    write_xlsx(paths.inbox / "a.xlsx", [header, ["王芳", "13700137000", "销售经理", "展会2025", "2025-01-01"],
+                                        ["李娜", "13900139000", "工程师", "展会2025", "2025-01-01"]])
+    assert all(_run_request(instance, r).success for r in _evaluate_sensor(instance).run_requests)
+    write_xlsx(paths.inbox / "b.xlsx", [header, ["王芳", "13700137000", "销售总监", "展会2026", "2026-01-01"],
+                                        ["李娜", "13900139000", "技术总监", "展会2026", "2026-01-01"]])
+    assert all(_run_request(instance, r).success for r in _evaluate_sensor(instance).run_requests)
+    queue = instance.get_latest_materialization_event(dg.AssetKey("conflict_queue")).asset_materialization
+    assert queue.metadata["open_conflicts"].value == 2 and queue.metadata["groups"].value == 1
+
+    store = open_store(paths.store)
+    stale, _ = export_conflicts(store, paths.home / "stale.xlsx")
+    workbook_path, _ = export_conflicts(store, paths.home / "冲突决定.xlsx")
+    workbook = openpyxl.load_workbook(workbook_path)
+    workbook[GROUP_SHEET]["H2"] = "采用新值"
+    workbook.save(paths.inbox / "冲突决定.xlsx")
+    requests = _evaluate_sensor(instance).run_requests
+    assert [r.job_name for r in requests] == ["apply_operator_workbook"]
+    assert _run_request(instance, requests[0]).success
+    assert sorted(store.leads()["title"]) == ["技术总监", "销售总监"]
+    assert (paths.processed / "冲突决定.xlsx").exists() is False and any(paths.processed.glob("冲突决定-*.xlsx"))
+
+    # the stale copy (same conflicts, now decided) is refused and set aside with the reason
+    workbook = openpyxl.load_workbook(stale)
+    workbook[GROUP_SHEET]["H2"] = "保留现有"
+    workbook.save(paths.inbox / "stale.xlsx")
+    run = _run_request(instance, _evaluate_sensor(instance).run_requests[0])
+    assert not run.success
+    assert "already decided" in (paths.rejected / "stale.xlsx.error.txt").read_text("utf-8")
+    assert sorted(store.leads()["title"]) == ["技术总监", "销售总监"]
+
+    # an edits sheet: lead id plus the columns to change
+    lead = store.leads().set_index("name").loc["王芳", "lead_id"]
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "修改"
+    workbook.active.append(["线索编号", "邮箱"])
+    workbook.active.append([lead, "WF@QQ.COM"])
+    workbook.save(paths.inbox / "批量修改.xlsx")
+    requests = _evaluate_sensor(instance).run_requests
+    assert requests[0].tags["datafactory/workbook"] == "edits"
+    assert _run_request(instance, requests[0]).success
+    assert store.leads().set_index("name").loc["王芳", "email"] == "wf@qq.com"

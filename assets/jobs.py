@@ -1,0 +1,26 @@
+import dagster as dg
+
+from assets.conflicts import conflict_queue, operator_decisions
+from assets.imports import raw_imports, standardized_contacts
+from assets.leads import curated_leads, entity_clusters
+from assets.partitions import LEAD_STORE_TAG
+from assets.quarantine import quarantined_records
+
+import_lead_file = dg.define_asset_job(
+    "import_lead_file",
+    selection=[raw_imports, standardized_contacts, quarantined_records, entity_clusters, curated_leads, conflict_queue],
+    description="Import one dropped file (a lead_files partition), relink, and update the curated leads.",
+    tags=LEAD_STORE_TAG,
+)
+relink_leads = dg.define_asset_job(
+    "relink_leads",
+    selection=[entity_clusters, curated_leads, conflict_queue],
+    description="Relink every record in the lead store and rebuild the golden records.",
+    tags=LEAD_STORE_TAG,
+)
+apply_operator_workbook = dg.define_asset_job(
+    "apply_operator_workbook",
+    selection=[operator_decisions, conflict_queue],
+    description="Apply a filled-in conflict workbook or an edits sheet dropped into the inbox.",
+    tags=LEAD_STORE_TAG,
+)
