@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from datafactory_pipelines.standardize.company import standardize_company
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
 from datafactory_pipelines.survivorship import content_hash, survivorship_rules
 
@@ -85,6 +86,8 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
                 continue
             if policy.get(field) != "ask" or base in ("", None) or incoming in ("", None) or incoming == base:
                 continue
+            if same_entity(field, base, incoming):  # "星海科技" -> "深圳星海科技有限公司": a fuller spelling
+                continue
             golden.at[i, field] = base  # the lead keeps its value until an operator decides
             if (lead, field, incoming) in waiting or (lead, field) in held:
                 continue
@@ -99,6 +102,13 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
     conflicts.insert(0, "conflict_id", range(next_conflict_id, next_conflict_id + len(conflicts)))
     golden["content_hash"] = content_hash(golden)
     return golden, conflicts
+
+
+def same_entity(field: str, current: str, incoming: str) -> bool:
+    """Two spellings of one company are not a conflict."""
+    if field == "company":
+        return standardize_company(current).key == standardize_company(incoming).key
+    return False
 
 
 def conflict_groups(conflicts: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:

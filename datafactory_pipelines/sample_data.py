@@ -71,6 +71,7 @@ def _people(rng: random.Random, n: int) -> list[dict]:
             "douyin": f"dy{rng.randrange(10**6, 10**9)}" if rng.random() < 0.15 else "",
             "company": company["company"], "switchboard": company["switchboard"],
             "title": rng.randrange(len(TITLES)), "changes_mobile": rng.random() < 0.08,
+            "changes_job": rng.random() < 0.12,
             "address": f"{company['company'][:2]}市{rng.choice('东西南北中')}城区{rng.choice('人民解放建设')}路{rng.randrange(1, 300)}号",
         })
     return people
@@ -135,7 +136,7 @@ def _record(rng: random.Random, p: dict, day: int) -> dict:
         "email": _mess_email(rng, p["email"]) if rng.random() < 0.8 else "",
         "wechat": p["wechat"].upper() if p["wechat"] and rng.random() < 0.1 else p["wechat"],
         "qq": p["qq"], "douyin": p["douyin"], "company": company,
-        "title": rng.choice(TITLES[p["title"]][1]), "address": p["address"] if rng.random() < 0.5 else "",
+        "title": rng.choice(TITLES[(p["title"] + (2 if p["changes_job"] and day > 250 else 0)) % len(TITLES)][1]), "address": p["address"] if rng.random() < 0.5 else "",
         "source": rng.choice(SOURCES),
         "collected_at": (pd.Timestamp("2025-06-01") + pd.Timedelta(days=day)).strftime("%Y-%m-%d"),
         "true_mobile": mobile, "true_name": p["name"], "true_email": p["email"], "true_company": p["company"],

@@ -141,3 +141,19 @@ def test_edits_sheet(store, tmp_path: Path) -> None:
 def test_decide_group_unknown(store) -> None:
     with pytest.raises(DecisionError, match="no open conflicts"):
         decide_group(store, "G-nothing", "incoming", by="x")
+
+
+def test_generated_imports_with_job_changes_produce_grouped_conflicts(store, tmp_path: Path) -> None:
+    sample = write_sample_files(tmp_path / "files", people=600, records=2000, files=4, seed=21)
+    for path in sample.files:
+        import_file(store, path)
+        relink_and_curate(store)
+    conflicts = store.conflicts()
+    titles = conflicts[conflicts["field"] == "title"]
+    assert len(titles) >= 5  # people changed jobs between the lists
+    from datafactory_pipelines.conflicts import conflict_groups
+
+    groups = conflict_groups(conflicts)
+    assert len(groups) < len(conflicts) and groups["count"].max() >= 5  # decided per group, not per lead
+    assert set(groups.columns) >= {"group_id", "field", "kind", "source", "import_id", "count"}
+    assert groups["count"].sum() == len(conflicts)

@@ -34,7 +34,7 @@ def standardize_companies(values) -> pd.DataFrame:
     """Raw company cells -> company (one spelling), company_key (core name without place and legal form)."""
     text = normalize(as_strings(values))
     is_cjk = contains(text, CJK)
-    cjk = to_simplified(sub(text, r"\s", ""))
+    cjk = to_simplified(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
     for variant, usual in SUFFIX_VARIANTS.items():
         cjk = sub(cjk, f"{variant}$", usual)
     company = pick(is_cjk, cjk, text)

@@ -56,7 +56,7 @@ def standardize_names(values) -> pd.DataFrame:
     salutation = _field(pc.extract_regex(text, BRACKETED), 0)
     text = pc.utf8_trim_whitespace(sub(text, BRACKETED.replace("?P<note>", "?:"), ""))
     is_cjk = contains(text, CJK)
-    cjk = to_simplified(sub(text, r"[\s·•]", ""))
+    cjk = to_simplified(pc.utf8_normalize(sub(text, r"[\s·•]", ""), form="NFKC"))  # spaces gone: compose again
     suffix = pc.extract_regex(cjk, f"^(?P<n>.+?)(?P<s>(?:{'|'.join(SALUTATIONS)})+)$")
     surname_only = pc.extract_regex(cjk, f"^(?P<n>{CJK})(?P<s>{'|'.join(SURNAME_ONLY_SALUTATIONS)})$")
     has_suffix = pc.is_valid(suffix)
