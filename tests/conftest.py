@@ -6,6 +6,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from datafactory_pipelines.store import open_store
 
@@ -62,3 +63,8 @@ def pairwise_f1(truth: pd.Series, predicted: pd.Series) -> tuple[float, float, f
 
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+# CI replays the same examples every run (no flaky red from a new random draw); a developer's run
+# explores new ones: HYPOTHESIS_PROFILE=ci in .ci/run.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
