@@ -191,10 +191,12 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
                   "source"):
         if lead[field]:
             _say(f"  {field:<22} {lead[field]}")
-    links = store.links()
-    _say("source records:")
-    for row in links[links["lead_id"] == args.lead_id].itertuples():
-        _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}")
+    _say("source records (every value kept, with its status):")
+    for row in store.lead_records(args.lead_id).itertuples():
+        values = "  ".join(f"{field} {getattr(row, field + '_raw')!r} ({getattr(row, field + '_status')})"
+                           for field in ("mobile", "email") if getattr(row, field + "_raw"))
+        _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}, "
+             f"{row.collected_at or 'no date'}, {row.source or 'no source'}: {row.name_raw} {row.title_raw}  {values}")
     overrides = store.overrides()
     mine = overrides[overrides["lead_id"] == args.lead_id]
     if len(mine):

@@ -117,6 +117,7 @@ def test_decide_a_group_from_the_cli_and_edit_one_lead(tmp_path: Path) -> None:
     assert "mobile                 13900139000" in shown and "title                  市场总监" in shown
     assert "edit by sales-zhao: 客户来电" in shown and "conflict decision by operator-li" in shown
     assert "a.xlsx sheet 线索 row 2" in shown
+    assert "mobile '13700137000' (valid)" in shown  # the source values stay visible, with their status
 
 
 def test_edits_sheet(store, tmp_path: Path) -> None:

@@ -124,6 +124,9 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def lead_records(self, lead_id: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM records WHERE lead_id = ? ORDER BY collected_at, record_id", [lead_id])
+
     def overrides(self) -> pd.DataFrame:
         """The latest override per (lead, field)."""
         return self._query(
