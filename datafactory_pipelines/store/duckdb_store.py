@@ -232,6 +232,7 @@ class DuckDBLeadStore:
             "SELECT (SELECT count(*) FROM imports) AS imports, (SELECT count(*) FROM records) AS records, "
             "(SELECT count(*) FROM records WHERE NOT reachable) AS unreachable_records, "
             "(SELECT count(*) FROM leads WHERE status = 'active') AS active_leads, "
-            "(SELECT count(*) FROM leads WHERE status = 'merged') AS merged_leads"
+            "(SELECT count(*) FROM leads WHERE status = 'merged') AS merged_leads, "
+            "(SELECT count(*) FROM conflicts WHERE status = 'open') AS open_conflicts"
         ).iloc[0]
         return {k: int(v) for k, v in row.items()}
