@@ -81,7 +81,9 @@ def curated_leads(context: dg.AssetExecutionContext, entity_clusters: LinkResult
     store = lead_store.open()
     records = store.records_for_linkage()
     records = records[records["record_id"].isin(entity_clusters.clusters["record_id"])]
-    outcome = curate(store, records, entity_clusters)
+    partition = context.run.tags.get("dagster/partition", "")
+    outcome = curate(store, records, entity_clusters, actor=f"dagster run {context.run_id[:8]}",
+                     cause=partition or "relink", action="import" if partition else "relink")
     leads = store.leads()
     return dg.MaterializeResult(
         metadata={

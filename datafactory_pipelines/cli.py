@@ -16,6 +16,7 @@ from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
 from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
@@ -46,12 +47,14 @@ def _say(text: str) -> None:
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
     store = open_store(paths.store)
     rejected = 0
+    imported: list[str] = []
     files = [Path(f) for f in args.files]
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
         outcome = import_file(store, path, imported_by=args.by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
+            imported.append(outcome.import_id or "")
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
                  f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
@@ -62,7 +65,7 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
     _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store)
+    result = relink_and_curate(store, actor=args.by, cause=",".join(imported))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
          f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
     return 1 if rejected else 0
@@ -207,6 +210,24 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace, paths: Paths) -> int:
+    rows = open_store(paths.store).history(args.lead_id)
+    if rows.empty:
+        raise DecisionError(f"no history for {args.lead_id}")
+    for line in story(rows):
+        _say(line)
+    return 0
+
+
+def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
+    check = verify_chain(open_store(paths.store).history())
+    if check.ok:
+        _say(f"history intact: {check.rows} rows, head {check.head}")
+        return 0
+    _say(f"history TAMPERED: row {check.first_bad_seq}: {check.reason}")
+    return 1
+
+
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -292,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who edits (kept with the edit)")
     p.add_argument("--note", default="")
     p.set_defaults(func=cmd_lead)
+
+    p = sub.add_parser("history", help="a lead's story: every change, who made it and why")
+    p.add_argument("lead_id")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("verify-history", help="walk the hash chain; name the first row that was tampered with")
+    p.set_defaults(func=cmd_verify_history)
 
     p = sub.add_parser("explain", help="why a lead's records were linked: weights per field")
     p.add_argument("lead_id")

@@ -68,7 +68,9 @@ def decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str = "",
     })[OVERRIDE_COLUMNS]
     decided = pd.DataFrame({"conflict_id": rows.index.to_numpy(), "decided_by": by, "decided_at": moment,
                             "decision": wanted["decision"].to_numpy()})
-    updates = overrides[["lead_id", "field", "value"]].assign(updated_at=moment.isoformat(timespec="microseconds"))
+    updates = overrides[["lead_id", "field", "value"]].assign(
+        updated_at=moment.isoformat(timespec="microseconds"), action="conflict decision", actor=by,
+        cause=[f"conflict {c}" + (f"; {note}" if note else "") for c in rows.index])
     store.apply_decisions(overrides, decided, updates)
     return len(decided)
 
@@ -110,7 +112,7 @@ def standardized_value(field: str, value: str) -> str:
     return text
 
 
-def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "") -> int:
+def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "", origin: str = "edit") -> int:
     """edits: lead_id, field, value. All are checked first; then all are applied in one transaction."""
     leads = store.leads().set_index("lead_id")
     problems = []
@@ -130,7 +132,8 @@ def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "") -
     moment = _now()
     overrides = pd.DataFrame({"lead_id": edits["lead_id"].to_numpy(), "field": edits["field"].to_numpy(),
                               "value": values, "decided_by": by, "note": note, "decided_at": moment,
-                              "origin": "edit", "conflict_id": None})[OVERRIDE_COLUMNS]
-    updates = overrides[["lead_id", "field", "value"]].assign(updated_at=moment.isoformat(timespec="microseconds"))
+                              "origin": origin, "conflict_id": None})[OVERRIDE_COLUMNS]
+    updates = overrides[["lead_id", "field", "value"]].assign(
+        updated_at=moment.isoformat(timespec="microseconds"), action=origin, actor=by, cause=note)
     store.apply_decisions(overrides, pd.DataFrame(columns=["conflict_id"]), updates)
     return len(overrides)

@@ -122,7 +122,8 @@ def _outgrown(model: LinkModel, records: int) -> bool:
     return records >= 2 * trained
 
 
-def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateOutcome:
+def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str = "datafactory",
+           cause: str = "", action: str = "import") -> CurateOutcome:
     """Assign stable lead ids to clusters, build golden records, write what changed in one transaction."""
     existing = store.leads(include_retired=True)
     previous = records.set_index("record_id")["lead_id"]
@@ -165,7 +166,7 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult) -> CurateO
     changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
                           link_model=link.model.to_json(), match_links=accepted_links(link),
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
-                          new_conflicts=new_conflicts, created=created,
+                          new_conflicts=new_conflicts, action=action, actor=actor, cause=cause, created=created,
                           updated=int(changed.sum()) - created, merged=len(merges))
     store.apply_lead_changes(changes)
     return CurateOutcome(
@@ -218,9 +219,10 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
     return save_import(store, prepared, imported_by)
 
 
-def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False) -> CurateOutcome:
+def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
+                      cause: str = "") -> CurateOutcome:
     records, link = link_all(store, full=full, retrain=retrain)
-    return curate(store, records, link)
+    return curate(store, records, link, actor=actor, cause=cause, action="relink" if full else "import")
 
 
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:

@@ -32,6 +32,9 @@ class LeadChanges:
     match_links: pd.DataFrame | None = None  # record_l, record_r, match_weight, match_probability, contributions
     relinked: list[int] | None = None  # records whose match_links are replaced (None: all)
     new_conflicts: pd.DataFrame | None = None  # conflicts raised by this curation
+    action: str = "relink"  # what the history says caused these changes
+    actor: str = "datafactory"
+    cause: str = ""  # the import id(s), event id or run id behind them
     created: int = 0
     updated: int = 0
     merged: int = 0
@@ -73,6 +76,8 @@ class LeadStore(Protocol):
     def match_links(self, record_id: int) -> pd.DataFrame: ...
 
     def lead_records(self, lead_id: str) -> pd.DataFrame: ...
+
+    def history(self, lead_id: str | None = None) -> pd.DataFrame: ...
 
     def overrides(self) -> pd.DataFrame: ...
 

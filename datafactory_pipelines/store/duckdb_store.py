@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from datafactory_pipelines.history import GENESIS, chain, field_changes
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -137,9 +138,42 @@ class DuckDBLeadStore:
         where = "WHERE status = ?" if status else ""
         return self._query(f"SELECT * FROM conflicts {where} ORDER BY conflict_id", [status] if status else [])
 
+    def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
+                        actor: str, cause: str) -> None:
+        if diffs.empty:
+            return
+        head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
+        seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
+        at = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows = chain(diffs, seq, prev, at, action, actor, cause)
+        con.register("history_rows", rows)
+        con.execute("INSERT INTO history SELECT * FROM history_rows")
+        con.unregister("history_rows")
+
+    def history(self, lead_id: str | None = None) -> pd.DataFrame:
+        if lead_id:
+            return self._query("SELECT * FROM history WHERE lead_id = ? ORDER BY seq", [lead_id])
+        return self._query("SELECT * FROM history ORDER BY seq")
+
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None:
-        """Operators' decisions in one transaction: overrides appended, conflicts closed, leads updated."""
+        """Operators' decisions in one transaction: overrides appended, conflicts closed, leads updated,
+        and every change written to the history."""
         with self._transaction() as con:
+            if len(lead_updates):
+                con.register("updated_leads", lead_updates[["lead_id"]].drop_duplicates())
+                before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM updated_leads)").df()
+                con.unregister("updated_leads")
+                old = [str(before.set_index("lead_id").at[lead, field] or "") if lead in set(before["lead_id"]) else ""
+                       for lead, field in zip(lead_updates["lead_id"], lead_updates["field"], strict=True)]
+                diffs = pd.DataFrame({"lead_id": lead_updates["lead_id"].to_numpy(),
+                                      "field": lead_updates["field"].to_numpy(), "old_value": old,
+                                      "new_value": lead_updates["value"].astype(str).to_numpy()})
+                keep = diffs["old_value"] != diffs["new_value"]
+                for (action, actor, cause), group in diffs[keep].groupby(
+                        [lead_updates.loc[keep.to_numpy(), "action"].to_numpy(),
+                         lead_updates.loc[keep.to_numpy(), "actor"].to_numpy(),
+                         lead_updates.loc[keep.to_numpy(), "cause"].to_numpy()], sort=False):
+                    self._append_history(con, group, action, actor, cause)
             if len(overrides):
                 con.register("new_overrides", overrides[OVERRIDE_COLUMNS])
                 con.execute("INSERT INTO lead_overrides SELECT * FROM new_overrides")
@@ -212,6 +246,12 @@ class DuckDBLeadStore:
             if len(changes.upserts):
                 upserts = changes.upserts[LEAD_COLUMNS]
                 con.register("lead_upserts", upserts)
+                before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
+                diffs = field_changes(before, upserts)
+                new_leads = ~diffs["lead_id"].isin(before["lead_id"])
+                action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
+                    (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
+                self._append_history(con, diffs, action, changes.actor, changes.cause)
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")

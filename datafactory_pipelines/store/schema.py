@@ -74,6 +74,11 @@ DDL = [
         current_value VARCHAR, incoming_value VARCHAR, incoming_record BIGINT, source VARCHAR, import_id VARCHAR,
         status VARCHAR, created_at TIMESTAMP, decided_by VARCHAR, decided_at TIMESTAMP, decision VARCHAR
     )""",
+    # Every change to a lead, append-only and hash-chained (see history.py). Nothing updates or deletes it.
+    """CREATE TABLE IF NOT EXISTS history (
+        seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
+        action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR
+    )""",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
     """CREATE OR REPLACE VIEW quarantine AS

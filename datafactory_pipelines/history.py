@@ -1,0 +1,109 @@
+"""The change history: every change to a lead, append-only, each row hash-chained to the one before.
+
+A row's hash is the SHA-256 of its own content and the previous row's hash, so rewriting any row
+(or deleting one) breaks every hash after it; `verify_chain` names the first row that does not fit.
+Rows are only ever appended, in the same transaction as the change they describe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+HISTORY_COLUMNS = ["seq", "changed_at", "lead_id", "field", "old_value", "new_value", "action", "actor", "cause",
+                   "prev_hash", "hash"]
+TRACKED_FIELDS = ["name", "mobile", "mobile_alternates", "landline", "email", "email_alternates", "wechat", "qq",
+                  "douyin", "kuaishou", "company", "title", "address", "source", "status", "merged_into"]
+GENESIS = "0" * 64
+
+
+def row_hash(seq: int, at: str, lead_id: str, field: str, old: str, new: str, action: str, actor: str, cause: str,
+             prev_hash: str) -> str:
+    text = "\x1f".join([str(seq), at, lead_id, field, old, new, action, actor, cause, prev_hash])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def field_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """lead_id, field, old_value, new_value for every tracked field that differs (a new lead: every set field)."""
+    after = after.set_index("lead_id")
+    before = before.set_index("lead_id").reindex(after.index)
+    parts = []
+    for field in TRACKED_FIELDS:
+        if field not in after.columns:
+            continue
+        new = after[field].fillna("").astype(str)
+        old = before[field].fillna("").astype(str) if field in before.columns else pd.Series("", index=after.index)
+        changed = new.to_numpy() != old.to_numpy()
+        if changed.any():
+            parts.append(pd.DataFrame({"lead_id": after.index[changed], "field": field,
+                                       "old_value": old.to_numpy()[changed], "new_value": new.to_numpy()[changed]}))
+    if not parts:
+        return pd.DataFrame(columns=["lead_id", "field", "old_value", "new_value"])
+    return pd.concat(parts, ignore_index=True).sort_values(["lead_id", "field"], ignore_index=True)
+
+
+def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, action: pd.Series | str, actor: str,
+          cause: str) -> pd.DataFrame:
+    """History rows for `changes`, numbered from first_seq and chained from prev_hash."""
+    rows = changes.copy()
+    rows["seq"] = np.arange(first_seq, first_seq + len(rows), dtype=np.int64)
+    rows["changed_at"] = at
+    rows["action"] = action
+    rows["actor"] = actor
+    rows["cause"] = cause
+    stamp = at.isoformat(timespec="microseconds")
+    hashes, prevs = [], []
+    for seq, lead, field, old, new, act in zip(rows["seq"], rows["lead_id"], rows["field"], rows["old_value"],
+                                               rows["new_value"], rows["action"], strict=True):
+        prevs.append(prev_hash)
+        prev_hash = row_hash(int(seq), stamp, lead, field, old, new, act, actor, cause, prev_hash)
+        hashes.append(prev_hash)
+    rows["prev_hash"] = prevs
+    rows["hash"] = hashes
+    return rows[HISTORY_COLUMNS]
+
+
+@dataclass
+class ChainCheck:
+    rows: int
+    head: str
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+def verify_chain(history: pd.DataFrame) -> ChainCheck:
+    """Walk the history in sequence order; name the first row whose hash or link does not fit."""
+    prev = GENESIS
+    expected_seq = 1
+    for row in history.sort_values("seq").itertuples(index=False):
+        if int(row.seq) != expected_seq:
+            return ChainCheck(len(history), prev, expected_seq, f"row {expected_seq} is missing")
+        stamp = pd.Timestamp(row.changed_at).to_pydatetime().isoformat(timespec="microseconds")
+        if row.prev_hash != prev:
+            return ChainCheck(len(history), prev, int(row.seq), "its link to the previous row was changed")
+        computed = row_hash(int(row.seq), stamp, row.lead_id, row.field, row.old_value or "", row.new_value or "",
+                            row.action, row.actor, row.cause, prev)
+        if computed != row.hash:
+            return ChainCheck(len(history), prev, int(row.seq), "its content does not match its hash")
+        prev = row.hash
+        expected_seq += 1
+    return ChainCheck(len(history), prev)
+
+
+def story(history: pd.DataFrame) -> list[str]:
+    """A lead's history, readable: one line per change."""
+    lines = []
+    for row in history.sort_values("seq").itertuples(index=False):
+        old = row.old_value or "—"
+        new = row.new_value or "—"
+        lines.append(f"#{row.seq} {pd.Timestamp(row.changed_at):%Y-%m-%d %H:%M:%S}  {row.field}: {old} → {new}  "
+                     f"[{row.action} by {row.actor}{'; ' + row.cause if row.cause else ''}]")
+    return lines

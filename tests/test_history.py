@@ -1,0 +1,53 @@
+"""History is sacred: every change is a hash-chained row; tampering is found."""
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from datafactory_pipelines.decisions import edit_leads
+from datafactory_pipelines.history import verify_chain
+from datafactory_pipelines.pipeline import import_file, relink_and_curate
+from datafactory_pipelines.store import open_store
+from tests.conftest import write_xlsx
+from tests.test_cli import run_cli
+
+HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
+
+
+def _store_with_story(tmp_path: Path):
+    store = open_store(tmp_path / "home" / "leads.duckdb")
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理",
+                                                                 "展会", "2025-01-01"]]))
+    relink_and_curate(store, actor="ops", cause="a")
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["王芳", "13700137000", "wf@qq.com", "星海科技",
+                                                                 "销售经理", "官网", "2025-06-01"]]))
+    relink_and_curate(store, actor="ops", cause="b")
+    lead = store.leads()["lead_id"].iloc[0]
+    edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "title", "value": "销售总监"}]), by="李娜", note="客户来电")
+    return store, lead
+
+
+def test_every_change_is_chained_and_readable(tmp_path: Path) -> None:
+    store, lead = _store_with_story(tmp_path)
+    history = store.history(lead)
+    assert set(history["action"]) == {"create", "import", "edit"}
+    email = history[history["field"] == "email"].iloc[0]
+    assert (email["old_value"], email["new_value"], email["action"], email["cause"]) == ("", "wf@qq.com", "import", "b")
+    title = history[history["field"] == "title"].iloc[-1]
+    assert (title["old_value"], title["new_value"], title["actor"]) == ("销售经理", "销售总监", "李娜")
+    check = verify_chain(store.history())
+    assert check.ok and check.rows == len(store.history())
+    shown = run_cli(tmp_path / "home", "history", lead).stdout
+    assert "title: 销售经理 → 销售总监  [edit by 李娜; 客户来电]" in shown
+
+
+def test_tampering_is_named(tmp_path: Path) -> None:
+    store, lead = _store_with_story(tmp_path)
+    assert run_cli(tmp_path / "home", "verify-history").returncode == 0
+    target = int(store.history()["seq"].iloc[2])
+    with duckdb.connect(str(store.path)) as con:  # someone on the way out rewrites one row in the file
+        con.execute("UPDATE history SET new_value = '13800000000' WHERE seq = ?", [target])
+    done = run_cli(tmp_path / "home", "verify-history")
+    assert done.returncode == 1
+    assert f"row {target}: its content does not match its hash" in done.stdout
