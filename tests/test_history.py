@@ -51,3 +51,43 @@ def test_tampering_is_named(tmp_path: Path) -> None:
     done = run_cli(tmp_path / "home", "verify-history")
     assert done.returncode == 1
     assert f"row {target}: its content does not match its hash" in done.stdout
+
+
+def _tables(store) -> dict[str, pd.DataFrame]:
+    from datafactory_pipelines.backup import TABLES
+
+    snapshot = store.table_snapshot([*TABLES, "history"])
+    return {name: frame.sort_values(list(frame.columns[:2])).reset_index(drop=True) for name, frame in snapshot.items()}
+
+
+def test_backup_restores_into_an_empty_store_identically(tmp_path: Path) -> None:
+    store, lead = _store_with_story(tmp_path)
+    first = run_cli(tmp_path / "home", "backup", tmp_path / "backups")
+    assert first.returncode == 0, first.stderr
+    edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "email", "value": "wang@163.com"}]), by="李娜")
+    second = run_cli(tmp_path / "home", "backup", tmp_path / "backups")
+    chunks = sorted((tmp_path / "backups" / "history").glob("*.parquet"))
+    assert len(chunks) == 2  # the second backup wrote only the new history rows
+    folder = second.stdout.split("backup written to ")[1].split(":")[0]
+    restored = run_cli(tmp_path / "restored", "restore-backup", folder)
+    assert restored.returncode == 0, restored.stderr
+    original, copy = _tables(store), _tables(open_store(tmp_path / "restored" / "leads.duckdb"))
+    for name in original:
+        pd.testing.assert_frame_equal(original[name], copy[name], check_dtype=False, obj=name)
+    assert run_cli(tmp_path / "restored", "verify-history").returncode == 0
+
+    again = run_cli(tmp_path / "restored", "restore-backup", folder)
+    assert again.returncode == 2 and "not empty" in again.stderr  # never over a store that holds data
+
+
+def test_a_changed_backup_file_is_refused(tmp_path: Path) -> None:
+    store, _ = _store_with_story(tmp_path)
+    from datafactory_pipelines.backup import backup
+
+    folder = backup(store, tmp_path / "backups")
+    leads = pd.read_parquet(folder / "leads.parquet")
+    leads.loc[0, "mobile"] = "13800000000"
+    leads.to_parquet(folder / "leads.parquet", index=False)
+    done = run_cli(tmp_path / "other", "restore-backup", folder)
+    assert done.returncode == 1 and "leads.parquet: SHA-256 does not match the manifest" in done.stderr
+    assert open_store(tmp_path / "other" / "leads.duckdb").counts()["records"] == 0

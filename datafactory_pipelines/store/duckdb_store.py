@@ -150,6 +150,32 @@ class DuckDBLeadStore:
         con.execute("INSERT INTO history SELECT * FROM history_rows")
         con.unregister("history_rows")
 
+    def history_after(self, seq: int) -> pd.DataFrame:
+        return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
+
+    def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
+        """Every named table, read in one transaction so they agree with each other."""
+        con = self._connect(read_only=True)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            return {name: con.execute(f"SELECT * FROM {name}").df() for name in tables}
+        finally:
+            con.close()
+
+    def load_snapshot(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Fill an empty store from a snapshot, in one transaction; a store holding data is refused."""
+        with self._transaction() as con:
+            used = con.execute("SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM leads) + "
+                               "(SELECT count(*) FROM history)").fetchall()[0][0]
+            if used:
+                raise ValueError(f"{self.path} is not empty; restore a backup into a new store")
+            con.execute("DELETE FROM store_meta")
+            for name, frame in tables.items():
+                con.register("snapshot_part", frame)
+                columns = ", ".join(f'"{c}"' for c in frame.columns)
+                con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM snapshot_part")
+                con.unregister("snapshot_part")
+
     def history(self, lead_id: str | None = None) -> pd.DataFrame:
         if lead_id:
             return self._query("SELECT * FROM history WHERE lead_id = ? ORDER BY seq", [lead_id])
