@@ -21,6 +21,7 @@ from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
+from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
 from datafactory_pipelines.store import open_store
 from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
@@ -229,6 +230,28 @@ def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
     return 1
 
 
+def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
+    store = open_store(paths.store)
+    if args.undo_import:
+        report = undo_import(store, args.undo_import, by=args.by)
+        _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
+             f"{len(report.leads_retired)} lead(s) it created retired")
+        for lead, name in report.contested:
+            _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
+        return 0
+    if not args.as_of:
+        raise DecisionError("restore needs --undo-import IMPORT_ID or --as-of TIME")
+    moment = pd.Timestamp(args.as_of).to_pydatetime()
+    if args.lead:
+        report = restore_lead_as_of(store, args.lead, moment, by=args.by)
+        _say(f"{args.lead}: {report.fields_restored} field(s) restored to their values as of {moment}")
+    else:
+        report = restore_all_as_of(store, moment, by=args.by)
+        _say(f"restored everything as of {moment}: {len(report.imports_undone)} later import(s) undone, "
+             f"{report.fields_restored} field(s) restored")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
     folder = backup(open_store(paths.store), args.dir or paths.home / "backups")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -340,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify-history", help="walk the hash chain; name the first row that was tampered with")
     p.set_defaults(func=cmd_verify_history)
+
+    p = sub.add_parser("restore", help="undo an import, or bring one lead or everything back to a time")
+    p.add_argument("--undo-import", metavar="IMPORT_ID")
+    p.add_argument("--as-of", metavar="TIME", help="e.g. '2026-11-25 14:00' (UTC)")
+    p.add_argument("--lead", metavar="LEAD_ID")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who restores (kept in the history)")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("backup", help="write every table as Parquet with a manifest (history in append-only chunks)")
     p.add_argument("dir", nargs="?", default=None, help="backup root (default $DATAFACTORY_HOME/backups)")

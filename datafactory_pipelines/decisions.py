@@ -124,7 +124,10 @@ def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "", o
         elif row.field not in EDITABLE_FIELDS:
             problems.append(f"{where}: {row.field!r} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
         try:
-            values.append(standardized_value(row.field, str(row.value)) if row.field in EDITABLE_FIELDS else "")
+            if origin == "restore" or row.field not in EDITABLE_FIELDS:  # values from our own history
+                values.append(str(row.value))
+            else:
+                values.append(standardized_value(row.field, str(row.value)))
         except DecisionError as err:
             problems.append(f"{where}: {err}")
     if problems:

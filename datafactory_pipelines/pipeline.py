@@ -127,6 +127,8 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
     """Assign stable lead ids to clusters, build golden records, write what changed in one transaction."""
     existing = store.leads(include_retired=True)
     previous = records.set_index("record_id")["lead_id"]
+    if not cause:  # the imports whose records are linked for the first time
+        cause = ",".join(sorted(set(records.loc[records["lead_id"].isna() & records["reachable"], "import_id"])))
     next_number = max((lead_number(x) for x in existing["lead_id"]), default=0) + 1
     # a cluster needs one record that reaches the person; contactless records only join such clusters
     reachable = link.clusters["record_id"].map(records.set_index("record_id")["reachable"]).fillna(False)
@@ -163,6 +165,13 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
         upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
+    # a lead none of whose records is left (its import was undone) is retired, never deleted
+    orphaned = known[(known["status"] == "active") & ~known.index.isin(golden["lead_id"])
+                     & ~known.index.isin(list(merges))].reset_index()
+    if len(orphaned):
+        orphaned["status"] = "retired"
+        orphaned["updated_at"] = now
+        upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
     changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
                           link_model=link.model.to_json(), match_links=accepted_links(link),
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
@@ -220,9 +229,9 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
 
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
-                      cause: str = "") -> CurateOutcome:
+                      cause: str = "", action: str | None = None) -> CurateOutcome:
     records, link = link_all(store, full=full, retrain=retrain)
-    return curate(store, records, link, actor=actor, cause=cause, action="relink" if full else "import")
+    return curate(store, records, link, actor=actor, cause=cause, action=action or ("relink" if full else "import"))
 
 
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:

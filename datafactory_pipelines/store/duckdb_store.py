@@ -107,6 +107,7 @@ class DuckDBLeadStore:
             frame["source_file"] = meta.file_name
             frame["imported_at"] = now
             frame["lead_id"] = None
+            frame["retired_by"] = None
             frame = frame[RECORD_COLUMNS]
             con.register("incoming_records", frame)
             con.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM incoming_records")
@@ -149,6 +150,22 @@ class DuckDBLeadStore:
         con.register("history_rows", rows)
         con.execute("INSERT INTO history SELECT * FROM history_rows")
         con.unregister("history_rows")
+
+    def add_conflicts(self, conflicts: pd.DataFrame) -> None:
+        with self._transaction() as con:
+            con.register("more_conflicts", conflicts[CONFLICT_COLUMNS])
+            con.execute("INSERT INTO conflicts SELECT * FROM more_conflicts")
+            con.unregister("more_conflicts")
+
+    def retire_import(self, import_id: str, by: str) -> int:
+        """Take an import's records out of linkage (kept, marked); the next relink leaves them out."""
+        with self._transaction() as con:
+            found = con.execute("SELECT count(*) FROM records WHERE import_id = ? AND retired_by IS NULL",
+                                [import_id]).fetchall()[0][0]
+            if not found:
+                raise ValueError(f"no active records from import {import_id}")
+            con.execute("UPDATE records SET retired_by = ?, lead_id = NULL WHERE import_id = ?", [by, import_id])
+        return int(found)
 
     def history_after(self, seq: int) -> pd.DataFrame:
         return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
@@ -234,7 +251,7 @@ class DuckDBLeadStore:
         """
         return self._query(
             "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
-            "ORDER BY r.record_id"
+            "WHERE r.retired_by IS NULL ORDER BY r.record_id"
         )
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:

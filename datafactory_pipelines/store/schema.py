@@ -9,7 +9,7 @@ _BOOL_COLUMNS = {"name_partial", "email_role", "reachable"}
 RAW_FIELD_COLUMNS = [f"{f}_raw" for f in CANONICAL_FIELDS]
 RECORD_COLUMNS = [
     "record_id", "import_id", "source_file", "sheet", "source_row", *RAW_FIELD_COLUMNS, "extra",
-    *STANDARD_COLUMNS, "imported_at", "lead_id",
+    *STANDARD_COLUMNS, "imported_at", "lead_id", "retired_by",
 ]
 LEAD_COLUMNS = [
     "lead_id", "name", "salutation", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "email", "email_alternates",
@@ -84,5 +84,5 @@ DDL = [
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
-       FROM records WHERE NOT reachable AND lead_id IS NULL""",
+       FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
 ]

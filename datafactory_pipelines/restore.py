@@ -1,0 +1,116 @@
+"""Restoring, always by writing new history rows, never by rewriting old ones.
+
+- undo an import: its records leave linkage (kept, marked), everything is relinked with the same
+  model, so what the import changed goes back, the leads it created retire, and the merges only
+  its records caused come apart. A field someone changed after the import keeps that later
+  value; that field is reported as an open conflict, never silently overwritten.
+- as of a time, for one lead: every field back to its value then (as a restore edit).
+- as of a time, for everything: imports made after it are undone, then every lead's fields are
+  restored to their values then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from datafactory_pipelines.conflicts import EDITABLE_FIELDS, group_id
+from datafactory_pipelines.decisions import edit_leads
+from datafactory_pipelines.pipeline import relink_and_curate
+from datafactory_pipelines.store import LeadStore
+
+
+@dataclass
+class RestoreReport:
+    records_retired: int = 0
+    fields_restored: int = 0
+    leads_retired: list[str] = field(default_factory=list)
+    contested: list[tuple[str, str]] = field(default_factory=list)  # (lead_id, field) changed again later
+    imports_undone: list[str] = field(default_factory=list)
+
+
+def _caused_by(history: pd.DataFrame, import_id: str) -> pd.Series:
+    return history["cause"].fillna("").str.split(",").apply(lambda causes: import_id in causes)
+
+
+def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
+    history = store.history()
+    caused = history[_caused_by(history, import_id)]
+    contested = []
+    for (lead, name), rows in caused.groupby(["lead_id", "field"]):
+        later = history[(history["lead_id"] == lead) & (history["field"] == name) & (history["seq"] > rows["seq"].max())
+                        & ~_caused_by(history, import_id)]
+        if len(later) and name in EDITABLE_FIELDS:
+            contested.append((lead, name, rows.sort_values("seq")["old_value"].iloc[0]))
+    report = RestoreReport(imports_undone=[import_id])
+    report.records_retired = store.retire_import(import_id, by)
+    before = set(store.leads()["lead_id"])
+    relink_and_curate(store, full=True, actor=by, cause=f"undo import {import_id}", action="restore")
+    report.leads_retired = sorted(before - set(store.leads()["lead_id"]))
+    report.contested = [(lead, name) for lead, name, _ in contested]
+    if contested:
+        _report_contested(store, contested, import_id)
+    return report
+
+
+def _report_contested(store: LeadStore, contested: list[tuple[str, str, str]], import_id: str) -> None:
+    """A field changed again after the undone import: the operator decides (keep, or the value from before)."""
+    leads = store.leads().set_index("lead_id")
+    existing = store.conflicts(status=None)
+    next_id = int(existing["conflict_id"].max()) + 1 if len(existing) else 1
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = []
+    for offset, (lead, name, before_value) in enumerate(contested):
+        if lead not in leads.index or leads.at[lead, name] == before_value:
+            continue
+        kind = "undo import"
+        rows.append({"conflict_id": next_id + offset, "group_id": group_id(name, kind, "", import_id),
+                     "lead_id": lead, "field": name, "kind": kind, "current_value": leads.at[lead, name],
+                     "incoming_value": before_value, "incoming_record": None, "source": "", "import_id": import_id,
+                     "status": "open", "created_at": now, "decided_by": None, "decided_at": None, "decision": None})
+    if rows:
+        store.add_conflicts(pd.DataFrame(rows))
+
+
+def values_as_of(history: pd.DataFrame, moment: datetime) -> pd.Series:
+    """(lead_id, field) -> the value it had at `moment`, replayed from the history."""
+    upto = history[pd.to_datetime(history["changed_at"]) <= pd.Timestamp(moment)]
+    return upto.sort_values("seq").groupby(["lead_id", "field"])["new_value"].last()
+
+
+def restore_lead_as_of(store: LeadStore, lead_id: str, moment: datetime, by: str) -> RestoreReport:
+    return _restore_fields(store, store.history(lead_id), [lead_id], moment, by)
+
+
+def restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
+    imports = store.imports()
+    later = imports[pd.to_datetime(imports["imported_at"]) > pd.Timestamp(moment)]["import_id"].tolist()
+    report = RestoreReport()
+    for import_id in reversed(later):  # newest first
+        undone = undo_import(store, import_id, by)
+        report.records_retired += undone.records_retired
+        report.leads_retired += undone.leads_retired
+        report.imports_undone.append(import_id)
+    fields = _restore_fields(store, store.history(), list(store.leads()["lead_id"]), moment, by)
+    report.fields_restored = fields.fields_restored
+    return report
+
+
+def _restore_fields(store: LeadStore, history: pd.DataFrame, lead_ids: list[str], moment: datetime,
+                    by: str) -> RestoreReport:
+    then = values_as_of(history, moment)
+    leads = store.leads().set_index("lead_id")
+    edits = []
+    for lead in lead_ids:
+        if lead not in leads.index:
+            continue
+        for name in EDITABLE_FIELDS:
+            value = then.get((lead, name), "")
+            if str(leads.at[lead, name] or "") != value:
+                edits.append({"lead_id": lead, "field": name, "value": value})
+    if edits:
+        edit_leads(store, pd.DataFrame(edits), by=by, note=f"restore as of {moment:%Y-%m-%d %H:%M:%S}",
+                   origin="restore")
+    return RestoreReport(fields_restored=len(edits))
