@@ -27,7 +27,12 @@ from datafactory_pipelines.linkage import (
     link_table,
     load_config,
 )
-from datafactory_pipelines.linkage.engine import LEAD_LINK_COLUMNS, MIN_TRAINING_RECORDS, link_increment
+from datafactory_pipelines.linkage.engine import (
+    LEAD_LINK_COLUMNS,
+    MIN_TRAINING_RECORDS,
+    default_model,
+    link_increment,
+)
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, golden_records, lead_number
@@ -106,6 +111,11 @@ def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tup
     records = store.records_for_linkage()
     saved = store.link_model()
     model = LinkModel.from_json(saved) if saved and not retrain else None
+    if records.empty:  # nothing left to link (every import undone)
+        empty = pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")})
+        return records, LinkResult(empty, pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]),
+                                   model or default_model(), relinked=None,
+                                   shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
     if model is not None and _outgrown(model, len(records)):
         model = None
     if model is None or full or records["lead_id"].isna().all():

@@ -100,6 +100,9 @@ def golden_records(records: pd.DataFrame, switchboards: set[str] | frozenset[str
     switchboards: landlines that many different names carry; a lead's landline among them is
     typed 'switchboard' (it reaches the company, not the person).
     """
+    if records.empty:
+        return pd.DataFrame(columns=[c for c in LEAD_COLUMNS if c not in ("status", "merged_into", "created_at",
+                                                                          "updated_at")])
     recency = records["collected_at"].fillna("").where(
         records["collected_at"].fillna("") != "", records["import_time"].astype(str).str[:10]
     )
@@ -209,6 +212,8 @@ def suspected_mobile_typos(records: pd.DataFrame) -> pd.Series:
 
 
 def content_hash(frame: pd.DataFrame) -> pd.Series:
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
     joined = frame[CONTENT_FIELDS].astype(str).agg("\x1f".join, axis=1)
     return pd.Series([hashlib.sha1(s.encode("utf-8")).hexdigest() for s in joined], index=frame.index)
 

@@ -210,3 +210,54 @@ def test_decision_workbook_and_edits_sheet_through_the_inbox(datafactory_home: P
     assert requests[0].tags["datafactory/workbook"] == "edits"
     assert _run_request(instance, requests[0]).success
     assert store.leads().set_index("name").loc["王芳", "email"] == "wf@qq.com"
+
+
+def test_removing_a_partition_equals_undo_import(tmp_path: Path, monkeypatch) -> None:
+    from datafactory_pipelines.restore import undo_import
+
+    header = ["姓名", "手机", "邮箱", "公司", "职位", "登记日期"]
+    first = [header, ["王芳", "13700137000", "", "星海科技", "销售经理", "2025-01-01"],
+             ["李娜", "13900139000", "ln@163.com", "云帆贸易", "工程师", "2025-01-01"]]
+    second = [header, ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售经理", "2025-06-01"],
+              ["赵敏", "13500135000", "zm@126.com", "恒信物流", "采购经理", "2025-06-01"]]
+    states = []
+    for way in ("partition", "undo"):
+        home = tmp_path / way
+        (home / "dagster_home").mkdir(parents=True)
+        monkeypatch.setenv("DATAFACTORY_HOME", str(home))
+        monkeypatch.setenv("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
+        paths = Paths.from_env().ensure()
+        with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as inst:
+            keys = []
+            for name, rows in (("first.xlsx", first), ("second.xlsx", second)):
+                write_xlsx(paths.inbox / name, rows)
+                request = _evaluate_sensor(inst).run_requests[0]
+                assert _run(inst, request).success
+                keys.append(request.partition_key)
+            store = open_store(paths.store)
+            if way == "partition":
+                inst.delete_dynamic_partition("lead_files", keys[0])
+                assert defs.resolve_job_def("relink_leads").execute_in_process(instance=inst).success
+            else:
+                undo_import(store, keys[0], by="admin")
+            leads = store.leads(include_retired=True).set_index("name")
+            states.append(leads[["status", "mobile", "email", "company", "title", "record_count"]].sort_index())
+    pd.testing.assert_frame_equal(states[0], states[1])
+    assert states[0].loc["李娜", "status"] == "retired"
+
+
+def test_restore_job_and_history_backup(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    paths = Paths.from_env().ensure()
+    write_xlsx(paths.inbox / "a.xlsx", [["姓名", "手机"], ["王芳", "13700137000"], ["李娜", "13900139000"]])
+    request = _evaluate_sensor(instance).run_requests[0]
+    assert _run(instance, request).success
+    backup = dg.materialize([defs.get_assets_def("history_backup")], instance=instance,
+                            resources={"lead_store": LeadStoreResource()})
+    assert backup.success
+    folder = Path(backup.asset_materializations_for_node("history_backup")[0].metadata["folder"].value)
+    assert (folder / "manifest.json").exists() and (folder.parent / "history").is_dir()
+    run = defs.resolve_job_def("restore").execute_in_process(
+        instance=instance, run_config={"ops": {"restore_leads": {"config": {"import_id": request.partition_key}}}})
+    assert run.success
+    assert open_store(paths.store).leads().empty
+    assert set(open_store(paths.store).leads(include_retired=True)["status"]) == {"retired"}
