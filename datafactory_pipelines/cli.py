@@ -21,7 +21,7 @@ from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
-from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
+from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
 from datafactory_pipelines.store import open_store
 from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
@@ -252,6 +252,12 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def cmd_unmerge(args: argparse.Namespace, paths: Paths) -> int:
+    split = unmerge(open_store(paths.store), args.lead_id, by=args.by)
+    _say(f"{args.lead_id}: split back out {', '.join(split)}; they will not be merged again")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
     folder = backup(open_store(paths.store), args.dir or paths.home / "backups")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -370,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lead", metavar="LEAD_ID")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who restores (kept in the history)")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("unmerge", help="split the leads merged into LEAD_ID back out, with their own records")
+    p.add_argument("lead_id")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who splits (kept in the history)")
+    p.set_defaults(func=cmd_unmerge)
 
     p = sub.add_parser("backup", help="write every table as Parquet with a manifest (history in append-only chunks)")
     p.add_argument("dir", nargs="?", default=None, help="backup root (default $DATAFACTORY_HOME/backups)")

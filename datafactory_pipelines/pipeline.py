@@ -118,11 +118,25 @@ def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tup
                                    shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
     if model is not None and _outgrown(model, len(records)):
         model = None
+    apart = kept_apart(records, store.lead_splits())
     if model is None or full or records["lead_id"].isna().all():
-        return records, link_records(records, model=model)
+        return records, link_records(records, model=model, apart=apart)
     table = records[LEAD_LINK_COLUMNS].assign(record_id=records["record_id"].astype("int64"),
                                               name_partial=records["name_partial"].fillna(False).astype(bool))
-    return records, link_increment(table, records["lead_id"].to_numpy(dtype=object), load_config(), model)
+    return records, link_increment(table, records["lead_id"].to_numpy(dtype=object), load_config(), model,
+                                   apart=apart)
+
+
+def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
+    """Record pairs that must not share a cluster: every record of one split lead against the other's."""
+    parts = [pd.DataFrame({"id_l": pd.Series(dtype="int64"), "id_r": pd.Series(dtype="int64")})]
+    by_lead = records.groupby("lead_id")["record_id"].apply(list)
+    for a, b in zip(splits.get("lead_a", []), splits.get("lead_b", []), strict=True):
+        left, right = by_lead.get(a, []), by_lead.get(b, [])
+        if left and right:
+            grid = np.array(np.meshgrid(left, right)).reshape(2, -1)
+            parts.append(pd.DataFrame({"id_l": grid[0], "id_r": grid[1]}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _outgrown(model: LinkModel, records: int) -> bool:

@@ -114,3 +114,18 @@ def _restore_fields(store: LeadStore, history: pd.DataFrame, lead_ids: list[str]
         edit_leads(store, pd.DataFrame(edits), by=by, note=f"restore as of {moment:%Y-%m-%d %H:%M:%S}",
                    origin="restore")
     return RestoreReport(fields_restored=len(edits))
+
+
+def unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
+    """Split every lead merged into `lead_id` back out, with its own records and its own id.
+
+    Both keep their history; the pair is remembered so linking never joins them again.
+    """
+    merged = store.leads(include_retired=True)
+    merged = merged[(merged["status"] == "merged") & (merged["merged_into"] == lead_id)]["lead_id"].tolist()
+    if not merged:
+        raise ValueError(f"no lead was merged into {lead_id}")
+    for other in merged:
+        store.split_lead(lead_id, other, by)
+    relink_and_curate(store, full=True, actor=by, cause=f"unmerge {lead_id}", action="unmerge")
+    return merged

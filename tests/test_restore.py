@@ -91,3 +91,27 @@ def test_one_lead_as_of(tmp_path: Path) -> None:
     after = _by_name(store)
     assert after.loc["王芳", "email"] == before.loc["王芳", "email"]
     assert after.loc["李娜", "email"] == "li@163.com"  # only the one lead
+
+
+def test_unmerge_splits_a_merged_lead_back_and_keeps_both_histories(tmp_path: Path) -> None:
+    from tests.test_cli import run_cli
+
+    home = tmp_path / "home"
+    store = open_store(home / "leads.duckdb")
+    import_file(store, write_xlsx(tmp_path / "1.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "", "2025-01-01"],
+                                                        ["赵敏", "", "zm@163.com", "", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    import_file(store, write_xlsx(tmp_path / "2.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "", "",
+                                                                 "2025-03-01"]]))
+    outcome = relink_and_curate(store)
+    (retired, survivor), = outcome.merges.items()
+    done = run_cli(home, "unmerge", survivor, "--by", "admin")
+    assert done.returncode == 0, done.stderr
+    leads = store.leads().set_index("lead_id")
+    assert set(leads.index) == {survivor, retired}
+    assert leads.loc[retired, "email"] == "zm@163.com" and leads.loc[retired, "record_count"] == 1
+    relink_and_curate(store, full=True)  # never merged again
+    assert set(store.leads()["lead_id"]) == {survivor, retired}
+    story = store.history(retired)
+    assert list(story["action"])[:1] == ["create"] and "merge" in set(story["action"]) and "unmerge" in set(story["action"])
+    assert verify_chain(store.history()).ok

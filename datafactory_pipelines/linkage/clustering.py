@@ -29,14 +29,17 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel, n: int,
-                  pairs: pd.DataFrame, population: int) -> tuple[np.ndarray, int]:
-    """Cluster label (the smallest member _id) per record _id, and how many components were split."""
+                  pairs: pd.DataFrame, population: int, apart: pd.DataFrame | None = None) -> tuple[np.ndarray, int]:
+    """Cluster label (the smallest member _id) per record _id, and how many components were split.
+
+    apart: record pairs (_l, _r) an operator said are different people (an unmerge); they never share a cluster.
+    """
     accepted = pairs[pairs["match_probability"] >= config.threshold]
     left, right = accepted["_l"].to_numpy(), accepted["_r"].to_numpy()
     labels = components(n, left, right)
     sizes = np.bincount(labels)
     to_check = np.flatnonzero((sizes >= 3) & (sizes <= MAX_CHECKED_COMPONENT))
-    splits = 0
+    conflicts = [pd.DataFrame({"_l": pd.Series(dtype="int64"), "_r": pd.Series(dtype="int64")})]
     if len(to_check):
         members = pd.DataFrame({"_id": np.arange(n), "c": labels})
         members = members[members["c"].isin(to_check)]
@@ -47,22 +50,25 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
             SELECT a._id AS _l, b._id AS _r, a.c FROM members a JOIN members b ON a.c = b.c AND a._id < b._id""")
         inner = compare(con, config, "inner_pairs")
         weights, _ = match_weights(model, gamma_matrix(inner, config), tf_inputs(inner, config, population))
-        inner["w"] = weights
-        inner["c"] = labels[inner["_l"].to_numpy()]
-        bad = set(inner.loc[inner["w"] < config.split_below, "c"].unique())
-        if bad:
-            labels = labels.copy()
-            edges = accepted.assign(c=labels[left])
-            edges = edges[edges["c"].isin(bad)].sort_values(["c", "match_weight", "_l", "_r"],
-                                                            ascending=[True, False, True, True])
-            conflicts = inner[inner["c"].isin(bad) & (inner["w"] < config.split_below)]
-            members_of = _members(labels, np.array(sorted(bad)))
-            edge_groups = {c: group for c, group in edges.groupby("c")}
-            for comp_id, comp_conflicts in conflicts.groupby("c"):
-                new = _constrained_merge(edge_groups[comp_id], comp_conflicts, members_of[comp_id])
-                for record, root in new.items():
-                    labels[record] = n + root  # past every component number: no collision
-                splits += 1
+        conflicts.append(inner.loc[weights < config.split_below, ["_l", "_r"]])
+    if apart is not None and len(apart):
+        conflicts.append(apart.loc[labels[apart["_l"].to_numpy()] == labels[apart["_r"].to_numpy()], ["_l", "_r"]])
+    conflicts = pd.concat(conflicts, ignore_index=True)
+    conflicts["c"] = labels[conflicts["_l"].to_numpy()]
+    bad = set(conflicts["c"].unique())
+    splits = 0
+    if bad:
+        labels = labels.copy()
+        edges = accepted.assign(c=labels[left])
+        edges = edges[edges["c"].isin(bad)].sort_values(["c", "match_weight", "_l", "_r"],
+                                                        ascending=[True, False, True, True])
+        members_of = _members(labels, np.array(sorted(bad)))
+        edge_groups = {c: group for c, group in edges.groupby("c")}
+        for comp_id, comp_conflicts in conflicts.groupby("c"):
+            new = _constrained_merge(edge_groups[comp_id], comp_conflicts, members_of[comp_id])
+            for record, root in new.items():
+                labels[record] = n + root  # past every component number: no collision
+            splits += 1
     # label = smallest member id, so labels are stable however components were numbered
     frame = pd.DataFrame({"_id": np.arange(n), "c": labels})
     return frame.groupby("c")["_id"].transform("min").to_numpy(), splits

@@ -124,8 +124,18 @@ def score_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: Li
     return pairs
 
 
+def _apart_ids(ids: np.ndarray, apart: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Record-id pairs kept apart, as internal _id pairs."""
+    if apart is None or apart.empty:
+        return None
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    frame = pd.DataFrame({"_l": position.reindex(apart["id_l"]).to_numpy(),
+                          "_r": position.reindex(apart["id_r"]).to_numpy()}).dropna()
+    return frame.astype("int64")
+
+
 def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: LinkModel | None = None,
-               con: duckdb.DuckDBPyConnection | None = None) -> LinkResult:
+               con: duckdb.DuckDBPyConnection | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
     """Link one table (records already standardized when the config says so)."""
     config = config or load_config()
     own = con is None
@@ -140,7 +150,7 @@ def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: 
             model = default_model() if small_lead_table else train(con, config, n, sources)
         population = _population(model, n)
         pairs = score_pairs(con, config, model, population)
-        labels, splits = cluster_pairs(con, config, model, n, pairs, population)
+        labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
         shared = _shared_keys(con, config)
     finally:
         if own:
@@ -165,7 +175,8 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.Da
     return pd.concat(parts, ignore_index=True).sort_values("n_records", ascending=False, ignore_index=True)
 
 
-def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageConfig, model: LinkModel) -> LinkResult:
+def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageConfig, model: LinkModel,
+                   apart: pd.DataFrame | None = None) -> LinkResult:
     """Link new records (existing = None) against linked ones (existing = their current cluster key).
 
     Only what the new records touch is decided again: the new records, and every existing cluster one
@@ -195,7 +206,7 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
         con.unregister("affected_df")
         blocking = block_pairs(con, config, within="affected")
         pairs = score_pairs(con, config, model, population)
-        labels, splits = cluster_pairs(con, config, model, n, pairs, population)
+        labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
         shared = _shared_keys(con, config)
     finally:
         con.close()
@@ -238,9 +249,9 @@ LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mo
 
 
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,
-                 model: LinkModel | None = None) -> LinkResult:
+                 model: LinkModel | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
     """Link standardized lead records (the lead store's `records` columns)."""
     table = records[LEAD_LINK_COLUMNS].copy()
     table["record_id"] = table["record_id"].astype("int64")
     table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
-    return link_table(table, config or load_config(), model)
+    return link_table(table, config or load_config(), model, apart=apart)

@@ -108,6 +108,7 @@ class DuckDBLeadStore:
             frame["imported_at"] = now
             frame["lead_id"] = None
             frame["retired_by"] = None
+            frame["first_lead_id"] = None
             frame = frame[RECORD_COLUMNS]
             con.register("incoming_records", frame)
             con.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM incoming_records")
@@ -150,6 +151,25 @@ class DuckDBLeadStore:
         con.register("history_rows", rows)
         con.execute("INSERT INTO history SELECT * FROM history_rows")
         con.unregister("history_rows")
+
+    def lead_splits(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM lead_splits")
+
+    def split_lead(self, survivor: str, merged: str, by: str) -> int:
+        """Give a merged lead its own records back and keep the two apart from now on; returns records moved."""
+        with self._transaction() as con:
+            row = con.execute("SELECT status, merged_into FROM leads WHERE lead_id = ?", [merged]).fetchall()
+            if not row or row[0][0] != "merged" or row[0][1] != survivor:
+                raise ValueError(f"{merged} is not a lead merged into {survivor}")
+            moved = con.execute("SELECT count(*) FROM records WHERE lead_id = ? AND first_lead_id = ?",
+                                [survivor, merged]).fetchall()[0][0]
+            if not moved:
+                raise ValueError(f"no records of {merged} are left in {survivor}")
+            con.execute("UPDATE records SET lead_id = ? WHERE lead_id = ? AND first_lead_id = ?",
+                        [merged, survivor, merged])
+            con.execute("INSERT INTO lead_splits VALUES (?, ?, ?, ?)",
+                        [survivor, merged, by, datetime.now(timezone.utc).replace(tzinfo=None)])
+        return int(moved)
 
     def add_conflicts(self, conflicts: pd.DataFrame) -> None:
         with self._transaction() as con:
@@ -263,6 +283,8 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            # the lead a record first belonged to: what an unmerge gives back
+            con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL")
             if changes.match_links is not None:
                 if changes.relinked is None:
                     con.execute("DELETE FROM match_links")

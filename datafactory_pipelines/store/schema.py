@@ -9,7 +9,7 @@ _BOOL_COLUMNS = {"name_partial", "email_role", "reachable"}
 RAW_FIELD_COLUMNS = [f"{f}_raw" for f in CANONICAL_FIELDS]
 RECORD_COLUMNS = [
     "record_id", "import_id", "source_file", "sheet", "source_row", *RAW_FIELD_COLUMNS, "extra",
-    *STANDARD_COLUMNS, "imported_at", "lead_id", "retired_by",
+    *STANDARD_COLUMNS, "imported_at", "lead_id", "retired_by", "first_lead_id",
 ]
 LEAD_COLUMNS = [
     "lead_id", "name", "salutation", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "email", "email_alternates",
@@ -79,6 +79,8 @@ DDL = [
         seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
         action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR
     )""",
+    # Leads an operator split apart (unmerge): their records are never clustered together again.
+    "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
     """CREATE OR REPLACE VIEW quarantine AS
