@@ -46,6 +46,10 @@ def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
             contested.append((lead, name, rows.sort_values("seq")["old_value"].iloc[0]))
     report = RestoreReport(imports_undone=[import_id])
     report.records_retired = store.retire_import(import_id, by)
+    # merges this import caused: the merged leads get their own records (and ids) back before relinking
+    merges = caused[(caused["field"] == "merged_into") & (caused["new_value"] != "")]
+    for merged, survivor in zip(merges["lead_id"], merges["new_value"], strict=True):
+        store.revive_merged(merged, survivor)
     before = set(store.leads()["lead_id"])
     relink_and_curate(store, full=True, actor=by, cause=f"undo import {import_id}", action="restore")
     report.leads_retired = sorted(before - set(store.leads()["lead_id"]))

@@ -115,3 +115,16 @@ def test_unmerge_splits_a_merged_lead_back_and_keeps_both_histories(tmp_path: Pa
     story = store.history(retired)
     assert list(story["action"])[:1] == ["create"] and "merge" in set(story["action"]) and "unmerge" in set(story["action"])
     assert verify_chain(store.history()).ok
+
+
+def test_undo_import_undoes_the_merge_it_caused(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.duckdb")
+    import_file(store, write_xlsx(tmp_path / "1.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "", "2025-01-01"],
+                                                        ["赵敏", "", "zm@163.com", "", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    before = set(store.leads()["lead_id"])
+    bridge = import_file(store, write_xlsx(tmp_path / "2.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
+                                                                          "", "2025-03-01"]]))
+    assert relink_and_curate(store).merges
+    undo_import(store, bridge.import_id, by="admin")
+    assert set(store.leads()["lead_id"]) == before  # both leads back, with their own ids

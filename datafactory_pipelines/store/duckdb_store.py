@@ -155,6 +155,15 @@ class DuckDBLeadStore:
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
 
+    def revive_merged(self, merged: str, survivor: str) -> int:
+        """Hand a merged lead its first records back (undoing the merge an undone import caused)."""
+        with self._transaction() as con:
+            moved = con.execute("SELECT count(*) FROM records WHERE lead_id = ? AND first_lead_id = ?",
+                                [survivor, merged]).fetchall()[0][0]
+            con.execute("UPDATE records SET lead_id = ? WHERE lead_id = ? AND first_lead_id = ?",
+                        [merged, survivor, merged])
+        return int(moved)
+
     def split_lead(self, survivor: str, merged: str, by: str) -> int:
         """Give a merged lead its own records back and keep the two apart from now on; returns records moved."""
         with self._transaction() as con:
