@@ -10,7 +10,6 @@ file against the manifest and walks the hash chain before the store is used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.history import verify_chain
+from datafactory_pipelines.ingest.readers import file_sha256
 from datafactory_pipelines.store import LeadStore
 
 TABLES = ["imports", "records", "leads", "conflicts", "lead_overrides", "match_links", "shared_contacts",
@@ -26,14 +26,6 @@ TABLES = ["imports", "records", "leads", "conflicts", "lead_overrides", "match_l
 
 class BackupError(Exception):
     """A backup that cannot be restored as it is; the target store was not touched."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def backup(store: LeadStore, root: str | Path) -> Path:
