@@ -46,7 +46,7 @@ def datafactory_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def pairwise_f1(truth: pd.Series, predicted: pd.Series) -> tuple[float, float, float]:
-    """Pairwise precision, recall and F1, computed the way ../shared/bench/score.py does."""
+    """Pairwise precision, recall and F1, computed the way the shared benchmark's score.py does."""
     frame = pd.DataFrame({"t": truth.to_numpy(), "p": predicted.to_numpy()})
 
     def pairs(sizes: pd.Series) -> int:
