@@ -19,6 +19,9 @@ KNOWN_CITY = ("city", "|".join(sorted(CITIES, key=len, reverse=True)), "市?")
 DISTRICT = ("district", r"[^省市区县路街号\d]{1,8}?(?:新区|区|县|旗|市)", "")
 
 
+HEAD = r"^(?P<head>[^\d路街号巷弄]{0,24})"  # the street starts where these do
+
+
 def _take(text: pa.Array, part: tuple[str, str, str]) -> tuple[pa.Array, pa.Array]:
     """(the leading part, or ''; the text after it)."""
     name, body, tail = part
@@ -35,8 +38,19 @@ class AddressResult(NamedTuple):
 
 def standardize_addresses(values) -> pd.DataFrame:
     text = normalize(as_strings(values))
-    # province, city and district lead the address; each step is a cheap anchored match
-    rest = pc.utf8_slice_codeunits(sub(text, r"\s", ""), 0, 24)
+    # province, city and district lead the address and end before the street: parse each distinct
+    # head once (a few thousand, however many addresses)
+    head = pc.fill_null(pc.struct_field(pc.extract_regex(sub(text, r"\s", ""), HEAD), [0]), "")
+    heads = head.dictionary_encode()
+    province, city, district = (pc.take(part, heads.indices) for part in _admin_parts(heads.dictionary))
+    return pd.DataFrame({
+        "address": text.to_numpy(zero_copy_only=False), "province": province.to_numpy(zero_copy_only=False),
+        "city": city.to_numpy(zero_copy_only=False), "district": district.to_numpy(zero_copy_only=False),
+    }).astype(object)
+
+
+def _admin_parts(rest: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Province, city and district of address heads; each step is a cheap anchored match."""
     province, rest = _take(rest, PROVINCE)
     city, after_city = _take(rest, CITY)
     unnamed = pc.equal(city, "")
@@ -52,10 +66,7 @@ def standardize_addresses(values) -> pd.DataFrame:
     province_suffix = pick(municipality, "市", pick(autonomous, "", "省"))
     province = pick(pc.equal(province, ""), "", pc.binary_join_element_wise(province, province_suffix, ""))
     city = pick(pc.equal(city, ""), "", pc.binary_join_element_wise(sub(city, "市$", ""), "市", ""))
-    return pd.DataFrame({
-        "address": text.to_numpy(zero_copy_only=False), "province": province.to_numpy(zero_copy_only=False),
-        "city": city.to_numpy(zero_copy_only=False), "district": district.to_numpy(zero_copy_only=False),
-    }).astype(object)
+    return province, city, district
 
 
 def standardize_address(value: str) -> AddressResult:
