@@ -39,7 +39,8 @@ def main() -> None:
     existing = np.concatenate([first.clusters["cluster_id"].astype(str).to_numpy(),
                                np.full(args.new, None, dtype=object)])
     started = time.perf_counter()
-    increment = link_increment(table, existing, config, first.model)
+    accepted = first.pairs[first.pairs["match_probability"] >= config.threshold][["id_l", "id_r"]]
+    increment = link_increment(table, existing, config, first.model, old_links=accepted)
     seconds = time.perf_counter() - started
     print(f"incremental link of {args.new:,} new records against {len(old):,}: {seconds:.1f}s")
     full = link_table(table, config, first.model)

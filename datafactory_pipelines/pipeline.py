@@ -124,7 +124,7 @@ def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tup
     table = records[LEAD_LINK_COLUMNS].assign(record_id=records["record_id"].astype("int64"),
                                               name_partial=records["name_partial"].fillna(False).astype(bool))
     return records, link_increment(table, records["lead_id"].to_numpy(dtype=object), load_config(), model,
-                                   apart=apart)
+                                   apart=apart, old_links=store.accepted_links())
 
 
 def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:

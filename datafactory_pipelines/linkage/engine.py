@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from datafactory_pipelines.linkage.clustering import cluster_pairs
+from datafactory_pipelines.linkage.clustering import cluster_pairs, components
 from datafactory_pipelines.linkage.config import LinkageConfig, load_config
 from datafactory_pipelines.linkage.model import (
     LinkModel,
@@ -176,7 +176,7 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.Da
 
 
 def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageConfig, model: LinkModel,
-                   apart: pd.DataFrame | None = None) -> LinkResult:
+                   apart: pd.DataFrame | None = None, old_links: pd.DataFrame | None = None) -> LinkResult:
     """Link new records (existing = None) against linked ones (existing = their current cluster key).
 
     Only what the new records touch is decided again: the new records, and every existing cluster one
@@ -200,6 +200,10 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
             paired = con.execute("SELECT _l FROM pairs UNION SELECT _r FROM pairs").df().iloc[:, 0].to_numpy()
             touched_old = np.union1d(touched_old, paired[paired < n_old])
         touched_keys = set(existing[touched_old])
+        if old_links is not None and len(old_links):
+            # a cluster split because two members contradicted each other is decided as one component
+            # again: every cluster its earlier accepted links reach comes along
+            touched_keys |= _linked_clusters(ids, existing, old_links, touched_keys)
         affected = np.flatnonzero(is_new | pd.Series(existing).isin(touched_keys).to_numpy())
         con.register("affected_df", pd.DataFrame({"_id": affected}))
         con.execute("CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM affected_df")
@@ -220,6 +224,18 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
     result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits)
     result.threshold = config.threshold
     return result
+
+
+def _linked_clusters(ids: np.ndarray, existing: np.ndarray, old_links: pd.DataFrame, keys: set) -> set:
+    """Cluster keys reachable from `keys` through earlier accepted links (id_l, id_r)."""
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    left = position.reindex(old_links["id_l"]).to_numpy()
+    right = position.reindex(old_links["id_r"]).to_numpy()
+    keep = ~(np.isnan(left) | np.isnan(right))
+    labels = components(len(ids), left[keep].astype(np.int64), right[keep].astype(np.int64))
+    touched = pd.Series(existing).isin(keys).to_numpy() & pd.notna(existing)  # hashing, not sorting objects
+    reached = np.isin(labels, np.unique(labels[touched]))
+    return set(existing[reached & pd.notna(existing)])
 
 
 def _population(model: LinkModel, n: int) -> int:

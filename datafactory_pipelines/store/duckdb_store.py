@@ -260,6 +260,9 @@ class DuckDBLeadStore:
                 con.execute(f'UPDATE leads SET "{row.field}" = ?, updated_at = ? WHERE lead_id = ?',
                             [row.value, row.updated_at, row.lead_id])
 
+    def accepted_links(self) -> pd.DataFrame:
+        return self._query("SELECT record_l AS id_l, record_r AS id_r FROM match_links")
+
     def match_links(self, record_id: int) -> pd.DataFrame:
         return self._query("SELECT * FROM match_links WHERE record_l = ? OR record_r = ? ORDER BY match_weight DESC",
                            [record_id, record_id])
