@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import shutil
 import sys
 import time
@@ -414,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `datafactory conflicts list | head` ends quietly, as other CLIs do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     paths = Paths.from_env(args.home).ensure()
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
