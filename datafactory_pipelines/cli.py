@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path

@@ -124,3 +124,25 @@ def test_family_phone_stays_primary_for_one_lead_only(store, tmp_path: Path) -> 
     leads = store.leads().set_index("name")
     assert leads.loc["王建国", "mobile"] == "13700137000"
     assert leads.loc["李秀英", "mobile"] == "" and leads.loc["李秀英", "mobile_alternates"] == "13700137000"
+
+
+def test_a_store_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    import duckdb
+
+    from datafactory_pipelines.store import open_store
+    from datafactory_pipelines.store.schema import LEAD_COLUMNS, RECORD_COLUMNS
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:  # the first version had neither column
+        con.execute("CREATE TABLE records (" + ", ".join(
+            f'"{c}" VARCHAR' for c in RECORD_COLUMNS if c not in ("retired_by", "first_lead_id")) + ")")
+        con.execute("CREATE TABLE leads (" + ", ".join(
+            f'"{c}" VARCHAR' for c in LEAD_COLUMNS if c not in ("provenance", "landline_type")) + ")")
+    store = open_store(path)
+    assert store.quarantine().empty
+    with duckdb.connect(str(path)) as con:
+        records = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'records'").fetchall()}
+        leads = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads'").fetchall()}
+    assert {"retired_by", "first_lead_id"} <= records and {"provenance", "landline_type"} <= leads

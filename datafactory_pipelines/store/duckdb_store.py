@@ -37,10 +37,22 @@ class DuckDBLeadStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as con:
             for statement in DDL:
+                if statement.lstrip().startswith("CREATE OR REPLACE VIEW"):
+                    self._add_missing_columns(con)  # a store made by an older version
                 con.execute(statement)
             con.execute(
                 "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
             )
+
+    @staticmethod
+    def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+        for table, columns in (("records", RECORD_COLUMNS), ("leads", LEAD_COLUMNS)):
+            present = {row[0] for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+            for column in columns:
+                if column not in present:
+                    kind = "BIGINT" if column in ("record_count", "record_id", "source_row") else "VARCHAR"
+                    con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
 
     def __repr__(self) -> str:
         return f"DuckDBLeadStore({str(self.path)!r})"
