@@ -14,6 +14,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from datafactory_pipelines.conflicts import DECISIONS, conflict_groups
+from datafactory_pipelines.exporting import FORMULA_START
 from datafactory_pipelines.ingest.headers import canonical_field, normalize_header
 from datafactory_pipelines.store import LeadStore
 
@@ -23,7 +24,6 @@ GROUP_SHEET = "冲突分组"
 ITEM_SHEET = "逐条决定"
 FIELD_LABELS = {"name": "姓名", "mobile": "手机", "email": "邮箱", "wechat": "微信", "qq": "QQ", "douyin": "抖音",
                 "kuaishou": "快手", "landline": "座机", "company": "公司", "title": "职位", "address": "地址"}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LEAD_ID_HEADERS = {"leadid", "lead_id", "线索编号", "线索id"}
 
 
@@ -117,19 +117,6 @@ def operator_workbook_kind(path: Path) -> str | None:
     if any(n.strip().lower() in EDITS_NAMES for n in names):
         return "edits"
     return None
-
-
-def is_decision_workbook(path: Path) -> bool:
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        return False
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True)
-    except Exception:  # not a workbook we can open: the import path reports it
-        return False
-    try:
-        return META_SHEET in workbook.sheetnames and workbook[META_SHEET]["A1"].value == META_KIND
-    finally:
-        workbook.close()
 
 
 def read_decisions(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
