@@ -206,8 +206,12 @@ def _referral_rows(rng, people):
         c = _contacts(rng, p)
         kinds = [k for k in ("mobile", "email", "wechat", "landline") if c[k]]
         kind = rng.choice(kinds)
-        value = {"mobile": lambda: mobile_text(rng, p["mobile"]), "email": lambda: email_text(rng, p),
-                 "wechat": lambda: p["wechat"], "landline": lambda: landline_text(rng, p)}[kind]()
+        if kind == "mobile":
+            value = mobile_text(rng, p["mobile"])
+        elif kind == "email":
+            value = email_text(rng, p)
+        else:
+            value = p["wechat"] if kind == "wechat" else landline_text(rng, p)
         rows.append({"_pid": p["person_id"], "推荐人": rng.choice(everyone), "被推荐人": name_text(rng, p["name"]),
                      "联系方式": value, "公司": company_text(rng, p["company"]["company"], True),
                      "跟进人": rng.choice(OWNERS)})
