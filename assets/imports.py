@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from assets.metadata import counts_table, preview
 from assets.partitions import lead_files
@@ -44,7 +45,7 @@ def raw_imports(context: dg.AssetExecutionContext, config: RawImportConfig,
     A file that cannot be read is moved to rejected/ with NAME.error.txt and the run fails."""
     path = _locate(config, context.partition_key, lead_store)
     try:
-        raw = read_file(path)
+        raw = read_file(path, home=lead_store.paths().home)
     except IngestError as err:
         target = reject_file(path, lead_store.paths().rejected, err.describe())
         raise dg.Failure(description=err.describe(), metadata={"rejected_to": str(target)}) from err
@@ -59,6 +60,11 @@ def raw_imports(context: dg.AssetExecutionContext, config: RawImportConfig,
             "header_map": counts_table({h: f for s in raw.sheets for h, f in s.headers.items()},
                                        "header", "field"),
             "extra_columns": ", ".join(h for s in raw.sheets for h in s.extra_headers) or "none",
+            # each column's role from header + content, confidence, evidence, masked sample; low confidence warned
+            "column_roles": dg.MetadataValue.md(pd.DataFrame(raw.column_report()).to_markdown(index=False)
+                                                if raw.column_report() else "_none_"),
+            "role_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in raw.warnings) or "_none_"),
+            "hidden_sheets_skipped": ", ".join(raw.hidden_sheets) or "none",
             "preview": preview(raw.table, PREVIEW_COLUMNS),
         },
     )
