@@ -61,6 +61,8 @@ _PINYIN_SYLLABLES = re.compile(
     r"(?i)^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|uan|ian|iao|uai|ai|ei|ao|ou|an|"
     r"en|in|un|ia|ie|iu|ua|uo|ue|ui|er|a|o|e|i|u|v))+$")
 _TITLES = {s for syns in TITLE_SYNONYMS.values() for s in syns}
+_SPACE = re.compile(r"\s")
+_ID_MARK = re.compile(r"[\d_-]")
 
 
 @cache
@@ -110,11 +112,18 @@ class ColumnProfile:
         return kind, self.shares[kind]
 
 
+def _spread(values: pd.Series, n: int) -> pd.Series:
+    """Up to n rows spread evenly over the column (cheap: no work on the rows left out)."""
+    if len(values) <= n:
+        return values
+    return values.iloc[np.linspace(0, len(values) - 1, n).astype(int)]
+
+
 def profile_values(values: pd.Series) -> ColumnProfile:
-    text = values.astype(str).str.strip()
+    text = _spread(values, SAMPLE_SIZE * 4).astype(str).str.strip()
     text = text[text != ""]
     if len(text) > SAMPLE_SIZE:
-        text = text.sample(SAMPLE_SIZE, random_state=0)
+        text = _spread(text, SAMPLE_SIZE)
     n = len(text)
     if n == 0:
         return ColumnProfile({}, 0, 0.0)
@@ -131,11 +140,11 @@ def profile_values(values: pd.Series) -> ColumnProfile:
         "mobile": is_mobile,
         "landline": is_landline,
         "email": is_email,
-        "wechat": np.array([bool(_WECHAT.match(v)) and bool(re.search(r"[\d_-]", v)) for v in distinct]) & ~is_email,
+        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email,
         "qq": np.array([bool(_QQ.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
         "name": np.array([looks_like_chinese_name(v) or looks_like_romanized_name(v) for v in distinct]),
         "company": np.array([bool(_COMPANY.search(v)) for v in distinct]),
-        "title": np.array([re.sub(r"\s", "", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
+        "title": np.array([_SPACE.sub("", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
                            and len(v) <= 12 for v in distinct]),
         "address": np.array([bool(_ADDRESS.search(v)) and len(v) >= 6 for v in distinct]),
         "date": np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
@@ -176,7 +185,7 @@ _SHOWN_AS_IS = {"company", "title", "source", "collected_at"}
 
 def _masked_sample(values: pd.Series, role: str | None) -> str:
     """Two values as the report may show them: personal data masked, whatever the column turned out to be."""
-    filled = [v for v in values.astype(str).str.strip().head(50) if v][:2]
+    filled = [v for v in values.head(50).astype(str).str.strip() if v][:2]
     shown = []
     for v in filled:
         if role in _SHOWN_AS_IS:
@@ -230,7 +239,9 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     if vote in (OWNER, REFERRER):  # "销售额" is not a salesperson: the values must be names
         return (vote, 0.95) if s.get("name", 0) >= 0.5 else (None, 0.5)
     if vote in CONTACT_ROLES or vote == MIXED:
-        if kinds_present >= 2:  # 手机/微信, 联系方式: read per cell
+        wechat_by_mobile = vote == "wechat" and contact_kinds["email"] < 0.1 and phone < 0.6
+        if kinds_present >= 2 and not wechat_by_mobile:  # 手机/微信, 联系方式: read per cell
+            # (a WeChat column where some accounts are mobile numbers stays WeChat: the standardizer knows)
             return MIXED, 0.9
         if vote == "wechat" and phone >= 0.6:
             return "mobile", 0.8
@@ -307,7 +318,7 @@ def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> N
 
 
 def _distinct_ratio(body: pd.DataFrame, index: int) -> float:
-    values = body.iloc[:, index].astype(str).str.strip()
+    values = _spread(body.iloc[:, index], 2000).astype(str).str.strip()
     values = values[values != ""]
     return values.nunique() / len(values) if len(values) else 1.0
 

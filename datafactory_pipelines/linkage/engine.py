@@ -261,7 +261,7 @@ def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfi
 
 
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
-                     "wechat", "qq", "douyin", "kuaishou", "company_key"]
+                     "wechat", "qq", "douyin", "kuaishou", "company_key", "name_roman", "name_surname"]
 
 
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,
