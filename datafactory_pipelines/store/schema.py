@@ -77,8 +77,29 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
+    # What linking needs, kept on write: every value a record is counted or blocked on (see
+    # linkage.sql.value_columns), so a change finds its candidates and their counts by key.
+    "CREATE TABLE IF NOT EXISTS link_values (col VARCHAR, value VARCHAR, record_id BIGINT, surname VARCHAR)",
+    # Changes not linked yet: records added, records removed (with the values they carried), leads
+    # whose records moved. The next relink takes them and deletes them in its own transaction.
+    """CREATE TABLE IF NOT EXISTS link_queue (
+        seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR
+    )""",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
        FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
+]
+
+# Indexes the per-change path looks up by (a PostgreSQL store creates them; DuckDB scans its columns,
+# which is as fast at these sizes and keeps its writes cheap).
+CHANGE_PATH_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS link_values_by_key ON link_values (col, value)",
+    "CREATE INDEX IF NOT EXISTS link_values_by_record ON link_values (record_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_lead ON records (lead_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_mobile ON records (mobile)",
+    "CREATE INDEX IF NOT EXISTS match_links_left ON match_links (record_l)",
+    "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
+    "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
+    "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
 ]
