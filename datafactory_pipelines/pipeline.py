@@ -34,13 +34,12 @@ from datafactory_pipelines.linkage import (
 from datafactory_pipelines.linkage.engine import (
     LEAD_LINK_COLUMNS,
     MIN_TRAINING_RECORDS,
-    counted_columns,
     default_model,
     link_increment,
     link_neighbourhood,
     link_values,
 )
-from datafactory_pipelines.linkage.sql import value_columns
+from datafactory_pipelines.linkage.sql import rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, golden_records
@@ -412,17 +411,26 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
                     timer: PhaseTimer, **curate_args: object) -> CurateOutcome:
     """Link and curate a change's neighbourhood, looked up in the store by key."""
     timer.phase("neighbourhood")
-    added = queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist()
     removed = queue[queue["change"] == "removed"]
     dirty = set(queue["lead_id"].dropna())
-    new = store.linkage_records_of(added, [])
+    new = store.linkage_records_of(queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist(), [])
+    added = new["record_id"].astype("int64").tolist()
     new_values = link_values(new, config) if len(new) else _no_values()
-    counted = set(counted_columns(config))
-    keys = pd.concat([new_values[["col", "value"]], removed[["col", "value"]]], ignore_index=True)
-    keys = keys[keys["col"].isin(counted)].drop_duplicates()
+    counts = _value_counts(store, config, new_values, removed, added)
+    # the new records' candidates: every record in one of their blocks (a block too big to compare gives none)
+    blocks = counts[counts["col"].isin(_rule_names(config)) & counts["carried_by_new"]
+                    & (counts["now"] <= config.max_block_size)]
+    keys = pd.concat([blocks[["col", "value"]], counts.loc[counts["moved"], ["col", "value"]]],
+                     ignore_index=True).drop_duplicates()
     sharing = store.records_sharing(keys) if len(keys) else pd.DataFrame(columns=["record_id", "lead_id"])
     leads = set(sharing["lead_id"].dropna()) | dirty
     loose = set(sharing.loc[sharing["lead_id"].isna(), "record_id"].astype("int64")) | set(added)
+    gone = removed["record_id"].dropna().astype("int64").unique().tolist()
+    if gone:  # components the removed records held together are decided again as a whole
+        via = store.links_touching(gone)
+        ends = (set(via["id_l"].astype("int64")) | set(via["id_r"].astype("int64"))) - set(gone)
+        reached = store.linkage_records_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
+        leads |= set(reached["lead_id"].dropna())
     while True:  # clusters split earlier come back whole: follow the stored links to every cluster they reach
         records = store.linkage_records_of(sorted(loose), sorted(leads))
         links = store.links_touching(records["record_id"].tolist()) if len(records) else pd.DataFrame(
@@ -445,14 +453,12 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     else:
         timer.phase("link", f"{len(new)} new records, {len(records)} in their neighbourhood")
         values = link_values(records, config)
-        wanted = pd.concat([values[["col", "value"]], removed[["col", "value"]]], ignore_index=True).drop_duplicates()
-        stats = store.value_stats(wanted)
+        stats = store.value_stats(values[["col", "value"]].drop_duplicates())
         apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
         link = link_neighbourhood(_link_frame(records), config, model, stats, _population(model, state), apart)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, counted over the store
-    touched = pd.concat([keys, removed[["col", "value"]]], ignore_index=True).drop_duplicates()
-    touched = touched[touched["col"].isin(config.key_stats)]
+    touched = counts.loc[counts["col"].isin(config.key_stats), ["col", "value"]]
     stats_now = store.value_stats(touched) if len(touched) else pd.DataFrame(
         columns=["col", "value", "n_records", "n_names"])
     shared = stats_now[stats_now["n_names"] > 2].rename(columns={"col": "kind"})[["kind", "value", "n_records",
@@ -461,6 +467,40 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
+
+
+def _rule_names(config: LinkageConfig) -> set[str]:
+    return {rule_name(rule) for rule in config.blocking}
+
+
+def _value_counts(store: LeadStore, config: LinkageConfig, new_values: pd.DataFrame, removed: pd.DataFrame,
+                  added: list[int]) -> pd.DataFrame:
+    """Every value the change adds or removes, counted before and after it: col, value, now, before,
+    carried_by_new, and `moved` where the change alters what linking makes of the value (its term
+    frequency bucket, how many names carry it, or whether its block is too big to compare)."""
+    keys = pd.concat([new_values[["col", "value"]], removed[["col", "value"]]], ignore_index=True).drop_duplicates()
+    if keys.empty:
+        return pd.DataFrame(columns=["col", "value", "now", "before", "carried_by_new", "moved"])
+    per_name = store.value_surnames(keys, added)
+    none = "\x00"  # a record without a (full) surname
+    per_name["surname"] = per_name["surname"].fillna(none)
+    gone = removed.assign(surname=removed["surname"].fillna(none)).groupby(
+        ["col", "value", "surname"]).size().rename("n_removed").reset_index()
+    table = per_name.merge(gone, on=["col", "value", "surname"], how="outer").fillna(
+        {"n_records": 0, "n_added": 0, "n_removed": 0})
+    table["n_before"] = table["n_records"] - table["n_added"] + table["n_removed"]
+    named = table["surname"] != none
+    grouped = table.assign(names_now=named & (table["n_records"] > 0), names_before=named & (table["n_before"] > 0),
+                           new=table["n_added"] > 0).groupby(["col", "value"])
+    out = grouped.agg(now=("n_records", "sum"), before=("n_before", "sum"), names_now=("names_now", "sum"),
+                      names_before=("names_before", "sum"), carried_by_new=("new", "any")).reset_index()
+    tf = out["col"].isin(tf_columns(config))
+    moved = tf & (tf_bucket(out["now"].to_numpy()) != tf_bucket(out["before"].to_numpy()))
+    moved |= out["col"].isin(config.key_stats) & (out["names_now"] != out["names_before"])
+    big = config.max_block_size
+    moved |= out["col"].isin(_rule_names(config)) & ((out["now"] > big) != (out["before"] > big))
+    out["moved"] = moved.to_numpy()
+    return out
 
 
 def _link_frame(records: pd.DataFrame) -> pd.DataFrame:

@@ -187,16 +187,30 @@ def gamma_matrix(frame: pd.DataFrame, config: LinkageConfig) -> np.ndarray:
     return frame[[f"g_{c.name}" for c in config.comparisons]].to_numpy(dtype=np.int8)
 
 
+def tf_bucket(counts: np.ndarray) -> np.ndarray:
+    """A value's count, rounded up to a power of two, as term frequencies use it.
+
+    One more record carrying a common value (a frequent name, a big company) then leaves every weight
+    as it was unless the count crosses a power of two; so a change re-decides only the records whose
+    weights really moved, not every record sharing a name with it. Rounding up can only weaken the
+    evidence of an agreeing value (by less than one bit), never strengthen it.
+    """
+    counts = np.asarray(counts, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.exp2(np.ceil(np.log2(np.maximum(counts, 1)))), counts)
+
+
 def tf_inputs(frame: pd.DataFrame, config: LinkageConfig, population: int) -> dict[int, tuple[int, np.ndarray]]:
     """Per comparison with a term-frequency level: (its gamma value, the frequency of each pair's value).
 
-    Frequencies are counts over `population`: at least the number of records the model was trained
-    on, so a value seen twice in a small first import does not look common.
+    Frequencies are counts (rounded up to a power of two, see tf_bucket) over `population`: at least
+    the number of records the model was trained on, so a value seen twice in a small first import
+    does not look common.
     """
     tf = {}
     for k, comp in enumerate(config.comparisons):
         for i, lvl in enumerate(comp.levels):
             if lvl.tf and f"tf_{comp.name}" in frame.columns:
-                tf[k] = (len(comp.levels) - i, frame[f"tf_{comp.name}"].to_numpy(dtype=float) / population)
+                tf[k] = (len(comp.levels) - i, tf_bucket(frame[f"tf_{comp.name}"].to_numpy(dtype=float)) / population)
                 break
     return tf

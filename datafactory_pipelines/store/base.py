@@ -62,6 +62,8 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
+    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame: ...
+
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # record_id, lead_id carrying any key
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...

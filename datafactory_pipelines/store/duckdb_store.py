@@ -136,7 +136,7 @@ class DuckDBLeadStore:
                             [start])
                 con.unregister("incoming_values")
             seq = self._next_queue_seq(con)
-            con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL "
+            con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL, NULL "
                         "FROM records WHERE record_id >= ? AND record_id < ?",
                         [seq, start, start, start + len(frame)])
         return len(frame)
@@ -150,7 +150,7 @@ class DuckDBLeadStore:
         """Leads whose records moved without linking: the next relink decides them again."""
         seq = cls._next_queue_seq(con)
         for offset, lead in enumerate(lead_ids):
-            con.execute("INSERT INTO link_queue VALUES (?, NULL, ?, 'lead', NULL, NULL)", [seq + offset, lead])
+            con.execute("INSERT INTO link_queue VALUES (?, NULL, ?, 'lead', NULL, NULL, NULL)", [seq + offset, lead])
 
     def imports(self) -> pd.DataFrame:
         return self._query("SELECT * FROM imports ORDER BY imported_at, import_id")
@@ -245,7 +245,7 @@ class DuckDBLeadStore:
         seq = cls._next_queue_seq(con)
         con.execute("""INSERT INTO link_queue
             SELECT ? + row_number() OVER (ORDER BY v.record_id, v.col) - 1, v.record_id, r.lead_id, 'removed',
-                   v.col, v.value
+                   v.col, v.value, v.surname
             FROM link_values v JOIN records r ON r.record_id = v.record_id
             WHERE v.record_id IN (SELECT record_id FROM leaving)""", [seq])
         cls._queue_leads(con, [row[0] for row in con.execute(
@@ -427,6 +427,16 @@ class DuckDBLeadStore:
             "SELECT v.col, v.value, count(*) AS n_records, count(DISTINCT v.surname) AS n_names "
             "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
             "GROUP BY v.col, v.value", {"wanted": keys[["col", "value"]]})
+
+    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame:
+        """Per (col, value, surname): records carrying it now, and how many of them are in `added`."""
+        return self._query_with(
+            "SELECT v.col, v.value, v.surname, count(*) AS n_records, "
+            "count(*) FILTER (WHERE v.record_id IN (SELECT record_id FROM added)) AS n_added "
+            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
+            "GROUP BY v.col, v.value, v.surname",
+            {"wanted": keys[["col", "value"]],
+             "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")})})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
         return self._query_with(

@@ -83,7 +83,7 @@ DDL = [
     # Changes not linked yet: records added, records removed (with the values they carried), leads
     # whose records moved. The next relink takes them and deletes them in its own transaction.
     """CREATE TABLE IF NOT EXISTS link_queue (
-        seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR
+        seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR, surname VARCHAR
     )""",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
