@@ -7,6 +7,6 @@ the Dagster assets, the ``datafactory`` CLI and the tests.
 
 CANONICAL_FIELDS: tuple[str, ...] = (
     "name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou",
-    "company", "title", "address", "source", "collected_at",
+    "company", "title", "address", "source", "collected_at", "owner",
 )
 CONTACT_FIELDS: tuple[str, ...] = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou")

@@ -194,7 +194,7 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
          f"{lead['record_count']} record(s), seen {lead['first_seen']} .. {lead['last_seen']}")
     for field in ("name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type",
                   "email", "email_alternates", "wechat", "qq", "douyin", "kuaishou", "company", "title", "address",
-                  "source"):
+                  "source", "owner"):
         if lead[field]:
             _say(f"  {field:<22} {lead[field]}")
     _say("source records (every value kept, with its status):")

@@ -22,7 +22,7 @@ from datafactory_pipelines.survivorship import content_hash, survivorship_rules
 
 CONTACT_FIELDS = {"mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline"}
 EDITABLE_FIELDS = ["name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline", "company", "title",
-                   "address"]
+                   "address", "owner"]
 DECISIONS = {"current": "保留现有", "incoming": "采用新值", "both": "两者都保留", "per_row": "逐条决定"}
 DECISION_OF_LABEL = {label: key for key, label in DECISIONS.items()} | {key: key for key in DECISIONS}
 

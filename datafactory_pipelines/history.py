@@ -17,7 +17,7 @@ import pandas as pd
 HISTORY_COLUMNS = ["seq", "changed_at", "lead_id", "field", "old_value", "new_value", "action", "actor", "cause",
                    "prev_hash", "hash"]
 TRACKED_FIELDS = ["name", "mobile", "mobile_alternates", "landline", "email", "email_alternates", "wechat", "qq",
-                  "douyin", "kuaishou", "company", "title", "address", "source", "status", "merged_into"]
+                  "douyin", "kuaishou", "company", "title", "address", "source", "status", "merged_into", "owner"]
 GENESIS = "0" * 64
 
 

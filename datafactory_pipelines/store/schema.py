@@ -15,7 +15,7 @@ LEAD_COLUMNS = [
     "lead_id", "name", "salutation", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "email", "email_alternates",
     "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city", "district",
     "landline_type", "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
-    "content_hash", "provenance",
+    "content_hash", "provenance", "owner",
 ]
 
 
