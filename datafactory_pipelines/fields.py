@@ -88,6 +88,8 @@ FIELDS: tuple[Field, ...] = (
     Field("updated_at", "bookkeeping", content=False),
     Field("content_hash", "bookkeeping", exported=False, content=False),
     Field("provenance", "bookkeeping", exported=False, content=False),
+    # The salesperson who owns the lead (notified when it changes); not the lead's own personal data.
+    Field("owner", "attribute", input=True, rule="owner", tracked=True, editable=True, label="负责人"),
 )
 
 FIELD: dict[str, Field] = {f.name: f for f in FIELDS}
