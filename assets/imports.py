@@ -76,9 +76,10 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
         },
     )
     store = lead_store.open()
-    outcome = save_import(store, prepared, imported_by=f"dagster run {context.run_id[:8]}")
-    if path.exists() and path.parent == paths.inbox:
-        archive_file(path, paths.processed, import_id_for(raw.file_name, raw.sha256))
+    with store.exclusive(f"import {path.name} (dagster run {context.run_id[:8]})"):
+        outcome = save_import(store, prepared, imported_by=f"dagster run {context.run_id[:8]}")
+        if path.exists() and path.parent == paths.inbox:
+            archive_file(path, paths.processed, import_id_for(raw.file_name, raw.sha256))
     records = prepared.records
     statuses = {
         f"{field} {status}": int(n)

@@ -54,8 +54,9 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     records not yet linked, or everything with `full_relink`), never the run's partition or the instance's
     partition list, so any Dagster instance pointed at the store makes the same leads."""
     store = lead_store.open()
-    outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain,
-                                actor=f"dagster run {context.run_id[:8]}")
+    with store.exclusive(f"link and curate (dagster run {context.run_id[:8]})"):
+        outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain,
+                                    actor=f"dagster run {context.run_id[:8]}")
     yield dg.MaterializeResult(asset_key=entity_clusters, metadata=_link_metadata(outcome.link))
     yield dg.MaterializeResult(asset_key=curated_leads, metadata=_curate_metadata(outcome, store.leads()))
 
