@@ -19,6 +19,7 @@ from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
 from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
@@ -28,10 +29,7 @@ from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
-LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type", "email",
-                       "email_alternates",
-                       "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city",
-                       "district", "source", "first_seen", "last_seen", "record_count", "updated_at"]
+LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
 DAGSTER_YAML = """\
 # Written by datafactory. Runs that write the lead store (tag datafactory/lead_store) go one at a
 # time: a DuckDB file has a single writer.
@@ -200,9 +198,7 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
     lead = leads.loc[args.lead_id]
     _say(f"{args.lead_id}  ({lead['status']}{' into ' + lead['merged_into'] if lead['merged_into'] else ''}), "
          f"{lead['record_count']} record(s), seen {lead['first_seen']} .. {lead['last_seen']}")
-    for field in ("name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type",
-                  "email", "email_alternates", "wechat", "qq", "douyin", "kuaishou", "company", "title", "address",
-                  "source"):
+    for field in (f.name for f in FIELDS if f.lead and f.kind != "bookkeeping" and f.exported):
         if lead[field]:
             _say(f"  {field:<22} {lead[field]}")
     _say("source records (every value kept, with its status):")

@@ -15,6 +15,7 @@ from datafactory_pipelines.standardize.ids import (
     standardize_wechat,
 )
 from datafactory_pipelines.standardize.name import standardize_name
+from datafactory_pipelines.standardize.owner import standardize_owner
 from datafactory_pipelines.standardize.phone import standardize_phone
 from datafactory_pipelines.standardize.text import clean_text
 from datafactory_pipelines.standardize.title import standardize_title
@@ -115,6 +116,8 @@ def standardized_value(field: str, value: str) -> str:
         return standardize_company(text).company
     if field == "title":
         return standardize_title(text)
+    if field == "owner":
+        return standardize_owner(value)
     return text
 
 

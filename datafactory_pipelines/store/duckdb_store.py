@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, chain, field_changes
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
@@ -60,8 +61,8 @@ class DuckDBLeadStore:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
             for column in columns:
                 if column not in present:
-                    kind = "BIGINT" if column in ("record_count", "record_id", "source_row") else \
-                        "TIMESTAMP" if column == "undone_at" else "VARCHAR"
+                    kind = "BIGINT" if column in ("record_id", "source_row") else \
+                        "TIMESTAMP" if column == "undone_at" else LEAD_COLUMN_TYPES.get(column, "VARCHAR")
                     con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
 
     @staticmethod
