@@ -28,20 +28,25 @@ CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "curr
                     "decision"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
+# An import's content is unique among live imports only: once undone, the same file may come back.
+IMPORT_COLUMNS = ["import_id", "file_name", "content_sha256", "sheets", "header_map", "rows_read", "rows_unreachable",
+                  "blank_rows", "imported_at", "imported_by", "undone_by", "undone_at"]
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     """CREATE TABLE IF NOT EXISTS imports (
         import_id VARCHAR PRIMARY KEY,
         file_name VARCHAR NOT NULL,
-        content_sha256 VARCHAR NOT NULL UNIQUE,
+        content_sha256 VARCHAR NOT NULL,
         sheets VARCHAR,
         header_map VARCHAR,
         rows_read BIGINT,
         rows_unreachable BIGINT,
         blank_rows BIGINT,
         imported_at TIMESTAMP NOT NULL,
-        imported_by VARCHAR
+        imported_by VARCHAR,
+        undone_by VARCHAR,
+        undone_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS records (\n    "
     + ",\n    ".join(
@@ -73,6 +78,8 @@ DDL = [
         seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
         action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR
     )""",
+    # An undo reads the history of the leads its import touched, not the whole history.
+    "CREATE INDEX IF NOT EXISTS history_by_lead ON history (lead_id)",
     # Leads an operator split apart (unmerge): their records are never clustered together again.
     "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
