@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.conflicts import conflict_queue, operator_decisions
-from assets.history import history_backup, restore
+from assets.history import history_backup, restore, undo_lead_file
 from assets.imports import raw_imports, standardized_contacts
 from assets.jobs import apply_operator_workbook, import_lead_file, relink_leads
 from assets.leads import curated_leads, entity_clusters
@@ -30,7 +30,7 @@ defs = dg.Definitions(
     assets=[raw_imports, standardized_contacts, quarantined_records, entity_clusters, curated_leads,
             operator_decisions, conflict_queue, history_backup],
     asset_checks=[*standardized_contacts_checks, *curated_leads_checks],
-    jobs=[import_lead_file, relink_leads, apply_operator_workbook, restore],
+    jobs=[import_lead_file, relink_leads, apply_operator_workbook, restore, undo_lead_file],
     sensors=[inbox_sensor],
     schedules=[nightly_relink, daily_backup],
     resources={"lead_store": LeadStoreResource()},

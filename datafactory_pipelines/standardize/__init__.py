@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.fields import CONTACT_COLUMNS
 from datafactory_pipelines.standardize.address import standardize_addresses
 from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.dates import standardize_date
@@ -41,7 +42,6 @@ STANDARD_COLUMNS = [
     "company", "company_key", "title", "address", "province", "city", "district",
     "source", "collected_at", "reachable", "reject_reason", "owner",
 ]
-CONTACT_COLUMNS = ["mobile", "landline", "email", "wechat", "qq", "douyin", "kuaishou"]
 
 
 def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
