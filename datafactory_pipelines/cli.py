@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
+from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
@@ -424,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    add_notify_parser(sub)
     return parser
 
 

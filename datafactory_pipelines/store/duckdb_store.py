@@ -21,6 +21,7 @@ import pandas as pd
 
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, chain, field_changes
+from datafactory_pipelines.notify.outbox import append_outbox
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -143,6 +144,12 @@ class DuckDBLeadStore:
         finally:
             con.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, for modules that keep tables of their own here (the notification outbox)."""
+        with self._transaction() as con:
+            yield con
+
     def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         if self._in_shared():  # read what this change has written so far
             return self._shared.execute(sql, params or []).df()
@@ -234,6 +241,7 @@ class DuckDBLeadStore:
         con.register("history_rows", rows)
         con.execute("INSERT INTO history SELECT * FROM history_rows")
         con.unregister("history_rows")
+        append_outbox(con, rows)  # the lead's owner hears of it, in this same transaction (notify/outbox.py)
 
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")

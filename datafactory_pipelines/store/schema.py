@@ -84,6 +84,22 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
+    # Notifications (datafactory_pipelines/notify): one outbox row per lead and transaction, written in the
+    # same transaction as the change; deliveries per endpoint; every attempt; endpoints disabled by a 410.
+    """CREATE TABLE IF NOT EXISTS outbox (
+        outbox_id BIGINT PRIMARY KEY, message_id VARCHAR, created_at TIMESTAMP, lead_id VARCHAR, owner VARCHAR,
+        n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR, payload VARCHAR, routed_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS outbox_deliveries (
+        outbox_id BIGINT, endpoint VARCHAR, channel VARCHAR, status VARCHAR, attempts BIGINT,
+        next_attempt_at TIMESTAMP, lease_until TIMESTAMP, last_status BIGINT, last_error VARCHAR,
+        updated_at TIMESTAMP, delivered_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS delivery_attempts (
+        outbox_id BIGINT, endpoint VARCHAR, attempt BIGINT, attempted_at TIMESTAMP, status_code BIGINT,
+        error VARCHAR, duration_ms DOUBLE, next_attempt_at TIMESTAMP
+    )""",
+    "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
