@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
+from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
@@ -411,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+    add_event_commands(sub)  # serve, rules, link, apply-events
     return parser
 
 
