@@ -4,12 +4,10 @@ import pandas as pd
 
 from assets.imports import standardized_contacts
 from assets.metadata import bar_chart, preview
-from assets.partitions import lead_files
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.linkage import LinkResult
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.pipeline import curate, link_all
-from datafactory_pipelines.restore import undo_import
 
 
 def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
@@ -22,23 +20,6 @@ def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
 
 
 LEAD_PREVIEW = ["lead_id", "name", "mobile", "email", "wechat", "company", "title", "record_count", "last_seen"]
-
-
-def undo_removed_partitions(context: dg.AssetExecutionContext, store) -> list[str]:
-    """A lead_files partition an engineer deleted means "this import never happened": undo it, exactly as
-    `datafactory restore --undo-import` does. Imports made outside Dagster (the CLI) have no partition."""
-    partitions = set(context.instance.get_dynamic_partitions(lead_files.name))
-    imports = store.imports()
-    removed = imports[imports["imported_by"].fillna("").str.startswith("dagster run")
-                      & ~imports["import_id"].isin(partitions)]["import_id"]
-    undone = []
-    for import_id in removed:
-        try:
-            undo_import(store, import_id, by=f"dagster run {context.run_id[:8]} (partition removed)")
-        except ValueError:  # undone before
-            continue
-        undone.append(import_id)
-    return undone
 
 
 class LinkConfig(dg.Config):
@@ -59,8 +40,7 @@ def entity_clusters(context: dg.AssetExecutionContext, config: LinkConfig,
     counting more), and clustered without chaining. New records are linked incrementally; the nightly
     relink links everything with the same model."""
     store = lead_store.open()
-    undone = undo_removed_partitions(context, store)
-    records, link = link_all(store, full=config.full_relink or bool(undone), retrain=config.retrain)
+    records, link = link_all(store, full=config.full_relink, retrain=config.retrain)
     sizes = link.clusters.groupby("cluster_id").size()
     size_counts = sizes.clip(upper=10).value_counts().sort_index()
     weights = link.pairs["match_weight"].clip(-30, 40)
@@ -84,7 +64,6 @@ def entity_clusters(context: dg.AssetExecutionContext, config: LinkConfig,
                                                  [r["pairs"] for r in link.blocking.get("rules", [])],
                                                  "blocking rule", "pairs"),
             "model": dg.MetadataValue.md(pd.DataFrame(link.model.describe()).round(6).to_markdown(index=False)),
-            "imports_undone": ", ".join(undone) or "none",
             "shared_contacts_ignored": link.shared_keys_ignored,
             "shared_contacts": _shared_contacts_table(link.shared_keys),
         },

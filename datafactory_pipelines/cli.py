@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -19,18 +20,17 @@ from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
 from datafactory_pipelines.exporting import read_table, write_table
+from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
 from datafactory_pipelines.store import open_store
+from datafactory_pipelines.store.writer_lock import StoreBusyError
 from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
-LEAD_EXPORT_COLUMNS = ["lead_id", "name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type", "email",
-                       "email_alternates",
-                       "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city",
-                       "district", "source", "first_seen", "last_seen", "record_count", "updated_at"]
+LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
 DAGSTER_YAML = """\
 # Written by datafactory. Runs that write the lead store (tag datafactory/lead_store) go one at a
 # time: a DuckDB file has a single writer.
@@ -50,12 +50,18 @@ def _say(text: str) -> None:
 
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
     store = open_store(paths.store)
+    files = [Path(f) for f in args.files]
+    # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
+    with store.exclusive(f"import {', '.join(p.name for p in files[:3])}{' …' if len(files) > 3 else ''}"):
+        return _import_files(store, files, args.by)
+
+
+def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
-    files = [Path(f) for f in args.files]
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
-        outcome = import_file(store, path, imported_by=args.by)
+        outcome = import_file(store, path, imported_by=by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
@@ -69,7 +75,7 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
     _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store, actor=args.by, cause=",".join(imported))
+    result = relink_and_curate(store, actor=by, cause=",".join(imported))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
          f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
     return 1 if rejected else 0
@@ -193,9 +199,7 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
     lead = leads.loc[args.lead_id]
     _say(f"{args.lead_id}  ({lead['status']}{' into ' + lead['merged_into'] if lead['merged_into'] else ''}), "
          f"{lead['record_count']} record(s), seen {lead['first_seen']} .. {lead['last_seen']}")
-    for field in ("name", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "landline_type",
-                  "email", "email_alternates", "wechat", "qq", "douyin", "kuaishou", "company", "title", "address",
-                  "source"):
+    for field in (f.name for f in FIELDS if f.lead and f.kind != "bookkeeping" and f.exported):
         if lead[field]:
             _say(f"  {field:<22} {lead[field]}")
     _say("source records (every value kept, with its status):")
@@ -420,11 +424,13 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `datafactory conflicts list | head` ends quietly, as other CLIs do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    # warnings from the library (e.g. "waiting for another datafactory writer: …") reach the terminal
+    logging.basicConfig(level=logging.WARNING, format="datafactory: %(message)s", stream=sys.stderr)
     paths = Paths.from_env(args.home).ensure()
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
     try:
         return args.func(args, paths)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, StoreBusyError) as exc:
         print(f"datafactory: {exc}", file=sys.stderr)
         return 2
 

@@ -16,13 +16,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from datafactory_pipelines.fields import CONTACT_COLUMNS, EDITABLE_FIELDS
 from datafactory_pipelines.standardize.company import standardize_company
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
 from datafactory_pipelines.survivorship import content_hash, survivorship_rules
 
-CONTACT_FIELDS = {"mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline"}
-EDITABLE_FIELDS = ["name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline", "company", "title",
-                   "address"]
+__all__ = ["EDITABLE_FIELDS"]
 DECISIONS = {"current": "保留现有", "incoming": "采用新值", "both": "两者都保留", "per_row": "逐条决定"}
 DECISION_OF_LABEL = {label: key for key, label in DECISIONS.items()} | {key: key for key in DECISIONS}
 
@@ -37,7 +36,7 @@ def group_id(field: str, kind: str, source: str, import_id: str) -> str:
 
 
 def kind_of(field: str) -> str:
-    return "both valid" if field in CONTACT_FIELDS else "value differs"
+    return "both valid" if field in CONTACT_COLUMNS else "value differs"
 
 
 def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.DataFrame, open_conflicts: pd.DataFrame,

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.conflicts import conflict_queue, operator_decisions
 from assets.events import apply_lead_events, lead_events
-from assets.history import history_backup, restore
+from assets.history import history_backup, restore, undo_lead_file
 from assets.imports import raw_imports, standardized_contacts
 from assets.jobs import apply_operator_workbook, import_lead_file, relink_leads
 from assets.leads import curated_leads, entity_clusters
@@ -32,7 +32,7 @@ defs = dg.Definitions(
     assets=[raw_imports, standardized_contacts, quarantined_records, entity_clusters, curated_leads,
             operator_decisions, conflict_queue, history_backup, lead_events],
     asset_checks=[*standardized_contacts_checks, *curated_leads_checks],
-    jobs=[import_lead_file, relink_leads, apply_operator_workbook, restore, apply_lead_events],
+    jobs=[import_lead_file, relink_leads, apply_operator_workbook, restore, undo_lead_file, apply_lead_events],
     sensors=[inbox_sensor, event_feed_sensor],
     schedules=[nightly_relink, daily_backup],
     resources={"lead_store": LeadStoreResource()},

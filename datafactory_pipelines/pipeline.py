@@ -254,8 +254,10 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
                       cause: str = "", action: str | None = None) -> CurateOutcome:
-    records, link = link_all(store, full=full, retrain=retrain)
-    return curate(store, records, link, actor=actor, cause=cause, action=action or ("relink" if full else "import"))
+    with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
+        records, link = link_all(store, full=full, retrain=retrain)
+        return curate(store, records, link, actor=actor, cause=cause,
+                      action=action or ("relink" if full else "import"))
 
 
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:

@@ -36,6 +36,12 @@ def _caused_by(history: pd.DataFrame, import_id: str) -> pd.Series:
 
 
 def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
+    """Revert exactly what an import changed, as one change (one transaction, under the writer lock)."""
+    with store.exclusive(f"undo import {import_id}", atomic=True):
+        return _undo_import(store, import_id, by)
+
+
+def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     history = store.history()
     caused = history[_caused_by(history, import_id)]
     contested = []
@@ -85,15 +91,22 @@ def values_as_of(history: pd.DataFrame, moment: datetime) -> pd.Series:
 
 
 def restore_lead_as_of(store: LeadStore, lead_id: str, moment: datetime, by: str) -> RestoreReport:
-    return _restore_fields(store, store.history(lead_id), [lead_id], moment, by)
+    with store.exclusive(f"restore {lead_id} as of {moment}", atomic=True):
+        return _restore_fields(store, store.history(lead_id), [lead_id], moment, by)
 
 
 def restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
+    """Undo every later import and bring every field back, all in one transaction: it all happens or none of it."""
+    with store.exclusive(f"restore everything as of {moment}", atomic=True):
+        return _restore_all_as_of(store, moment, by)
+
+
+def _restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
     imports = store.imports()
     later = imports[pd.to_datetime(imports["imported_at"]) > pd.Timestamp(moment)]["import_id"].tolist()
     report = RestoreReport()
     for import_id in reversed(later):  # newest first
-        undone = undo_import(store, import_id, by)
+        undone = _undo_import(store, import_id, by)
         report.records_retired += undone.records_retired
         report.leads_retired += undone.leads_retired
         report.imports_undone.append(import_id)
@@ -125,6 +138,11 @@ def unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
 
     Both keep their history; the pair is remembered so linking never joins them again.
     """
+    with store.exclusive(f"unmerge {lead_id}", atomic=True):
+        return _unmerge(store, lead_id, by)
+
+
+def _unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
     merged = store.leads(include_retired=True)
     merged = merged[(merged["status"] == "merged") & (merged["merged_into"] == lead_id)]["lead_id"].tolist()
     if not merged:

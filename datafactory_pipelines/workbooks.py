@@ -15,6 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from datafactory_pipelines.conflicts import DECISIONS, conflict_groups
 from datafactory_pipelines.exporting import FORMULA_START
+from datafactory_pipelines.fields import FIELD_LABELS
 from datafactory_pipelines.ingest.headers import canonical_field, normalize_header
 from datafactory_pipelines.store import LeadStore
 
@@ -22,8 +23,6 @@ META_SHEET = "_datafactory"
 META_KIND = "datafactory-conflicts"
 GROUP_SHEET = "冲突分组"
 ITEM_SHEET = "逐条决定"
-FIELD_LABELS = {"name": "姓名", "mobile": "手机", "email": "邮箱", "wechat": "微信", "qq": "QQ", "douyin": "抖音",
-                "kuaishou": "快手", "landline": "座机", "company": "公司", "title": "职位", "address": "地址"}
 LEAD_ID_HEADERS = {"leadid", "lead_id", "线索编号", "线索id"}
 
 

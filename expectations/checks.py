@@ -4,11 +4,12 @@ import pandas as pd
 from assets.imports import standardized_contacts
 from assets.leads import curated_leads
 from assets.resources import LeadStoreResource
+from datafactory_pipelines.fields import CONTACT_COLUMNS
 from datafactory_pipelines.pipeline import import_id_for
 from expectations.runner import validate
 from expectations.suites import CURATED_LEADS_SUITE, STANDARDIZED_CONTACTS_SUITE
 
-CONTACTS = ["mobile", "landline", "email", "wechat", "qq", "douyin", "kuaishou"]
+CONTACTS = list(CONTACT_COLUMNS)
 
 
 def _blank_to_null(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from python_calamine import CalamineWorkbook
 
 from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
+from datafactory_pipelines.ingest.containers import read_html_tables, read_spreadsheetml, sniff
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import header_score, map_headers
 
@@ -53,6 +54,8 @@ class RawImport:
     table: pd.DataFrame  # RAW_COLUMNS
     sheets: list[RawSheet] = field(default_factory=list)
     skipped_sheets: list[str] = field(default_factory=list)
+    hidden_sheets: list[str] = field(default_factory=list)  # skipped: a hidden sheet is not a lead list
+    container: str = ""  # what the file really is: xlsx, xls, html, spreadsheetml, csv
 
     @property
     def file_name(self) -> str:
@@ -82,7 +85,23 @@ def read_file(path: str | Path) -> RawImport:
     if path.stat().st_size == 0:
         raise IngestError(path.name, "the file is empty")
     sha = file_sha256(path)
-    tables = _excel_tables(path) if suffix in EXCEL_SUFFIXES else [(path.stem, _csv_table(path), 1)]
+    hidden: list[str] = []
+    if suffix in EXCEL_SUFFIXES:
+        container = sniff(path)
+        if container in ("ole", "zip", "unknown"):
+            tables, hidden = _excel_tables(path)
+            container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))
+        elif container == "text":
+            tables = [(path.stem, _csv_table(path), 1)]
+        else:
+            sheets = read_html_tables(path) if container == "html" else read_spreadsheetml(path)
+            tables = [(s.name, s.grid, 1) for s in sheets if not s.hidden]
+            hidden = [s.name for s in sheets if s.hidden]
+    else:
+        container = "csv"
+        tables = [(path.stem, _csv_table(path), 1)]
+    if not tables and hidden:
+        raise IngestError(path.name, f"every sheet is hidden ({', '.join(hidden)}); unhide the lead list")
 
     frames: list[pd.DataFrame] = []
     sheets: list[RawSheet] = []
@@ -103,28 +122,32 @@ def read_file(path: str | Path) -> RawImport:
         reasons = "; ".join(p.describe() for p in problems) or "no sheets"
         raise IngestError(path.name, f"no sheet holds a lead list ({reasons})")
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped)
+    return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped,
+                     hidden_sheets=hidden, container=container)
 
 
-def _excel_tables(path: Path) -> list[tuple[str, pd.DataFrame, int]]:
-    """Each sheet as (name, table of strings, Excel row number of the table's first row)."""
+def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
+    """Visible sheets as (name, table of strings, Excel row number of the table's first row); hidden names."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         fast = _xlsx_tables_fast(path)
         if fast is not None:
             return fast
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        tables = []
-        for name in workbook.sheet_names:
+        tables, hidden = [], []
+        for meta in workbook.sheets_metadata:
+            if str(meta.visible).rsplit(".", 1)[-1].lower() != "visible":
+                hidden.append(meta.name)
+                continue
             # keep leading blank rows so row numbers match what Excel shows
-            grid = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            tables.append((name, _grid_frame(grid, convert=True), 1))
+            grid = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+            tables.append((meta.name, _grid_frame(grid, convert=True), 1))
     except Exception as exc:  # calamine raises several error types for damaged files
         raise IngestError(path.name, f"cannot be opened as a spreadsheet ({type(exc).__name__}: {exc})") from exc
-    return tables
+    return tables, hidden
 
 
-def _xlsx_tables_fast(path: Path) -> list[tuple[str, pd.DataFrame, int]] | None:
+def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
     """fastexcel reads straight to Arrow, several times faster than cell-by-cell Python objects.
 
     It starts each sheet at its first non-empty row, so the row offset is read from the sheet XML.
@@ -133,17 +156,21 @@ def _xlsx_tables_fast(path: Path) -> list[tuple[str, pd.DataFrame, int]] | None:
     try:
         first_rows = first_rows_with_values(path)
         reader = fastexcel.read_excel(str(path))
-        tables = []
+        tables, hidden = [], []
         for name in reader.sheet_names:
             if name not in first_rows:
                 return None
-            arrow = reader.load_sheet_by_name(name, header_row=None, dtypes="string").to_arrow()
+            sheet = reader.load_sheet_by_name(name, header_row=None, dtypes="string")
+            if str(sheet.visible).lower() != "visible":
+                hidden.append(name)
+                continue
+            arrow = sheet.to_arrow()
             frame = arrow.to_pandas()
             frame = frame.astype(object).where(frame.notna(), "")
             frame.columns = range(frame.shape[1])
             frame.attrs["non_blank"] = _non_blank_rows(arrow)
             tables.append((name, frame, first_rows[name] or 1))
-        return tables
+        return tables, hidden
     except Exception:
         return None
 

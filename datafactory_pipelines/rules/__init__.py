@@ -20,6 +20,7 @@ import celpy
 import yaml
 
 from datafactory_pipelines.events.types import EVENT_TYPES
+from datafactory_pipelines.fields import EDITABLE_FIELDS
 
 ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     # action -> parameter -> (kind, required); kind: "expr" (CEL), "channel", "field", "fields", "bool"
@@ -34,8 +35,7 @@ ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "assign_owner": {"owner": ("expr", True)},
     "notify": {"message": ("expr", False)},
 }
-SETTABLE_FIELDS = ("name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline", "company", "title",
-                   "address")
+SETTABLE_FIELDS = tuple(EDITABLE_FIELDS)  # what `lead set` may change, a rule may change
 CHANNELS = ("mobile", "email")
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ENV = celpy.Environment()

@@ -14,8 +14,8 @@ import celpy
 
 from datafactory_pipelines.conflicts import same_entity
 from datafactory_pipelines.decisions import DecisionError, standardized_value
+from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.rules import Action, Rule, RuleError, RuleSet
-from datafactory_pipelines.store.schema import LEAD_COLUMNS
 
 REACH_FIELDS = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline")
 LIST_FIELDS = ("mobile_alternates", "email_alternates", "mobile_suspected_typos")

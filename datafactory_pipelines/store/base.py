@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,13 @@ class DuplicateImportError(Exception):
 
 
 class LeadStore(Protocol):
+    def exclusive(self, purpose: str, atomic: bool = False) -> AbstractContextManager[None]:
+        """The change-level writer lock: everything a change reads and writes (save, link, curate,
+        history) happens while no other writer runs; re-entrant within a process; waits, saying so.
+        `atomic`: the whole change is one transaction. DuckDB: a lock file beside the store;
+        PostgreSQL: an advisory lock."""
+        ...
+
     def find_import(self, content_sha256: str) -> str | None: ...
 
     def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int: ...

@@ -1,12 +1,15 @@
 """The embedded lead store: one DuckDB file, zero set-up.
 
 DuckDB allows one writing process per file, so every operation opens a short-lived connection
-and waits (with back-off) while another process holds the lock.
+and waits (with back-off) while another process holds the file. A whole change (an import's save,
+link and curate; an undo; a decision) runs under `exclusive(purpose)`, the store's writer lock; with
+`atomic=True` every operation inside it shares one connection and one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, chain, field_changes
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
@@ -27,6 +31,7 @@ from datafactory_pipelines.store.schema import (
     SCHEMA_VERSION,
     SHARED_CONTACT_COLUMNS,
 )
+from datafactory_pipelines.store.writer_lock import WriterLock
 
 LOCK_WAIT_SECONDS = 120.0
 
@@ -35,6 +40,9 @@ class DuckDBLeadStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_lock = WriterLock.beside(self.path)
+        self._shared: duckdb.DuckDBPyConnection | None = None  # the connection of an atomic change
+        self._shared_thread: int | None = None
         with self._transaction() as con:
             for statement in DDL:
                 if statement.lstrip().startswith("CREATE OR REPLACE VIEW"):
@@ -51,7 +59,7 @@ class DuckDBLeadStore:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
             for column in columns:
                 if column not in present:
-                    kind = "BIGINT" if column in ("record_count", "record_id", "source_row") else "VARCHAR"
+                    kind = "BIGINT" if column in ("record_id", "source_row") else LEAD_COLUMN_TYPES.get(column, "VARCHAR")
                     con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
 
     @property
@@ -61,6 +69,35 @@ class DuckDBLeadStore:
 
     def __repr__(self) -> str:
         return f"DuckDBLeadStore({str(self.path)!r})"
+
+    # -- the change-level lock ----------------------------------------------------------------
+    @contextmanager
+    def exclusive(self, purpose: str, atomic: bool = False) -> Iterator[None]:
+        """Run a whole change alone: no other writer (process or thread) changes the store meanwhile.
+
+        Re-entrant within a process. With `atomic`, everything inside is one transaction: it all
+        happens, or (on any error) none of it does.
+        """
+        with self._writer_lock.hold(purpose):
+            if not atomic or self._in_shared():
+                yield
+                return
+            con = self._connect()
+            con.execute("BEGIN TRANSACTION")
+            self._shared, self._shared_thread = con, threading.get_ident()
+            try:
+                yield
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            else:
+                con.execute("COMMIT")
+            finally:
+                self._shared, self._shared_thread = None, None
+                con.close()
+
+    def _in_shared(self) -> bool:
+        return self._shared is not None and self._shared_thread == threading.get_ident()
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -78,6 +115,9 @@ class DuckDBLeadStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._in_shared():  # part of an atomic change: its transaction commits or rolls back
+            yield self._shared
+            return
         con = self._connect()
         try:
             con.execute("BEGIN TRANSACTION")
@@ -91,6 +131,8 @@ class DuckDBLeadStore:
             con.close()
 
     def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        if self._in_shared():  # read what this change has written so far
+            return self._shared.execute(sql, params or []).df()
         con = self._connect(read_only=True)
         try:
             return con.execute(sql, params or []).df()
@@ -219,6 +261,8 @@ class DuckDBLeadStore:
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
         """Every named table, read in one transaction so they agree with each other."""
+        if self._in_shared():
+            return {name: self._shared.execute(f"SELECT * FROM {name}").df() for name in tables}
         con = self._connect(read_only=True)
         try:
             con.execute("BEGIN TRANSACTION")

@@ -1,26 +1,16 @@
 """Lead store tables. Plain SQL that DuckDB and PostgreSQL both accept."""
 
-from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.fields import INPUT_FIELDS, LEAD_COLUMN_TYPES, LEAD_COLUMNS
 from datafactory_pipelines.standardize import STANDARD_COLUMNS
 
 SCHEMA_VERSION = 1
 
 _BOOL_COLUMNS = {"name_partial", "email_role", "reachable"}
-RAW_FIELD_COLUMNS = [f"{f}_raw" for f in CANONICAL_FIELDS]
+RAW_FIELD_COLUMNS = [f"{f}_raw" for f in INPUT_FIELDS]
 RECORD_COLUMNS = [
     "record_id", "import_id", "source_file", "sheet", "source_row", *RAW_FIELD_COLUMNS, "extra",
     *STANDARD_COLUMNS, "imported_at", "lead_id", "retired_by", "first_lead_id",
 ]
-LEAD_COLUMNS = [
-    "lead_id", "name", "salutation", "mobile", "mobile_alternates", "mobile_suspected_typos", "landline", "email", "email_alternates",
-    "wechat", "qq", "douyin", "kuaishou", "company", "title", "address", "province", "city", "district",
-    "landline_type", "source", "first_seen", "last_seen", "record_count", "status", "merged_into", "created_at", "updated_at",
-    "content_hash", "provenance",
-    # source attribution (first touch set once, latest touch each time) and reachability after events
-    "first_source", "latest_source", "contact_status",
-]
-# Lead columns survivorship does not compute: a re-curated lead keeps their stored values.
-CARRIED_LEAD_COLUMNS = ["first_source", "latest_source", "contact_status"]
 
 
 def _record_column_type(col: str) -> str:
@@ -63,7 +53,7 @@ DDL = [
     + "\n)",
     "CREATE TABLE IF NOT EXISTS leads (\n    "
     + ",\n    ".join(
-        f"{c} {'BIGINT' if c == 'record_count' else 'VARCHAR'}" + (" PRIMARY KEY" if c == "lead_id" else "")
+        f"{c} {LEAD_COLUMN_TYPES[c]}" + (" PRIMARY KEY" if c == "lead_id" else "")
         for c in LEAD_COLUMNS
     )
     + "\n)",
