@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
+from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
@@ -427,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ui)
 
     add_notify_parser(sub)
+    add_event_commands(sub)  # serve, rules, link, apply-events
     return parser
 
 
