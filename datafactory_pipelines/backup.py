@@ -88,5 +88,6 @@ def restore_backup(folder: str | Path, store: LeadStore) -> dict:
         raise BackupError("the history does not end where the manifest says it does")
     tables = {name: pd.read_parquet(folder / entry["file"]) for name, entry in manifest["tables"].items()}
     tables["history"] = history
-    store.load_snapshot(tables)
+    with store.exclusive(f"restore backup {folder.name}", atomic=True):
+        store.load_snapshot(tables)
     return {"tables": {k: len(v) for k, v in tables.items()}, "history_head": check.head}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
+from datafactory_pipelines.cli_events import add_event_commands
+from datafactory_pipelines.cli_notify import add_notify_parser
+from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
@@ -25,6 +29,7 @@ from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
 from datafactory_pipelines.store import open_store
+from datafactory_pipelines.store.writer_lock import StoreBusyError
 from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
 LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
@@ -46,29 +51,44 @@ def _say(text: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
+    """Import files; `--map COLUMN=ROLE` pins roles for their source first (see ingest/mappings.py)."""
     store = open_store(paths.store)
+    files = [Path(f) for f in args.files]
+    if args.map:
+        pin_columns(paths, files, args.map, args.source)
+    # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
+    with store.exclusive(f"import {', '.join(p.name for p in files[:3])}{' …' if len(files) > 3 else ''}"):
+        return _import_files(store, files, args.by)
+
+
+def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
-    files = [Path(f) for f in args.files]
+    rows = 0
+    begun = time.perf_counter()
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
-        outcome = import_file(store, path, imported_by=args.by)
+        outcome = import_file(store, path, imported_by=by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
+            rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
-                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
+                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
+                 f"({time.perf_counter() - begun:.0f}s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
+            say_column_report(store, outcome.import_id or "")
         elif outcome.status == "duplicate":
             _say(f"[{i}/{len(files)}] {path.name}: skipped, {outcome.error}")
         else:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
-    _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store, actor=args.by, cause=",".join(imported))
+    _say(f"linking {rows} new rows and updating the leads they touch …")
+    result = relink_and_curate(store, actor=by, cause=",".join(imported), progress=lambda phase: _say(f"  … {phase}"))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
-         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
+         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
+         f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
     return 1 if rejected else 0
 
 
@@ -330,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import lead files (.xlsx/.xls/.csv) and update the curated leads")
     p.add_argument("files", nargs="+")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
+    p.add_argument("--map", action="append", default=[], metavar="COLUMN=ROLE",
+                   help="pin a column's role for the file's source (remembered in $DATAFACTORY_HOME/mappings.yaml): "
+                        "e.g. --map 客户名称=name --map 负责人=owner --map 备注=extra")
+    p.add_argument("--source", help="the source to pin --map for (default: the file name without dates/numbers)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export curated leads, the row -> lead links, or the quarantined rows")
@@ -407,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    add_notify_parser(sub)
+    add_event_commands(sub)  # serve, rules, link, apply-events
     return parser
 
 
@@ -414,11 +441,13 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `datafactory conflicts list | head` ends quietly, as other CLIs do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    # warnings from the library (e.g. "waiting for another datafactory writer: …") reach the terminal
+    logging.basicConfig(level=logging.WARNING, format="datafactory: %(message)s", stream=sys.stderr)
     paths = Paths.from_env(args.home).ensure()
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
     try:
         return args.func(args, paths)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, StoreBusyError) as exc:
         print(f"datafactory: {exc}", file=sys.stderr)
         return 2
 

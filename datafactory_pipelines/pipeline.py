@@ -12,7 +12,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.conflicts import hold_and_detect
+from datafactory_pipelines.conflicts import hold_and_detect, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -79,7 +79,9 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers} for s in self.raw.sheets],
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                    for s in self.raw.sheets]
+            + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
             rows_read=self.raw.rows_read,
             rows_unreachable=int((~self.records["reachable"]).sum()),
@@ -99,8 +101,9 @@ def standardize_import(raw: RawImport) -> PreparedImport:
     return PreparedImport(raw=raw, records=records)
 
 
-def prepare_file(path: str | Path) -> PreparedImport:
-    return standardize_import(read_file(path))
+def prepare_file(path: str | Path, home: str | Path | None = None) -> PreparedImport:
+    """Read and standardize one file; `home` says whose pinned column mappings apply (default: the env's)."""
+    return standardize_import(read_file(path, home=home))
 
 
 @dataclass
@@ -186,19 +189,22 @@ def _outgrown(model: LinkModel, records: int) -> bool:
 
 
 def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str = "datafactory",
-           cause: str = "", action: str = "import") -> CurateOutcome:
+           cause: str = "", action: str = "import", curate_fresh: Collection[str] = ()) -> CurateOutcome:
     """Assign stable lead ids to clusters, build golden records, write what changed in one transaction.
 
     `records` and `link` cover the whole store (a full link); `relink_and_curate` is the way to bring
     leads up to date after a change, and curates only the leads the change touched.
+    curate_fresh: leads rebuilt after an undo. Their stored values are not held against their records
+    (see conflicts.release_held_values): only hand-set overrides and still-open conflicts hold.
     """
-    return _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action)
+    return _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action,
+                   curate_fresh=curate_fresh)
 
 
 def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: set[str] | None,
             actor: str, cause: str, action: str, removed_mobiles: frozenset[str] = frozenset(),
             switchboards: set[str] | None = None, timer: PhaseTimer | None = None,
-            **change_fields: object) -> CurateOutcome:
+            curate_fresh: Collection[str] = (), **change_fields: object) -> CurateOutcome:
     """Curate the leads of `records` (all leads when scope is None; else those and the leads in `scope`).
 
     records: every record of the leads concerned, with their current lead_id; link: their clusters.
@@ -248,7 +254,8 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
     open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
     golden, new_conflicts = hold_and_detect(
-        golden, known, overrides, open_conflicts, by_record["import_time"], by_record["import_id"], moment,
+        golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
+        overrides, open_conflicts, by_record["import_time"], by_record["import_id"], moment,
         int(state["max_conflict_id"]) + 1)
     golden["status"] = "active"
     golden["merged_into"] = ""
@@ -314,14 +321,16 @@ class FileOutcome:
 
 
 def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
+    meta = prepared.meta(imported_by)
     values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)))
     try:
-        store.save_import(prepared.meta(imported_by), prepared.records, link_values=values)
+        store.save_import(meta, prepared.records, link_values=values)
     except DuplicateImportError as dup:
         return FileOutcome(prepared.raw.path, dup.import_id, "duplicate", prepared.raw.rows_read,
                            error=f"already imported as {dup.import_id}")
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
-    return FileOutcome(prepared.raw.path, prepared.import_id, "imported", prepared.raw.rows_read,
+    # meta.import_id: the store gives content imported before and since undone a new id (…-r2)
+    return FileOutcome(prepared.raw.path, meta.import_id, "imported", prepared.raw.rows_read,
                        len(prepared.unreachable), unreachable_reasons={str(k): int(v) for k, v in reasons.items()})
 
 
@@ -336,6 +345,7 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
                       cause: str = "", action: str | None = None,
+                      curate_fresh: Collection[str] = (),
                       progress: Callable[[str], None] | None = None) -> CurateOutcome:
     """Bring the leads up to date after records changed: THE way to do it.
 
@@ -344,7 +354,14 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     leads and the leads their earlier links reach. A full pass (every record linked and curated) runs
     when asked (`full`, the nightly job), when the model is (re)trained, and when an import is large
     compared with the base (bulk). Both make the same decisions with the same model.
+    curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`).
     """
+    with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
+        return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+
+
+def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, cause: str, action: str | None,
+                       curate_fresh: Collection[str], progress: Callable[[str], None] | None) -> CurateOutcome:
     timer = PhaseTimer(progress)
     timer.phase("plan")
     config = load_config()
@@ -360,7 +377,7 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     queue_done = int(queue["seq"].max()) if len(queue) else None
     if path == "incremental":
         outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
-                                  action=action, queue_done=queue_done)
+                                  action=action, queue_done=queue_done, curate_fresh=curate_fresh)
     else:
         timer.phase("read records")
         records = store.records_for_linkage()
@@ -373,7 +390,8 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
         else:
             link = link_records(records, model=model, apart=kept_apart(records, store.lead_splits()))
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
-                          link_values=values, link_values_version=_values_version(config), queue_done=queue_done)
+                          curate_fresh=curate_fresh, link_values=values, link_values_version=_values_version(config),
+                          queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
@@ -412,7 +430,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     """Link and curate a change's neighbourhood, looked up in the store by key."""
     timer.phase("neighbourhood")
     removed = queue[queue["change"] == "removed"]
-    dirty = set(queue["lead_id"].dropna())
+    dirty = set(queue["lead_id"].dropna()) | set(curate_args.get("curate_fresh", ()))
     new = store.linkage_records_of(queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist(), [])
     added = new["record_id"].astype("int64").tolist()
     new_values = link_values(new, config) if len(new) else _no_values()

@@ -19,7 +19,7 @@ import yaml
 
 from datafactory_pipelines.fields import CONTENT_FIELDS, LEAD_COLUMNS
 
-RULE_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
+RULE_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title", "owner"]
 KEY_OF = {"company": "company_key", "name": "name_key"}  # the entity a spelling stands for
 ADDRESS_FIELDS = ["address", "province", "city", "district"]
 

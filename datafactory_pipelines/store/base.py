@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -53,6 +54,13 @@ class DuplicateImportError(Exception):
 
 
 class LeadStore(Protocol):
+    def exclusive(self, purpose: str, atomic: bool = False) -> AbstractContextManager[None]:
+        """The change-level writer lock: everything a change reads and writes (save, link, curate,
+        history) happens while no other writer runs; re-entrant within a process; waits, saying so.
+        `atomic`: the whole change is one transaction. DuckDB: a lock file beside the store;
+        PostgreSQL: an advisory lock."""
+        ...
+
     def find_import(self, content_sha256: str) -> str | None: ...
 
     def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int: ...
@@ -114,6 +122,14 @@ class LeadStore(Protocol):
 
     def retire_import(self, import_id: str, by: str) -> int: ...
 
+    def leads_touched_by_import(self, import_id: str) -> list[str]: ...
+
+    def history_of_leads(self, lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def records_of_leads(self, lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def close_conflicts(self, closed: pd.DataFrame, by: str, cause: str) -> None: ...
+
     def add_conflicts(self, conflicts: pd.DataFrame) -> None: ...
 
     def lead_splits(self) -> pd.DataFrame: ...
@@ -131,3 +147,5 @@ class LeadStore(Protocol):
     def conflicts(self, status: str | None = "open") -> pd.DataFrame: ...
 
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
