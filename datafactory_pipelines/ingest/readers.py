@@ -27,6 +27,7 @@ from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
 from datafactory_pipelines.ingest.containers import read_html_tables, read_spreadsheetml, sniff
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import header_score, map_headers
+from datafactory_pipelines.ingest.safety import check_zip_container
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -88,6 +89,8 @@ def read_file(path: str | Path) -> RawImport:
     hidden: list[str] = []
     if suffix in EXCEL_SUFFIXES:
         container = sniff(path)
+        if container == "zip":
+            check_zip_container(path)  # zip bombs, over-long cells, DTDs: refused before any reader unpacks
         if container in ("ole", "zip", "unknown"):
             tables, hidden = _excel_tables(path)
             container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))
