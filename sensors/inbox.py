@@ -1,10 +1,11 @@
 """Sensors: the drop folder.
 
-Each settled file gets one run, keyed by its content hash. A run that failed for a reason other than
+Each settled file gets one run, keyed by its content hash (a later copy of the same content gets a run
+of its own, which finds the content in the store and files the copy under processed/duplicates). A run that failed for a reason other than
 the file's content (the file is still in the inbox: the store was busy, the process was killed) is
 tried again with a new run key (content hash + attempt number), at most DATAFACTORY_INBOX_ATTEMPTS
 times in all (default 3); then the file goes to rejected/ with the last reason. A run whose process is
-gone (killed) is marked failed first. Content already imported is filed under processed/duplicates/.
+gone (killed) is marked failed first.
 Names the inbox ignores (Excel lock files, hidden files, unfinished downloads) are logged once each.
 """
 import json
@@ -96,7 +97,10 @@ def plan_inbox(instance: dg.DagsterInstance, paths: Paths, settle_seconds: float
             plan.waiting[path.name] = "the same content as another file in this batch"
             continue
         runs = _runs_for(instance, sha)
-        if any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):  # the same content again: no second import
+        kind = operator_workbook_kind(path)
+        # a lead file's content is judged by the store (the run files a duplicate under processed/duplicates,
+        # and content whose import was undone can come back); a workbook's only by its earlier run
+        if kind and any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
             target = file_duplicate(path, paths.processed)
             plan.duplicates[path.name] = str(target)
             plan.notes.append(f"{path.name}: same content as an earlier import, moved to processed/duplicates")
@@ -104,7 +108,9 @@ def plan_inbox(instance: dg.DagsterInstance, paths: Paths, settle_seconds: float
         if any(r.status in IN_PROGRESS for r in runs):
             plan.waiting[path.name] = "its import run is in progress"
             continue
-        failed = [r for r in runs if r.status in ENDED_BADLY]
+        succeeded = [i for i, r in enumerate(runs) if r.status == dg.DagsterRunStatus.SUCCESS]
+        failed = [r for r in runs[:succeeded[0]] if r.status in ENDED_BADLY] if succeeded else \
+            [r for r in runs if r.status in ENDED_BADLY]  # failures since the last run that worked
         if len(failed) >= max_attempts():
             last = failure_reason(instance, failed[0].run_id)
             reason = (f"the import was tried {len(failed)} times and failed for a reason other than the file's "
@@ -120,7 +126,6 @@ def plan_inbox(instance: dg.DagsterInstance, paths: Paths, settle_seconds: float
         planned.add(sha)
         run_key = sha if attempt == 1 else f"{sha}:attempt-{attempt}"
         tags = {SHA_TAG: sha, ATTEMPT_TAG: str(attempt), **LEAD_STORE_TAG}
-        kind = operator_workbook_kind(path)
         if kind:
             plan.run_requests.append(dg.RunRequest(
                 run_key=run_key, job_name="apply_operator_workbook",
