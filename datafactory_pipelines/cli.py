@@ -309,9 +309,11 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
     for run in report.runs:
         counts[run.status] += 1
         if run.status in ("rejected", "failed"):
-            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED'} {run.partition_key}: {run.error}")
+            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED (tried again)'} {run.file or run.partition_key}"
+                 f": {run.error}")
         elif run.status == "duplicate":
-            _say(f"  DUPLICATE {run.partition_key}: already imported; filed under processed/duplicates")
+            _say(f"  DUPLICATE {run.file or run.partition_key}: same content as an earlier import; "
+                 "filed under processed/duplicates")
     for name in report.duplicates:
         _say(f"  DUPLICATE {name}: same content as an earlier import; filed under processed/duplicates")
     for name, reason in report.rejected.items():

@@ -20,6 +20,7 @@ class RunSummary:
     success: bool
     error: str
     status: str = ""  # imported | duplicate | applied | rejected | failed (will be retried)
+    file: str = ""  # the dropped file's name
 
 
 @dataclass
@@ -31,11 +32,14 @@ class InboxReport:
     waiting: dict[str, str] = field(default_factory=dict)
 
 
+def _path(request: dg.RunRequest) -> str:
+    ops = request.run_config.get("ops", {})
+    return next((op["config"].get("path", "") for op in ops.values() if "config" in op), "")
+
+
 def _status(run: dg.ExecuteInProcessResult, request: dg.RunRequest) -> str:
     if not run.success:  # a file its run could not use is in rejected/; one still in the inbox is tried again
-        ops = request.run_config.get("ops", {})
-        path = next((op["config"].get("path", "") for op in ops.values() if "config" in op), "")
-        return "failed" if path and Path(path).exists() else "rejected"
+        return "failed" if _path(request) and Path(_path(request)).exists() else "rejected"
     if request.job_name == "apply_operator_workbook":
         return "applied"
     for event in run.get_asset_materialization_events():
@@ -81,5 +85,5 @@ def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] 
             )
             error = "" if run.success else failure_reason(instance, run.run_id)
             report.runs.append(RunSummary(request.partition_key or job.name, run.success, error,
-                                          _status(run, request)))
+                                          _status(run, request), Path(_path(request)).name))
     return report

@@ -222,7 +222,7 @@ def test_run_inbox_prints_the_reason_not_a_stack_trace(datafactory_home: Path) -
     done = _cli(datafactory_home, "run-inbox")
     assert done.returncode == 1
     output = done.stdout + done.stderr
-    assert "REJECTED no_contacts-" in output and "no contact column" in output
-    assert "REJECTED broken-" in output and "cannot be opened as a spreadsheet" in output
+    assert "REJECTED no_contacts.xlsx: " in output and "no contact column" in output
+    assert "REJECTED broken.xlsx: " in output and "cannot be opened as a spreadsheet" in output
     assert "0 file(s) imported, 0 duplicate(s), 2 rejected" in output
     assert "Traceback" not in output and "dagster._core" not in output and "Stack Trace" not in output
