@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from assets.metadata import counts_table, preview
 from assets.partitions import lead_files, mark_runner
@@ -64,7 +65,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
     path = _locate(config, context.partition_key, lead_store)
     paths = lead_store.paths()
     try:
-        prepared = prepare_file(path)
+        prepared = prepare_file(path, home=paths.home)
     except IngestError as err:
         target = reject_file(path, paths.rejected, err.describe())
         raise dg.Failure(description=err.describe(), metadata={"rejected_to": str(target)}) from err
@@ -80,6 +81,11 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
             "header_map": counts_table({h: f for s in raw.sheets for h, f in s.headers.items()},
                                        "header", "field"),
             "extra_columns": ", ".join(h for s in raw.sheets for h in s.extra_headers) or "none",
+            # each column's role from header + content, confidence, evidence, masked sample; low confidence warned
+            "column_roles": dg.MetadataValue.md(pd.DataFrame(raw.column_report()).to_markdown(index=False)
+                                                if raw.column_report() else "_none_"),
+            "role_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in raw.warnings) or "_none_"),
+            "hidden_sheets_skipped": ", ".join(raw.hidden_sheets) or "none",
             "preview": preview(raw.table, PREVIEW_COLUMNS),
         },
     )
