@@ -71,15 +71,23 @@ def undo_partition_import(context: dg.OpExecutionContext) -> None:
     """Undo the import this lead_files partition names, exactly as `datafactory restore --undo-import` does.
     Undo happens only when someone asks for it by name: deleting a partition, or a Dagster instance that
     does not list it, changes no lead."""
-    import_id = context.partition_key
+    store = context.resources.lead_store.open()
+    import_id = live_import_of(store.imports(), context.partition_key)
     try:
-        report = undo_import(context.resources.lead_store.open(), import_id, by=f"dagster run {context.run_id[:8]}")
+        report = undo_import(store, import_id, by=f"dagster run {context.run_id[:8]}")
     except ValueError as err:
         raise dg.Failure(f"{import_id}: {err}") from err
     context.log_event(dg.AssetMaterialization(
         asset_key="curated_leads", description=f"import {import_id} undone",
         metadata={"import undone": import_id, "records retired": report.records_retired,
                   "leads retired": len(report.leads_retired), "contested fields": len(report.contested)}))
+
+
+def live_import_of(imports, partition_key: str) -> str:
+    """The partition's import still in effect: the key itself, or its re-import after an undo (`…-r2`)."""
+    ids = imports.loc[imports["undone_at"].isna(), "import_id"]
+    live = [i for i in ids if i == partition_key or i.startswith(f"{partition_key}-r")]
+    return live[-1] if live else partition_key
 
 
 @dg.job(partitions_def=lead_files, tags=LEAD_STORE_TAG,

@@ -226,3 +226,24 @@ def test_run_inbox_prints_the_reason_not_a_stack_trace(datafactory_home: Path) -
     assert "REJECTED broken.xlsx: " in output and "cannot be opened as a spreadsheet" in output
     assert "0 file(s) imported, 0 duplicate(s), 2 rejected" in output
     assert "Traceback" not in output and "dagster._core" not in output and "Stack Trace" not in output
+
+
+def test_an_undone_file_dropped_again_is_imported_again(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    """The store, not Dagster's memory of a successful run, says whether content is new: after undo_lead_file
+    the same file dropped again is imported again, and undo_lead_file on that partition undoes the new import."""
+    paths = Paths.from_env().ensure()
+    write_xlsx(paths.inbox / "list.xlsx", ROWS)
+    request = _sensor(instance).run_requests[0]
+    assert _run(instance, request).success
+    undo = defs.resolve_job_def("undo_lead_file")
+    assert undo.execute_in_process(instance=instance, partition_key=request.partition_key).success
+    store = open_store(paths.store)
+    assert store.leads().empty
+    shutil.copy(next(p for p in paths.processed.iterdir() if p.is_file()), paths.inbox / "list.xlsx")
+    again = _sensor(instance).run_requests
+    assert [r.partition_key for r in again] == [request.partition_key] and again[0].run_key != request.run_key
+    assert _run(instance, again[0]).success
+    assert sorted(store.leads()["name"]) == ["李娜", "王芳"]
+    assert not (paths.processed / "duplicates").exists()
+    assert undo.execute_in_process(instance=instance, partition_key=request.partition_key).success
+    assert store.leads().empty
