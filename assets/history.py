@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from assets.partitions import LEAD_STORE_TAG, lead_files
+from assets.partitions import LEAD_STORE_TAG, lead_files, live_import_of
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.backup import backup
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
@@ -81,13 +81,6 @@ def undo_partition_import(context: dg.OpExecutionContext) -> None:
         asset_key="curated_leads", description=f"import {import_id} undone",
         metadata={"import undone": import_id, "records retired": report.records_retired,
                   "leads retired": len(report.leads_retired), "contested fields": len(report.contested)}))
-
-
-def live_import_of(imports, partition_key: str) -> str:
-    """The partition's import still in effect: the key itself, or its re-import after an undo (`…-r2`)."""
-    ids = imports.loc[imports["undone_at"].isna(), "import_id"]
-    live = [i for i in ids if i == partition_key or i.startswith(f"{partition_key}-r")]
-    return live[-1] if live else partition_key
 
 
 @dg.job(partitions_def=lead_files, tags=LEAD_STORE_TAG,

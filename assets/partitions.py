@@ -2,6 +2,7 @@ import os
 import socket
 
 import dagster as dg
+import pandas as pd
 
 # One partition per dropped file; the key is the file's import id (name stem + content hash).
 lead_files = dg.DynamicPartitionsDefinition(name="lead_files")
@@ -30,3 +31,10 @@ def runner_is_gone(run: dg.DagsterRun) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def live_import_of(imports: pd.DataFrame, partition_key: str) -> str:
+    """The partition's import still in effect: the key itself, or its re-import after an undo (`…-r2`)."""
+    ids = imports.loc[imports["undone_at"].isna(), "import_id"]
+    live = [i for i in ids if i == partition_key or i.startswith(f"{partition_key}-r")]
+    return live[-1] if live else partition_key
