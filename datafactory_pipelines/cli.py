@@ -24,6 +24,7 @@ from datafactory_pipelines.decisions import DecisionError, decide, decide_group,
 from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
+from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
@@ -122,9 +123,12 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     _say(f"lead store: {paths.store}")
     for key, value in counts.items():
         _say(f"  {key.replace('_', ' '):<22} {value}")
+    ignored = ignored_files(paths.inbox)
     inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
     rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
-    _say(f"  inbox                  {len(inbox)} file(s) waiting")
+    _say(f"  inbox                  {len(inbox) - len(ignored)} file(s) waiting")
+    for name, reason in ignored:
+        _say(f"  ignored in the inbox   {name}: {reason}")
     _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
     leads = store.leads()
     if len(leads):
@@ -312,11 +316,29 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
     home = _dagster_home(paths)
     os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
     with dg.DagsterInstance.get() as instance:
-        summaries = process_inbox(instance, progress=_say)
-    failed = [s for s in summaries if not s.success]
-    for s in failed:
-        _say(f"  REJECTED {s.partition_key}: {s.error}")
-    _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
+        report = process_inbox(instance, progress=_say)
+    counts = {"imported": 0, "duplicate": 0, "applied": 0, "rejected": 0, "failed": 0}
+    for run in report.runs:
+        counts[run.status] += 1
+        if run.status in ("rejected", "failed"):
+            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED (tried again)'} {run.file or run.partition_key}"
+                 f": {run.error}")
+        elif run.status == "duplicate":
+            _say(f"  DUPLICATE {run.file or run.partition_key}: same content as an earlier import; "
+                 "filed under processed/duplicates")
+    for name in report.duplicates:
+        _say(f"  DUPLICATE {name}: same content as an earlier import; filed under processed/duplicates")
+    for name, reason in report.rejected.items():
+        _say(f"  REJECTED {name}: {reason}")
+    for name, reason in report.ignored:
+        _say(f"  IGNORED {name}: {reason}")
+    duplicates = counts["duplicate"] + len(report.duplicates)
+    rejected = counts["rejected"] + len(report.rejected)
+    _say(f"{counts['imported']} file(s) imported, {duplicates} duplicate(s), {rejected} rejected (see {paths.rejected})"
+         + (f", {counts['applied']} workbook(s) applied" if counts["applied"] else "")
+         + (f", {len(report.ignored)} ignored" if report.ignored else "")
+         + (f", {len(report.waiting)} waiting" if report.waiting else ""))
+    failed = rejected
     cmd_status(args, paths)
     _say(f"\nOpen the Dagster UI on these runs:  {Path(sys.argv[0]).resolve()} ui   then http://127.0.0.1:3000"
          f"\n(the same as: DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} dagster dev)")
