@@ -89,3 +89,8 @@ DDL = [
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
        FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
 ]
+
+
+#: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
+TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
+               for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]
