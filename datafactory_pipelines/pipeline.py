@@ -69,7 +69,9 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers} for s in self.raw.sheets],
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                    for s in self.raw.sheets]
+            + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
             rows_read=self.raw.rows_read,
             rows_unreachable=int((~self.records["reachable"]).sum()),
@@ -89,8 +91,9 @@ def standardize_import(raw: RawImport) -> PreparedImport:
     return PreparedImport(raw=raw, records=records)
 
 
-def prepare_file(path: str | Path) -> PreparedImport:
-    return standardize_import(read_file(path))
+def prepare_file(path: str | Path, home: str | Path | None = None) -> PreparedImport:
+    """Read and standardize one file; `home` says whose pinned column mappings apply (default: the env's)."""
+    return standardize_import(read_file(path, home=home))
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -120,3 +120,5 @@ class LeadStore(Protocol):
     def conflicts(self, status: str | None = "open") -> pd.DataFrame: ...
 
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...

@@ -21,6 +21,7 @@ import pandas as pd
 
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, chain, field_changes
+from datafactory_pipelines.notify.outbox import append_outbox
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -81,6 +82,11 @@ class DuckDBLeadStore:
         con.execute(f"INSERT INTO imports ({columns}) SELECT {columns} FROM old_imports")
         con.unregister("old_imports")
 
+    @property
+    def waiting_marker(self) -> Path:
+        """Touched by a process waiting for the lock; the event server holds its connection only until then."""
+        return self.path.with_name(self.path.name + ".waiting")
+
     def __repr__(self) -> str:
         return f"DuckDBLeadStore({str(self.path)!r})"
 
@@ -123,6 +129,7 @@ class DuckDBLeadStore:
             except duckdb.IOException as exc:  # another process holds the write lock
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
+                self.waiting_marker.touch()  # a long-lived holder (datafactory serve) sees it and lets go
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -142,6 +149,12 @@ class DuckDBLeadStore:
             con.execute("COMMIT")
         finally:
             con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, for modules that keep tables of their own here (the notification outbox)."""
+        with self._transaction() as con:
+            yield con
 
     def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         if self._in_shared():  # read what this change has written so far
@@ -234,6 +247,7 @@ class DuckDBLeadStore:
         con.register("history_rows", rows)
         con.execute("INSERT INTO history SELECT * FROM history_rows")
         con.unregister("history_rows")
+        append_outbox(con, rows)  # the lead's owner hears of it, in this same transaction (notify/outbox.py)
 
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
@@ -441,6 +455,11 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            # records linked for the first time are this change's source touches (first/latest source)
+            touches = con.execute(
+                "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
+                "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
+                "GROUP BY lead_id").df()
             # the lead a record first belonged to: what an unmerge gives back
             con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL")
             if changes.match_links is not None:
@@ -467,9 +486,17 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
                 con.unregister("shared_now")
             if len(changes.upserts):
-                upserts = changes.upserts[LEAD_COLUMNS]
+                upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
                 before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
+                # columns curation does not compute (source attribution, owner …) keep their stored values
+                carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                if carried:
+                    stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
+                    for column in carried:
+                        upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
+                    con.unregister("lead_upserts")
+                    con.register("lead_upserts", upserts)
                 diffs = field_changes(before, upserts)
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
@@ -478,6 +505,11 @@ class DuckDBLeadStore:
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")
+            if len(touches):
+                con.register("source_touches", touches)
+                con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
+                            "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
+                con.unregister("source_touches")
 
     # -- reading -----------------------------------------------------------------------------
     def leads(self, include_retired: bool = False) -> pd.DataFrame:
