@@ -185,8 +185,8 @@ class DuckDBLeadStore:
                 [meta.content_sha256]).fetchall()
             if found:
                 raise DuplicateImportError(found[0][0])
-            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR import_id LIKE ?",
-                                  [meta.import_id, f"{meta.import_id}-r%"]).fetchall()[0][0]
+            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR starts_with(import_id, ?)",
+                                  [meta.import_id, f"{meta.import_id}-r"]).fetchall()[0][0]
             if earlier:
                 meta.import_id = f"{meta.import_id}-r{earlier + 1}"
             con.execute(
