@@ -187,8 +187,8 @@ class DuckDBLeadStore:
                 [meta.content_sha256]).fetchall()
             if found:
                 raise DuplicateImportError(found[0][0])
-            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR import_id LIKE ?",
-                                  [meta.import_id, f"{meta.import_id}-r%"]).fetchall()[0][0]
+            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR starts_with(import_id, ?)",
+                                  [meta.import_id, f"{meta.import_id}-r"]).fetchall()[0][0]
             if earlier:
                 meta.import_id = f"{meta.import_id}-r{earlier + 1}"
             con.execute(
@@ -393,6 +393,12 @@ class DuckDBLeadStore:
 
     def history_after(self, seq: int) -> pd.DataFrame:
         return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
+
+    def table_names(self) -> list[str]:
+        """Every table of the store (views excluded), from the catalog."""
+        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                           "AND table_type = 'BASE TABLE' ORDER BY table_name")
+        return rows["table_name"].tolist()
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
         """Every named table, read in one transaction so they agree with each other."""

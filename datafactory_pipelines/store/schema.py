@@ -147,3 +147,7 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
 ]
+
+#: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
+TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
+               for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]
