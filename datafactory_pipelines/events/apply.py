@@ -262,7 +262,8 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
 def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq: int | None = None) -> ApplyReport:
     """Apply the waiting events with first_seq <= seq <= last_seq, in one transaction."""
     report = ApplyReport(first_seq=first_seq)
-    with store._transaction() as con:  # noqa: SLF001 - one transaction: reads, rules, writes
+    with store.exclusive(f"apply events from seq {first_seq}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction: reads, rules, writes
         rows = con.execute(
             "SELECT * FROM events WHERE seq >= ? AND seq <= ? AND status = ? ORDER BY seq",
             [first_seq, last_seq if last_seq is not None else 2**62, RECEIVED]).df().to_dict("records")

@@ -91,7 +91,8 @@ def insert_events(con: duckdb.DuckDBPyConnection, events: list[ValidEvent], via:
 
 def store_events(store: LeadStore, events: list[ValidEvent], via: str) -> list[StoredEvent]:
     """Store events in one short transaction of their own."""
-    with store._transaction() as con:  # noqa: SLF001 - the store's own short transaction
+    with store.exclusive(f"store {len(events)} event(s) from {via}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction
         return insert_events(con, events, via)
 
 
