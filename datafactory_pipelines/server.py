@@ -30,7 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from datafactory_pipelines.events.feed import insert_events
-from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_event
+from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_events
 from datafactory_pipelines.links import record_click
 from datafactory_pipelines.store import DuckDBLeadStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
@@ -218,7 +218,7 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
         batch = payload if isinstance(payload, list) else [payload]
         if len(batch) > MAX_BATCH_EVENTS:
             return _problem(413, f"{len(batch)} events in one request; at most {MAX_BATCH_EVENTS}")
-        checked = [validate_event(raw, i) for i, raw in enumerate(batch)]
+        checked = validate_events(batch)
         good = [c for c in checked if isinstance(c, ValidEvent)]
         stored = await asyncio.wrap_future(writer.submit(lambda con: insert_events(con, good, via="http"))) \
             if good else []

@@ -65,6 +65,11 @@ def test_unverified_change_adds_an_alternate_and_queues_one_conflict(tmp_path: P
     assert (row["lead_id"], row["field"], row["current_value"], row["incoming_value"]) == (
         lead["lead_id"], "mobile", "13900139000", "13100131000")
     assert row["source"] == "https://app.example.com" and row["import_id"] == "event u-1"
+    # an alternate contact identifies the lead too
+    post(store, event("u-3", "lead.profile_updated", {"mobile": "13100131000", "address": "杭州市西湖区文三路1号"}))
+    report = apply_events(store, load_rules(tmp_path))
+    assert report.by_status == {"applied": 1}
+    assert event_rows(store).loc["u-3", "lead_id"] == lead["lead_id"]
 
 
 def test_bounce_demotes_the_contact_and_a_lead_left_unreachable_is_flagged_not_deleted(tmp_path: Path) -> None:

@@ -113,9 +113,10 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
             con.unregister("wanted_contacts")
             con.register("wanted_contacts", _frame(missing))
             more = con.execute(
-                f"SELECT l.*, w.value AS _matched FROM leads l, wanted_contacts w WHERE l.status = 'active' "
-                f"AND l.{kind}_alternates LIKE '%' || w.value || '%' "
-                f"AND list_contains(string_split(l.{kind}_alternates, ';'), w.value)").df()
+                f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
+                f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
+                f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
+                f"JOIN leads l ON l.lead_id = a.lead_id").df()
         else:
             more = pd.DataFrame()
         con.unregister("wanted_contacts")
