@@ -555,8 +555,15 @@ class DuckDBLeadStore:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
                         upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
-                    con.unregister("lead_upserts")
-                    con.register("lead_upserts", upserts)
+                if len(touches):  # source attribution of the leads these records touch (in the history too)
+                    touch = touches.set_index("lead_id").reindex(upserts["lead_id"])
+                    touched = touch["latest"].notna().to_numpy()
+                    unset = upserts["first_source"].fillna("").to_numpy() == ""
+                    upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
+                    upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
+                    touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
+                con.unregister("lead_upserts")
+                con.register("lead_upserts", upserts)
                 diffs = field_changes(before, upserts)
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
