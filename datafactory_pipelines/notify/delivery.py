@@ -244,7 +244,7 @@ def claim(con, config: NotifyConfig, now: datetime, limit: int, lease_seconds: f
 def _record(store: LeadStore, outbox_id: int, endpoint: str, attempt: int, result: SendResult,
             status: str, next_at: datetime | None, started: datetime, duration_ms: float,
             disable_reason: str = "") -> None:
-    with store.transaction() as con:
+    with store.exclusive("notify: record a delivery attempt"), store.transaction() as con:
         moment = _now()
         con.execute(
             "UPDATE outbox_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, "
@@ -261,18 +261,21 @@ def _record(store: LeadStore, outbox_id: int, endpoint: str, attempt: int, resul
 
 def _release(store: LeadStore, outbox_id: int, endpoint: str) -> None:
     """Hand a claimed delivery back untried (its endpoint was disabled during this pass)."""
-    with store.transaction() as con:
+    with store.exclusive("notify: release a delivery"), store.transaction() as con:
         con.execute("UPDATE outbox_deliveries SET status = 'pending', lease_until = NULL WHERE outbox_id = ? "
                     "AND endpoint = ? AND status = 'sending'", [outbox_id, endpoint])
 
 
 def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: datetime | None = None,
                 rng: random.Random | None = None) -> DeliveryReport:
-    """Route new messages, then attempt every delivery that is due, once. Safe to run concurrently."""
+    """Route new messages, then attempt every delivery that is due, once. Safe to run concurrently.
+
+    Call it outside any lead change: it sends while no transaction is open, and writes each result in
+    a short transaction of its own under the store's writer lock."""
     report = DeliveryReport()
     now = now or _now()
     lease = max([w.timeout_seconds for w in config.webhooks] + [config.smtp.timeout_seconds if config.smtp else 0])
-    with store.transaction() as con:
+    with store.exclusive("notify: route and claim deliveries"), store.transaction() as con:
         report.routed, report.unrouted = route(con, config, now)
         claimed = claim(con, config, now, limit, lease_seconds=2 * lease + 60)
     gone: set[str] = set()
@@ -358,7 +361,7 @@ def requeue(store: LeadStore, ident: str, now: datetime | None = None) -> int:
 
     ident: an outbox id, a message id (msg_…), or `all-dead`. Returns the deliveries re-queued."""
     now = now or _now()
-    with store.transaction() as con:
+    with store.exclusive(f"notify: re-queue {ident}"), store.transaction() as con:
         if ident == "all-dead":
             where, params = "status = 'dead'", []
         else:
@@ -375,7 +378,7 @@ def requeue(store: LeadStore, ident: str, now: datetime | None = None) -> int:
 
 def enable_endpoint(store: LeadStore, name: str) -> bool:
     endpoint = name if ":" in name or name == EMAIL_ENDPOINT else f"webhook:{name}"
-    with store.transaction() as con:
+    with store.exclusive(f"notify: enable {endpoint}"), store.transaction() as con:
         found = con.execute("SELECT count(*) FROM notify_endpoints WHERE endpoint = ?", [endpoint]).fetchall()[0][0]
         con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [endpoint])
     return bool(found)
