@@ -324,3 +324,27 @@ def test_a_bad_notify_yaml_names_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "notify.yaml").write_text("webhooks: [", encoding="utf-8")
     with pytest.raises(NotifyConfigError, match="notify.yaml: not valid YAML"):
         load_notify_config(tmp_path)
+
+
+def test_a_rules_notice_joins_the_message_of_its_transaction(datafactory_home: Path, tmp_path: Path,
+                                                              receiver) -> None:
+    from datafactory_pipelines.notify.outbox import append_notice
+
+    store, owned, unowned = _owned_leads(datafactory_home, tmp_path)
+    change = pd.DataFrame({"lead_id": [owned], "field": ["title"], "old_value": ["销售经理"], "new_value": ["总监"]})
+    with store.transaction() as con:
+        store._append_history(con, change, "rule", "rules", "event e-9; rule profile_update")
+        assert append_notice(con, owned, "客户换了新号 13900139000，请尽快联系", cause="event e-9; rule notify") == 1
+        assert append_notice(con, unowned, "nobody owns this lead") == 0
+    with store.transaction() as con:
+        assert append_notice(con, owned, "退信：请核实邮箱", cause="event e-10; rule bounce") == 1
+    messages = _outbox(store)
+    assert len(messages) == 3
+    combined = json.loads(messages.iloc[1]["payload"])
+    assert [c["field"] for c in combined["changes"]] == ["title"] and len(combined["notes"]) == 1
+    alone = json.loads(messages.iloc[2]["payload"])
+    assert alone["changes"] == [] and alone["notes"][0]["text"] == "退信：请核实邮箱"
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": OTHER_SECRET}])
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 3
+    sent = StandardWebhook(OTHER_SECRET).verify(receiver.requests[1].body, receiver.requests[1].headers)["data"]
+    assert sent["notes"][0]["text"] == "客户换了新号 139****9000，请尽快联系"

@@ -120,12 +120,15 @@ def post_webhook(webhook: Webhook, message_id: str, body: bytes, now: datetime |
 def email_text(payload: dict, trusted: bool) -> tuple[str, str]:
     message = message_for(payload, trusted)
     changes = message["changes"]
-    subject = f"[datafactory] 线索 {message['lead_id']}: {len(changes)} 处变更 ({', '.join(message['fields'])})"
+    subject = f"[datafactory] 线索 {message['lead_id']}: {len(changes)} 处变更" + (
+        f" ({', '.join(message['fields'])})" if message["fields"] else "")
     lines = [f"{message['owner']}，您好：", "",
              f"您负责的线索 {message['lead_id']} 有变更 (lead {message['lead_id']} changed):", ""]
     for c in changes:
         why = f"{c['action']} by {c['actor']}" + (f"; {c['cause']}" if c["cause"] else "")
         lines.append(f"  {c['field']}: {c['old'] or '—'} → {c['new'] or '—'}   [{why}]")
+    for note in message.get("notes", []):
+        lines.append(f"  * {note['text']}   [{note['actor']}{'; ' + note['cause'] if note['cause'] else ''}]")
     if message.get("previous_owner"):
         lines += ["", f"此前负责人 (previous owner): {message['previous_owner']}"]
     lines += ["", f"message id: {message['message_id']}",

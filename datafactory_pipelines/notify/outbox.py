@@ -66,15 +66,6 @@ def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
     if not owners:
         return 0
     rows = rows[rows["lead_id"].isin(list(owners))]
-    txid, began = con.execute("SELECT txid_current(), now()").fetchall()[0]
-    txn_key = f"{txid}@{pd.Timestamp(began).isoformat()}"  # the transaction: its id and start time
-    con.register("outbox_lead_ids", pd.DataFrame({"lead_id": list(owners)}))
-    try:
-        earlier = {lead: (outbox_id, json.loads(payload)) for outbox_id, lead, payload in con.execute(
-            "SELECT outbox_id, lead_id, payload FROM outbox WHERE txn_key = ? "
-            "AND lead_id IN (SELECT lead_id FROM outbox_lead_ids)", [txn_key]).fetchall()}
-    finally:
-        con.unregister("outbox_lead_ids")
     changes: dict[str, list[dict]] = {}
     first_hash: dict[str, str] = {}
     for seq, lead, field, old, new, action, actor, cause, hash_ in zip(
@@ -83,39 +74,72 @@ def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
         changes.setdefault(lead, []).append({"seq": int(seq), "field": field, "old": old or "", "new": new or "",
                                              "action": action, "actor": actor, "cause": cause or ""})
         first_hash.setdefault(lead, hash_)
+    return _write_messages(con, owners, changes, {}, first_hash)
+
+
+def append_notice(con: Any, lead_id: str, text: str, actor: str = "rules", cause: str = "") -> int:
+    """A note for the lead's owner (a rule's `notify` action), in the caller's transaction: it joins the
+    message of this transaction's changes to the lead, or is a message of its own. 0 when the lead has
+    no owner."""
+    found = con.execute("SELECT owner FROM leads WHERE lead_id = ?", [lead_id]).fetchall()
+    owner = found[0][0] if found else ""
+    if not owner:
+        return 0
+    note = {"text": text, "actor": actor, "cause": cause}
+    key = hashlib.sha256(f"{lead_id}|{text}|{actor}|{cause}".encode()).hexdigest()
+    return _write_messages(con, {lead_id: (owner, "")}, {}, {lead_id: [note]}, {lead_id: key})
+
+
+def _write_messages(con: Any, owners: dict[str, tuple[str, str]], changes: dict[str, list[dict]],
+                    notes: dict[str, list[dict]], first_key: dict[str, str]) -> int:
+    """Insert one message per lead, or extend the one this same transaction already wrote."""
+    txid, began = con.execute("SELECT txid_current(), now()").fetchall()[0]
+    txn_key = f"{txid}@{pd.Timestamp(began).isoformat()}"  # the transaction: its id and start time
     moment = pd.Timestamp(began)
     now = (moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment).to_pydatetime()
+    leads = list(dict.fromkeys([*changes, *notes]))
+    con.register("outbox_lead_ids", pd.DataFrame({"lead_id": leads}))
+    try:
+        earlier = {lead: (outbox_id, json.loads(payload)) for outbox_id, lead, payload in con.execute(
+            "SELECT outbox_id, lead_id, payload FROM outbox WHERE txn_key = ? "
+            "AND lead_id IN (SELECT lead_id FROM outbox_lead_ids)", [txn_key]).fetchall()}
+    finally:
+        con.unregister("outbox_lead_ids")
     fresh = []
-    for lead, lead_changes in changes.items():
+    for lead in leads:
         owner, previous = owners[lead]
         if lead in earlier:  # the same transaction changed this lead before: one message, extended
             outbox_id, payload = earlier[lead]
-            payload["changes"].extend(lead_changes)
+            payload["changes"].extend(changes.get(lead, []))
+            payload.setdefault("notes", []).extend(notes.get(lead, []))
             payload["owner"] = owner
             if previous and not payload.get("previous_owner"):
                 payload["previous_owner"] = previous
             _summarize(payload)
-            con.execute("UPDATE outbox SET owner = ?, n_changes = ?, last_seq = ?, payload = ? WHERE outbox_id = ?",
-                        [owner, len(payload["changes"]), payload["changes"][-1]["seq"],
-                         json.dumps(payload, ensure_ascii=False), outbox_id])
+            seqs = [c["seq"] for c in payload["changes"]]
+            con.execute("UPDATE outbox SET owner = ?, n_changes = ?, first_seq = ?, last_seq = ?, payload = ? "
+                        "WHERE outbox_id = ?", [owner, len(seqs), min(seqs, default=None), max(seqs, default=None),
+                                                json.dumps(payload, ensure_ascii=False), outbox_id])
             continue
-        payload = {"type": MESSAGE_TYPE, "message_id": message_id_for(lead, first_hash[lead]), "lead_id": lead,
-                   "owner": owner, "created_at": _iso(now), "changes": lead_changes}
+        payload = {"type": MESSAGE_TYPE, "message_id": message_id_for(lead, first_key[lead]), "lead_id": lead,
+                   "owner": owner, "created_at": _iso(now), "changes": changes.get(lead, []),
+                   "notes": notes.get(lead, [])}
         if previous:
             payload["previous_owner"] = previous
         _summarize(payload)
         fresh.append(payload)
     if fresh:
         start = con.execute("SELECT coalesce(max(outbox_id), 0) + 1 FROM outbox").fetchall()[0][0]
+        seqs = [[c["seq"] for c in p["changes"]] for p in fresh]
         frame = pd.DataFrame({
             "outbox_id": range(start, start + len(fresh)),
             "message_id": [p["message_id"] for p in fresh],
             "created_at": now,
             "lead_id": [p["lead_id"] for p in fresh],
             "owner": [p["owner"] for p in fresh],
-            "n_changes": [len(p["changes"]) for p in fresh],
-            "first_seq": [p["changes"][0]["seq"] for p in fresh],
-            "last_seq": [p["changes"][-1]["seq"] for p in fresh],
+            "n_changes": [len(s) for s in seqs],
+            "first_seq": pd.array([min(s, default=None) for s in seqs], dtype="Int64"),
+            "last_seq": pd.array([max(s, default=None) for s in seqs], dtype="Int64"),
             "txn_key": txn_key,
             "payload": [json.dumps(p, ensure_ascii=False) for p in fresh],
             "routed_at": pd.Series([None] * len(fresh), dtype="datetime64[us]"),
@@ -125,15 +149,16 @@ def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
             con.execute(f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) SELECT * FROM outbox_rows")
         finally:
             con.unregister("outbox_rows")
-    log.debug("outbox: %d new message(s), %d extended", len(fresh), len(changes) - len(fresh))
-    return len(changes)
+    log.debug("outbox: %d new message(s), %d extended", len(fresh), len(leads) - len(fresh))
+    return len(leads)
 
 
 def _summarize(payload: dict) -> None:
     """The fields changed and the distinct causes, for readers who do not want every row."""
     payload["fields"] = list(dict.fromkeys(c["field"] for c in payload["changes"]))
     payload["causes"] = [dict(zip(("action", "actor", "cause"), key, strict=True)) for key in dict.fromkeys(
-        (c["action"], c["actor"], c["cause"]) for c in payload["changes"])]
+        [(c["action"], c["actor"], c["cause"]) for c in payload["changes"]]
+        + [("notify", n["actor"], n["cause"]) for n in payload.get("notes", [])])]
 
 
 _DIGITS = re.compile(r"\d{7,}")
@@ -155,6 +180,8 @@ def message_for(payload: dict, trusted: bool) -> dict:
         {**c, "old": _mask(c["field"], c["old"]), "new": _mask(c["field"], c["new"]),
          "cause": mask_free_text(c["cause"])} for c in payload["changes"]]
     out["causes"] = [{**c, "cause": mask_free_text(c["cause"])} for c in payload.get("causes", [])]
+    out["notes"] = [{**n, "text": mask_free_text(n["text"]), "cause": mask_free_text(n["cause"])}
+                    for n in payload.get("notes", [])]
     out["masked"] = True
     return out
 
