@@ -5,7 +5,6 @@ masking, SMTP through a real aiosmtpd server, the console script."""
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import time
 from email.header import decode_header, make_header
@@ -19,6 +18,7 @@ from standardwebhooks import Webhook as StandardWebhook
 from datafactory_pipelines.decisions import edit_leads
 from datafactory_pipelines.notify.config import NotifyConfigError, load_notify_config, parse_notify_config
 from datafactory_pipelines.notify.delivery import deliver_due, due_batch, queue_status, requeue, sign
+from datafactory_pipelines.notify.outbox import build_messages, message_id_for
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
 from tests.conftest import write_xlsx
@@ -67,6 +67,11 @@ def _outbox(store) -> pd.DataFrame:
         return con.execute("SELECT * FROM outbox ORDER BY outbox_id").df()
 
 
+def _message(store, outbox_row: pd.Series) -> dict:
+    with store.transaction() as con:
+        return build_messages(con, outbox_row.to_frame().T)[int(outbox_row["outbox_id"])]
+
+
 def _deliveries(store) -> pd.DataFrame:
     with store.transaction() as con:
         return con.execute("SELECT * FROM outbox_deliveries ORDER BY outbox_id, endpoint").df()
@@ -76,20 +81,21 @@ def test_an_edit_to_an_owned_lead_is_one_message_listing_each_field(datafactory_
     store, owned, unowned = _owned_leads(datafactory_home, tmp_path)
     created = _outbox(store)
     assert created["lead_id"].tolist() == [owned]  # the new lead, told to its owner; 赵敏 has no owner
-    assert json.loads(created.iloc[0]["payload"])["changes"][0]["action"] == "create"
+    assert _message(store, created.iloc[0])["changes"][0]["action"] == "create"
 
     edit_leads(store, pd.DataFrame({"lead_id": [owned, owned, unowned], "field": ["mobile", "title", "title"],
                                     "value": ["13900139000", "销售总监", "采购总监"]}), by="王经理", note="客户来电")
     messages = _outbox(store)
     assert len(messages) == 2
-    message = json.loads(messages.iloc[1]["payload"])
+    message = _message(store, messages.iloc[1])
     assert message["lead_id"] == owned and message["owner"] == "李娜"
     assert [(c["field"], c["old"], c["new"]) for c in message["changes"]] == [
         ("mobile", "13700137000", "13900139000"), ("title", "销售经理", "销售总监")]
     assert message["causes"] == [{"action": "edit", "actor": "王经理", "cause": "客户来电"}]
     history = store.history(owned)
     assert message["changes"][-1]["seq"] == int(history["seq"].max())  # it points at the history rows
-    assert message["message_id"].startswith("msg_")
+    first = history[history["seq"] == message["changes"][0]["seq"]].iloc[0]
+    assert message["message_id"] == message_id_for(owned, first["hash"])  # SQL and Python agree
 
 
 def test_changes_in_one_transaction_from_several_causes_are_one_message(datafactory_home: Path,
@@ -103,7 +109,7 @@ def test_changes_in_one_transaction_from_several_causes_are_one_message(datafact
         store._append_history(con, more, "conflict decision", "李娜", "conflict 7")
     messages = _outbox(store)
     assert len(messages) == 2
-    message = json.loads(messages.iloc[-1]["payload"])
+    message = _message(store, messages.iloc[-1])
     assert [c["field"] for c in message["changes"]] == ["title", "company"]
     assert [c["cause"] for c in message["causes"]] == ["event e-1; rule profile_update", "conflict 7"]
     assert messages.iloc[-1]["n_changes"] == 2 and messages.iloc[-1]["last_seq"] == store.history()["seq"].max()
@@ -340,9 +346,9 @@ def test_a_rules_notice_joins_the_message_of_its_transaction(datafactory_home: P
         assert append_notice(con, owned, "退信：请核实邮箱", cause="event e-10; rule bounce") == 1
     messages = _outbox(store)
     assert len(messages) == 3
-    combined = json.loads(messages.iloc[1]["payload"])
+    combined = _message(store, messages.iloc[1])
     assert [c["field"] for c in combined["changes"]] == ["title"] and len(combined["notes"]) == 1
-    alone = json.loads(messages.iloc[2]["payload"])
+    alone = _message(store, messages.iloc[2])
     assert alone["changes"] == [] and alone["notes"][0]["text"] == "退信：请核实邮箱"
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": OTHER_SECRET}])
     assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 3
