@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
+from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.cli_notify import add_notify_parser
+from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
@@ -49,8 +51,11 @@ def _say(text: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
+    """Import files; `--map COLUMN=ROLE` pins roles for their source first (see ingest/mappings.py)."""
     store = open_store(paths.store)
     files = [Path(f) for f in args.files]
+    if args.map:
+        pin_columns(paths, files, args.map, args.source)
     # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
     with store.exclusive(f"import {', '.join(p.name for p in files[:3])}{' …' if len(files) > 3 else ''}"):
         return _import_files(store, files, args.by)
@@ -69,6 +74,7 @@ def _import_files(store, files: list[Path], by: str) -> int:
                  f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
+            say_column_report(store, outcome.import_id or "")
         elif outcome.status == "duplicate":
             _say(f"[{i}/{len(files)}] {path.name}: skipped, {outcome.error}")
         else:
@@ -339,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import lead files (.xlsx/.xls/.csv) and update the curated leads")
     p.add_argument("files", nargs="+")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
+    p.add_argument("--map", action="append", default=[], metavar="COLUMN=ROLE",
+                   help="pin a column's role for the file's source (remembered in $DATAFACTORY_HOME/mappings.yaml): "
+                        "e.g. --map 客户名称=name --map 负责人=owner --map 备注=extra")
+    p.add_argument("--source", help="the source to pin --map for (default: the file name without dates/numbers)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export curated leads, the row -> lead links, or the quarantined rows")
@@ -418,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ui)
 
     add_notify_parser(sub)
+    add_event_commands(sub)  # serve, rules, link, apply-events
     return parser
 
 

@@ -90,6 +90,12 @@ FIELDS: tuple[Field, ...] = (
     Field("provenance", "bookkeeping", exported=False, content=False),
     # The salesperson who owns the lead (notified when it changes); not the lead's own personal data.
     Field("owner", "attribute", input=True, rule="owner", tracked=True, editable=True, label="负责人"),
+    # Source attribution: the first touch (set once, never overwritten) and the latest one, from imports'
+    # source column and tracking-link clicks. Not chosen by survivorship: a re-curated lead keeps them.
+    Field("first_source", "attribute", tracked=True, content=False, label="首次来源"),
+    Field("latest_source", "attribute", tracked=True, content=False, label="最近来源"),
+    # "no reachable contact" when events (bounces) leave a lead nobody can reach: flagged, never deleted.
+    Field("contact_status", "bookkeeping", tracked=True, content=False),
 )
 
 FIELD: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.conflicts import hold_and_detect
+from datafactory_pipelines.conflicts import hold_and_detect, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -68,7 +69,9 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers} for s in self.raw.sheets],
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                    for s in self.raw.sheets]
+            + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
             rows_read=self.raw.rows_read,
             rows_unreachable=int((~self.records["reachable"]).sum()),
@@ -88,8 +91,9 @@ def standardize_import(raw: RawImport) -> PreparedImport:
     return PreparedImport(raw=raw, records=records)
 
 
-def prepare_file(path: str | Path) -> PreparedImport:
-    return standardize_import(read_file(path))
+def prepare_file(path: str | Path, home: str | Path | None = None) -> PreparedImport:
+    """Read and standardize one file; `home` says whose pinned column mappings apply (default: the env's)."""
+    return standardize_import(read_file(path, home=home))
 
 
 @dataclass
@@ -147,8 +151,12 @@ def _outgrown(model: LinkModel, records: int) -> bool:
 
 
 def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str = "datafactory",
-           cause: str = "", action: str = "import") -> CurateOutcome:
-    """Assign stable lead ids to clusters, build golden records, write what changed in one transaction."""
+           cause: str = "", action: str = "import", curate_fresh: Collection[str] = ()) -> CurateOutcome:
+    """Assign stable lead ids to clusters, build golden records, write what changed in one transaction.
+
+    curate_fresh: leads rebuilt after an undo. Their stored values are not held against their records
+    (see conflicts.release_held_values): only hand-set overrides and still-open conflicts hold.
+    """
     existing = store.leads(include_retired=True)
     previous = records.set_index("record_id")["lead_id"]
     if not cause:  # the imports whose records are linked for the first time
@@ -169,8 +177,10 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
     known = existing.set_index("lead_id")
     by_record = linked.set_index("record_id")
     all_conflicts = store.conflicts(status=None)
+    open_conflicts = all_conflicts[all_conflicts["status"] == "open"]
     golden, new_conflicts = hold_and_detect(
-        golden, known, store.overrides(), all_conflicts[all_conflicts["status"] == "open"],
+        golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
+        store.overrides(), open_conflicts,
         by_record["import_time"], by_record["import_id"], moment,
         int(all_conflicts["conflict_id"].max()) + 1 if len(all_conflicts) else 1)
     golden["status"] = "active"
@@ -233,13 +243,15 @@ class FileOutcome:
 
 
 def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
+    meta = prepared.meta(imported_by)
     try:
-        store.save_import(prepared.meta(imported_by), prepared.records)
+        store.save_import(meta, prepared.records)
     except DuplicateImportError as dup:
         return FileOutcome(prepared.raw.path, dup.import_id, "duplicate", prepared.raw.rows_read,
                            error=f"already imported as {dup.import_id}")
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
-    return FileOutcome(prepared.raw.path, prepared.import_id, "imported", prepared.raw.rows_read,
+    # meta.import_id: the store gives content imported before and since undone a new id (…-r2)
+    return FileOutcome(prepared.raw.path, meta.import_id, "imported", prepared.raw.rows_read,
                        len(prepared.unreachable), unreachable_reasons={str(k): int(v) for k, v in reasons.items()})
 
 
@@ -253,11 +265,13 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
 
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
-                      cause: str = "", action: str | None = None) -> CurateOutcome:
+                      cause: str = "", action: str | None = None,
+                      curate_fresh: Collection[str] = ()) -> CurateOutcome:
+    """curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`)."""
     with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
         records, link = link_all(store, full=full, retrain=retrain)
         return curate(store, records, link, actor=actor, cause=cause,
-                      action=action or ("relink" if full else "import"))
+                      action=action or ("relink" if full else "import"), curate_fresh=curate_fresh)
 
 
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:

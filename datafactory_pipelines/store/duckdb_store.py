@@ -26,6 +26,7 @@ from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, L
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     DDL,
+    IMPORT_COLUMNS,
     LEAD_COLUMNS,
     OVERRIDE_COLUMNS,
     RECORD_COLUMNS,
@@ -55,13 +56,36 @@ class DuckDBLeadStore:
 
     @staticmethod
     def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
-        for table, columns in (("records", RECORD_COLUMNS), ("leads", LEAD_COLUMNS)):
+        DuckDBLeadStore._content_unique_among_live_imports(con)
+        for table, columns in (("records", RECORD_COLUMNS), ("leads", LEAD_COLUMNS), ("imports", IMPORT_COLUMNS)):
             present = {row[0] for row in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
             for column in columns:
                 if column not in present:
-                    kind = "BIGINT" if column in ("record_id", "source_row") else LEAD_COLUMN_TYPES.get(column, "VARCHAR")
+                    kind = "BIGINT" if column in ("record_id", "source_row") else \
+                        "TIMESTAMP" if column == "undone_at" else LEAD_COLUMN_TYPES.get(column, "VARCHAR")
                     con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
+
+    @staticmethod
+    def _content_unique_among_live_imports(con: duckdb.DuckDBPyConnection) -> None:
+        """Older stores made content_sha256 UNIQUE, which kept an undone file out forever: rebuild that table."""
+        unique = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'imports' AND constraint_type = 'UNIQUE' "
+            "AND list_contains(constraint_column_names, 'content_sha256')").fetchall()[0][0]
+        if not unique:
+            return
+        old = con.execute("SELECT * FROM imports").df()
+        con.execute("DROP TABLE imports")
+        con.execute(next(statement for statement in DDL if "TABLE IF NOT EXISTS imports" in statement))
+        columns = ", ".join(c for c in IMPORT_COLUMNS if c in old.columns)
+        con.register("old_imports", old)
+        con.execute(f"INSERT INTO imports ({columns}) SELECT {columns} FROM old_imports")
+        con.unregister("old_imports")
+
+    @property
+    def waiting_marker(self) -> Path:
+        """Touched by a process waiting for the lock; the event server holds its connection only until then."""
+        return self.path.with_name(self.path.name + ".waiting")
 
     def __repr__(self) -> str:
         return f"DuckDBLeadStore({str(self.path)!r})"
@@ -105,6 +129,7 @@ class DuckDBLeadStore:
             except duckdb.IOException as exc:  # another process holds the write lock
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
+                self.waiting_marker.touch()  # a long-lived holder (datafactory serve) sees it and lets go
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -142,21 +167,31 @@ class DuckDBLeadStore:
 
     # -- imports -----------------------------------------------------------------------------
     def find_import(self, content_sha256: str) -> str | None:
-        rows = self._query("SELECT import_id FROM imports WHERE content_sha256 = ?", [content_sha256])
+        """The live import of this content (an undone one does not count)."""
+        rows = self._query("SELECT import_id FROM imports WHERE content_sha256 = ? AND undone_at IS NULL",
+                           [content_sha256])
         return None if rows.empty else str(rows.iloc[0, 0])
 
     def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int:
-        """Write the import and all its records in one transaction; returns the number of records."""
+        """Write the import and all its records in one transaction; returns the number of records.
+
+        The same content as a live import is refused. Content imported before and since undone comes
+        back as a new import: its id gets a suffix (`…-r2`), written back into `meta.import_id`.
+        """
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._transaction() as con:
             found = con.execute(
-                "SELECT import_id FROM imports WHERE content_sha256 = ? OR import_id = ?",
-                [meta.content_sha256, meta.import_id],
-            ).fetchall()
+                "SELECT import_id FROM imports WHERE content_sha256 = ? AND undone_at IS NULL",
+                [meta.content_sha256]).fetchall()
             if found:
                 raise DuplicateImportError(found[0][0])
+            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR import_id LIKE ?",
+                                  [meta.import_id, f"{meta.import_id}-r%"]).fetchall()[0][0]
+            if earlier:
+                meta.import_id = f"{meta.import_id}-r{earlier + 1}"
             con.execute(
-                "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO imports (import_id, file_name, content_sha256, sheets, header_map, rows_read, "
+                "rows_unreachable, blank_rows, imported_at, imported_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [meta.import_id, meta.file_name, meta.content_sha256,
                  json.dumps(meta.sheets, ensure_ascii=False), json.dumps(meta.header_map, ensure_ascii=False),
                  meta.rows_read, meta.rows_unreachable, meta.blank_rows, now, meta.imported_by],
@@ -249,14 +284,69 @@ class DuckDBLeadStore:
             con.unregister("more_conflicts")
 
     def retire_import(self, import_id: str, by: str) -> int:
-        """Take an import's records out of linkage (kept, marked); the next relink leaves them out."""
+        """Take an import's records out of linkage (kept, marked) and mark the import undone."""
         with self._transaction() as con:
+            row = con.execute("SELECT undone_at, undone_by FROM imports WHERE import_id = ?", [import_id]).fetchall()
+            if not row:
+                raise ValueError(f"no import {import_id}")
+            if row[0][0] is not None:
+                raise ValueError(f"import {import_id} was already undone ({row[0][0]:%Y-%m-%d %H:%M} by {row[0][1]})")
             found = con.execute("SELECT count(*) FROM records WHERE import_id = ? AND retired_by IS NULL",
                                 [import_id]).fetchall()[0][0]
-            if not found:
-                raise ValueError(f"no active records from import {import_id}")
             con.execute("UPDATE records SET retired_by = ?, lead_id = NULL WHERE import_id = ?", [by, import_id])
+            con.execute("UPDATE imports SET undone_by = ?, undone_at = ? WHERE import_id = ?",
+                        [by, datetime.now(timezone.utc).replace(tzinfo=None), import_id])
         return int(found)
+
+    def leads_touched_by_import(self, import_id: str) -> list[str]:
+        """Every lead an import's records belong or belonged to, and the leads merged into those."""
+        rows = self._query(
+            "WITH mine AS (SELECT lead_id, first_lead_id FROM records WHERE import_id = ?), "
+            "now_in AS (SELECT lead_id FROM mine WHERE lead_id IS NOT NULL) "
+            "SELECT lead_id FROM now_in UNION SELECT first_lead_id FROM mine WHERE first_lead_id IS NOT NULL "
+            "UNION SELECT first_lead_id FROM records WHERE lead_id IN (SELECT lead_id FROM now_in) "
+            "AND first_lead_id IS NOT NULL", [import_id])
+        return sorted(rows["lead_id"].astype(str))
+
+    def records_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
+        """The live records of these leads."""
+        return self._query("SELECT * FROM records WHERE retired_by IS NULL AND list_contains(?, lead_id) "
+                           "ORDER BY record_id", [list(lead_ids)])
+
+    def history_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
+        """The history rows of these leads only (index history_by_lead), in sequence order."""
+        con = self._shared if self._in_shared() else self._connect(read_only=True)
+        try:
+            con.register("wanted_leads", pd.DataFrame({"lead_id": pd.Series(lead_ids, dtype=object)}))
+            rows = con.execute("SELECT * FROM history WHERE lead_id IN (SELECT lead_id FROM wanted_leads) "
+                               "ORDER BY seq").df()
+            con.unregister("wanted_leads")
+            return rows
+        finally:
+            if con is not self._shared:
+                con.close()
+
+    def close_conflicts(self, closed: pd.DataFrame, by: str, cause: str) -> None:
+        """closed: conflict_id, reason. Each conflict is closed with a history row on its lead saying why."""
+        if closed.empty:
+            return
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self._transaction() as con:
+            con.register("closing", closed[["conflict_id", "reason"]])
+            rows = con.execute(
+                "SELECT c.conflict_id, c.lead_id, c.field, c.current_value, c.incoming_value, k.reason "
+                "FROM conflicts c JOIN closing k USING (conflict_id) WHERE c.status = 'open' ORDER BY c.conflict_id"
+            ).df()
+            con.execute("UPDATE conflicts SET status = 'closed', decided_by = ?, decided_at = ?, "
+                        "decision = 'closed: ' || k.reason FROM closing k "
+                        "WHERE conflicts.conflict_id = k.conflict_id AND conflicts.status = 'open'", [by, now])
+            con.unregister("closing")
+            diffs = pd.DataFrame({
+                "lead_id": rows["lead_id"].to_numpy(), "field": "conflict",
+                "old_value": [f"open #{i} {f}: {c} / {n}" for i, f, c, n in zip(
+                    rows["conflict_id"], rows["field"], rows["current_value"], rows["incoming_value"], strict=True)],
+                "new_value": [f"closed #{i}: {r}" for i, r in zip(rows["conflict_id"], rows["reason"], strict=True)]})
+            self._append_history(con, diffs, "restore", by, cause)
 
     def history_after(self, seq: int) -> pd.DataFrame:
         return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
@@ -359,6 +449,11 @@ class DuckDBLeadStore:
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
             con.unregister("record_leads")
+            # records linked for the first time are this change's source touches (first/latest source)
+            touches = con.execute(
+                "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
+                "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
+                "GROUP BY lead_id").df()
             # the lead a record first belonged to: what an unmerge gives back
             con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL")
             if changes.match_links is not None:
@@ -385,9 +480,17 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
                 con.unregister("shared_now")
             if len(changes.upserts):
-                upserts = changes.upserts[LEAD_COLUMNS]
+                upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
                 before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
+                # columns curation does not compute (source attribution, owner …) keep their stored values
+                carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                if carried:
+                    stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
+                    for column in carried:
+                        upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
+                    con.unregister("lead_upserts")
+                    con.register("lead_upserts", upserts)
                 diffs = field_changes(before, upserts)
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
@@ -396,6 +499,11 @@ class DuckDBLeadStore:
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")
+            if len(touches):
+                con.register("source_touches", touches)
+                con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
+                            "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
+                con.unregister("source_touches")
 
     # -- reading -----------------------------------------------------------------------------
     def leads(self, include_retired: bool = False) -> pd.DataFrame:

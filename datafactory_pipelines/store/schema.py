@@ -26,22 +26,30 @@ def _record_column_type(col: str) -> str:
 CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "current_value", "incoming_value",
                     "incoming_record", "source", "import_id", "status", "created_at", "decided_by", "decided_at",
                     "decision"]
+EVENT_COLUMNS = ["seq", "source", "event_id", "type", "subject", "event_time", "data", "extensions", "received_at",
+                 "via", "status", "lead_id", "outcome", "applied_at"]
+CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
+# An import's content is unique among live imports only: once undone, the same file may come back.
+IMPORT_COLUMNS = ["import_id", "file_name", "content_sha256", "sheets", "header_map", "rows_read", "rows_unreachable",
+                  "blank_rows", "imported_at", "imported_by", "undone_by", "undone_at"]
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     """CREATE TABLE IF NOT EXISTS imports (
         import_id VARCHAR PRIMARY KEY,
         file_name VARCHAR NOT NULL,
-        content_sha256 VARCHAR NOT NULL UNIQUE,
+        content_sha256 VARCHAR NOT NULL,
         sheets VARCHAR,
         header_map VARCHAR,
         rows_read BIGINT,
         rows_unreachable BIGINT,
         blank_rows BIGINT,
         imported_at TIMESTAMP NOT NULL,
-        imported_by VARCHAR
+        imported_by VARCHAR,
+        undone_by VARCHAR,
+        undone_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS records (\n    "
     + ",\n    ".join(
@@ -73,6 +81,8 @@ DDL = [
         seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
         action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR
     )""",
+    # An undo reads the history of the leads its import touched, not the whole history.
+    "CREATE INDEX IF NOT EXISTS history_by_lead ON history (lead_id)",
     # Leads an operator split apart (unmerge): their records are never clustered together again.
     "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
@@ -95,6 +105,24 @@ DDL = [
         error VARCHAR, duration_ms DOUBLE, next_attempt_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
+    # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
+    # cursor: assigned in commit order under the store's single writer, so it never goes backwards.
+    """CREATE TABLE IF NOT EXISTS events (
+        seq BIGINT PRIMARY KEY, source VARCHAR NOT NULL, event_id VARCHAR NOT NULL, type VARCHAR NOT NULL,
+        subject VARCHAR, event_time VARCHAR, data VARCHAR NOT NULL, extensions VARCHAR, received_at TIMESTAMP NOT NULL,
+        via VARCHAR, status VARCHAR NOT NULL, lead_id VARCHAR, outcome VARCHAR, applied_at TIMESTAMP,
+        UNIQUE (source, event_id)
+    )""",
+    # Contacts an event marked invalid or unreachable (a bounce): kept, with the reason and the event.
+    """CREATE TABLE IF NOT EXISTS contact_flags (
+        lead_id VARCHAR, channel VARCHAR, value VARCHAR, status VARCHAR, reason VARCHAR, event_seq BIGINT,
+        rule VARCHAR, flagged_at TIMESTAMP
+    )""",
+    # Tracking links: the code in /t/<code> names one of these rows; the target never comes from a request.
+    """CREATE TABLE IF NOT EXISTS tracking_links (
+        token VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, channel VARCHAR NOT NULL, utm_source VARCHAR,
+        utm_medium VARCHAR, utm_campaign VARCHAR, lead_id VARCHAR, created_at TIMESTAMP, created_by VARCHAR
+    )""",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
