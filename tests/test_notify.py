@@ -354,3 +354,30 @@ def test_a_rules_notice_joins_the_message_of_its_transaction(datafactory_home: P
     assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 3
     sent = StandardWebhook(OTHER_SECRET).verify(receiver.requests[1].body, receiver.requests[1].headers)["data"]
     assert sent["notes"][0]["text"] == "客户换了新号 139****9000，请尽快联系"
+
+
+def test_a_rule_applying_an_event_notifies_the_owner_once_with_the_event_and_rule(
+        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+    from datafactory_pipelines.events.apply import apply_events
+    from datafactory_pipelines.events.feed import store_events
+    from datafactory_pipelines.events.types import validate_event
+    from datafactory_pipelines.rules import load_rules
+    from tests.event_helpers import event
+
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET}])
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1  # the lead's creation
+    store_events(store, [validate_event(event("m-7", "lead.mobile_changed", {
+        "old_mobile": "13700137000", "new_mobile": "13600136000", "verified": ["old_sms", "new_sms"]}))], via="test")
+    report = apply_events(store, load_rules(datafactory_home))
+    assert report.by_status == {"applied": 1}
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    last = receiver.requests[-1]
+    data = StandardWebhook(SECRET).verify(last.body, last.headers)["data"]
+    assert data["lead_id"] == owned and data["owner"] == "李娜"
+    changes = {c["field"]: (c["old"], c["new"]) for c in data["changes"]}
+    assert changes["mobile"] == ("137****7000", "136****6000")
+    assert changes["mobile_alternates"] == ("", "137****7000")
+    assert all("event m-7" in c["cause"] and c["actor"].startswith("rule ") for c in data["changes"])
+    assert [n["text"] for n in data["notes"]] == ["mobile changed (verified by SMS on both numbers)"]
+    assert len(receiver.requests) == 2  # one message for the event's changes and its note
