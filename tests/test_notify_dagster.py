@@ -77,3 +77,39 @@ def test_sensor_requests_a_delivery_run_keyed_by_id_range_and_attempt(
     # no personal data in the run's metadata
     text = str(instance.get_latest_materialization_event(dg.AssetKey("notification_deliveries")))
     assert "13700137000" not in text and "wangfang" not in text
+
+
+def test_full_flow_event_over_http_to_a_signed_webhook(datafactory_home: Path, tmp_path: Path,
+                                                       instance: dg.DagsterInstance, receiver) -> None:
+    """POST lead.mobile_changed to `datafactory serve` -> event_feed_sensor's run -> the lead's primary mobile
+    changes, the old one is an alternate, history names the event and rule -> outbox_sensor's run -> a signed
+    webhook arrives whose signature the test verifies."""
+    from sensors.events import process_event_feed
+    from tests.event_helpers import event, request, running_server
+
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "trusted": True}])
+    created = _tick(instance).run_requests  # the lead's creation message goes first
+    assert _run(instance, created[0]).success and len(receiver.requests) == 1
+
+    with running_server(store.path, "t0ken") as base:
+        answer = request("POST", f"{base}/events", event("mc-1", "lead.mobile_changed", {
+            "old_mobile": "13700137000", "new_mobile": "13600136000", "verified": ["old_sms", "new_sms"]}),
+            token="t0ken")
+    assert answer.status == 202, answer.body
+    runs = process_event_feed(instance, progress=lambda _: None)
+    assert len(runs) == 1 and runs[0].success
+    lead = store.leads().set_index("lead_id").loc[owned]
+    assert lead["mobile"] == "13600136000" and "13700137000" in lead["mobile_alternates"]
+    history = store.history(owned)
+    assert history[history["field"] == "mobile"]["cause"].str.contains("event mc-1").any()
+
+    requested = _tick(instance).run_requests
+    assert len(requested) == 1 and requested[0].run_key.startswith("outbox:2-2:attempt0:")
+    assert _run(instance, requested[0]).success
+    last = receiver.requests[-1]
+    data = StandardWebhook(SECRET).verify(last.body, last.headers)["data"]  # raises on a bad signature
+    changes = {c["field"]: (c["old"], c["new"]) for c in data["changes"]}
+    assert changes["mobile"] == ("13700137000", "13600136000")  # a trusted endpoint: full values
+    assert {c["actor"] for c in data["changes"]} == {"rule mobile-change-verified"}
+    assert len(receiver.requests) == 2
