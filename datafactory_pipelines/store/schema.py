@@ -88,10 +88,12 @@ DDL = [
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
     # Notifications (datafactory_pipelines/notify): one outbox row per lead and transaction, written in the
-    # same transaction as the change; deliveries per endpoint; every attempt; endpoints disabled by a 410.
+    # same transaction as the change (its content is the lead's history rows first_seq..last_seq);
+    # deliveries per endpoint; every attempt; endpoints disabled by a 410.
     """CREATE TABLE IF NOT EXISTS outbox (
         outbox_id BIGINT PRIMARY KEY, message_id VARCHAR, created_at TIMESTAMP, lead_id VARCHAR, owner VARCHAR,
-        n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR, payload VARCHAR, routed_at TIMESTAMP
+        previous_owner VARCHAR, n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR,
+        notes VARCHAR, routed_at TIMESTAMP
     )""",
     """CREATE TABLE IF NOT EXISTS outbox_deliveries (
         outbox_id BIGINT, endpoint VARCHAR, channel VARCHAR, status VARCHAR, attempts BIGINT,
