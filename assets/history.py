@@ -2,6 +2,7 @@ import json
 
 import dagster as dg
 
+from assets.partitions import LEAD_STORE_TAG, lead_files, live_import_of
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.backup import backup
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
@@ -63,3 +64,26 @@ def dg_time(text: str):
 @dg.job(tags={"datafactory/lead_store": "write"}, description="Undo an import or restore leads as of a time.")
 def restore() -> None:
     restore_leads()
+
+
+@dg.op(required_resource_keys={"lead_store"})
+def undo_partition_import(context: dg.OpExecutionContext) -> None:
+    """Undo the import this lead_files partition names, exactly as `datafactory restore --undo-import` does.
+    Undo happens only when someone asks for it by name: deleting a partition, or a Dagster instance that
+    does not list it, changes no lead."""
+    store = context.resources.lead_store.open()
+    import_id = live_import_of(store.imports(), context.partition_key)
+    try:
+        report = undo_import(store, import_id, by=f"dagster run {context.run_id[:8]}")
+    except ValueError as err:
+        raise dg.Failure(f"{import_id}: {err}") from err
+    context.log_event(dg.AssetMaterialization(
+        asset_key="curated_leads", description=f"import {import_id} undone",
+        metadata={"import undone": import_id, "records retired": report.records_retired,
+                  "leads retired": len(report.leads_retired), "contested fields": len(report.contested)}))
+
+
+@dg.job(partitions_def=lead_files, tags=LEAD_STORE_TAG,
+        description="Undo the import of one lead_files partition (launch it for that partition).")
+def undo_lead_file() -> None:
+    undo_partition_import()

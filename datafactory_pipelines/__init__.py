@@ -5,8 +5,8 @@ Nothing below ``definitions.py`` imports Dagster, so every step runs the same fr
 the Dagster assets, the ``datafactory`` CLI and the tests.
 """
 
-CANONICAL_FIELDS: tuple[str, ...] = (
-    "name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou",
-    "company", "title", "address", "source", "collected_at",
-)
-CONTACT_FIELDS: tuple[str, ...] = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou")
+from datafactory_pipelines.fields import INPUT_CONTACT_FIELDS, INPUT_FIELDS
+
+# Kept for callers of the older names; the vocabulary lives in fields.py.
+CANONICAL_FIELDS: tuple[str, ...] = INPUT_FIELDS
+CONTACT_FIELDS: tuple[str, ...] = INPUT_CONTACT_FIELDS

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from datafactory_pipelines.fields import CONTACT_COLUMNS, EDITABLE_FIELDS
 from datafactory_pipelines.standardize.company import standardize_company
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
 from datafactory_pipelines.survivorship import content_hash, survivorship_rules
 
-CONTACT_FIELDS = {"mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline"}
-EDITABLE_FIELDS = ["name", "mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline", "company", "title",
-                   "address"]
+__all__ = ["EDITABLE_FIELDS"]
 DECISIONS = {"current": "保留现有", "incoming": "采用新值", "both": "两者都保留", "per_row": "逐条决定"}
 DECISION_OF_LABEL = {label: key for key, label in DECISIONS.items()} | {key: key for key in DECISIONS}
 
@@ -37,7 +37,7 @@ def group_id(field: str, kind: str, source: str, import_id: str) -> str:
 
 
 def kind_of(field: str) -> str:
-    return "both valid" if field in CONTACT_FIELDS else "value differs"
+    return "both valid" if field in CONTACT_COLUMNS else "value differs"
 
 
 def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.DataFrame, open_conflicts: pd.DataFrame,
@@ -102,6 +102,26 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
     conflicts.insert(0, "conflict_id", range(next_conflict_id, next_conflict_id + len(conflicts)))
     golden["content_hash"] = content_hash(golden)
     return golden, conflicts
+
+
+def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_conflicts: pd.DataFrame) -> pd.DataFrame:
+    """The stored leads as `hold_and_detect` should see them when `lead_ids` are rebuilt after an undo.
+
+    A stored value of those leads is what the undone import helped choose, so it is not held against
+    their records: the lead is curated fresh. Only a value a still-open conflict holds stays held
+    (hand-set overrides hold anyway, in hold_and_detect).
+    """
+    rebuilt = known.index.intersection(pd.Index(list(lead_ids)))
+    if rebuilt.empty:
+        return known
+    known = known.copy()
+    known.loc[rebuilt, EDITABLE_FIELDS] = ""
+    still_held = open_conflicts[open_conflicts["lead_id"].isin(rebuilt)] if len(open_conflicts) else open_conflicts
+    for lead, field, current in zip(still_held.get("lead_id", []), still_held.get("field", []),
+                                    still_held.get("current_value", []), strict=True):
+        if field in EDITABLE_FIELDS:
+            known.at[lead, field] = current
+    return known
 
 
 def same_entity(field: str, current: str, incoming: str) -> bool:

@@ -15,6 +15,7 @@ from datafactory_pipelines.standardize.ids import (
     standardize_wechat,
 )
 from datafactory_pipelines.standardize.name import standardize_name
+from datafactory_pipelines.standardize.owner import standardize_owner
 from datafactory_pipelines.standardize.phone import standardize_phone
 from datafactory_pipelines.standardize.text import clean_text
 from datafactory_pipelines.standardize.title import standardize_title
@@ -37,6 +38,12 @@ def decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str = "",
     Every conflict must still be open, and (when given) every lead unchanged since the operator saw it;
     otherwise nothing is applied. Returns the number of conflicts decided.
     """
+    with store.exclusive("conflict decisions", atomic=True):  # checked and applied with no writer between
+        return _decide(store, decisions, by, note, expected_updated_at)
+
+
+def _decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str,
+            expected_updated_at: dict[str, str] | None) -> int:
     if decisions.empty:
         return 0
     all_conflicts = store.conflicts(status=None).set_index("conflict_id")
@@ -109,11 +116,18 @@ def standardized_value(field: str, value: str) -> str:
         return standardize_company(text).company
     if field == "title":
         return standardize_title(text)
+    if field == "owner":
+        return standardize_owner(value)
     return text
 
 
 def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "", origin: str = "edit") -> int:
     """edits: lead_id, field, value. All are checked first; then all are applied in one transaction."""
+    with store.exclusive(f"{origin} of {edits['lead_id'].nunique()} lead(s)", atomic=True):
+        return _edit_leads(store, edits, by, note, origin)
+
+
+def _edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str, origin: str) -> int:
     leads = store.leads().set_index("lead_id")
     problems = []
     values = []

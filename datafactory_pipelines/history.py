@@ -14,10 +14,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from datafactory_pipelines.fields import TRACKED_FIELDS
+
 HISTORY_COLUMNS = ["seq", "changed_at", "lead_id", "field", "old_value", "new_value", "action", "actor", "cause",
                    "prev_hash", "hash"]
-TRACKED_FIELDS = ["name", "mobile", "mobile_alternates", "landline", "email", "email_alternates", "wechat", "qq",
-                  "douyin", "kuaishou", "company", "title", "address", "source", "status", "merged_into"]
 GENESIS = "0" * 64
 
 

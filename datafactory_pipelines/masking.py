@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-PERSONAL_COLUMNS = {"mobile", "mobile_alternates", "landline", "email", "email_alternates", "wechat", "qq",
-                    "douyin", "kuaishou", "name", "address"}
+from datafactory_pipelines.fields import MASK_OF, PERSONAL_COLUMNS
+
+__all__ = ["PERSONAL_COLUMNS", "mask_frame", "mask_value"]
 
 
 def mask_value(column: str, value: object) -> str:
@@ -14,12 +15,13 @@ def mask_value(column: str, value: object) -> str:
         return ""
     if ";" in text:
         return ";".join(mask_value(column, v) for v in text.split(";"))
-    if column in ("email", "email_alternates") and "@" in text:
+    kind = MASK_OF.get(column, "digits")
+    if kind == "email" and "@" in text:
         local, domain = text.split("@", 1)
         return f"{local[:1]}***@{domain}"
-    if column == "name":
+    if kind == "name":
         return text[:1] + "*" * max(1, len(text) - 1)
-    if column == "address":
+    if kind == "address":
         return text[:6] + "…" if len(text) > 6 else text
     if len(text) >= 7:
         return f"{text[:3]}****{text[-4:]}" if len(text) >= 11 else f"{text[:2]}***{text[-2:]}"

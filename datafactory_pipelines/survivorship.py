@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from datafactory_pipelines.store.schema import LEAD_COLUMNS
+from datafactory_pipelines.fields import CONTENT_FIELDS, LEAD_COLUMNS
 
-RULE_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title"]
+RULE_FIELDS = ["landline", "wechat", "qq", "douyin", "kuaishou", "company", "title", "owner"]
 KEY_OF = {"company": "company_key", "name": "name_key"}  # the entity a spelling stands for
 ADDRESS_FIELDS = ["address", "province", "city", "district"]
-CONTENT_FIELDS = [c for c in LEAD_COLUMNS if c not in ("lead_id", "status", "merged_into", "created_at",
-                                                        "updated_at", "content_hash", "provenance")]
 
 
 @cache

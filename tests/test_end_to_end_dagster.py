@@ -98,8 +98,13 @@ def test_same_file_dropped_twice_imports_once(datafactory_home: Path, instance: 
     assert _run(instance, first.run_requests[0]).success
     # the operator drops the very same file again, under another name
     (paths.inbox / "list (1).xlsx").write_bytes(next(paths.processed.glob("*.xlsx")).read_bytes())
-    second = _evaluate_sensor(instance)
-    assert second.run_requests == []
+    second = _evaluate_sensor(instance)  # the store, not Dagster's memory, says whether content is new
+    assert len(second.run_requests) == 1 and second.run_requests[0].run_key != first.run_requests[0].run_key
+    run = _run(instance, second.run_requests[0])
+    assert run.success
+    std = run.asset_materializations_for_node("raw_imports")
+    assert any(str(m.metadata["import_status"].value).startswith("duplicate") for m in std
+               if "import_status" in m.metadata)
     assert (paths.processed / "duplicates" / "list (1).xlsx").exists()
     assert open_store(paths.store).counts()["imports"] == 1
 
@@ -212,38 +217,91 @@ def test_decision_workbook_and_edits_sheet_through_the_inbox(datafactory_home: P
     assert store.leads().set_index("name").loc["王芳", "email"] == "wf@qq.com"
 
 
-def test_removing_a_partition_equals_undo_import(tmp_path: Path, monkeypatch) -> None:
+HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "登记日期"]
+FIRST = [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理", "2025-01-01"],
+         ["李娜", "13900139000", "ln@163.com", "云帆贸易", "工程师", "2025-01-01"]]
+SECOND = [HEADER, ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售经理", "2025-06-01"],
+          ["赵敏", "13500135000", "zm@126.com", "恒信物流", "采购经理", "2025-06-01"]]
+
+
+def _import_two_files(inst: dg.DagsterInstance, paths: Paths) -> list[str]:
+    keys = []
+    for name, rows in (("first.xlsx", FIRST), ("second.xlsx", SECOND)):
+        write_xlsx(paths.inbox / name, rows)
+        request = _evaluate_sensor(inst).run_requests[0]
+        assert _run(inst, request).success
+        keys.append(request.partition_key)
+    return keys
+
+
+def test_undo_lead_file_job_equals_undo_import(tmp_path: Path, monkeypatch) -> None:
+    """Undo is asked for by name: the partitioned undo_lead_file job does exactly what restore --undo-import does."""
     from datafactory_pipelines.restore import undo_import
 
-    header = ["姓名", "手机", "邮箱", "公司", "职位", "登记日期"]
-    first = [header, ["王芳", "13700137000", "", "星海科技", "销售经理", "2025-01-01"],
-             ["李娜", "13900139000", "ln@163.com", "云帆贸易", "工程师", "2025-01-01"]]
-    second = [header, ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售经理", "2025-06-01"],
-              ["赵敏", "13500135000", "zm@126.com", "恒信物流", "采购经理", "2025-06-01"]]
     states = []
-    for way in ("partition", "undo"):
+    for way in ("job", "undo"):
         home = tmp_path / way
         (home / "dagster_home").mkdir(parents=True)
         monkeypatch.setenv("DATAFACTORY_HOME", str(home))
         monkeypatch.setenv("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
         paths = Paths.from_env().ensure()
         with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as inst:
-            keys = []
-            for name, rows in (("first.xlsx", first), ("second.xlsx", second)):
-                write_xlsx(paths.inbox / name, rows)
-                request = _evaluate_sensor(inst).run_requests[0]
-                assert _run(inst, request).success
-                keys.append(request.partition_key)
+            keys = _import_two_files(inst, paths)
             store = open_store(paths.store)
-            if way == "partition":
-                inst.delete_dynamic_partition("lead_files", keys[0])
-                assert defs.resolve_job_def("relink_leads").execute_in_process(instance=inst).success
+            if way == "job":
+                assert defs.resolve_job_def("undo_lead_file").execute_in_process(
+                    instance=inst, partition_key=keys[0]).success
             else:
                 undo_import(store, keys[0], by="admin")
             leads = store.leads(include_retired=True).set_index("name")
             states.append(leads[["status", "mobile", "email", "company", "title", "record_count"]].sort_index())
     pd.testing.assert_frame_equal(states[0], states[1])
     assert states[0].loc["李娜", "status"] == "retired"
+
+
+def _store_state(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    store = open_store(paths.store)
+    return (store.leads(include_retired=True).sort_values("lead_id").reset_index(drop=True),
+            store.history().sort_values("seq").reset_index(drop=True),
+            store.links().sort_values("record_id").reset_index(drop=True))
+
+
+def _assert_only_relink_rows_added(before: tuple, after: tuple) -> None:
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[2], after[2])
+    history_before, history_after = before[1], after[1]
+    pd.testing.assert_frame_equal(history_before, history_after.head(len(history_before)))
+    assert set(history_after.iloc[len(history_before):]["action"]) <= {"relink"}
+
+
+def test_a_deleted_partition_changes_no_lead(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    """Deleting a lead_files partition is Dagster bookkeeping, not an undo: relinking afterwards changes nothing."""
+    paths = Paths.from_env().ensure()
+    keys = _import_two_files(instance, paths)
+    before = _store_state(paths)
+    instance.delete_dynamic_partition("lead_files", keys[0])
+    for config in ({}, {"ops": {"entity_clusters": {"config": {"full_relink": True}}}}):
+        assert defs.resolve_job_def("relink_leads").execute_in_process(instance=instance, run_config=config).success
+    _assert_only_relink_rows_added(before, _store_state(paths))
+    assert set(open_store(paths.store).leads()["name"]) == {"王芳", "李娜", "赵敏"}
+
+
+def test_a_brand_new_dagster_instance_changes_no_lead(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
+    """The store is the system of record; Dagster's instance is a view. A store built under one instance, then
+    relinked and re-materialized under a brand-new one (wiped DAGSTER_HOME), keeps its leads and history."""
+    paths = Paths.from_env().ensure()
+    write_sample_files(paths.inbox, people=150, records=400, files=2, seed=9)
+    assert all(_run(instance, r).success for r in _evaluate_sensor(instance).run_requests)
+    _import_two_files(instance, paths)
+    before = _store_state(paths)
+    assert len(before[0]) > 100
+    with dg.DagsterInstance.ephemeral() as fresh:
+        assert fresh.get_dynamic_partitions("lead_files") == []
+        for config in ({}, {"ops": {"entity_clusters": {"config": {"full_relink": True}}}}):
+            assert defs.resolve_job_def("relink_leads").execute_in_process(instance=fresh, run_config=config).success
+        leads_assets = {defs.get_assets_def(dg.AssetKey(key)) for key in ("entity_clusters", "curated_leads")}
+        assert dg.materialize(list(leads_assets), instance=fresh, resources={"lead_store": LeadStoreResource()}).success
+    _assert_only_relink_rows_added(before, _store_state(paths))
 
 
 def test_restore_job_and_history_backup(datafactory_home: Path, instance: dg.DagsterInstance) -> None:
@@ -261,3 +319,38 @@ def test_restore_job_and_history_backup(datafactory_home: Path, instance: dg.Dag
     assert run.success
     assert open_store(paths.store).leads().empty
     assert set(open_store(paths.store).leads(include_retired=True)["status"]) == {"retired"}
+
+
+def _files_holding(folder: Path, needles: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits = [n for n in needles if n.encode("utf-8") in data or n.encode("utf-16-le") in data]
+            if hits:
+                found[str(path.relative_to(folder))] = hits
+    return found
+
+
+def test_no_personal_data_in_dagster_storage(datafactory_home: Path, tmp_path: Path) -> None:
+    """The lead store is the system of record: no asset hands a frame of contacts to Dagster's IO manager,
+    so after an import, a relink and a rejected file, nothing under DAGSTER_HOME holds a phone or an email."""
+    paths = Paths.from_env().ensure()
+    needles = ["13812345678", "138 1234 5678", "19912345678", "secret.person@example.com", "SECRET.PERSON",
+               "other.one@163.com"]
+    write_xlsx(paths.inbox / "contacts.xlsx", [
+        ["姓名", "手机", "邮箱", "公司"],
+        ["保密甲", "+86 138 1234 5678", "SECRET.PERSON@example.com", "星海科技"],
+        ["保密乙", "19912345678", "other.one@163.com", "云帆贸易"],
+    ])
+    write_xlsx(paths.inbox / "no_contacts.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "13812345678"]])
+    home = tmp_path / "dagster_home_on_disk"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as inst:
+        runs = [_run(inst, r) for r in _evaluate_sensor(inst).run_requests]
+        assert sorted(r.success for r in runs) == [False, True]
+        assert defs.resolve_job_def("relink_leads").execute_in_process(
+            instance=inst, run_config={"ops": {"entity_clusters": {"config": {"full_relink": True}}}}).success
+    assert len(open_store(paths.store).leads()) == 2
+    assert any(home.rglob("*.db")), "the instance keeps its runs and events on disk"
+    assert _files_holding(home, needles) == {}

@@ -30,6 +30,10 @@ HEADER_SYNONYMS: dict[str, list[str]] = {
     "collected_at": ["日期", "收集时间", "登记日期", "登记时间", "创建时间", "创建日期", "录入时间", "录入日期",
                      "提交时间", "留资时间", "时间", "date", "created", "createdat", "createdon",
                      "collectedat", "submittedat", "timestamp"],
+    # the salesperson who follows the lead up (not the lead's own contact person)
+    "owner": ["负责人", "销售", "跟进人", "归属销售", "所属销售", "销售负责人", "跟进销售", "销售代表", "客户经理",
+              "业务员", "归属人", "跟进负责人", "owner", "leadowner", "accountowner", "salesrep",
+              "salesrepresentative", "salesperson", "salesowner", "assignedto", "assignee"],
 }
 
 # Other people's names: never the lead's own. The sales owner (for notifications) and the referrer.
@@ -57,6 +61,7 @@ HEADER_KEYWORDS: list[tuple[str, str]] = [
     ("公司", "company"), ("单位", "company"), ("企业", "company"), ("company", "company"),
     ("职位", "title"), ("职务", "title"), ("岗位", "title"),
     ("地址", "address"), ("address", "address"),
+    ("负责人", "owner"), ("跟进人", "owner"), ("归属销售", "owner"), ("owner", "owner"),
     ("姓名", "name"), ("联系人", "name"), ("name", "name"),
     ("来源", "source"), ("渠道", "source"), ("source", "source"),
     ("日期", "collected_at"), ("时间", "collected_at"), ("date", "collected_at"),

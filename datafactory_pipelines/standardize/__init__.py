@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines.fields import CONTACT_COLUMNS
 from datafactory_pipelines.standardize.address import standardize_addresses
 from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.dates import standardize_date
@@ -28,6 +29,7 @@ from datafactory_pipelines.standardize.ids import (
     standardize_wechats,
 )
 from datafactory_pipelines.standardize.name import standardize_names
+from datafactory_pipelines.standardize.owner import standardize_owners
 from datafactory_pipelines.standardize.phone import standardize_phones
 from datafactory_pipelines.standardize.text import as_strings, map_unique, normalize
 from datafactory_pipelines.standardize.title import standardize_title
@@ -38,9 +40,8 @@ STANDARD_COLUMNS = [
     "email", "email_status", "email_reason", "email_role",
     "wechat", "wechat_status", "qq", "qq_status", "douyin", "douyin_status", "kuaishou", "kuaishou_status",
     "company", "company_key", "title", "address", "province", "city", "district",
-    "source", "collected_at", "reachable", "reject_reason",
+    "source", "collected_at", "reachable", "reject_reason", "owner",
 ]
-CONTACT_COLUMNS = ["mobile", "landline", "email", "wechat", "qq", "douyin", "kuaishou"]
 
 
 def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
@@ -65,6 +66,7 @@ def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
     out["title"] = _objects(map_unique(as_strings(column["title"]), standardize_title))
     out["source"] = _objects(normalize(as_strings(column["source"])))
     out["collected_at"] = _objects(map_unique(as_strings(column["collected_at"]), standardize_date))
+    out["owner"] = _objects(standardize_owners(as_strings(column["owner"])))
     out["reachable"] = np.logical_or.reduce([out[c] != "" for c in CONTACT_COLUMNS])
     out["reject_reason"] = _reject_reasons(out)
     return pd.DataFrame({c: out[c] for c in STANDARD_COLUMNS}, copy=False)

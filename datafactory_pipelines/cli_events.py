@@ -1,0 +1,147 @@
+"""`datafactory serve`, `rules …`, `link make`, `apply-events`: events, rules and tracking links from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from datafactory_pipelines.config import Paths
+from datafactory_pipelines.events.apply import dry_run
+from datafactory_pipelines.events.feed import event_counts, parse_event_lines
+from datafactory_pipelines.events.types import EventError, validate_event
+from datafactory_pipelines.links import make_link
+from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules
+from datafactory_pipelines.store import open_store
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.server import serve
+
+    token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
+    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token})")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
+    if args.action == "check":
+        problems = check_rule_files(paths.home)
+        for problem in problems:
+            _say(f"ERROR {problem}")
+        if problems:
+            return 1
+        rules = load_rules(paths.home)
+        _say(f"{len(rules.rules)} rule(s) in {len(rules.files)} file(s): all valid")
+        return 0
+    rules = load_rules(paths.home)
+    if args.action == "list":
+        for rule in rules.rules:
+            _say(f"{rule.name}  on {', '.join(rule.on)}  when {rule.when.text}")
+            _say(f"    {' → '.join(a.kind for a in rule.actions)}   ({rule.origin})")
+            if rule.description:
+                _say(f"    {rule.description}")
+        if rules.trusted_sources:
+            _say(f"trusted sources: {', '.join(rules.trusted_sources)}")
+        return 0
+    if not args.event_file:
+        raise RuleError("rules test needs EVENT.json (one event, a JSON array, or JSON Lines)")
+    path = Path(args.event_file)
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        parsed = json.loads(text)
+        raw = parsed if isinstance(parsed, list) else [parsed]
+        checked = [validate_event(e, i) for i, e in enumerate(raw, start=1)]
+        errors = [c.describe() for c in checked if isinstance(c, EventError)]
+        events = [c for c in checked if not isinstance(c, EventError)]
+    except json.JSONDecodeError:
+        events, bad = parse_event_lines(text.splitlines(), path.name)
+        errors = [reason for _, reason in bad]
+    for error in errors:
+        _say(f"INVALID {error}")
+    plain = [{"id": e.event_id, "source": e.source, "type": e.type, "subject": e.subject, "time": e.time,
+              "data": e.data} for e in events]
+    for event, plan in zip(plain, dry_run(open_store(paths.store), rules, plain), strict=True):
+        _say(f"event {event['id']} ({event['type']} from {event['source']}): {plan.status}"
+             + (f" lead {plan.lead_id}" if plan.lead_id else "") + (f" — {plan.error}" if plan.error else ""))
+        for rule in plan.fired:
+            _say(f"  rule {rule} fires")
+        for change in plan.changes:
+            _say(f"    {change.lead_id} {change.field}: {change.old or '—'} → {change.new or '—'}  [{change.rule}]")
+        for conflict in plan.conflicts:
+            _say(f"    conflict queued: {conflict['field']} {conflict['current_value']} vs "
+                 f"{conflict['incoming_value']}  [{conflict['rule']}]")
+        for flag in plan.flags:
+            _say(f"    {flag['channel']} {flag['value']} marked {flag['status']}  [{flag['rule']}]")
+        for note in plan.notes:
+            _say(f"    notify: {note['message']}  [{note['rule']}]")
+    _say("(dry run: nothing was changed)")
+    return 1 if errors else 0
+
+
+def cmd_link(args: argparse.Namespace, paths: Paths) -> int:
+    link = make_link(open_store(paths.store), args.channel, args.to, lead_id=args.lead, utm_source=args.utm_source,
+                     utm_medium=args.utm_medium, utm_campaign=args.utm_campaign, base_url=args.base_url,
+                     created_by=args.by)
+    _say(link.url)
+    return 0
+
+
+def cmd_apply_events(args: argparse.Namespace, paths: Paths) -> int:
+    import dagster as dg
+
+    from datafactory_pipelines.cli import _dagster_home
+    from sensors.events import process_event_feed
+
+    _dagster_home(paths)
+    os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
+    with dg.DagsterInstance.get() as instance:
+        runs = process_event_feed(instance, progress=_say)
+    failed = [r for r in runs if not r.success]
+    for run in runs:
+        if run.success:
+            meta = run.asset_materializations_for_node("lead_events")[0].metadata
+            _say(f"  events {meta['first_seq'].value}..{meta['last_seq'].value}: {meta['events'].value} applied, "
+                 f"{meta['field_changes'].value} field change(s), {meta['conflicts_queued'].value} conflict(s)")
+    counts = event_counts(open_store(paths.store))
+    if len(counts):
+        _say("event table:")
+        for row in counts.itertuples():
+            _say(f"  {row.type:<24} {row.status:<10} {row.n}")
+    _say(f"{len(runs) - len(failed)} batch(es) applied, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def add_event_commands(sub: argparse._SubParsersAction) -> None:
+    user = os.environ.get("USER", "cli")
+    p = sub.add_parser("serve", help="event ingress (POST /events) and tracking links (/t/<code>) over HTTP")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("rules", help="list the rules, check every rule file, or dry-run events through them")
+    p.add_argument("action", choices=["list", "check", "test"])
+    p.add_argument("event_file", nargs="?", help="test: EVENT.json (one event, an array, or JSON Lines)")
+    p.set_defaults(func=cmd_rules)
+
+    p = sub.add_parser("link", help="make a signed tracking link to an allowed target")
+    p.add_argument("action", choices=["make"])
+    p.add_argument("--channel", required=True, help="where the link is published (the source a click records)")
+    p.add_argument("--to", required=True, help="target URL; its host must be on DATAFACTORY_LINK_HOSTS")
+    p.add_argument("--lead", help="the lead this link is for (a click then touches that lead)")
+    p.add_argument("--utm-source", default="")
+    p.add_argument("--utm-medium", default="")
+    p.add_argument("--utm-campaign", default="")
+    p.add_argument("--base-url", help="public base of the server (default $DATAFACTORY_PUBLIC_URL or "
+                                      "http://127.0.0.1:8787)")
+    p.add_argument("--by", default=user)
+    p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("apply-events", help="apply the waiting events through the rules, via Dagster, once")
+    p.set_defaults(func=cmd_apply_events)

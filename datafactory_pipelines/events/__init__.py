@@ -1,0 +1,1 @@
+"""Events from other systems: CloudEvents in (`types`), the event table (`feed`), applied by rules (`apply`)."""

@@ -1,0 +1,199 @@
+"""Running rules on one event and one lead: which rules fire and what each action would change.
+
+Planning is pure (no store access): `events.apply` resolves the lead, calls `plan_event`, and writes
+the plans of a whole batch in one transaction, through the same edit path as `lead set`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import celpy
+
+from datafactory_pipelines.conflicts import same_entity
+from datafactory_pipelines.decisions import DecisionError, standardized_value
+from datafactory_pipelines.fields import LEAD_COLUMNS
+from datafactory_pipelines.rules import Action, Rule, RuleError, RuleSet
+
+REACH_FIELDS = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline")
+LIST_FIELDS = ("mobile_alternates", "email_alternates", "mobile_suspected_typos")
+NO_REACHABLE_CONTACT = "no reachable contact"
+
+
+class ActionError(ValueError):
+    """An action that cannot be carried out on this lead; the event changes nothing."""
+
+
+@dataclass
+class FieldChange:
+    lead_id: str
+    field: str
+    old: str
+    new: str
+    rule: str
+
+
+@dataclass
+class EventPlan:
+    seq: int
+    status: str  # applied | unchanged | no_rule | no_match | ambiguous | failed
+    lead_id: str | None = None
+    fired: list[str] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    error: str = ""
+    lead_after: dict[str, Any] | None = None
+
+
+def split_list(value: object) -> list[str]:
+    return [v for v in str(value or "").split(";") if v]
+
+
+def cel_lead(lead: dict[str, Any]) -> dict[str, Any]:
+    """The lead as rules see it: strings, with alternates as lists."""
+    view = {}
+    for column, value in lead.items():
+        text = "" if value is None or (isinstance(value, float) and value != value) else value
+        view[column] = split_list(text) if column in LIST_FIELDS else str(text) if not isinstance(text, int) else text
+    return view
+
+
+class _Context:
+    def __init__(self, rule: Rule, event: dict[str, Any], lead: dict[str, Any], policy: dict[str, str],
+                 plan: EventPlan, waiting: set[tuple[str, str, str]]) -> None:
+        self.rule, self.event, self.lead, self.policy, self.plan, self.waiting = rule, event, lead, policy, plan, waiting
+
+    def set(self, column: str, value: str) -> None:
+        old = str(self.lead.get(column) or "")
+        if old != value:
+            self.plan.changes.append(FieldChange(self.lead["lead_id"], column, old, value, self.rule.name))
+            self.lead[column] = value
+
+    def conflict(self, column: str, value: str) -> None:
+        current = str(self.lead.get(column) or "")
+        key = (self.lead["lead_id"], column, value)
+        if not current or current == value or key in self.waiting:
+            return
+        self.waiting.add(key)
+        self.plan.conflicts.append({"lead_id": self.lead["lead_id"], "field": column, "current_value": current,
+                                    "incoming_value": value, "rule": self.rule.name})
+
+
+def _standard(column: str, value: object) -> str:
+    try:
+        return standardized_value(column, str(value))
+    except DecisionError as err:
+        raise ActionError(str(err)) from err
+
+
+def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[str, Any]) -> None:
+    p = action.params
+
+    def value_of(name: str, default: Any = "") -> Any:
+        return p[name].evaluate(plain, cel) if name in p else default
+
+    lead = ctx.lead
+    if action.kind in ("set", "copy_fields"):
+        if action.kind == "set":
+            pairs = [(p["field"], value_of("value"))]
+        else:
+            data = ctx.event.get("data") or {}
+            pairs = [(f, data.get(f)) for f in p["fields"]]
+        for column, raw in pairs:
+            if raw in (None, ""):
+                continue
+            value = _standard(column, raw)
+            current = str(lead.get(column) or "")
+            if (p.get("respect_policy") and ctx.policy.get(column) == "ask" and current and current != value
+                    and not same_entity(column, current, value)):
+                ctx.conflict(column, value)
+            else:
+                ctx.set(column, value)
+    elif action.kind in ("add_alternate", "make_primary"):
+        channel = p["channel"]
+        value = _standard(channel, value_of("value"))
+        primary = str(lead.get(channel) or "")
+        alternates = split_list(lead.get(f"{channel}_alternates"))
+        if action.kind == "add_alternate":
+            if value != primary and value not in alternates:
+                ctx.set(f"{channel}_alternates", ";".join([*alternates, value]))
+        elif value != primary:
+            rest = [a for a in alternates if a != value]
+            ctx.set(channel, value)
+            ctx.set(f"{channel}_alternates", ";".join(([primary] if primary else []) + rest))
+    elif action.kind == "mark_invalid":
+        channel = p["channel"]
+        value = _standard(channel, value_of("value"))
+        status = str(value_of("status", "invalid")) or "invalid"
+        primary = str(lead.get(channel) or "")
+        alternates = split_list(lead.get(f"{channel}_alternates"))
+        if value == primary:  # the next alternate takes its place; the old value stays in the history
+            ctx.set(channel, alternates[0] if alternates else "")
+            ctx.set(f"{channel}_alternates", ";".join(alternates[1:]))
+        elif value in alternates:
+            ctx.set(f"{channel}_alternates", ";".join(a for a in alternates if a != value))
+        ctx.plan.flags.append({"lead_id": lead["lead_id"], "channel": channel, "value": value, "status": status,
+                               "reason": str(value_of("reason", "")), "rule": ctx.rule.name})
+    elif action.kind == "queue_conflict":
+        ctx.conflict(p["field"], _standard(p["field"], value_of("value")))
+    elif action.kind == "touch_source":
+        source = str(value_of("source") or "").strip()
+        if source:
+            if not str(lead.get("first_source") or ""):
+                ctx.set("first_source", source)
+            ctx.set("latest_source", source)
+    elif action.kind == "assign_owner":
+        if "owner" not in LEAD_COLUMNS:
+            raise ActionError("this lead store has no owner field yet")
+        ctx.set("owner", str(value_of("owner")).strip())
+    elif action.kind == "notify":
+        ctx.plan.notes.append({"rule": ctx.rule.name, "message": str(value_of("message", ctx.rule.name))})
+
+
+def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | None, policy: dict[str, str],
+               waiting: set[tuple[str, str, str]] | None = None, seq: int = 0) -> EventPlan:
+    """What the rules do with one event on one lead (the lead as it is before the event).
+
+    `waiting` holds (lead, field, value) of conflicts already open, so a repeated event queues none.
+    On an error nothing of this event is kept and the plan says why.
+    """
+    waiting = waiting if waiting is not None else set()
+    plan = EventPlan(seq=seq, status="no_rule", lead_id=lead["lead_id"] if lead else None)
+    candidates = rules.for_type(event["type"])
+    if lead is None or not candidates:
+        return plan
+    state = copy.copy(lead)
+    prior = cel_lead(lead)
+    plain = {"event": event, "lead": prior, "trusted_sources": rules.trusted_sources}
+    cel = {"event": celpy.json_to_cel(event), "lead": celpy.json_to_cel(prior),
+           "trusted_sources": celpy.json_to_cel(rules.trusted_sources)}
+    added: set[tuple[str, str, str]] = set()
+    try:
+        for rule in candidates:
+            if rule.when.evaluate(plain, cel) is not True:
+                continue
+            plan.fired.append(rule.name)
+            ctx = _Context(rule, event, state, policy, plan, waiting | added)
+            for action in rule.actions:
+                _run_action(ctx, action, plain, cel)
+            added = ctx.waiting - waiting
+        if plan.fired and plan.changes:  # a lead left with no way to reach them is flagged, never deleted
+            reachable = any(str(state.get(f) or "") for f in REACH_FIELDS)
+            flag = "" if reachable else NO_REACHABLE_CONTACT
+            if str(state.get("contact_status") or "") != flag:
+                plan.changes.append(FieldChange(state["lead_id"], "contact_status",
+                                                str(state.get("contact_status") or ""), flag,
+                                                plan.changes[-1].rule))
+                state["contact_status"] = flag
+    except (ActionError, RuleError) as err:
+        return EventPlan(seq=seq, status="failed", lead_id=lead["lead_id"], fired=plan.fired,
+                         error=f"rule {plan.fired[-1] if plan.fired else '?'}: {err}")
+    waiting |= added
+    if plan.fired:
+        plan.status = "applied" if plan.changes or plan.conflicts or plan.flags or plan.notes else "unchanged"
+    plan.lead_after = state
+    return plan

@@ -1,0 +1,266 @@
+"""`datafactory serve`: the event ingress (POST /events), the event schema, and tracking links (/t/<code>).
+
+DuckDB allows one writing process per file. The server talks to the store through one writer thread
+that holds a connection only while requests keep coming: it lets go after a short idle spell, and at
+once when another process (an import, a Dagster run) waits for the file or holds the store's writer
+lock (`store.exclusive`), which the writer takes for each batch. Requests that arrive together are
+stored in one transaction; each is answered only after its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from datafactory_pipelines.events.feed import insert_events
+from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_events
+from datafactory_pipelines.links import record_click
+from datafactory_pipelines.store import DuckDBLeadStore
+from datafactory_pipelines.store.writer_lock import StoreBusyError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_048_576  # one request: 1 MiB
+MAX_BATCH_EVENTS = 1000
+SINGLE_TYPES = {"application/cloudevents+json", "application/json"}
+BATCH_TYPE = "application/cloudevents-batch+json"
+IDLE_SECONDS = 0.5  # the writer closes the store after this long without a request
+YIELD_SECONDS = 1.5  # and stays away this long when another process waits (its retry back-off is ≤ 1 s)
+
+
+class ServerConfigError(ValueError):
+    """The server would be unsafe to start as configured."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Job:
+    work: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: concurrent.futures.Future
+
+
+class StoreWriter:
+    """The server's one connection to the lead store, used by one thread, held only while it is busy."""
+
+    def __init__(self, store: DuckDBLeadStore, idle_seconds: float = IDLE_SECONDS) -> None:
+        self.store = store
+        self.idle_seconds = idle_seconds
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.commits = 0
+        self.yields = 0
+        self.lock = store._writer_lock  # noqa: SLF001 - the same lock as store.exclusive()
+        self.purpose = f"datafactory serve (pid {os.getpid()}): storing events"
+        self.thread = threading.Thread(target=self._loop, name="lead-store-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.jobs.put(_Job(work, future))
+        return future
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=10)
+
+    def _someone_waits(self, since: float) -> bool:
+        try:
+            return self.store.waiting_marker.stat().st_mtime > since
+        except FileNotFoundError:
+            return False
+
+    def _run(self, con: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
+        try:
+            con.execute("BEGIN TRANSACTION")
+            results = [job.work(con) for job in jobs]
+            con.execute("COMMIT")
+        except Exception:  # one bad job must not sink the others: run each on its own
+            con.execute("ROLLBACK")
+            if len(jobs) > 1:
+                for job in jobs:
+                    self._run(con, [job])
+                return
+            raise
+        self.commits += 1
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+
+    def _loop(self) -> None:
+        con: duckdb.DuckDBPyConnection | None = None
+        opened_at = 0.0
+        while True:
+            try:
+                job = self.jobs.get(timeout=self.idle_seconds if con is not None else None)
+            except queue.Empty:
+                con.close()  # idle: let imports and runs have the store
+                con = None
+                continue
+            if job is None:
+                break
+            jobs = [job]
+            while len(jobs) < 500:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.jobs.put(None)
+                    break
+                jobs.append(more)
+            try:
+                with contextlib.ExitStack() as held:
+                    try:  # the store's change-level writer lock, per batch
+                        held.enter_context(self.lock.hold(self.purpose, wait_seconds=0))
+                    except StoreBusyError:  # another change runs: let go of the file, then wait our turn
+                        if con is not None:
+                            con.close()
+                            con = None
+                        held.enter_context(self.lock.hold(self.purpose))
+                    if con is None:
+                        con = self.store._connect()  # noqa: SLF001 - waits while another process has the file
+                        opened_at = time.time()
+                    self._run(con, jobs)
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting request
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(exc)
+            if con is not None and self._someone_waits(opened_at):
+                con.close()
+                con = None
+                self.yields += 1
+                time.sleep(YIELD_SECONDS)
+        if con is not None:
+            con.close()
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(store_path: str, token: str | None) -> FastAPI:
+    store = DuckDBLeadStore(store_path)  # creates the tables once
+    writer = StoreWriter(store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        writer.close()  # commits what is queued, then lets go of the store
+
+    app = FastAPI(title="datafactory events", version="1.0", lifespan=lifespan,
+                  description="CloudEvents ingress for lead events, and tracking links.")
+    app.state.writer = writer
+    schemas = event_schemas()
+
+    def authorized(request: Request) -> bool:
+        if not token:
+            return True  # only ever on a loopback host (see serve)
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+    @app.get("/events/schema")
+    def event_schema() -> dict[str, Any]:
+        """The CloudEvents envelope and, for each event type, the JSON schema of its `data`."""
+        return schemas
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "commits": writer.commits, "yields": writer.yields}
+
+    @app.post("/events", status_code=202)
+    async def post_events(request: Request) -> Response:
+        """One CloudEvent or a batch; 202 with a result per event, 400 naming the bad event and field."""
+        if not authorized(request):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _problem(413, f"request body above {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _problem(413, f"request body above {MAX_BODY_BYTES} bytes")
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type not in SINGLE_TYPES | {BATCH_TYPE}:
+            return _problem(415, f"content type {content_type!r}; expected application/cloudevents+json, "
+                                 f"{BATCH_TYPE} or application/json")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            return _problem(400, f"body is not JSON: {err}")
+        if content_type == BATCH_TYPE and not isinstance(payload, list):
+            return _problem(400, f"{BATCH_TYPE} needs a JSON array of events")
+        batch = payload if isinstance(payload, list) else [payload]
+        if len(batch) > MAX_BATCH_EVENTS:
+            return _problem(413, f"{len(batch)} events in one request; at most {MAX_BATCH_EVENTS}")
+        checked = validate_events(batch)
+        good = [c for c in checked if isinstance(c, ValidEvent)]
+        stored = await asyncio.wrap_future(writer.submit(lambda con: insert_events(con, good, via="http"))) \
+            if good else []
+        results: list[dict[str, Any]] = []
+        done = iter(stored)
+        for i, c in enumerate(checked):
+            if isinstance(c, EventError):
+                results.append({"index": i, "id": c.event_id, "status": "rejected", "field": c.field,
+                                "error": c.describe()})
+            else:
+                s = next(done)
+                results.append({"index": i, "id": c.event_id, "status": s.status, "seq": s.seq})
+        rejected = [r for r in results if r["status"] == "rejected"]
+        summary = {"accepted": sum(r["status"] == "accepted" for r in results),
+                   "duplicates": sum(r["status"] == "duplicate" for r in results),
+                   "rejected": len(rejected), "results": results}
+        if rejected:
+            summary["error"] = "; ".join(r["error"] for r in rejected[:10])
+        return JSONResponse(summary, status_code=400 if rejected else 202)
+
+    @app.get("/t/{code}")
+    async def follow_link(code: str, request: Request) -> Response:
+        """Record a click on a tracking link and redirect to its stored target."""
+        agent = request.headers.get("user-agent", "")
+        ip = request.client.host if request.client else ""
+        target = await asyncio.wrap_future(writer.submit(lambda con: record_click(con, code, agent, ip)))
+        if target is None:
+            return _problem(404, "no such link")
+        return RedirectResponse(target, status_code=302)
+
+    return app
+
+
+def check_bind(host: str, token: str | None) -> None:
+    if not token and not is_loopback(host):
+        raise ServerConfigError(f"refusing to listen on {host} without DATAFACTORY_API_TOKEN "
+                                "(set a token, or listen on 127.0.0.1)")
+
+
+def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning") -> None:
+    import uvicorn
+
+    token = os.environ.get("DATAFACTORY_API_TOKEN") or None
+    check_bind(host, token)
+    uvicorn.run(create_app(store_path, token), host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,67 @@
+import os
+from collections.abc import Callable
+
+import dagster as dg
+
+from assets.events import apply_lead_events
+from assets.partitions import LEAD_STORE_TAG
+from assets.resources import LeadStoreResource
+from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_file
+from datafactory_pipelines.inbox import inbox_files
+
+BATCH_EVENTS = 5000  # events per run
+MAX_RUNS_PER_TICK = 20
+
+
+def _settle_seconds() -> float:
+    return float(os.environ.get("DATAFACTORY_INBOX_SETTLE_SECONDS", "2"))
+
+
+@dg.sensor(
+    job=apply_lead_events,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads the event table from its cursor (the last sequence number handed out) and requests one "
+                "apply_lead_events run per batch, run key = the batch's sequence range. Event files dropped "
+                "into inbox/events/ (JSON Lines) are accepted into the table first.",
+)
+def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
+    paths = lead_store.paths()
+    store = lead_store.open()
+    files = [p for p in inbox_files(paths.inbox / "events", _settle_seconds())
+             if p.suffix.lower() in EVENT_FILE_SUFFIXES]
+    for path in files:
+        outcome = ingest_event_file(store, path, paths.processed / "events", paths.rejected / "events")
+        context.log.info(f"{path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
+                         f"{len(outcome.errors)} bad lines")
+    cursor = int(context.cursor or 0)
+    requests = []
+    while len(requests) < MAX_RUNS_PER_TICK:
+        window = feed_window(store, cursor, BATCH_EVENTS)
+        if window is None:
+            break
+        first, last, count = window
+        requests.append(dg.RunRequest(
+            run_key=f"events-{first}-{last}",
+            run_config={"ops": {"lead_events": {"config": {"first_seq": first, "last_seq": last}}}},
+            tags={"datafactory/events": str(count), **LEAD_STORE_TAG},
+        ))
+        cursor = last
+    return dg.SensorResult(run_requests=requests, cursor=str(cursor))
+
+
+def process_event_feed(instance: dg.DagsterInstance, progress: Callable[[str], None] = print) -> list[dg.ExecuteInProcessResult]:
+    """Evaluate the sensor once and run what it requests, in this process (`datafactory apply-events`)."""
+    from datafactory_pipelines.definitions import defs
+
+    context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
+    result = event_feed_sensor(context)
+    job = defs.resolve_job_def(apply_lead_events.name)
+    runs = []
+    for request in result.run_requests or []:
+        progress(f"apply_lead_events {request.run_key} …")
+        runs.append(job.execute_in_process(
+            instance=instance, run_config={**request.run_config,
+                                           "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags=request.tags, raise_on_error=False))
+    return runs
