@@ -141,3 +141,16 @@ def test_cli_map_flag_pins_and_the_report_masks(tmp_path: Path, datafactory_home
     nxt = write_xlsx(tmp_path / "展会名单_02.xlsx", rows[:1] + rows[5:])
     assert roles_of(read_file(nxt))["备注"] == "company"
     assert main(["import", str(tmp_path / "x.xlsx"), "--map", "bad"]) == 2
+
+
+def test_invisible_characters_do_not_hide_what_a_column_holds(tmp_path: Path) -> None:
+    rows = [["姓名", "手机", "负责人"]] + [[p, _mobile(i), "\u202e" + OWNERS[i % 3]] for i, p in enumerate(PEOPLE)]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert roles_of(raw)["负责人"] == "owner"
+
+
+def test_a_mixed_column_next_to_a_wechat_column_fills_only_empty_wechat(tmp_path: Path) -> None:
+    rows = [["姓名", "微信", "联系方式"], ["张伟", "wx_zhangwei", "wx_other1"], ["李娜", "", "wx_lina88"],
+            ["王芳", "", "13800138000"], ["刘强", "", "liu@163.com"]]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert raw.table["wechat"].tolist() == ["wx_zhangwei", "wx_lina88", "", ""]

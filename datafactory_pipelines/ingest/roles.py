@@ -24,6 +24,7 @@ from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.name import SALUTATIONS, SURNAME_ONLY_SALUTATIONS
 from datafactory_pipelines.standardize.phone import standardize_phones
+from datafactory_pipelines.standardize.text import as_strings
 from datafactory_pipelines.standardize.title import TITLE_SYNONYMS
 
 SAMPLE_SIZE = 200
@@ -127,7 +128,10 @@ def _spread(values: pd.Series, n: int) -> pd.Series:
 
 def sample_values(values: pd.Series) -> pd.Series:
     """Up to SAMPLE_SIZE non-empty values, spread over the column, trimmed."""
-    text = _spread(values, SAMPLE_SIZE * 4).astype(str).str.strip()
+    spread = _spread(values, SAMPLE_SIZE * 4)
+    # read as the standardizers read it: control and bidi characters dropped (a stray U+202E is no reason
+    # for a column of names not to look like names)
+    text = pd.Series(as_strings(spread.astype(str).tolist()).to_pylist(), index=spread.index, dtype=object).str.strip()
     text = text[text != ""]
     return _spread(text, SAMPLE_SIZE)
 
