@@ -67,11 +67,11 @@ def test_companies_under_a_person_header_go_to_company(tmp_path: Path) -> None:
 
 
 def test_unknown_headers_read_by_content_and_uncertain_roles_warned(tmp_path: Path) -> None:
-    rows = [["客户", "号码", "跟进情况", "Col4"]]
+    rows = [["客户", "号码", "跟进状态", "Col4"]]
     rows += [[p, _mobile(i), "已报价", f"2026-0{1 + i % 9}-1{i % 10}"] for i, p in enumerate(PEOPLE)]
     raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
     roles = roles_of(raw)
-    assert roles["号码"] == "mobile" and roles["Col4"] == "collected_at" and roles["跟进情况"] == "extra"
+    assert roles["号码"] == "mobile" and roles["Col4"] == "collected_at" and roles["跟进状态"] == "extra"
     by_column = {c["column"]: c for c in raw.column_report()}
     assert "content: mobile 100%" in by_column["号码"]["evidence"]
     assert 0 < by_column["号码"]["confidence"] < 0.9
@@ -154,3 +154,18 @@ def test_a_mixed_column_next_to_a_wechat_column_fills_only_empty_wechat(tmp_path
             ["王芳", "", "13800138000"], ["刘强", "", "liu@163.com"]]
     raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
     assert raw.table["wechat"].tolist() == ["wx_zhangwei", "wx_lina88", "", ""]
+
+
+def test_a_bad_number_in_a_phone_column_stays_a_bad_phone(tmp_path: Path) -> None:
+    rows = [["联系人", "手机号码"], ["张伟", "13800138000"], ["李娜", "13900139000"], ["无名氏", "12345"]]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert roles_of(raw)["手机号码"] == "mobile"
+    assert raw.table["mobile"].tolist()[2] == "12345" and raw.table["qq"].tolist()[2] == ""
+
+
+def test_a_phone_in_a_remarks_column_stays_a_remark(tmp_path: Path) -> None:
+    from datafactory_pipelines.ingest import IngestError
+
+    path = write_xlsx(tmp_path / "x.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "13812345678"]])
+    with pytest.raises(IngestError, match="no contact column"):
+        read_file(path, pinned={})

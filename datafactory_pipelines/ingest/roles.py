@@ -261,9 +261,14 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
         return vote, 0.9 if vote else 0.0
     contact_kinds = {k: s.get(k, 0.0) for k in ("mobile", "landline", "email", "wechat", "qq")}
     phone = contact_kinds["mobile"] + contact_kinds["landline"]
-    kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], contact_kinds["wechat"] + contact_kinds["qq"]))
+    # a short number in a phone column is a bad phone, not a QQ number: QQ counts only where the header
+    # does not name one kind
+    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote in (MIXED, None) else 0.0)
+    kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], ids))
     content_kind, share = profile.best()
 
+    if vote == "extra":  # 备注 / notes: free text, kept as written
+        return None, 0.9
     if vote in (OWNER, REFERRER):  # "销售额" is not a salesperson: the values must be names
         return (vote, 0.95) if s.get("name", 0) >= 0.5 else (None, 0.5)
     if vote in CONTACT_ROLES or vote == MIXED:
@@ -301,7 +306,7 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
 
 def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> None:
     """Across columns: one lead name (other people's names are owner / referrer), one company, one date."""
-    free = [r for r in roles if r.header not in pinned]
+    free = [r for r in roles if r.header not in pinned and r.header_vote != "extra"]
     names = [r for r in roles if r.role == "name"]
     person_like = [r for r in free if r.role is None and r.content.get("name", 0) >= 0.8]
     # a file without a name column whose values are names (e.g. 客户 under an unknown header)
