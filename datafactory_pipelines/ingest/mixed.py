@@ -24,37 +24,61 @@ FIELDS = ("mobile", "email", "wechat", "qq")
 
 def split_cell(text: str) -> dict[str, list[str]]:
     """One cell -> {field: [values]} for mobile (phones of any kind), email, wechat, qq."""
-    found: dict[str, list[str]] = {f: [] for f in FIELDS}
-    rest = str(text or "").strip()
-    if not rest:
-        return found
-    for match in _EMAIL.finditer(rest):
-        found["email"].append(match.group(0))
-    rest = _EMAIL.sub(" ", rest)
-    for label, value in _LABELLED.findall(rest):
-        found["qq" if label.lower().startswith("qq") else "wechat"].append(value)
-    rest = _LABELLED.sub(" ", rest)
-    rest = _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
-    if not rest:
-        return found
-    whole = standardize_phones([rest]).iloc[0]
-    if (whole["mobile"] or whole["landline"]) and not whole["mobile_reason"].endswith("dropped"):
-        found["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
-        return found
-    for token in (t for t in _SEPARATORS.split(rest) if t):
-        phone = standardize_phones([token]).iloc[0]
-        if phone["mobile"] or phone["landline"]:
-            found["mobile"].append(token)
-        elif _WECHAT.match(token):
-            found["wechat"].append(token)
-        elif _QQ.match(token):
-            found["qq"].append(token)
-        else:  # unreadable: kept with the phones, where the reason is recorded
-            found["mobile"].append(token)
+    return split_cells([text])[str(text or "")]
+
+
+def split_cells(texts: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Each distinct cell -> {field: [values]}; the phone reader runs once for all cells (and once for
+    all their tokens), not once per cell."""
+    found: dict[str, dict[str, list[str]]] = {}
+    rests: dict[str, str] = {}
+    for text in {str(t or "") for t in texts}:
+        cell: dict[str, list[str]] = {f: [] for f in FIELDS}
+        found[text] = cell
+        rest = text.strip()
+        if not rest:
+            continue
+        for match in _EMAIL.finditer(rest):
+            cell["email"].append(match.group(0))
+        rest = _EMAIL.sub(" ", rest)
+        for label, value in _LABELLED.findall(rest):
+            cell["qq" if label.lower().startswith("qq") else "wechat"].append(value)
+        rest = _LABELLED.sub(" ", rest)
+        rest = _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
+        if rest:
+            rests[text] = rest
+    whole = _phones(sorted(set(rests.values())), whole=True)
+    split = {text: [t for t in _SEPARATORS.split(rest) if t] for text, rest in rests.items() if not whole[rest]}
+    readable = _phones(sorted({t for tokens in split.values() for t in tokens}), whole=False)
+    for text, rest in rests.items():
+        cell = found[text]
+        if whole[rest]:
+            cell["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
+            continue
+        for token in split[text]:
+            if readable[token]:
+                cell["mobile"].append(token)
+            elif _WECHAT.match(token):
+                cell["wechat"].append(token)
+            elif _QQ.match(token):
+                cell["qq"].append(token)
+            else:  # unreadable: kept with the phones, where the reason is recorded
+                cell["mobile"].append(token)
     return found
+
+
+def _phones(texts: list[str], whole: bool) -> dict[str, bool]:
+    """Whether the phone reader finds a number in each text (for a whole cell: without dropping a part)."""
+    if not texts:
+        return {}
+    read = standardize_phones(texts)
+    ok = (read["mobile"].astype(bool) | read["landline"].astype(bool)).to_numpy()
+    if whole:
+        ok &= ~read["mobile_reason"].astype(str).str.endswith("dropped").to_numpy()
+    return dict(zip(texts, ok.tolist(), strict=True))
 
 
 def split_column(values: pd.Series) -> dict[str, pd.Series]:
     """A mixed column -> one column per field (';'-joined when a cell holds several), each distinct cell once."""
-    distinct = {v: split_cell(v) for v in pd.unique(values.astype(str))}
+    distinct = split_cells(list(pd.unique(values.astype(str))))
     return {f: values.astype(str).map({v: ";".join(parts[f]) for v, parts in distinct.items()}) for f in FIELDS}
