@@ -65,14 +65,18 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
 def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
+    rows = 0
+    begun = time.perf_counter()
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
         outcome = import_file(store, path, imported_by=by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
+            rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
-                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
+                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
+                 f"({time.perf_counter() - begun:.0f}s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
             say_column_report(store, outcome.import_id or "")
@@ -81,10 +85,11 @@ def _import_files(store, files: list[Path], by: str) -> int:
         else:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
-    _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store, actor=by, cause=",".join(imported))
+    _say(f"linking {rows} new rows and updating the leads they touch …")
+    result = relink_and_curate(store, actor=by, cause=",".join(imported), progress=lambda phase: _say(f"  … {phase}"))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
-         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
+         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
+         f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
     return 1 if rejected else 0
 
 
