@@ -30,6 +30,7 @@ class RestoreReport:
     leads_retired: list[str] = field(default_factory=list)
     contested: list[tuple[str, str]] = field(default_factory=list)  # (lead_id, field) changed again later
     imports_undone: list[str] = field(default_factory=list)
+    conflicts_closed: int = 0  # open conflicts the undone import took part in
 
 
 HAND_SET_ACTIONS = ("edit", "conflict decision")  # what a person, not a file, decided
@@ -69,7 +70,9 @@ def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     for merged, survivor in zip(merges["lead_id"], merges["new_value"], strict=True):
         store.revive_merged(merged, survivor)
     cause = f"undo import {import_id}"
-    store.close_conflicts(_conflicts_it_took_part_in(store, touched, import_id, mine), by, cause)
+    closing = _conflicts_it_took_part_in(store, touched, import_id, mine)
+    store.close_conflicts(closing, by, cause)
+    report.conflicts_closed = len(closing)
     before = set(store.leads()["lead_id"])
     relink_and_curate(store, full=True, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
                       action="restore", curate_fresh=touched)
