@@ -20,6 +20,7 @@ import pandas as pd
 from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
+from datafactory_pipelines.notify.outbox import append_notice, append_outbox
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
 from datafactory_pipelines.rules.engine import EventPlan, plan_event
 from datafactory_pipelines.store import LeadStore
@@ -113,9 +114,10 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
             con.unregister("wanted_contacts")
             con.register("wanted_contacts", _frame(missing))
             more = con.execute(
-                f"SELECT l.*, w.value AS _matched FROM leads l, wanted_contacts w WHERE l.status = 'active' "
-                f"AND l.{kind}_alternates LIKE '%' || w.value || '%' "
-                f"AND list_contains(string_split(l.{kind}_alternates, ';'), w.value)").df()
+                f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
+                f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
+                f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
+                f"JOIN leads l ON l.lead_id = a.lead_id").df()
         else:
             more = pd.DataFrame()
         con.unregister("wanted_contacts")
@@ -206,6 +208,7 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
         con.register("event_history", history)
         con.execute("INSERT INTO history SELECT * FROM event_history")
         con.unregister("event_history")
+        append_outbox(con, history)  # the owners hear of it, in this transaction (notify/outbox.py)
         final = changes.drop_duplicates(["lead_id", "field"], keep="last")
         for column, group in final.groupby("field", sort=False):
             con.register("lead_values", group[["lead_id", "new"]])
@@ -222,6 +225,11 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
             con.register("event_overrides", overrides)
             con.execute("INSERT INTO lead_overrides SELECT * FROM event_overrides")
             con.unregister("event_overrides")
+    for plan in plans:  # a rule's `notify` action: a note in the owner's message of this batch
+        for note in plan.notes if plan.lead_id else []:
+            event = by_seq[plan.seq]
+            append_notice(con, plan.lead_id, note["message"], actor=f"rule {note['rule']}",
+                          cause=f"event {event['event_id']} from {event['source']} (seq {plan.seq})")
     conflict_rows = []
     for plan in plans:
         event = by_seq[plan.seq]
@@ -262,7 +270,8 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
 def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq: int | None = None) -> ApplyReport:
     """Apply the waiting events with first_seq <= seq <= last_seq, in one transaction."""
     report = ApplyReport(first_seq=first_seq)
-    with store._transaction() as con:  # noqa: SLF001 - one transaction: reads, rules, writes
+    with store.exclusive(f"apply events from seq {first_seq}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction: reads, rules, writes
         rows = con.execute(
             "SELECT * FROM events WHERE seq >= ? AND seq <= ? AND status = ? ORDER BY seq",
             [first_seq, last_seq if last_seq is not None else 2**62, RECEIVED]).df().to_dict("records")
