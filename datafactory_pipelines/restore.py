@@ -1,12 +1,17 @@
 """Restoring, always by writing new history rows, never by rewriting old ones.
 
-- undo an import: its records leave linkage (kept, marked), everything is relinked with the same
-  model, so what the import changed goes back, the leads it created retire, and the merges only
-  its records caused come apart. A field someone changed after the import keeps that later
-  value; that field is reported as an open conflict, never silently overwritten.
+Every restore is one change: under the store's writer lock and in one transaction (all or nothing).
+
+- undo an import, as if it never happened: its records leave linkage (kept, marked) and the import
+  is marked undone (its file may be imported again); the leads it touched are relinked and curated
+  afresh from the records left, so the leads it created retire, the merges it caused come apart and
+  a value only it supported goes back to what the other records give. Open conflicts raised since
+  the import close, each with a history row. A value a person set by hand after the import keeps
+  that value and is queued as a conflict, never silently overwritten. Only the touched leads'
+  history is read.
 - as of a time, for one lead: every field back to its value then (as a restore edit).
-- as of a time, for everything: imports made after it are undone, then every lead's fields are
-  restored to their values then.
+- as of a time, for everything: live imports made after it are undone, then every lead's fields
+  are restored to their values then.
 """
 
 from __future__ import annotations
