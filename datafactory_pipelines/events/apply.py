@@ -21,7 +21,7 @@ from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
-from datafactory_pipelines.rules.engine import EventPlan, plan_event
+from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, CONTACT_FLAG_COLUMNS, OVERRIDE_COLUMNS
 
@@ -158,6 +158,8 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         con.unregister("touched")
         waiting = {(a, b, c) for a, b, c in open_rows}
     policy = conflict_policy()
+    standard = Standardizer()
+    standard.prime([e for e, found in zip(events, matches, strict=True) if len(found) == 1])
     plans = []
     for row, event, found in zip(rows, events, matches, strict=True):
         seq = int(row["seq"])
@@ -167,7 +169,7 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         if len(found) > 1:
             plans.append(EventPlan(seq=seq, status="ambiguous", error=f"{len(found)} leads match"))
             continue
-        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq)
+        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq, standard)
         if plan.lead_after is not None:
             leads[found[0]] = plan.lead_after
         plans.append(plan)
