@@ -8,13 +8,14 @@ from assets.quarantine import quarantined_records
 
 import_lead_file = dg.define_asset_job(
     "import_lead_file",
-    selection=[raw_imports, standardized_contacts, quarantined_records, entity_clusters, curated_leads, conflict_queue],
+    selection=dg.AssetSelection.assets(raw_imports, standardized_contacts, quarantined_records, entity_clusters,
+                                       curated_leads, conflict_queue),
     description="Import one dropped file (a lead_files partition), relink, and update the curated leads.",
     tags=LEAD_STORE_TAG,
 )
 relink_leads = dg.define_asset_job(
     "relink_leads",
-    selection=[entity_clusters, curated_leads, conflict_queue],
+    selection=dg.AssetSelection.assets(entity_clusters, curated_leads, conflict_queue),
     description="Relink every record in the lead store and rebuild the golden records.",
     tags=LEAD_STORE_TAG,
 )

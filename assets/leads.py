@@ -7,7 +7,7 @@ from assets.metadata import bar_chart, preview
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.linkage import LinkResult
 from datafactory_pipelines.masking import mask_value
-from datafactory_pipelines.pipeline import curate, link_all
+from datafactory_pipelines.pipeline import CurateOutcome, relink_and_curate
 
 
 def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
@@ -27,79 +27,80 @@ class LinkConfig(dg.Config):
     retrain: bool = False  # learn the model's m and u again from the current data
 
 
-@dg.asset(
-    deps=[standardized_contacts],
+# Both live in the lead store (records.lead_id, match_links, leads); Dagster keeps only masked metadata.
+entity_clusters = dg.AssetKey("entity_clusters")
+curated_leads = dg.AssetKey("curated_leads")
+
+
+@dg.multi_asset(
+    name="entity_clusters",
     group_name="leads",
-    kinds={"duckdb"},
-    owners=["team:data-engineering"],
+    specs=[
+        dg.AssetSpec(entity_clusters, deps=[standardized_contacts], kinds={"duckdb"},
+                     owners=["team:data-engineering"],
+                     description="Records linked into people: blocked on contact keys and name + company, compared "
+                                 "field by field, scored with Fellegi–Sunter weights learned from the data (u from "
+                                 "random pairs, m by EM, rare values counting more), and clustered without "
+                                 "chaining. New records are linked incrementally; the nightly relink links "
+                                 "everything with the same model."),
+        dg.AssetSpec(curated_leads, deps=[entity_clusters], kinds={"duckdb"}, owners=["team:data-engineering"],
+                     description="One golden record per person with a stable lead_id: the most recent valid value "
+                                 "of each field survives, other mobiles and emails are kept as alternates, and "
+                                 "merged leads point to the survivor."),
+    ],
 )
-def entity_clusters(context: dg.AssetExecutionContext, config: LinkConfig,
-                    lead_store: LeadStoreResource) -> dg.Output[LinkResult]:
-    """Records linked into people: blocked on contact keys and name + company, compared field by field,
-    scored with Fellegi–Sunter weights learned from the data (u from random pairs, m by EM, rare values
-    counting more), and clustered without chaining. New records are linked incrementally; the nightly
-    relink links everything with the same model."""
+def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_store: LeadStoreResource):
+    """Link and curate in one step, from the store and into it. What is linked follows the store alone (its
+    records not yet linked, or everything with `full_relink`), never the run's partition or the instance's
+    partition list, so any Dagster instance pointed at the store makes the same leads."""
     store = lead_store.open()
-    records, link = link_all(store, full=config.full_relink, retrain=config.retrain)
+    with store.exclusive(f"link and curate (dagster run {context.run_id[:8]})"):
+        outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain,
+                                    actor=f"dagster run {context.run_id[:8]}")
+    yield dg.MaterializeResult(asset_key=entity_clusters, metadata=_link_metadata(outcome.link))
+    yield dg.MaterializeResult(asset_key=curated_leads, metadata=_curate_metadata(outcome, store.leads()))
+
+
+def _link_metadata(link: LinkResult) -> dict[str, object]:
     sizes = link.clusters.groupby("cluster_id").size()
     size_counts = sizes.clip(upper=10).value_counts().sort_index()
     weights = link.pairs["match_weight"].clip(-30, 40)
     histogram = np.histogram(weights, bins=np.arange(-30, 45, 5))[0] if len(weights) else []
-    return dg.Output(
-        link,
-        metadata={
-            "records": len(records),
-            "clusters": int(sizes.size),
-            "candidate_pairs": link.candidate_pairs,
-            "matched_pairs": link.matched_pairs,
-            "clusters_split": link.splits,
-            "largest_cluster": int(sizes.max()) if sizes.size else 0,
-            "match_weight_histogram": bar_chart([f"{lo} to {lo + 5}" for lo in range(-30, 40, 5)],
-                                                [int(x) for x in histogram], "match weight", "pairs"),
-            "cluster_sizes": bar_chart([f"{k}+" if k == 10 else str(k) for k in size_counts.index],
-                                       [int(v) for v in size_counts], "records per cluster", "clusters"),
-            "largest_blocks": dg.MetadataValue.md(pd.DataFrame(link.blocking.get("largest_blocks", []))
-                                                  .to_markdown(index=False) or "_none_"),
-            "pairs_per_blocking_rule": bar_chart([r["rule"] for r in link.blocking.get("rules", [])],
-                                                 [r["pairs"] for r in link.blocking.get("rules", [])],
-                                                 "blocking rule", "pairs"),
-            "model": dg.MetadataValue.md(pd.DataFrame(link.model.describe()).round(6).to_markdown(index=False)),
-            "shared_contacts_ignored": link.shared_keys_ignored,
-            "shared_contacts": _shared_contacts_table(link.shared_keys),
-        },
-    )
+    return {
+        "records": len(link.clusters),
+        "clusters": int(sizes.size),
+        "candidate_pairs": link.candidate_pairs,
+        "matched_pairs": link.matched_pairs,
+        "clusters_split": link.splits,
+        "largest_cluster": int(sizes.max()) if sizes.size else 0,
+        "match_weight_histogram": bar_chart([f"{lo} to {lo + 5}" for lo in range(-30, 40, 5)],
+                                            [int(x) for x in histogram], "match weight", "pairs"),
+        "cluster_sizes": bar_chart([f"{k}+" if k == 10 else str(k) for k in size_counts.index],
+                                   [int(v) for v in size_counts], "records per cluster", "clusters"),
+        "largest_blocks": dg.MetadataValue.md(pd.DataFrame(link.blocking.get("largest_blocks", []))
+                                              .to_markdown(index=False) or "_none_"),
+        "pairs_per_blocking_rule": bar_chart([r["rule"] for r in link.blocking.get("rules", [])],
+                                             [r["pairs"] for r in link.blocking.get("rules", [])],
+                                             "blocking rule", "pairs"),
+        "model": dg.MetadataValue.md(pd.DataFrame(link.model.describe()).round(6).to_markdown(index=False)),
+        "shared_contacts_ignored": link.shared_keys_ignored,
+        "shared_contacts": _shared_contacts_table(link.shared_keys),
+    }
 
 
-@dg.asset(
-    group_name="leads",
-    kinds={"duckdb"},
-    owners=["team:data-engineering"],
-)
-def curated_leads(context: dg.AssetExecutionContext, entity_clusters: LinkResult,
-                  lead_store: LeadStoreResource) -> dg.MaterializeResult:
-    """One golden record per person with a stable lead_id: the most recent valid value of each field
-    survives, other mobiles and emails are kept as alternates, and merged leads point to the survivor."""
-    store = lead_store.open()
-    records = store.records_for_linkage()
-    records = records[records["record_id"].isin(entity_clusters.clusters["record_id"])]
-    partition = context.run.tags.get("dagster/partition", "")
-    outcome = curate(store, records, entity_clusters, actor=f"dagster run {context.run_id[:8]}",
-                     cause=partition or "relink", action="import" if partition else "relink")
-    leads = store.leads()
-    return dg.MaterializeResult(
-        metadata={
-            "active_leads": outcome.active_leads,
-            "leads_created": outcome.changes.created,
-            "leads_updated": outcome.changes.updated,
-            "leads_merged": outcome.changes.merged,
-            "merges": dg.MetadataValue.md(pd.DataFrame({"retired lead": list(outcome.merges),
-                                                        "merged into": list(outcome.merges.values())})
-                                          .head(20).to_markdown(index=False) if outcome.merges else "_none_"),
-            "lead_changes": bar_chart(["created", "updated", "merged"],
-                                      [outcome.changes.created, outcome.changes.updated, outcome.changes.merged],
-                                      "change", "leads"),
-            "duplicate_records": outcome.duplicates_found,
-            "records_linked": outcome.records_linked,
-            "preview": preview(leads.sort_values("updated_at", ascending=False), LEAD_PREVIEW),
-        }
-    )
+def _curate_metadata(outcome: CurateOutcome, leads: pd.DataFrame) -> dict[str, object]:
+    return {
+        "active_leads": outcome.active_leads,
+        "leads_created": outcome.changes.created,
+        "leads_updated": outcome.changes.updated,
+        "leads_merged": outcome.changes.merged,
+        "merges": dg.MetadataValue.md(pd.DataFrame({"retired lead": list(outcome.merges),
+                                                    "merged into": list(outcome.merges.values())})
+                                      .head(20).to_markdown(index=False) if outcome.merges else "_none_"),
+        "lead_changes": bar_chart(["created", "updated", "merged"],
+                                  [outcome.changes.created, outcome.changes.updated, outcome.changes.merged],
+                                  "change", "leads"),
+        "duplicate_records": outcome.duplicates_found,
+        "records_linked": outcome.records_linked,
+        "preview": preview(leads.sort_values("updated_at", ascending=False), LEAD_PREVIEW),
+    }

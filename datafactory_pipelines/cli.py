@@ -16,12 +16,15 @@ import pandas as pd
 
 from datafactory_pipelines.backup import BackupError, backup, restore_backup
 from datafactory_pipelines.cli_events import add_event_commands
+from datafactory_pipelines.cli_notify import add_notify_parser
+from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
 from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
+from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
@@ -49,8 +52,11 @@ def _say(text: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
+    """Import files; `--map COLUMN=ROLE` pins roles for their source first (see ingest/mappings.py)."""
     store = open_store(paths.store)
     files = [Path(f) for f in args.files]
+    if args.map:
+        pin_columns(paths, files, args.map, args.source)
     # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
     with store.exclusive(f"import {', '.join(p.name for p in files[:3])}{' …' if len(files) > 3 else ''}"):
         return _import_files(store, files, args.by)
@@ -59,25 +65,31 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
 def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
+    rows = 0
+    begun = time.perf_counter()
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
         outcome = import_file(store, path, imported_by=by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
+            rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
-                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
+                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
+                 f"({time.perf_counter() - begun:.0f}s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
+            say_column_report(store, outcome.import_id or "")
         elif outcome.status == "duplicate":
             _say(f"[{i}/{len(files)}] {path.name}: skipped, {outcome.error}")
         else:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
-    _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store, actor=by, cause=",".join(imported))
+    _say(f"linking {rows} new rows and updating the leads they touch …")
+    result = relink_and_curate(store, actor=by, cause=",".join(imported), progress=lambda phase: _say(f"  … {phase}"))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
-         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
+         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
+         f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
     return 1 if rejected else 0
 
 
@@ -111,9 +123,12 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     _say(f"lead store: {paths.store}")
     for key, value in counts.items():
         _say(f"  {key.replace('_', ' '):<22} {value}")
+    ignored = ignored_files(paths.inbox)
     inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
     rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
-    _say(f"  inbox                  {len(inbox)} file(s) waiting")
+    _say(f"  inbox                  {len(inbox) - len(ignored)} file(s) waiting")
+    for name, reason in ignored:
+        _say(f"  ignored in the inbox   {name}: {reason}")
     _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
     leads = store.leads()
     if len(leads):
@@ -301,11 +316,29 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
     home = _dagster_home(paths)
     os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
     with dg.DagsterInstance.get() as instance:
-        summaries = process_inbox(instance, progress=_say)
-    failed = [s for s in summaries if not s.success]
-    for s in failed:
-        _say(f"  REJECTED {s.partition_key}: {s.error}")
-    _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
+        report = process_inbox(instance, progress=_say)
+    counts = {"imported": 0, "duplicate": 0, "applied": 0, "rejected": 0, "failed": 0}
+    for run in report.runs:
+        counts[run.status] += 1
+        if run.status in ("rejected", "failed"):
+            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED (tried again)'} {run.file or run.partition_key}"
+                 f": {run.error}")
+        elif run.status == "duplicate":
+            _say(f"  DUPLICATE {run.file or run.partition_key}: same content as an earlier import; "
+                 "filed under processed/duplicates")
+    for name in report.duplicates:
+        _say(f"  DUPLICATE {name}: same content as an earlier import; filed under processed/duplicates")
+    for name, reason in report.rejected.items():
+        _say(f"  REJECTED {name}: {reason}")
+    for name, reason in report.ignored:
+        _say(f"  IGNORED {name}: {reason}")
+    duplicates = counts["duplicate"] + len(report.duplicates)
+    rejected = counts["rejected"] + len(report.rejected)
+    _say(f"{counts['imported']} file(s) imported, {duplicates} duplicate(s), {rejected} rejected (see {paths.rejected})"
+         + (f", {counts['applied']} workbook(s) applied" if counts["applied"] else "")
+         + (f", {len(report.ignored)} ignored" if report.ignored else "")
+         + (f", {len(report.waiting)} waiting" if report.waiting else ""))
+    failed = rejected
     cmd_status(args, paths)
     _say(f"\nOpen the Dagster UI on these runs:  {Path(sys.argv[0]).resolve()} ui   then http://127.0.0.1:3000"
          f"\n(the same as: DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} dagster dev)")
@@ -339,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import lead files (.xlsx/.xls/.csv) and update the curated leads")
     p.add_argument("files", nargs="+")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
+    p.add_argument("--map", action="append", default=[], metavar="COLUMN=ROLE",
+                   help="pin a column's role for the file's source (remembered in $DATAFACTORY_HOME/mappings.yaml): "
+                        "e.g. --map 客户名称=name --map 负责人=owner --map 备注=extra")
+    p.add_argument("--source", help="the source to pin --map for (default: the file name without dates/numbers)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export curated leads, the row -> lead links, or the quarantined rows")
@@ -416,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    add_notify_parser(sub)
     add_event_commands(sub)  # serve, rules, link, apply-events
     return parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import datetime
 
 import numpy as np
@@ -101,6 +102,26 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
     conflicts.insert(0, "conflict_id", range(next_conflict_id, next_conflict_id + len(conflicts)))
     golden["content_hash"] = content_hash(golden)
     return golden, conflicts
+
+
+def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_conflicts: pd.DataFrame) -> pd.DataFrame:
+    """The stored leads as `hold_and_detect` should see them when `lead_ids` are rebuilt after an undo.
+
+    A stored value of those leads is what the undone import helped choose, so it is not held against
+    their records: the lead is curated fresh. Only a value a still-open conflict holds stays held
+    (hand-set overrides hold anyway, in hold_and_detect).
+    """
+    rebuilt = known.index.intersection(pd.Index(list(lead_ids)))
+    if rebuilt.empty:
+        return known
+    known = known.copy()
+    known.loc[rebuilt, EDITABLE_FIELDS] = ""
+    still_held = open_conflicts[open_conflicts["lead_id"].isin(rebuilt)] if len(open_conflicts) else open_conflicts
+    for lead, field, current in zip(still_held.get("lead_id", []), still_held.get("field", []),
+                                    still_held.get("current_value", []), strict=True):
+        if field in EDITABLE_FIELDS:
+            known.at[lead, field] = current
+    return known
 
 
 def same_entity(field: str, current: str, incoming: str) -> bool:

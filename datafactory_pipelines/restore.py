@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -31,8 +32,13 @@ class RestoreReport:
     imports_undone: list[str] = field(default_factory=list)
 
 
+HAND_SET_ACTIONS = ("edit", "conflict decision")  # what a person, not a file, decided
+
+
 def _caused_by(history: pd.DataFrame, import_id: str) -> pd.Series:
-    return history["cause"].fillna("").str.split(",").apply(lambda causes: import_id in causes)
+    """Rows whose cause (one import id, or several joined by commas) names this import."""
+    causes = "," + history["cause"].fillna("").astype(str) + ","
+    return causes.str.contains(f",{import_id},", regex=False)
 
 
 def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
@@ -42,27 +48,94 @@ def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
 
 
 def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
-    history = store.history()
-    caused = history[_caused_by(history, import_id)]
-    contested = []
-    for (lead, name), rows in caused.groupby(["lead_id", "field"]):
-        later = history[(history["lead_id"] == lead) & (history["field"] == name) & (history["seq"] > rows["seq"].max())
-                        & ~_caused_by(history, import_id)]
-        if len(later) and name in EDITABLE_FIELDS:
-            contested.append((lead, name, rows.sort_values("seq")["old_value"].iloc[0]))
+    """As if the import never happened. Reads only the leads it touched and their history.
+
+    - its records leave linkage (kept, marked) and the import is marked undone, so its file may come back;
+    - the merges it caused come apart; the leads it touched are relinked and curated fresh from
+      the records left, so a value whose only support was this import goes back to what the rest give;
+    - open conflicts it took part in close, each with a history row saying why;
+    - a value a person set by hand after it (edit, decision) stays and is queued for review.
+    """
+    touched = store.leads_touched_by_import(import_id)
+    history = store.history_of_leads(touched)
+    caused_rows = _caused_by(history, import_id)
+    caused = history[caused_rows]
+    contested = _hand_set_after(history, caused_rows)
+    mine = set(store.import_records(import_id)["record_id"].astype(int))
     report = RestoreReport(imports_undone=[import_id])
     report.records_retired = store.retire_import(import_id, by)
     # merges this import caused: the merged leads get their own records (and ids) back before relinking
     merges = caused[(caused["field"] == "merged_into") & (caused["new_value"] != "")]
     for merged, survivor in zip(merges["lead_id"], merges["new_value"], strict=True):
         store.revive_merged(merged, survivor)
+    cause = f"undo import {import_id}"
+    store.close_conflicts(_conflicts_it_took_part_in(store, touched, import_id, mine), by, cause)
     before = set(store.leads()["lead_id"])
-    relink_and_curate(store, full=True, actor=by, cause=f"undo import {import_id}", action="restore")
+    relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
+                      action="restore", curate_fresh=touched)
     report.leads_retired = sorted(before - set(store.leads()["lead_id"]))
     report.contested = [(lead, name) for lead, name, _ in contested]
     if contested:
         _report_contested(store, contested, import_id)
     return report
+
+
+def _model_learned_from(store: LeadStore, its_records: set[int]) -> bool:
+    """Whether the stored linkage model was learned with the import's records among its data.
+
+    Record ids only grow, so a model learned from at least as many records as existed before the
+    import cannot predate it. Such a model is learned again (or the shipped one used) on undo.
+    """
+    saved = store.link_model()
+    if not saved or not its_records:
+        return False
+    trained_on = json.loads(saved).get("trained_on", {})
+    return trained_on.get("source") != "sample" and int(trained_on.get("records", 0)) >= min(its_records)
+
+
+def _hand_set_after(history: pd.DataFrame, caused_rows: pd.Series) -> list[tuple[str, str, str]]:
+    """(lead, field, value before the import) for every field a person set by hand after the import changed it."""
+    caused = history[caused_rows]
+    if caused.empty:
+        return []
+    first = caused.sort_values("seq").groupby(["lead_id", "field"]).agg(first_seq=("seq", "min"),
+                                                                        before=("old_value", "first"))
+    hand = history[~caused_rows & history["action"].isin(HAND_SET_ACTIONS) & history["field"].isin(EDITABLE_FIELDS)]
+    later = hand.join(first, on=["lead_id", "field"], how="inner")
+    later = later[later["seq"] > later["first_seq"]].drop_duplicates(["lead_id", "field"])
+    return [(lead, name, before or "") for lead, name, before in zip(later["lead_id"], later["field"],
+                                                                     later["before"], strict=True)]
+
+
+def _conflicts_it_took_part_in(store: LeadStore, touched: list[str], import_id: str,
+                               its_records: set[int]) -> pd.DataFrame:
+    """Open conflicts on the touched leads raised since the undone import (between it and later imports),
+    or whose values only it carried. Older conflicts keep holding their value."""
+    conflicts = store.conflicts()
+    conflicts = conflicts[conflicts["lead_id"].isin(touched) & (conflicts["kind"] != "undo import")]
+    if conflicts.empty:
+        return pd.DataFrame(columns=["conflict_id", "reason"])
+    imports = store.imports().set_index("import_id")
+    imported_at = pd.Timestamp(imports.at[import_id, "imported_at"])
+    records = store.records_of_leads(touched)
+    records = records[~records["import_id"].eq(import_id)]
+    overrides = store.overrides()
+    pinned = set(zip(overrides["lead_id"], overrides["field"], overrides["value"], strict=True))
+    closed = []
+    for c in conflicts.itertuples():
+        if c.import_id == import_id or (pd.notna(c.incoming_record) and int(c.incoming_record) in its_records):
+            closed.append((c.conflict_id, f"import {import_id} was undone; it brought the incoming value"))
+            continue
+        if pd.Timestamp(c.created_at) >= imported_at:  # the value held against newer data was chosen with its help
+            closed.append((c.conflict_id, f"import {import_id} was undone; the lead is curated again without it"))
+            continue
+        carried = set(records.loc[records["lead_id"] == c.lead_id, c.field].dropna()) \
+            if c.field in records.columns else set()
+        for value in (c.current_value, c.incoming_value):
+            if value and value not in carried and (c.lead_id, c.field, value) not in pinned:
+                closed.append((c.conflict_id, f"import {import_id} was undone; no record left carries {value}"))
+                break
+    return pd.DataFrame(closed, columns=["conflict_id", "reason"])
 
 
 def _report_contested(store: LeadStore, contested: list[tuple[str, str, str]], import_id: str) -> None:
@@ -103,7 +176,8 @@ def restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreRep
 
 def _restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
     imports = store.imports()
-    later = imports[pd.to_datetime(imports["imported_at"]) > pd.Timestamp(moment)]["import_id"].tolist()
+    later = imports[(pd.to_datetime(imports["imported_at"]) > pd.Timestamp(moment))
+                    & imports["undone_at"].isna()]["import_id"].tolist()  # one undone before stays undone
     report = RestoreReport()
     for import_id in reversed(later):  # newest first
         undone = _undo_import(store, import_id, by)
@@ -149,5 +223,5 @@ def _unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
         raise ValueError(f"no lead was merged into {lead_id}")
     for other in merged:
         store.split_lead(lead_id, other, by)
-    relink_and_curate(store, full=True, actor=by, cause=f"unmerge {lead_id}", action="unmerge")
+    relink_and_curate(store, actor=by, cause=f"unmerge {lead_id}", action="unmerge")
     return merged

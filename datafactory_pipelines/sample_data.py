@@ -189,3 +189,39 @@ def write_sample_files(out_dir: str | Path, people: int = 400, records: int = 10
             "true_company": part["true_company"].to_numpy(),
         }))
     return SampleSet(files=paths, truth=pd.concat(truths, ignore_index=True))
+
+
+def write_crm_exports(out_dir: str | Path, people: int = 600, records: int = 1600, seed: int = 23,
+                      overlap_days: tuple[int, int] = (140, 260)) -> SampleSet:
+    """Two exports from one CRM, taken months apart: the same header, overlapping people and rows.
+
+    The first export holds what was collected before day `overlap_days[1]`, the second what was
+    collected from day `overlap_days[0]` on, so rows in between are in both. People change jobs
+    (title and company) and numbers over time, so the two exports disagree about them.
+    """
+    rng = random.Random(seed)
+    persons = _people(rng, people)
+    companies = sorted({p["company"] for p in persons})
+    for person in persons:  # a job change moves some people to another company as well
+        person["next_company"] = rng.choice(companies) if person["changes_job"] and rng.random() < 0.6 else ""
+    rows = []
+    for person in [*persons, *rng.choices(persons, k=records - people)]:
+        day = rng.randrange(400)
+        row = _record(rng, person, day)
+        if person["next_company"] and day > 250:
+            row["company"] = row["true_company"] = person["next_company"]
+        rows.append({**row, "day": day})
+    table = pd.DataFrame(rows).sort_values(["day", "person_id"], kind="stable", ignore_index=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    style = HEADER_STYLES[0]
+    paths, truths = [], []
+    for number, part in enumerate((table[table["day"] < overlap_days[1]], table[table["day"] >= overlap_days[0]]), 1):
+        path = out / f"CRM导出_{number}.xlsx"
+        part[list(style)].rename(columns=style).to_excel(path, index=False, sheet_name="线索", engine="openpyxl")
+        paths.append(path)
+        truths.append(pd.DataFrame({
+            "file": path.name, "source_row": range(2, 2 + len(part)), "person_id": part["person_id"].to_numpy(),
+            "true_name": part["true_name"].to_numpy(), "true_mobile": part["true_mobile"].to_numpy(),
+            "true_email": part["true_email"].to_numpy(), "true_company": part["true_company"].to_numpy()}))
+    return SampleSet(files=paths, truth=pd.concat(truths, ignore_index=True))

@@ -1,11 +1,9 @@
 import dagster as dg
 import pandas as pd
 
-from assets.imports import standardized_contacts
-from assets.leads import curated_leads
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.fields import CONTACT_COLUMNS
-from datafactory_pipelines.pipeline import import_id_for
+from datafactory_pipelines.store import LeadStore
 from expectations.runner import validate
 from expectations.suites import CURATED_LEADS_SUITE, STANDARDIZED_CONTACTS_SUITE
 
@@ -19,8 +17,9 @@ def _blank_to_null(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _result(outcome, rows: int) -> dg.AssetCheckResult:
+def _result(outcome, rows: int, **check: object) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        **check,
         passed=outcome.success,
         metadata={
             "rows_checked": rows,
@@ -47,28 +46,27 @@ def leads_check_frame(leads: pd.DataFrame) -> pd.DataFrame:
                           ["mobile", "email", "wechat", "qq"])
 
 
-@dg.asset_check(asset=standardized_contacts, blocking=True,
-                description="GX: standardized contacts match their patterns; reachability is consistent.")
-def standardized_contacts_key_fields(context: dg.AssetCheckExecutionContext,
-                                     lead_store: LeadStoreResource) -> dg.AssetCheckResult:
-    store = lead_store.open()
-    partition_key = context.run.tags.get("dagster/partition", "")
-    found = store.imports()
-    found = found[[import_id_for(f, s) == partition_key
-                   for f, s in zip(found["file_name"], found["content_sha256"], strict=True)]]
-    records = store.import_records(found["import_id"].iloc[0]) if len(found) else pd.DataFrame()
+STANDARDIZED_CONTACTS_CHECK = dg.AssetCheckSpec(
+    "standardized_contacts_key_fields", asset="standardized_contacts", blocking=True,
+    description="GX: standardized contacts match their patterns; reachability is consistent.")
+
+
+def standardized_contacts_check(store: LeadStore, import_id: str) -> dg.AssetCheckResult:
+    """The gate on one import, evaluated in the step that saved it (see assets/imports.py): its records,
+    read back from the store by import id."""
+    records = store.import_records(import_id) if import_id else pd.DataFrame()
     if records.empty:
-        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0, "note": "duplicate or empty import"})
+        return dg.AssetCheckResult(check_name=STANDARDIZED_CONTACTS_CHECK.name, asset_key="standardized_contacts",
+                                   passed=True, metadata={"rows_checked": 0, "note": "empty import"})
     return _result(validate(contacts_check_frame(records), STANDARDIZED_CONTACTS_SUITE, "standardized_contacts"),
-                   len(records))
+                   len(records), check_name=STANDARDIZED_CONTACTS_CHECK.name, asset_key="standardized_contacts")
 
 
-@dg.asset_check(asset=curated_leads, blocking=True,
+@dg.asset_check(asset="curated_leads", blocking=True,
                 description="GX: every curated lead has a valid contact; ids and primary mobiles are unique.")
 def curated_leads_key_fields(lead_store: LeadStoreResource) -> dg.AssetCheckResult:
     leads = lead_store.open().leads()
     return _result(validate(leads_check_frame(leads), CURATED_LEADS_SUITE, "curated_leads"), len(leads))
 
 
-standardized_contacts_checks = [standardized_contacts_key_fields]
 curated_leads_checks = [curated_leads_key_fields]

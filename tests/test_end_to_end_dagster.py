@@ -98,8 +98,13 @@ def test_same_file_dropped_twice_imports_once(datafactory_home: Path, instance: 
     assert _run(instance, first.run_requests[0]).success
     # the operator drops the very same file again, under another name
     (paths.inbox / "list (1).xlsx").write_bytes(next(paths.processed.glob("*.xlsx")).read_bytes())
-    second = _evaluate_sensor(instance)
-    assert second.run_requests == []
+    second = _evaluate_sensor(instance)  # the store, not Dagster's memory, says whether content is new
+    assert len(second.run_requests) == 1 and second.run_requests[0].run_key != first.run_requests[0].run_key
+    run = _run(instance, second.run_requests[0])
+    assert run.success
+    std = run.asset_materializations_for_node("raw_imports")
+    assert any(str(m.metadata["import_status"].value).startswith("duplicate") for m in std
+               if "import_status" in m.metadata)
     assert (paths.processed / "duplicates" / "list (1).xlsx").exists()
     assert open_store(paths.store).counts()["imports"] == 1
 
@@ -314,3 +319,38 @@ def test_restore_job_and_history_backup(datafactory_home: Path, instance: dg.Dag
     assert run.success
     assert open_store(paths.store).leads().empty
     assert set(open_store(paths.store).leads(include_retired=True)["status"]) == {"retired"}
+
+
+def _files_holding(folder: Path, needles: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits = [n for n in needles if n.encode("utf-8") in data or n.encode("utf-16-le") in data]
+            if hits:
+                found[str(path.relative_to(folder))] = hits
+    return found
+
+
+def test_no_personal_data_in_dagster_storage(datafactory_home: Path, tmp_path: Path) -> None:
+    """The lead store is the system of record: no asset hands a frame of contacts to Dagster's IO manager,
+    so after an import, a relink and a rejected file, nothing under DAGSTER_HOME holds a phone or an email."""
+    paths = Paths.from_env().ensure()
+    needles = ["13812345678", "138 1234 5678", "19912345678", "secret.person@example.com", "SECRET.PERSON",
+               "other.one@163.com"]
+    write_xlsx(paths.inbox / "contacts.xlsx", [
+        ["姓名", "手机", "邮箱", "公司"],
+        ["保密甲", "+86 138 1234 5678", "SECRET.PERSON@example.com", "星海科技"],
+        ["保密乙", "19912345678", "other.one@163.com", "云帆贸易"],
+    ])
+    write_xlsx(paths.inbox / "no_contacts.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "13812345678"]])
+    home = tmp_path / "dagster_home_on_disk"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as inst:
+        runs = [_run(inst, r) for r in _evaluate_sensor(inst).run_requests]
+        assert sorted(r.success for r in runs) == [False, True]
+        assert defs.resolve_job_def("relink_leads").execute_in_process(
+            instance=inst, run_config={"ops": {"entity_clusters": {"config": {"full_relink": True}}}}).success
+    assert len(open_store(paths.store).leads()) == 2
+    assert any(home.rglob("*.db")), "the instance keeps its runs and events on disk"
+    assert _files_holding(home, needles) == {}

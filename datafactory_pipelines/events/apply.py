@@ -20,6 +20,7 @@ import pandas as pd
 from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
+from datafactory_pipelines.notify.outbox import append_notice, append_outbox
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
 from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
@@ -209,6 +210,7 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
         con.register("event_history", history)
         con.execute("INSERT INTO history SELECT * FROM event_history")
         con.unregister("event_history")
+        append_outbox(con, history)  # the owners hear of it, in this transaction (notify/outbox.py)
         final = changes.drop_duplicates(["lead_id", "field"], keep="last")
         for column, group in final.groupby("field", sort=False):
             con.register("lead_values", group[["lead_id", "new"]])
@@ -225,6 +227,11 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
             con.register("event_overrides", overrides)
             con.execute("INSERT INTO lead_overrides SELECT * FROM event_overrides")
             con.unregister("event_overrides")
+    for plan in plans:  # a rule's `notify` action: a note in the owner's message of this batch
+        for note in plan.notes if plan.lead_id else []:
+            event = by_seq[plan.seq]
+            append_notice(con, plan.lead_id, note["message"], actor=f"rule {note['rule']}",
+                          cause=f"event {event['event_id']} from {event['source']} (seq {plan.seq})")
     conflict_rows = []
     for plan in plans:
         event = by_seq[plan.seq]

@@ -7,9 +7,10 @@ import unicodedata
 
 # Exact synonyms, compared after normalize_header(). Order inside a list does not matter.
 HEADER_SYNONYMS: dict[str, list[str]] = {
-    "name": ["姓名", "客户姓名", "联系人", "联系人姓名", "名字", "客户", "称呼", "真实姓名",
-             "name", "fullname", "contact", "contactname", "contactperson", "customername", "firstname"],
-    "mobile": ["手机", "手机号", "手机号码", "移动电话", "联系电话", "电话", "电话号码", "联系方式", "联系手机",
+    "name": ["姓名", "客户姓名", "联系人", "联系人姓名", "名字", "客户", "称呼", "真实姓名", "被推荐人", "被介绍人",
+             "name", "fullname", "contact", "contactname", "contactperson", "customername", "firstname",
+             "referee", "referredperson"],
+    "mobile": ["手机", "手机号", "手机号码", "移动电话", "联系电话", "电话", "电话号码", "联系手机",
                "手机电话", "座机", "固定电话", "固话", "办公电话", "mobile", "mobilephone", "mobileno", "phone",
                "phonenumber", "cell", "cellphone", "tel", "telephone", "contactnumber"],
     "email": ["邮箱", "电子邮箱", "邮件", "邮件地址", "电子邮件", "邮箱地址", "email", "e-mail", "mail",
@@ -34,6 +35,22 @@ HEADER_SYNONYMS: dict[str, list[str]] = {
               "业务员", "归属人", "跟进负责人", "owner", "leadowner", "accountowner", "salesrep",
               "salesrepresentative", "salesperson", "salesowner", "assignedto", "assignee"],
 }
+
+# Other people's names: never the lead's own. The sales owner (for notifications) and the referrer.
+ROLE_SYNONYMS: dict[str, list[str]] = {
+    "owner": ["负责人", "销售", "销售人员", "销售代表", "跟进人", "跟进销售", "业务员", "客户经理", "归属人", "所属销售",
+              "所属人", "录入人", "创建人", "跟单员", "顾问", "owner", "leadowner", "accountowner", "salesrep",
+              "salesperson", "assignedto", "assignee", "createdby"],
+    "referrer": ["推荐人", "介绍人", "转介绍人", "推荐者", "referrer", "referredby", "referrername"],
+    # several kinds of contact in one column, read cell by cell
+    "contact": ["联系方式", "联系方法", "联系信息", "contactinfo", "contactdetails", "contacts"],
+}
+ROLE_KEYWORDS: list[tuple[str, str]] = [
+    ("被推荐", "name"), ("被介绍", "name"), ("推荐人", "referrer"), ("介绍人", "referrer"),
+    ("负责人", "owner"), ("跟进人", "owner"), ("销售", "owner"), ("业务员", "owner"), ("owner", "owner"),
+]
+_CONTACT_WORDS = [("手机", "mobile"), ("电话", "mobile"), ("phone", "mobile"), ("mobile", "mobile"),
+                  ("微信", "wechat"), ("wechat", "wechat"), ("qq", "qq"), ("邮箱", "email"), ("email", "email")]
 
 # Substring fallbacks for decorated headers such as "手机号码(必填)" or "客户邮箱*".
 # Checked in order, so the more specific words come first.
@@ -79,6 +96,28 @@ def canonical_field(header: object) -> str | None:
     return None
 
 
+_ROLE_LOOKUP = {syn: role for role, syns in ROLE_SYNONYMS.items() for syn in syns}
+
+
+def header_role(header: object) -> str | None:
+    """What the header alone says: a canonical field, "owner", "referrer", "contact" (several kinds), or None."""
+    key = normalize_header(header)
+    if not key:
+        return None
+    if key in _ROLE_LOOKUP:
+        return _ROLE_LOOKUP[key]
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    if len(key) <= 24:
+        kinds = {kind for word, kind in _CONTACT_WORDS if word in key}
+        if len(kinds) >= 2:  # 手机/微信, 电话或邮箱
+            return "contact"
+        for word, role in ROLE_KEYWORDS:
+            if word in key:
+                return role
+    return canonical_field(header)
+
+
 def map_headers(headers: list[object]) -> dict[int, str]:
     """Column index -> canonical field. Repeats of a single-valued field are left unmapped (kept as extras)."""
     mapping: dict[int, str] = {}
@@ -96,6 +135,6 @@ def map_headers(headers: list[object]) -> dict[int, str]:
 
 def header_score(row: list[object]) -> int:
     """How much a row looks like a header: the number of distinct canonical fields it names."""
-    fields = {canonical_field(c) for c in row if isinstance(c, str) and c.strip()}
+    fields = {header_role(c) for c in row if isinstance(c, str) and c.strip()}
     fields.discard(None)
     return len(fields)

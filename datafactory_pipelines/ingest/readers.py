@@ -24,9 +24,14 @@ import pyarrow.compute as pc
 from python_calamine import CalamineWorkbook
 
 from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
+from datafactory_pipelines.config import Paths
 from datafactory_pipelines.ingest.containers import read_html_tables, read_spreadsheetml, sniff
 from datafactory_pipelines.ingest.errors import IngestError
-from datafactory_pipelines.ingest.headers import header_score, map_headers
+from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
+from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
+from datafactory_pipelines.ingest.mixed import split_column
+from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
+from datafactory_pipelines.ingest.safety import check_zip_container
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -43,6 +48,8 @@ class RawSheet:
     extra_headers: list[str]
     rows_read: int
     blank_rows: int
+    columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
+    warnings: list[str] = field(default_factory=list)  # roles read with little confidence
 
 
 @dataclass
@@ -56,6 +63,15 @@ class RawImport:
     skipped_sheets: list[str] = field(default_factory=list)
     hidden_sheets: list[str] = field(default_factory=list)  # skipped: a hidden sheet is not a lead list
     container: str = ""  # what the file really is: xlsx, xls, html, spreadsheetml, csv
+    source_key: str = ""  # files from one source share it (and its pinned mapping)
+    pinned: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"sheet {s.name!r}: {w}" for s in self.sheets for w in s.warnings]
+
+    def column_report(self) -> list[dict]:
+        return [{"sheet": s.name, **c} for s in self.sheets for c in s.columns]
 
     @property
     def file_name(self) -> str:
@@ -74,8 +90,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_file(path: str | Path) -> RawImport:
-    """Read a lead file; raise IngestError saying where and why when it cannot be imported."""
+def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str | Path | None = None) -> RawImport:
+    """Read a lead file; raise IngestError saying where and why when it cannot be imported.
+
+    Column roles come from header and content; `pinned` (header -> role) overrides them, by default
+    what $DATAFACTORY_HOME/mappings.yaml (or `home`) pins for the file's source.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -85,9 +105,16 @@ def read_file(path: str | Path) -> RawImport:
     if path.stat().st_size == 0:
         raise IngestError(path.name, "the file is empty")
     sha = file_sha256(path)
+    if pinned is None:
+        try:
+            pinned = pinned_for(path.name, load_mappings(home if home is not None else Paths.from_env().home))
+        except (ValueError, OSError) as exc:
+            raise IngestError(path.name, f"the pinned column mappings cannot be read: {exc}") from exc
     hidden: list[str] = []
     if suffix in EXCEL_SUFFIXES:
         container = sniff(path)
+        if container == "zip":
+            check_zip_container(path)  # zip bombs, over-long cells, DTDs: refused before any reader unpacks
         if container in ("ole", "zip", "unknown"):
             tables, hidden = _excel_tables(path)
             container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))
@@ -109,7 +136,7 @@ def read_file(path: str | Path) -> RawImport:
     problems: list[IngestError] = []
     for sheet_name, table, first_row in tables:
         try:
-            frame, info = _read_table(path.name, sheet_name, table, first_row)
+            frame, info = _read_table(path.name, sheet_name, table, first_row, pinned)
         except IngestError as err:
             problems.append(err)
             skipped.append(sheet_name)
@@ -123,7 +150,7 @@ def read_file(path: str | Path) -> RawImport:
         raise IngestError(path.name, f"no sheet holds a lead list ({reasons})")
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped,
-                     hidden_sheets=hidden, container=container)
+                     hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
 
 
 def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
@@ -252,20 +279,34 @@ def _csv_table(path: Path) -> pd.DataFrame:
         raise IngestError(path.name, f"malformed CSV: {exc}") from exc
 
 
-def _find_header(table: pd.DataFrame) -> int | None:
+_CONTACT_VALUE = re.compile(r"\d[\d\s\-]{6,}\d|@")
+
+
+def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> int | None:
+    """The row naming the most known fields (pinned headers count too); else, for headers nobody
+    knows, the first row of labels (no phone or address among them) followed by a row of contacts."""
     best, best_score = None, 1
-    for i, row in enumerate(table.head(HEADER_SEARCH_ROWS).itertuples(index=False)):
-        score = header_score(list(row))
+    head = [[str(c).strip() for c in row] for row in table.head(HEADER_SEARCH_ROWS).itertuples(index=False)]
+    for i, row in enumerate(head):
+        score = header_score(row) + sum(c in pinned for c in row if c) * 2 if pinned else header_score(row)
         if score > best_score:
             best, best_score = i, score
-    return best
+    if best is not None:
+        return best
+    for i, row in enumerate(head[:-1]):
+        labels = [c for c in row if c]
+        if len(labels) >= 2 and not any(_CONTACT_VALUE.search(c) for c in labels) \
+                and any(_CONTACT_VALUE.search(c) for c in head[i + 1]):
+            return i
+    return None
 
 
-def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, RawSheet]:
+def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
+                pinned: dict[str, str] | None = None) -> tuple[pd.DataFrame, RawSheet]:
     """table: strings ('' for empty); first_row: the Excel row number of table row 0."""
     if table.empty or not (table != "").to_numpy().any():
         raise IngestError(file_name, "the sheet is empty", sheet=sheet)
-    header_idx = _find_header(table)
+    header_idx = _find_header(table, pinned)
     if header_idx is None:
         raise IngestError(
             file_name,
@@ -274,14 +315,6 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int)
             sheet=sheet,
         )
     header = [str(c).strip() for c in table.iloc[header_idx]]
-    mapping = map_headers(header)
-    if not set(mapping.values()) & set(CONTACT_FIELDS):
-        raise IngestError(
-            file_name,
-            "no contact column (手机, 邮箱, 微信, QQ, 抖音, 快手 / Mobile, Email, WeChat …) in the header",
-            sheet=sheet,
-            row=first_row + header_idx,
-        )
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
     if "non_blank" in table.attrs:
         non_blank = table.attrs["non_blank"][header_idx + 1:]
@@ -293,20 +326,39 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int)
         keep &= ~(body[maybe_header] == pd.Series(header, index=body.columns)).all(axis=1).reindex(
             body.index, fill_value=False).to_numpy()
 
+    roles = decide_roles(header, body[keep], pinned)
+    mapping = mapping_of(roles)
+    if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}):
+        raise IngestError(
+            file_name,
+            "no contact column (手机, 邮箱, 微信, QQ, 抖音, 快手 / Mobile, Email, WeChat …) in the header "
+            "or in the values",
+            sheet=sheet,
+            row=first_row + header_idx,
+        )
+
     frame = pd.DataFrame({f: pd.Series("", index=body.index, dtype=object) for f in CANONICAL_FIELDS})
-    first_column: dict[str, int] = {}
-    for i, f in sorted(mapping.items()):
-        first_column.setdefault(f, i)
-    for i, f in mapping.items():
-        column = body.iloc[:, i]
-        if first_column[f] == i:
-            frame[f] = column
-        else:  # e.g. 手机 and 座机: later columns become alternates of the first
-            frame[f] = frame[f].where(column.str.strip() == "", frame[f].where(frame[f] == "", frame[f] + ";") + column)
-    extra_idx = [i for i, h in enumerate(header) if i not in mapping and h]
-    if extra_idx:
-        extras = body.iloc[:, extra_idx]
-        extras.columns = [header[i] for i in extra_idx]
+    columns: list[tuple[str, pd.Series]] = []  # (field, values) in column order
+    for i, role in sorted(mapping.items()):
+        if role == MIXED:  # 手机/微信, 联系方式: each cell's parts to their own fields
+            columns.extend((f, part) for f, part in split_column(body.iloc[:, i]).items())
+        elif role in CANONICAL_FIELDS:
+            columns.append((role, body.iloc[:, i].astype(str)))
+    for f, column in columns:
+        if f in MULTI_VALUE_FIELDS or f in ("wechat", "qq"):  # later columns become alternates of the first
+            joined = frame[f].where(frame[f] == "", frame[f] + ";") + column
+            frame[f] = frame[f].where(column.str.strip() == "", joined)
+        else:
+            frame[f] = frame[f].where(frame[f] != "", column)
+    extra_names: dict[int, str] = {}
+    for r in roles:
+        if r.role in (OWNER, REFERRER) and r.role not in CANONICAL_FIELDS:
+            extra_names[r.index] = r.role if r.role not in extra_names.values() else r.header
+        elif r.role is None and r.header:
+            extra_names[r.index] = r.header
+    if extra_names:
+        extras = body.iloc[:, list(extra_names)]
+        extras.columns = list(extra_names.values())
         frame["extra"] = extras.to_json(orient="records", lines=True, force_ascii=False).splitlines()
     else:
         frame["extra"] = "{}"
@@ -317,9 +369,11 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int)
         name=sheet,
         header_row=first_row + header_idx,
         headers={header[i]: f for i, f in mapping.items()},
-        extra_headers=[header[i] for i in extra_idx],
+        extra_headers=[header[i] for i, name in extra_names.items() if name == header[i]],
         rows_read=len(frame),
         blank_rows=int(len(body) - len(frame)),
+        columns=[r.as_dict() for r in roles],
+        warnings=warnings_of(roles),
     )
     return frame[RAW_COLUMNS], info
 

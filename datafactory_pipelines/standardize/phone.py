@@ -10,6 +10,7 @@ linkage step compares a lead's numbers across records for that.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -36,6 +37,10 @@ MOBILE_PATTERN = _CN.mobile.national_number_pattern  # e.g. 1(?:[38]\d|4[57]|...
 # libphonenumber's fixed-line pattern is stricter than the numbering plan (it rejects the
 # 7-digit numbers many switchboards and older lists carry), so the plan is the test here.
 LANDLINE_PATTERN = r"0(?:10|2\d|[3-9]\d{2})[2-9]\d{6,7}"
+# Numbers in real use that libphonenumber's CN metadata does not list (149: China Telecom). Decided
+# deliberately: kept as a reachable "possible mobile", flagged in mobile_reason, never silently dropped.
+POSSIBLE_MOBILE_PATTERN = r"149\d{8}"
+POSSIBLE_MOBILE_REASON = "possible mobile: 149 range, not in libphonenumber's CN numbering metadata"
 SEPARATORS = r"[,;/、|\n]+|\s+或\s*|\s{2,}"
 EXTENSION = r"(?:转|分机|ext\.?|x|#)\s*\d{1,6}\s*$"
 EXTENSION_NAMED = r"(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6})\s*$"
@@ -65,19 +70,95 @@ def _tokens(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
         tokens = pa.concat_arrays([pc.filter(tokens, pc.invert(several)), extra_tokens])
         rows = np.concatenate([rows[~mask], extra_rows])
     keep = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)
-    return pc.filter(tokens, keep), rows[keep]
+    tokens, rows = pc.filter(tokens, keep), rows[keep]
+    return _regroup_spaced(tokens, rows)
+
+
+_EXTENSION_ONLY = re.compile(r"^(?:转|分机|ext\.?|x|#|-)\s*\d{1,6}$", re.IGNORECASE)
+
+
+def _regroup_spaced(tokens: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """A cell like "186-8065-5432 021-23120643-8528": numbers separated by single spaces, each written
+    with spaces of its own or not. Where the whole token is no number, its space-separated pieces are
+    grouped again, longest readable number first; an extension piece joins the number before it."""
+    spaced = contains(tokens, r"\S\s+\S")
+    if not pc.any(spaced).as_py():
+        return tokens, rows
+    where = np.flatnonzero(spaced.to_numpy(zero_copy_only=False))
+    texts = pc.take(tokens, pa.array(where)).to_pylist()
+    unreadable = [(i, t) for i, t, kind in zip(where, texts, _kinds(texts), strict=True)  # one classify call
+                  if kind in ("bad", "none")]
+    if not unreadable:
+        return tokens, rows
+    pieces = {t: t.split() for _, t in unreadable}
+    candidates = sorted({" ".join(p[a:b]) for p in pieces.values() for a in range(len(p))
+                         for b in range(a + 1, len(p) + 1)})
+    readable = {c for c, k in zip(candidates, _kinds(candidates), strict=True) if k in ("mobile", "landline")}
+    replaced: dict[int, list[str]] = {}
+    for i, text in unreadable:
+        parts, groups, a = pieces[text], [], 0
+        while a < len(parts):
+            b = next((b for b in range(len(parts), a, -1) if " ".join(parts[a:b]) in readable), None)
+            if b is None:
+                if groups and _EXTENSION_ONLY.match(parts[a]):
+                    groups[-1] = f"{groups[-1]} {parts[a]}"
+                    a += 1
+                    continue
+                groups = []
+                break
+            groups.append(" ".join(parts[a:b]))
+            a = b
+        if len(groups) > 1:
+            replaced[i] = groups
+    if not replaced:
+        return tokens, rows
+    keep = np.ones(len(tokens), dtype=bool)
+    keep[list(replaced)] = False
+    extra_tokens = [g for i in sorted(replaced) for g in replaced[i]]
+    extra_rows = np.array([rows[i] for i in sorted(replaced) for _ in replaced[i]], dtype=rows.dtype)
+    return (pa.concat_arrays([pc.filter(tokens, pa.array(keep)), pa.array(extra_tokens, type=pa.string())]),
+            np.concatenate([rows[keep], extra_rows]))
+
+
+def _kinds(texts: list[str]) -> list[str]:
+    return _classify(pa.array(texts, type=pa.string()))["kind"].tolist()
+
+
+def _national(body: pa.Array) -> pa.Array:
+    """Digits of a number without country code: 0086 / +86 / 86 off, and the trunk 0 put back on an
+    area code written after the country code ("+86 571 8654 1234" -> 057186541234)."""
+    digits = sub(body, r"\D")
+    cc = pc.or_(pc.starts_with(digits, "0086"), contains(body, r"^\s*[(（]?\s*\+\s*86"))
+    digits = pick(pc.starts_with(digits, "0086"), pc.utf8_slice_codeunits(digits, 4), digits)
+    national = pc.utf8_slice_codeunits(digits, 2)
+    either = f"(?:{MOBILE_PATTERN})|(?:{POSSIBLE_MOBILE_PATTERN})"
+    national_trunk = pc.binary_join_element_wise("0", national, "")
+    strip_86 = pc.and_(pc.and_(pc.starts_with(digits, "86"), pc.invert(full_match(digits, either))),
+                       pc.or_(pc.or_(full_match(national, either), pc.starts_with(national, "0")),
+                              full_match(national_trunk, LANDLINE_PATTERN)))
+    digits = pick(strip_86, national, digits)
+    cc = pc.or_(cc, strip_86)
+    trunk = pc.binary_join_element_wise("0", digits, "")
+    add_trunk = pc.and_(pc.and_(cc, pc.invert(pc.starts_with(digits, "0"))),
+                        pc.and_(pc.invert(full_match(digits, either)), full_match(trunk, LANDLINE_PATTERN)))
+    return pick(add_trunk, trunk, digits)
 
 
 def _classify(tokens: pa.Array) -> pd.DataFrame:
     extension = pc.fill_null(pc.struct_field(pc.extract_regex(tokens, EXTENSION_NAMED), [0]), "")
     body = sub(tokens, EXTENSION)
-    digits = sub(body, r"\D")
-    digits = pick(pc.starts_with(digits, "0086"), pc.utf8_slice_codeunits(digits, 4), digits)
-    national = pc.utf8_slice_codeunits(digits, 2)
-    strip_86 = pc.and_(pc.and_(pc.starts_with(digits, "86"), pc.invert(full_match(digits, MOBILE_PATTERN))),
-                       pc.or_(full_match(national, MOBILE_PATTERN), pc.starts_with(national, "0")))
-    digits = pick(strip_86, national, digits)
-    mobile = full_match(digits, MOBILE_PATTERN)
+    digits = _national(body)
+    # "0571-86541234-8012": a landline, then a dash and an extension
+    dashed = pc.extract_regex(body, r"^(?P<body>.*\d)\s*-\s*(?P<ext>\d{1,6})\s*$")
+    dashed_body = pc.fill_null(pc.struct_field(dashed, [0]), "")
+    dashed_digits = _national(dashed_body)
+    either = f"(?:{MOBILE_PATTERN})|(?:{POSSIBLE_MOBILE_PATTERN})"
+    use_dash = pc.and_(pc.and_(pc.equal(extension, ""), pc.invert(full_match(digits, f"{either}|{LANDLINE_PATTERN}"))),
+                       full_match(dashed_digits, LANDLINE_PATTERN))
+    extension = pick(use_dash, pc.fill_null(pc.struct_field(dashed, [1]), ""), extension)
+    digits = pick(use_dash, dashed_digits, digits)
+    possible = pc.and_(full_match(digits, POSSIBLE_MOBILE_PATTERN), pc.invert(full_match(digits, MOBILE_PATTERN)))
+    mobile = pc.or_(full_match(digits, MOBILE_PATTERN), possible)
     landline = full_match(digits, LANDLINE_PATTERN)
     area = pick(contains(digits, r"^0[12]"), 3, 4)
     formatted = pc.binary_join_element_wise(
@@ -150,6 +231,11 @@ def standardize_phones(values) -> pd.DataFrame:
     reason = np.where(status == REPAIRED, "format repaired", "").astype(object)
     for i in np.flatnonzero((status == REPAIRED) & (bad_count > 0)):
         reason[i] = f"{bad_count[i]} unreadable number(s) dropped"
+    possible = np.flatnonzero(np.asarray(pc.fill_null(pc.match_substring_regex(
+        pa.array(mobile, type=pa.string()), f"^(?:{POSSIBLE_MOBILE_PATTERN})$"), False).to_numpy(
+        zero_copy_only=False), dtype=bool))
+    for i in possible:  # reachable, and flagged so an operator can see why
+        reason[i] = POSSIBLE_MOBILE_REASON + (f"; {reason[i]}" if reason[i] else "")
     for i in np.flatnonzero(status == INVALID):
         reason[i] = f"not a CN mobile or landline ({digit_total[i]} digits)" if digit_total[i] else "no digits"
     out["mobile_status"] = status.astype(object)

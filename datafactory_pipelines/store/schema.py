@@ -31,20 +31,25 @@ EVENT_COLUMNS = ["seq", "key_hash", "source", "event_id", "type", "subject", "ev
 CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
+# An import's content is unique among live imports only: once undone, the same file may come back.
+IMPORT_COLUMNS = ["import_id", "file_name", "content_sha256", "sheets", "header_map", "rows_read", "rows_unreachable",
+                  "blank_rows", "imported_at", "imported_by", "undone_by", "undone_at"]
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
     """CREATE TABLE IF NOT EXISTS imports (
         import_id VARCHAR PRIMARY KEY,
         file_name VARCHAR NOT NULL,
-        content_sha256 VARCHAR NOT NULL UNIQUE,
+        content_sha256 VARCHAR NOT NULL,
         sheets VARCHAR,
         header_map VARCHAR,
         rows_read BIGINT,
         rows_unreachable BIGINT,
         blank_rows BIGINT,
         imported_at TIMESTAMP NOT NULL,
-        imported_by VARCHAR
+        imported_by VARCHAR,
+        undone_by VARCHAR,
+        undone_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS records (\n    "
     + ",\n    ".join(
@@ -76,10 +81,30 @@ DDL = [
         seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
         action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR
     )""",
+    # An undo reads the history of the leads its import touched, not the whole history.
+    "CREATE INDEX IF NOT EXISTS history_by_lead ON history (lead_id)",
     # Leads an operator split apart (unmerge): their records are never clustered together again.
     "CREATE TABLE IF NOT EXISTS lead_splits (lead_a VARCHAR, lead_b VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP)",
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
+    # Notifications (datafactory_pipelines/notify): one outbox row per lead and transaction, written in the
+    # same transaction as the change (its content is the lead's history rows first_seq..last_seq);
+    # deliveries per endpoint; every attempt; endpoints disabled by a 410.
+    """CREATE TABLE IF NOT EXISTS outbox (
+        outbox_id BIGINT PRIMARY KEY, message_id VARCHAR, created_at TIMESTAMP, lead_id VARCHAR, owner VARCHAR,
+        previous_owner VARCHAR, n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR,
+        notes VARCHAR, routed_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS outbox_deliveries (
+        outbox_id BIGINT, endpoint VARCHAR, channel VARCHAR, status VARCHAR, attempts BIGINT,
+        next_attempt_at TIMESTAMP, lease_until TIMESTAMP, last_status BIGINT, last_error VARCHAR,
+        updated_at TIMESTAMP, delivered_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS delivery_attempts (
+        outbox_id BIGINT, endpoint VARCHAR, attempt BIGINT, attempted_at TIMESTAMP, status_code BIGINT,
+        error VARCHAR, duration_ms DOUBLE, next_attempt_at TIMESTAMP
+    )""",
+    "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
     # cursor: assigned in commit order under the store's single writer, so it never goes backwards.
     # No index: DuckDB makes every commit to an indexed table several times dearer, and events are
@@ -100,8 +125,33 @@ DDL = [
         token VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, channel VARCHAR NOT NULL, utm_source VARCHAR,
         utm_medium VARCHAR, utm_campaign VARCHAR, lead_id VARCHAR, created_at TIMESTAMP, created_by VARCHAR
     )""",
+    # What linking needs, kept on write: every value a record is counted or blocked on (see
+    # linkage.sql.value_columns), so a change finds its candidates and their counts by key.
+    "CREATE TABLE IF NOT EXISTS link_values (col VARCHAR, value VARCHAR, record_id BIGINT, surname VARCHAR)",
+    # Changes not linked yet: records added, records removed (with the values they carried), leads
+    # whose records moved. The next relink takes them and deletes them in its own transaction.
+    """CREATE TABLE IF NOT EXISTS link_queue (
+        seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR, surname VARCHAR
+    )""",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
        FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
 ]
+
+# Indexes the per-change path looks up by (a PostgreSQL store creates them; DuckDB scans its columns,
+# which is as fast at these sizes and keeps its writes cheap).
+CHANGE_PATH_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS link_values_by_key ON link_values (col, value)",
+    "CREATE INDEX IF NOT EXISTS link_values_by_record ON link_values (record_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_lead ON records (lead_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_mobile ON records (mobile)",
+    "CREATE INDEX IF NOT EXISTS match_links_left ON match_links (record_l)",
+    "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
+    "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
+    "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
+]
+
+#: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
+TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
+               for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]

@@ -1,0 +1,56 @@
+"""CLI helpers for reading files: pinning column roles and printing an import's column report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from datafactory_pipelines.config import Paths
+from datafactory_pipelines.ingest.mappings import pin_mapping, source_key
+from datafactory_pipelines.store import LeadStore
+
+
+def parse_pins(pairs: list[str]) -> dict[str, str]:
+    """['客户名称=name', '负责人=owner'] -> {'客户名称': 'name', '负责人': 'owner'}."""
+    pins = {}
+    for pair in pairs:
+        column, sep, role = pair.partition("=")
+        if not sep or not column.strip() or not role.strip():
+            raise ValueError(f"--map {pair!r}: expected COLUMN=ROLE, e.g. 客户名称=name")
+        pins[column.strip()] = role.strip()
+    return pins
+
+
+def pin_columns(paths: Paths, files: list[Path], pairs: list[str], source: str | None = None) -> None:
+    pins = parse_pins(pairs)
+    for key in sorted({source} if source else {source_key(f.name) for f in files}):
+        written = pin_mapping(paths.home, key, pins)
+        print(f"pinned for source {key!r}: " + ", ".join(f"{c} -> {r}" for c, r in pins.items())
+              + f" ({written})", flush=True)
+
+
+def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
+    """Each column with its role, confidence and a masked sample; warnings first; hidden sheets."""
+    imports = store.imports()
+    row = imports[imports["import_id"] == import_id]
+    if row.empty:
+        return []
+    sheets = row.iloc[0]["sheets"]
+    sheets = json.loads(sheets) if isinstance(sheets, str) else list(sheets)
+    lines = []
+    for sheet in sheets:
+        if sheet.get("hidden"):
+            lines.append(f"      sheet {sheet['name']!r}: hidden, skipped")
+            continue
+        for warning in sheet.get("warnings", []):
+            lines.append(f"      WARNING sheet {sheet['name']!r}: {warning}")
+        for note in sheet.get("notes", []):
+            lines.append(f"      note: {note}")
+        for c in sheet.get("columns", []):
+            lines.append(f"      {c['column'][:18]:<18} -> {c['role']:<12} {c['confidence']:>4.0%}  {c['sample'][:40]}")
+    return lines
+
+
+def say_column_report(store: LeadStore, import_id: str) -> None:
+    for line in column_report_lines(store, import_id):
+        print(line, flush=True)
