@@ -101,11 +101,6 @@ def feed_window(store: LeadStore, after_seq: int, limit: int) -> tuple[int, int,
     return int(rows["seq"].iloc[0]), int(rows["seq"].iloc[-1]), len(rows)
 
 
-def waiting_events(store: LeadStore, first_seq: int, last_seq: int) -> pd.DataFrame:
-    return store._query(  # noqa: SLF001
-        "SELECT * FROM events WHERE seq BETWEEN ? AND ? AND status = ? ORDER BY seq", [first_seq, last_seq, RECEIVED])
-
-
 def event_counts(store: LeadStore) -> pd.DataFrame:
     return store._query("SELECT type, status, count(*) AS n FROM events GROUP BY ALL ORDER BY type, status")  # noqa: SLF001
 

@@ -26,8 +26,6 @@ def _record_column_type(col: str) -> str:
 CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "current_value", "incoming_value",
                     "incoming_record", "source", "import_id", "status", "created_at", "decided_by", "decided_at",
                     "decision"]
-EVENT_COLUMNS = ["seq", "key_hash", "source", "event_id", "type", "subject", "event_time", "data", "extensions", "received_at",
-                 "via", "status", "lead_id", "outcome", "applied_at"]
 CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
