@@ -381,3 +381,31 @@ def test_a_rule_applying_an_event_notifies_the_owner_once_with_the_event_and_rul
     assert all("event m-7" in c["cause"] and c["actor"].startswith("rule ") for c in data["changes"])
     assert [n["text"] for n in data["notes"]] == ["mobile changed (verified by SMS on both numbers)"]
     assert len(receiver.requests) == 2  # one message for the event's changes and its note
+
+
+def test_a_handed_over_lead_tells_the_new_owner_and_names_the_previous_one(datafactory_home: Path,
+                                                                            tmp_path: Path, receiver) -> None:
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [
+        {"name": "lina", "url": receiver.url("/lina"), "secret": SECRET, "owners": ["李娜"]},
+        {"name": "zhang", "url": receiver.url("/zhang"), "secret": SECRET, "owners": ["张伟"]}])
+    deliver_due(store, load_notify_config(datafactory_home))
+    done = run_cli(datafactory_home, "lead", "set", owned, "owner=张伟", "--by", "王经理")
+    assert done.returncode == 0, done.stderr
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    assert [r.path for r in receiver.requests] == ["/lina", "/zhang"]
+    data = StandardWebhook(SECRET).verify(receiver.requests[-1].body, receiver.requests[-1].headers)["data"]
+    assert (data["owner"], data["previous_owner"]) == ("张伟", "李娜")
+    assert [(c["field"], c["old"], c["new"], c["actor"]) for c in data["changes"]] == [
+        ("owner", "李娜", "张伟", "王经理")]
+
+
+def test_an_endpoint_that_does_not_answer_is_retried(datafactory_home: Path, tmp_path: Path) -> None:
+    store, _, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "down", "url": f"http://127.0.0.1:{_free_port()}/hook",
+                                   "secret": SECRET, "timeout_seconds": 2}])
+    report = deliver_due(store, load_notify_config(datafactory_home))
+    assert (report.attempted, report.failed) == (1, 1)
+    row = _deliveries(store).iloc[0]
+    assert row["status"] == "pending" and row["attempts"] == 1 and pd.isna(row["last_status"])
+    assert "refused" in row["last_error"].lower()
