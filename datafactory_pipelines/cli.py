@@ -24,6 +24,7 @@ from datafactory_pipelines.decisions import DecisionError, decide, decide_group,
 from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
+from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
@@ -64,14 +65,18 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
 def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
+    rows = 0
+    begun = time.perf_counter()
     for i, path in enumerate(files, start=1):
         started = time.perf_counter()
         outcome = import_file(store, path, imported_by=by)
         took = time.perf_counter() - started
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
+            rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
-                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s")
+                 f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
+                 f"({time.perf_counter() - begun:.0f}s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
             say_column_report(store, outcome.import_id or "")
@@ -80,10 +85,11 @@ def _import_files(store, files: list[Path], by: str) -> int:
         else:
             rejected += 1
             _say(f"[{i}/{len(files)}] {path.name}: REJECTED: {outcome.error}")
-    _say("linking all records and updating curated leads …")
-    result = relink_and_curate(store, actor=by, cause=",".join(imported))
+    _say(f"linking {rows} new rows and updating the leads they touch …")
+    result = relink_and_curate(store, actor=by, cause=",".join(imported), progress=lambda phase: _say(f"  … {phase}"))
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
-         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in")
+         f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
+         f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
     return 1 if rejected else 0
 
 
@@ -117,9 +123,12 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     _say(f"lead store: {paths.store}")
     for key, value in counts.items():
         _say(f"  {key.replace('_', ' '):<22} {value}")
+    ignored = ignored_files(paths.inbox)
     inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
     rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
-    _say(f"  inbox                  {len(inbox)} file(s) waiting")
+    _say(f"  inbox                  {len(inbox) - len(ignored)} file(s) waiting")
+    for name, reason in ignored:
+        _say(f"  ignored in the inbox   {name}: {reason}")
     _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
     leads = store.leads()
     if len(leads):
@@ -307,11 +316,29 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
     home = _dagster_home(paths)
     os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
     with dg.DagsterInstance.get() as instance:
-        summaries = process_inbox(instance, progress=_say)
-    failed = [s for s in summaries if not s.success]
-    for s in failed:
-        _say(f"  REJECTED {s.partition_key}: {s.error}")
-    _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
+        report = process_inbox(instance, progress=_say)
+    counts = {"imported": 0, "duplicate": 0, "applied": 0, "rejected": 0, "failed": 0}
+    for run in report.runs:
+        counts[run.status] += 1
+        if run.status in ("rejected", "failed"):
+            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED (tried again)'} {run.file or run.partition_key}"
+                 f": {run.error}")
+        elif run.status == "duplicate":
+            _say(f"  DUPLICATE {run.file or run.partition_key}: same content as an earlier import; "
+                 "filed under processed/duplicates")
+    for name in report.duplicates:
+        _say(f"  DUPLICATE {name}: same content as an earlier import; filed under processed/duplicates")
+    for name, reason in report.rejected.items():
+        _say(f"  REJECTED {name}: {reason}")
+    for name, reason in report.ignored:
+        _say(f"  IGNORED {name}: {reason}")
+    duplicates = counts["duplicate"] + len(report.duplicates)
+    rejected = counts["rejected"] + len(report.rejected)
+    _say(f"{counts['imported']} file(s) imported, {duplicates} duplicate(s), {rejected} rejected (see {paths.rejected})"
+         + (f", {counts['applied']} workbook(s) applied" if counts["applied"] else "")
+         + (f", {len(report.ignored)} ignored" if report.ignored else "")
+         + (f", {len(report.waiting)} waiting" if report.waiting else ""))
+    failed = rejected
     cmd_status(args, paths)
     _say(f"\nOpen the Dagster UI on these runs:  {Path(sys.argv[0]).resolve()} ui   then http://127.0.0.1:3000"
          f"\n(the same as: DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} dagster dev)")

@@ -6,10 +6,13 @@ read_import -> standardize -> save (one transaction) -> link all records -> cura
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 import shutil
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,12 +36,19 @@ from datafactory_pipelines.linkage.engine import (
     MIN_TRAINING_RECORDS,
     default_model,
     link_increment,
+    link_neighbourhood,
+    link_values,
 )
+from datafactory_pipelines.linkage.sql import rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
-from datafactory_pipelines.survivorship import assign_lead_ids, golden_records, lead_number
+from datafactory_pipelines.survivorship import assign_lead_ids, golden_records
 
 _UNSAFE = re.compile(r"[^\w.-]+")
+log = logging.getLogger(__name__)
+# An import adding at least this share of the records already linked is linked in one full pass:
+# then the neighbourhood is most of the base, and one pass over everything is cheaper.
+BULK_SHARE = 0.5
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -104,6 +114,34 @@ class CurateOutcome:
     duplicates_found: int  # records that joined another record's lead
     active_leads: int
     merges: dict[str, str] = field(default_factory=dict)
+    path: str = "full"  # incremental (the change's neighbourhood) | full (asked for) | bulk (a big import)
+    reason: str = ""  # why that path
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+
+class PhaseTimer:
+    """Phase timings for the log (and the Dagster run, via the outcome); `progress` also tells a terminal."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._phase = ""
+        self._started = time.perf_counter()
+
+    def phase(self, name: str, detail: str = "") -> None:
+        self.stop()
+        self._phase, self._started = name, time.perf_counter()
+        message = f"{name}{': ' + detail if detail else ''}"
+        log.info(message)
+        if self.progress:
+            self.progress(message)
+
+    def stop(self) -> None:
+        if self._phase:
+            took = time.perf_counter() - self._started
+            self.timings[self._phase] = round(self.timings.get(self._phase, 0.0) + took, 3)
+            log.info("%s took %.2fs", self._phase, took)
+            self._phase = ""
 
 
 def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tuple[pd.DataFrame, LinkResult]:
@@ -154,14 +192,30 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
            cause: str = "", action: str = "import", curate_fresh: Collection[str] = ()) -> CurateOutcome:
     """Assign stable lead ids to clusters, build golden records, write what changed in one transaction.
 
+    `records` and `link` cover the whole store (a full link); `relink_and_curate` is the way to bring
+    leads up to date after a change, and curates only the leads the change touched.
     curate_fresh: leads rebuilt after an undo. Their stored values are not held against their records
     (see conflicts.release_held_values): only hand-set overrides and still-open conflicts hold.
     """
-    existing = store.leads(include_retired=True)
+    return _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action,
+                   curate_fresh=curate_fresh)
+
+
+def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: set[str] | None,
+            actor: str, cause: str, action: str, removed_mobiles: frozenset[str] = frozenset(),
+            switchboards: set[str] | None = None, timer: PhaseTimer | None = None,
+            curate_fresh: Collection[str] = (), **change_fields: object) -> CurateOutcome:
+    """Curate the leads of `records` (all leads when scope is None; else those and the leads in `scope`).
+
+    records: every record of the leads concerned, with their current lead_id; link: their clusters.
+    """
+    timer = timer or PhaseTimer()
+    timer.phase("lead ids")
+    state = store.change_path_state()
     previous = records.set_index("record_id")["lead_id"]
     if not cause:  # the imports whose records are linked for the first time
         cause = ",".join(sorted(set(records.loc[records["lead_id"].isna() & records["reachable"], "import_id"])))
-    next_number = max((lead_number(x) for x in existing["lead_id"]), default=0) + 1
+    next_number = int(state["max_lead_number"]) + 1
     # a cluster needs one record that reaches the person; contactless records only join such clusters
     reachable = link.clusters["record_id"].map(records.set_index("record_id")["reachable"]).fillna(False)
     with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
@@ -169,20 +223,40 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
     linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
     set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)
     record_leads = pd.concat([record_leads, set_aside], ignore_index=True)
-    shared = link.shared_keys
-    golden = golden_records(linked, set(shared.loc[shared["kind"] == "landline", "value"]))
+    if scope is None:
+        existing = store.leads(include_retired=True)
+        shared = link.shared_keys
+        switchboards = set(shared.loc[shared["kind"] == "landline", "value"])
+    else:
+        # a mobile two leads share stays primary where it is most used: the leads carrying the same
+        # mobiles are curated too, so that choice is made with all of them (their records as they are)
+        scope = scope | set(record_leads["lead_id"].dropna())
+        mobiles = set(linked["mobile"].dropna()) | set(removed_mobiles)
+        mobiles.discard("")
+        neighbours = set(store.leads_carrying_mobiles(sorted(mobiles))) - scope if mobiles else set()
+        if neighbours:
+            linked = pd.concat([linked, store.linkage_records_of([], sorted(neighbours))], ignore_index=True)
+        scope |= neighbours
+        existing = store.leads_by_id(sorted(scope | set(merges)))
+        if switchboards is None:
+            landlines = pd.DataFrame({"col": "landline", "value": sorted(set(linked["landline"].dropna()) - {""})})
+            stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
+            switchboards = set(stats.loc[stats["n_names"] > 2, "value"])
+    timer.phase("golden records", f"{linked['lead_id'].nunique()} leads")
+    golden = golden_records(linked, switchboards)
     moment = datetime.now(timezone.utc).replace(tzinfo=None)
     now = moment.isoformat(timespec="microseconds")
 
+    timer.phase("conflicts")
     known = existing.set_index("lead_id")
     by_record = linked.set_index("record_id")
-    all_conflicts = store.conflicts(status=None)
-    open_conflicts = all_conflicts[all_conflicts["status"] == "open"]
+    lead_list = sorted(golden["lead_id"])
+    overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
+    open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
     golden, new_conflicts = hold_and_detect(
         golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
-        store.overrides(), open_conflicts,
-        by_record["import_time"], by_record["import_id"], moment,
-        int(all_conflicts["conflict_id"].max()) + 1 if len(all_conflicts) else 1)
+        overrides, open_conflicts, by_record["import_time"], by_record["import_id"], moment,
+        int(state["max_conflict_id"]) + 1)
     golden["status"] = "active"
     golden["merged_into"] = ""
     golden["created_at"] = known["created_at"].reindex(golden["lead_id"]).fillna(now).to_numpy()
@@ -206,16 +280,20 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
-    changes = LeadChanges(record_leads=record_leads, upserts=upserts, shared_contacts=shared,
-                          link_model=link.model.to_json(), match_links=accepted_links(link),
+    timer.phase("write", f"{len(upserts)} leads changed")
+    changes = LeadChanges(record_leads=record_leads, upserts=upserts,
+                          shared_contacts=link.shared_keys, link_model=link.model.to_json(),
+                          match_links=accepted_links(link),
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
                           new_conflicts=new_conflicts, action=action, actor=actor, cause=cause, created=created,
-                          updated=int(changed.sum()) - created, merged=len(merges))
+                          updated=int(changed.sum()) - created, merged=len(merges), **change_fields)
     store.apply_lead_changes(changes)
+    timer.stop()
+    active = len(golden) if scope is None else int(store.change_path_state()["active_leads"])
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
-        active_leads=len(golden), merges=merges,
+        active_leads=active, merges=merges, timings=timer.timings,
     )
 
 
@@ -244,8 +322,9 @@ class FileOutcome:
 
 def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
     meta = prepared.meta(imported_by)
+    values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)))
     try:
-        store.save_import(meta, prepared.records)
+        store.save_import(meta, prepared.records, link_values=values)
     except DuplicateImportError as dup:
         return FileOutcome(prepared.raw.path, dup.import_id, "duplicate", prepared.raw.rows_read,
                            error=f"already imported as {dup.import_id}")
@@ -266,24 +345,225 @@ def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafact
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
                       cause: str = "", action: str | None = None,
-                      curate_fresh: Collection[str] = ()) -> CurateOutcome:
-    """curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`)."""
+                      curate_fresh: Collection[str] = (),
+                      progress: Callable[[str], None] | None = None) -> CurateOutcome:
+    """Bring the leads up to date after records changed: THE way to do it.
+
+    A change (records imported, an import undone, a lead split) is linked and curated in its
+    neighbourhood only: the changed records, the records sharing a counted value with them, their
+    leads and the leads their earlier links reach. A full pass (every record linked and curated) runs
+    when asked (`full`, the nightly job), when the model is (re)trained, and when an import is large
+    compared with the base (bulk). Both make the same decisions with the same model.
+    curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`).
+    """
     with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
-        records, link = link_all(store, full=full, retrain=retrain)
-        return curate(store, records, link, actor=actor, cause=cause,
-                      action=action or ("relink" if full else "import"), curate_fresh=curate_fresh)
+        return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+
+
+def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, cause: str, action: str | None,
+                       curate_fresh: Collection[str], progress: Callable[[str], None] | None) -> CurateOutcome:
+    timer = PhaseTimer(progress)
+    timer.phase("plan")
+    config = load_config()
+    state = store.change_path_state()
+    queue = store.link_queue()
+    saved = store.link_model()
+    model = LinkModel.from_json(saved) if saved and not retrain else None
+    path, reason = _choose_path(full, retrain, model, state, queue, config)
+    log.info("relink: %s path (%s)", path, reason)
+    if progress:
+        progress(f"linking: {path} path ({reason})")
+    action = action or ("relink" if full else "import")
+    queue_done = int(queue["seq"].max()) if len(queue) else None
+    if path == "incremental":
+        outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
+                                  action=action, queue_done=queue_done, curate_fresh=curate_fresh)
+    else:
+        timer.phase("read records")
+        records = store.records_for_linkage()
+        timer.phase("link", f"{len(records)} records, full pass")
+        if model is not None and _outgrown(model, len(records)):
+            model = None
+        values = link_values(records, config) if len(records) else _no_values()
+        if records.empty:
+            records, link = link_all(store, full=True, retrain=retrain)
+        else:
+            link = link_records(records, model=model, apart=kept_apart(records, store.lead_splits()))
+        outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
+                          curate_fresh=curate_fresh, link_values=values, link_values_version=_values_version(config),
+                          queue_done=queue_done)
+    outcome.path, outcome.reason = path, reason
+    log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
+    return outcome
+
+
+def _values_version(config: LinkageConfig) -> str:
+    return hashlib.sha1(json.dumps(value_columns(config), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _no_values() -> pd.DataFrame:
+    return pd.DataFrame({"col": pd.Series(dtype=object), "value": pd.Series(dtype=object),
+                         "record_id": pd.Series(dtype="int64"), "surname": pd.Series(dtype=object)})
+
+
+def _choose_path(full: bool, retrain: bool, model: LinkModel | None, state: dict, queue: pd.DataFrame,
+                 config: LinkageConfig) -> tuple[str, str]:
+    added = int((queue["change"] == "added").sum()) if len(queue) else 0
+    base = int(state["active_records"]) - added
+    if full:
+        return "full", "asked for"
+    if retrain:
+        return "full", "retraining the model"
+    if model is None:
+        return "full", "no model yet"
+    if _outgrown(model, int(state["active_records"])):
+        return "full", "the store has doubled since the model was trained"
+    if state["link_values"] != _values_version(config) and int(state["linked_records"]):
+        return "full", "the store's link values are from another linkage config (or an older version)"
+    if added >= BULK_SHARE * max(base, 1):
+        return "bulk", f"{added} new records against {base} linked ones"
+    return "incremental", f"{added} new records, {len(queue) - added} other changes"
+
+
+def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, state: dict, queue: pd.DataFrame,
+                    timer: PhaseTimer, **curate_args: object) -> CurateOutcome:
+    """Link and curate a change's neighbourhood, looked up in the store by key."""
+    timer.phase("neighbourhood")
+    removed = queue[queue["change"] == "removed"]
+    dirty = set(queue["lead_id"].dropna()) | set(curate_args.get("curate_fresh", ()))
+    new = store.linkage_records_of(queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist(), [])
+    added = new["record_id"].astype("int64").tolist()
+    new_values = link_values(new, config) if len(new) else _no_values()
+    counts = _value_counts(store, config, new_values, removed, added)
+    # the new records' candidates: every record in one of their blocks (a block too big to compare gives none)
+    blocks = counts[counts["col"].isin(_rule_names(config)) & counts["carried_by_new"]
+                    & (counts["now"] <= config.max_block_size)]
+    keys = pd.concat([blocks[["col", "value"]], counts.loc[counts["moved"], ["col", "value"]]],
+                     ignore_index=True).drop_duplicates()
+    sharing = store.records_sharing(keys) if len(keys) else pd.DataFrame(columns=["record_id", "lead_id"])
+    leads = set(sharing["lead_id"].dropna()) | dirty
+    loose = set(sharing.loc[sharing["lead_id"].isna(), "record_id"].astype("int64")) | set(added)
+    gone = removed["record_id"].dropna().astype("int64").unique().tolist()
+    if gone:  # components the removed records held together are decided again as a whole
+        via = store.links_touching(gone)
+        ends = (set(via["id_l"].astype("int64")) | set(via["id_r"].astype("int64"))) - set(gone)
+        reached = store.linkage_records_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
+        leads |= set(reached["lead_id"].dropna())
+    while True:  # clusters split earlier come back whole: follow the stored links to every cluster they reach
+        records = store.linkage_records_of(sorted(loose), sorted(leads))
+        links = store.links_touching(records["record_id"].tolist()) if len(records) else pd.DataFrame(
+            columns=["id_l", "id_r"])
+        ids = set(records["record_id"].astype("int64"))
+        beyond = (set(links["id_l"].astype("int64")) | set(links["id_r"].astype("int64"))) - ids
+        if not beyond:
+            break
+        reached = store.linkage_records_of(sorted(beyond), [])
+        more_leads = set(reached["lead_id"].dropna()) - leads
+        more_loose = set(reached.loc[reached["lead_id"].isna(), "record_id"].astype("int64")) - loose
+        if not more_leads and not more_loose:
+            break
+        leads |= more_leads
+        loose |= more_loose
+    if records.empty:  # nothing left to link: the change only removed records
+        link = LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
+                          pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,
+                          relinked=np.zeros(0, dtype=np.int64))
+    else:
+        timer.phase("link", f"{len(new)} new records, {len(records)} in their neighbourhood")
+        values = link_values(records, config)
+        stats = store.value_stats(values[["col", "value"]].drop_duplicates())
+        apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
+        link = link_neighbourhood(_link_frame(records), config, model, stats, _population(model, state), apart)
+        link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
+    # the shared contacts of every value the change touched, counted over the store
+    touched = counts.loc[counts["col"].isin(config.key_stats), ["col", "value"]]
+    stats_now = store.value_stats(touched) if len(touched) else pd.DataFrame(
+        columns=["col", "value", "n_records", "n_names"])
+    shared = stats_now[stats_now["n_names"] > 2].rename(columns={"col": "kind"})[["kind", "value", "n_records",
+                                                                                    "n_names"]]
+    link.shared_keys = shared.sort_values("n_records", ascending=False, ignore_index=True)
+    removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
+    return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
+                   shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
+
+
+def _rule_names(config: LinkageConfig) -> set[str]:
+    return {rule_name(rule) for rule in config.blocking}
+
+
+def _value_counts(store: LeadStore, config: LinkageConfig, new_values: pd.DataFrame, removed: pd.DataFrame,
+                  added: list[int]) -> pd.DataFrame:
+    """Every value the change adds or removes, counted before and after it: col, value, now, before,
+    carried_by_new, and `moved` where the change alters what linking makes of the value (its term
+    frequency bucket, how many names carry it, or whether its block is too big to compare)."""
+    keys = pd.concat([new_values[["col", "value"]], removed[["col", "value"]]], ignore_index=True).drop_duplicates()
+    if keys.empty:
+        return pd.DataFrame(columns=["col", "value", "now", "before", "carried_by_new", "moved"])
+    per_name = store.value_surnames(keys, added)
+    none = "\x00"  # a record without a (full) surname
+    per_name["surname"] = per_name["surname"].fillna(none)
+    gone = removed.assign(surname=removed["surname"].fillna(none)).groupby(
+        ["col", "value", "surname"]).size().rename("n_removed").reset_index()
+    table = per_name.merge(gone, on=["col", "value", "surname"], how="outer").fillna(
+        {"n_records": 0, "n_added": 0, "n_removed": 0})
+    table["n_before"] = table["n_records"] - table["n_added"] + table["n_removed"]
+    named = table["surname"] != none
+    grouped = table.assign(names_now=named & (table["n_records"] > 0), names_before=named & (table["n_before"] > 0),
+                           new=table["n_added"] > 0).groupby(["col", "value"])
+    out = grouped.agg(now=("n_records", "sum"), before=("n_before", "sum"), names_now=("names_now", "sum"),
+                      names_before=("names_before", "sum"), carried_by_new=("new", "any")).reset_index()
+    tf = out["col"].isin(tf_columns(config))
+    moved = tf & (tf_bucket(out["now"].to_numpy()) != tf_bucket(out["before"].to_numpy()))
+    moved |= out["col"].isin(config.key_stats) & (out["names_now"] != out["names_before"])
+    big = config.max_block_size
+    moved |= out["col"].isin(_rule_names(config)) & ((out["now"] > big) != (out["before"] > big))
+    out["moved"] = moved.to_numpy()
+    return out
+
+
+def _link_frame(records: pd.DataFrame) -> pd.DataFrame:
+    table = records[LEAD_LINK_COLUMNS].copy()
+    table["record_id"] = table["record_id"].astype("int64")
+    table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
+    return table
+
+
+def _population(model: LinkModel, state: dict) -> int:
+    trained = int(model.trained_on.get("records", 0))
+    return max(trained, 1) if trained else max(int(state["active_records"]), 1)
+
+
+#: the longest file name (in bytes) most file systems allow
+MAX_NAME_BYTES = 255
+
+
+def fit_name(name: str, suffix: str = "", limit: int = MAX_NAME_BYTES) -> str:
+    """`name + suffix`, shortened when it would pass the file system's limit: the stem is cut at a character
+    boundary and given a short hash of the whole name, so the same name always gets the same short name."""
+    if len((name + suffix).encode("utf-8")) <= limit:
+        return name + suffix
+    stem, ext = Path(name).stem, Path(name).suffix
+    tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    room = max(0, limit - len((tag + ext + suffix).encode("utf-8")))
+    return stem.encode("utf-8")[:room].decode("utf-8", "ignore") + tag + ext + suffix
 
 
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:
-    """Move a file that cannot be imported aside, with NAME.error.txt saying why."""
+    """Move a file that cannot be imported aside, with NAME.error.txt saying why (a shortened name when
+    NAME.error.txt would be too long for the file system; the text names the file in full)."""
     rejected_dir.mkdir(parents=True, exist_ok=True)
     target = _free_name(rejected_dir / path.name)
     shutil.move(str(path), target)
-    Path(f"{target}.error.txt").write_text(
+    reason_file(target).write_text(
         f"{path.name} was not imported.\n\n{error}\n\nFix the file and drop it into the inbox again.\n",
         encoding="utf-8",
     )
     return target
+
+
+def reason_file(rejected: Path) -> Path:
+    """Where the reason for a rejected file is written: NAME.error.txt, shortened if need be."""
+    return rejected.with_name(fit_name(rejected.name, ".error.txt"))
 
 
 def archive_file(path: Path, processed_dir: Path, import_id: str) -> Path:
@@ -297,11 +577,20 @@ def archive_file(path: Path, processed_dir: Path, import_id: str) -> Path:
     return target
 
 
+def file_duplicate(path: Path, processed_dir: Path) -> Path:
+    """Move a file whose content was imported before to processed/duplicates/, keeping its name."""
+    folder = processed_dir / "duplicates"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder / path.name)
+    shutil.move(str(path), target)
+    return target
+
+
 def _free_name(target: Path) -> Path:
     if not target.exists():
         return target
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return target.with_name(f"{target.stem}.{stamp}{target.suffix}")
+    return target.with_name(fit_name(f"{target.stem}.{stamp}{target.suffix}"))
 
 
 def dedupe_frame(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.DataFrame:

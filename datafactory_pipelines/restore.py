@@ -71,7 +71,7 @@ def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     cause = f"undo import {import_id}"
     store.close_conflicts(_conflicts_it_took_part_in(store, touched, import_id, mine), by, cause)
     before = set(store.leads()["lead_id"])
-    relink_and_curate(store, full=True, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
+    relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
                       action="restore", curate_fresh=touched)
     report.leads_retired = sorted(before - set(store.leads()["lead_id"]))
     report.contested = [(lead, name) for lead, name, _ in contested]
@@ -223,5 +223,5 @@ def _unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
         raise ValueError(f"no lead was merged into {lead_id}")
     for other in merged:
         store.split_lead(lead_id, other, by)
-    relink_and_curate(store, full=True, actor=by, cause=f"unmerge {lead_id}", action="unmerge")
+    relink_and_curate(store, actor=by, cause=f"unmerge {lead_id}", action="unmerge")
     return merged

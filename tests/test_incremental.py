@@ -70,3 +70,42 @@ def test_small_store_uses_the_shipped_model(tmp_path: Path) -> None:
     assert outcome.link.model.trained_on.get("source") == "sample"
     assert len(store.leads()) == 1
     assert pd.notna(store.link_model())
+
+
+def _lead_contents(store) -> pd.DataFrame:
+    leads = store.leads(include_retired=True).set_index("lead_id")
+    return leads.drop(columns=["created_at", "updated_at"]).sort_index()
+
+
+def test_small_changes_are_linked_in_their_neighbourhood_and_equal_a_full_pass(tmp_path: Path) -> None:
+    """Namesakes, colleagues on one switchboard and people seen in several files: a base linked in one
+    pass, then imports of a few hundred records and an undo, each linked and curated where it touches.
+    A full relink with the same model afterwards finds nothing to change."""
+    sample = write_sample_files(tmp_path / "files", people=1500, records=6000, files=24, seed=11)
+    store = open_store(tmp_path / "small_changes.duckdb")
+    for path in sample.files[:16]:
+        import_file(store, path)
+    first = relink_and_curate(store)
+    assert first.path == "full" and first.reason == "no model yet"
+    for path in sample.files[16:]:
+        import_file(store, path)
+        change = relink_and_curate(store)
+        assert change.path == "incremental", change.reason
+        assert 0 < change.records_linked < len(store.records_for_linkage())  # the neighbourhood, not the base
+    assert store.link_queue().empty
+    store.retire_import(store.imports()["import_id"].iloc[18], by="test")  # an undo
+    after_undo = relink_and_curate(store)
+    assert after_undo.path == "incremental"
+    assert after_undo.changes.updated + after_undo.changes.merged > 0 or (
+        store.leads(include_retired=True)["status"] == "retired").any()
+    incremental_partition, incremental_leads = _partition(store), _lead_contents(store)
+    incremental_shared = store.shared_contacts().sort_values(["kind", "value"], ignore_index=True)
+    assert (incremental_shared["kind"] == "landline").any()  # the switchboards
+
+    nightly = relink_and_curate(store, full=True)
+    assert nightly.path == "full"
+    assert _partition(store) == incremental_partition
+    assert (nightly.changes.created, nightly.changes.updated, nightly.changes.merged) == (0, 0, 0)
+    pd.testing.assert_frame_equal(_lead_contents(store), incremental_leads)
+    pd.testing.assert_frame_equal(store.shared_contacts().sort_values(["kind", "value"], ignore_index=True),
+                                  incremental_shared)

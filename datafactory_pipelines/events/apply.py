@@ -114,9 +114,10 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
             con.unregister("wanted_contacts")
             con.register("wanted_contacts", _frame(missing))
             more = con.execute(
-                f"SELECT l.*, w.value AS _matched FROM leads l, wanted_contacts w WHERE l.status = 'active' "
-                f"AND l.{kind}_alternates LIKE '%' || w.value || '%' "
-                f"AND list_contains(string_split(l.{kind}_alternates, ';'), w.value)").df()
+                f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
+                f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
+                f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
+                f"JOIN leads l ON l.lead_id = a.lead_id").df()
         else:
             more = pd.DataFrame()
         con.unregister("wanted_contacts")
@@ -269,7 +270,8 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
 def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq: int | None = None) -> ApplyReport:
     """Apply the waiting events with first_seq <= seq <= last_seq, in one transaction."""
     report = ApplyReport(first_seq=first_seq)
-    with store._transaction() as con:  # noqa: SLF001 - one transaction: reads, rules, writes
+    with store.exclusive(f"apply events from seq {first_seq}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction: reads, rules, writes
         rows = con.execute(
             "SELECT * FROM events WHERE seq >= ? AND seq <= ? AND status = ? ORDER BY seq",
             [first_seq, last_seq if last_seq is not None else 2**62, RECEIVED]).df().to_dict("records")

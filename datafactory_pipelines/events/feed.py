@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from datafactory_pipelines.events.types import EventError, ValidEvent, validate_event
+from datafactory_pipelines.events.types import EventError, ValidEvent, validate_events
 from datafactory_pipelines.ingest.readers import file_sha256
 from datafactory_pipelines.store import LeadStore
 
@@ -91,7 +91,8 @@ def insert_events(con: duckdb.DuckDBPyConnection, events: list[ValidEvent], via:
 
 def store_events(store: LeadStore, events: list[ValidEvent], via: str) -> list[StoredEvent]:
     """Store events in one short transaction of their own."""
-    with store._transaction() as con:  # noqa: SLF001 - the store's own short transaction
+    with store.exclusive(f"store {len(events)} event(s) from {via}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction
         return insert_events(con, events, via)
 
 
@@ -126,21 +127,22 @@ def parse_event_lines(lines: Iterable[str], file_name: str) -> tuple[list[ValidE
     """Valid events and (raw line, error naming file, line and field) for the rest."""
     valid: list[ValidEvent] = []
     bad: list[tuple[str, str]] = []
+    parsed: list[tuple[int, str, object]] = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             continue
         try:
-            raw = json.loads(text)
+            parsed.append((number, line, json.loads(text)))
         except json.JSONDecodeError as err:
             bad.append((line, f"{file_name} line {number}: not JSON ({err.msg}, column {err.colno})"))
-            continue
-        checked = validate_event(raw, number)
-        if isinstance(checked, EventError):
-            bad.append((line, f"{file_name} line {number}" + (f" (id {checked.event_id})" if checked.event_id else "")
-                        + f": {checked.field}: {checked.message}"))
+    checked = validate_events([raw for _, _, raw in parsed])
+    for (number, line, _), result in zip(parsed, checked, strict=True):
+        if isinstance(result, EventError):
+            bad.append((line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
+                        + f": {result.field}: {result.message}"))
         else:
-            valid.append(checked)
+            valid.append(result)
     return valid, bad
 
 

@@ -31,6 +31,7 @@ from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_scor
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
 from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
+from datafactory_pipelines.ingest.safety import check_zip_container
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -112,6 +113,8 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     hidden: list[str] = []
     if suffix in EXCEL_SUFFIXES:
         container = sniff(path)
+        if container == "zip":
+            check_zip_container(path)  # zip bombs, over-long cells, DTDs: refused before any reader unpacks
         if container in ("ole", "zip", "unknown"):
             tables, hidden = _excel_tables(path)
             container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))

@@ -27,7 +27,9 @@ from datafactory_pipelines.linkage.sql import (
     block_pairs,
     compare,
     gamma_matrix,
+    link_values_sql,
     prepare,
+    rule_name,
     tf_columns,
     tf_inputs,
 )
@@ -260,6 +262,63 @@ def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfi
     return con.execute(union).df()["_id"].to_numpy()
 
 
+def link_values(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.DataFrame:
+    """The values linking counts and blocks on, one row per (record, value): record_id, col, value, surname.
+
+    Computed for new records only (in memory) and kept in the store, so the store can count values
+    and find a new record's candidates by key without reading the base.
+    """
+    config = config or load_config()
+    con = duckdb.connect()
+    try:
+        prepare(con, _link_frame(table) if "name_partial" in table.columns else table, config)
+        return con.execute(link_values_sql(config)).df()
+    finally:
+        con.close()
+
+
+def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkModel, stats: pd.DataFrame,
+                       population: int, apart: pd.DataFrame | None = None) -> LinkResult:
+    """Link a closed neighbourhood of the store: the changed records and every cluster they touch.
+
+    `stats` holds the counts over the whole store (col, value, n_records, n_names) for every value
+    these records carry, so term frequencies, shared contacts and block sizes are the store's, and
+    the decisions are the ones a full relink makes for these records.
+    """
+    ids = table[config.unique_id].to_numpy()
+    con = duckdb.connect()
+    try:
+        n = prepare(con, table, config, stats=stats)
+        blocking = block_pairs(con, config, sizes="store_stats")
+        pairs = score_pairs(con, config, model, population)
+        labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
+        shared = _shared_keys(con, config)
+    finally:
+        con.close()
+    clusters = pd.DataFrame({config.unique_id: ids, "cluster_id": ids[labels]})
+    pairs.insert(0, "id_l", ids[pairs["_l"].to_numpy()])
+    pairs.insert(1, "id_r", ids[pairs["_r"].to_numpy()])
+    result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits,
+                        relinked=ids)
+    result.threshold = config.threshold
+    return result
+
+
+def counted_columns(config: LinkageConfig) -> list[str]:
+    """Value columns whose counts enter pair weights: a change to one re-decides every record carrying it."""
+    counted = sorted(set(config.key_stats) | set(tf_columns(config)))
+    if not _blocking_covered_by_counts(config):  # then blocking partners must be found by the rule keys too
+        counted += [rule_name(rule) for rule in config.blocking if rule_name(rule) not in counted]
+    return counted
+
+
+def _link_frame(records: pd.DataFrame) -> pd.DataFrame:
+    table = records[LEAD_LINK_COLUMNS].copy()
+    table["record_id"] = table["record_id"].astype("int64")
+    table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
+    return table
+
+
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
                      "wechat", "qq", "douyin", "kuaishou", "company_key"]
 
@@ -267,7 +326,4 @@ LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mo
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,
                  model: LinkModel | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
     """Link standardized lead records (the lead store's `records` columns)."""
-    table = records[LEAD_LINK_COLUMNS].copy()
-    table["record_id"] = table["record_id"].astype("int64")
-    table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
-    return link_table(table, config or load_config(), model, apart=apart)
+    return link_table(_link_frame(records), config or load_config(), model, apart=apart)

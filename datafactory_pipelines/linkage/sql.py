@@ -11,8 +11,13 @@ from datafactory_pipelines.linkage.config import LinkageConfig
 SEPARATOR = "\x1f"
 
 
-def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: LinkageConfig) -> int:
-    """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats."""
+def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: LinkageConfig,
+            stats: pd.DataFrame | None = None) -> int:
+    """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats.
+
+    stats: the counts over the whole store (col, value, n_records, n_names) for the values these records
+    carry; without it the counts are taken over the records themselves (a full link).
+    """
     frame = table.reset_index(drop=True).copy()
     frame["_id"] = np.arange(len(frame), dtype=np.int64)
     con.register("input_records", frame)
@@ -30,6 +35,9 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
             con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column)} VARCHAR")
             con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
     total = len(frame)
+    if stats is not None:
+        _attach_stats(con, config, stats)
+        return total
     for column in config.key_stats:
         names = config.names_column
         partial = "WHERE NOT coalesce(name_partial, false)" if "name_partial" in columns else ""
@@ -50,6 +58,53 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
     return total
 
 
+def _attach_stats(con: duckdb.DuckDBPyConnection, config: LinkageConfig, stats: pd.DataFrame) -> None:
+    con.register("store_stats_df", stats[["col", "value", "n_records", "n_names"]])
+    con.execute("CREATE OR REPLACE TEMP TABLE store_stats AS SELECT * FROM store_stats_df")
+    con.unregister("store_stats_df")
+    for column in config.key_stats:
+        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__names')} BIGINT")
+        con.execute(f"UPDATE recs SET {_q(column + '__names')} = s.n_names FROM store_stats s "
+                    f"WHERE s.col = '{column}' AND s.value = CAST(recs.{_q(column)} AS VARCHAR)")
+    for column in tf_columns(config):
+        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__tf')} DOUBLE")
+        con.execute(f"UPDATE recs SET {_q(column + '__tf')} = s.n_records FROM store_stats s "
+                    f"WHERE s.col = '{column}' AND s.value = CAST(recs.{_q(column)} AS VARCHAR)")
+
+
+def rule_name(rule: list[str]) -> str:
+    """The name a blocking rule's key goes by among the store's link values."""
+    return " + ".join(rule)
+
+
+def rule_key(rule: list[str]) -> str:
+    return f" || '{SEPARATOR}' || ".join(f"CAST(({expr}) AS VARCHAR)" for expr in rule)
+
+
+def value_columns(config: LinkageConfig) -> dict[str, tuple[str, str]]:
+    """Every value linking counts or blocks on: name -> (SQL over recs, NOT NULL condition).
+
+    Term-frequency and key-stat columns by their column name; each blocking rule by its rule name
+    (a one-column rule is that column's values).
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for column in sorted(set(tf_columns(config)) | set(config.key_stats)):
+        out[column] = (f"CAST({_q(column)} AS VARCHAR)", f"{_q(column)} IS NOT NULL")
+    for rule in config.blocking:
+        out.setdefault(rule_name(rule), (rule_key(rule), " AND ".join(f"({expr}) IS NOT NULL" for expr in rule)))
+    return out
+
+
+def link_values_sql(config: LinkageConfig) -> str:
+    """SELECT record id, col, value, surname (of a full name; for counting the names that carry a value)."""
+    names = config.names_column
+    surname = (f"CASE WHEN NOT coalesce(name_partial, false) THEN CAST({_q(names)} AS VARCHAR) END"
+               if names else "NULL")
+    parts = [f"SELECT {_q(config.unique_id)} AS record_id, '{name}' AS col, {expr} AS value, {surname} AS surname "
+             f"FROM recs WHERE {not_null}" for name, (expr, not_null) in value_columns(config).items()]
+    return " UNION ALL ".join(parts)
+
+
 def tf_columns(config: LinkageConfig) -> list[str]:
     return sorted({lvl.tf for comp in config.comparisons for lvl in comp.levels if lvl.tf})
 
@@ -59,26 +114,31 @@ def _q(name: str) -> str:
 
 
 def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_from: int | None = None,
-                within: str | None = None) -> dict:
+                within: str | None = None, sizes: str | None = None) -> dict:
     """Candidate pairs (table `pairs`: _l < _r) from all blocking rules; big blocks are skipped.
 
     only_new_from: keep only pairs with at least one record whose _id >= this (incremental linking).
     within: a table of _ids; keep only pairs with both records in it. Block sizes always count all
     records, so a pair is a candidate in a partial run exactly when it is one in a full run.
+    sizes: a table (col, value, n_records) with the block sizes over the whole store, when `recs` holds
+    only part of it.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE pairs (_l BIGINT, _r BIGINT)")
     stats = {"rules": [], "skipped_blocks": 0, "largest_blocks": []}
     cross = (f"AND a.{_q(config.source_column)} <> b.{_q(config.source_column)}"
              if config.link_type == "link_only" else "")
     for rule in config.blocking:
-        key = f" || '{SEPARATOR}' || ".join(f"CAST(({expr}) AS VARCHAR)" for expr in rule)
+        key = rule_key(rule)
         not_null = " AND ".join(f"({expr}) IS NOT NULL" for expr in rule)
         con.execute(f"CREATE OR REPLACE TEMP TABLE bk AS SELECT _id, {key} AS k FROM recs WHERE {not_null}")
-        sizes = con.execute(
-            "SELECT k, count(*) AS n FROM bk GROUP BY k HAVING count(*) > 1 ORDER BY n DESC LIMIT 5").fetchall()
-        skipped = con.execute(
-            f"SELECT count(*) FROM (SELECT k FROM bk GROUP BY k HAVING count(*) > {config.max_block_size})"
-        ).fetchall()[0][0]
+        if sizes:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE block_sizes AS SELECT value AS k, n_records AS n
+                FROM {sizes} WHERE col = '{rule_name(rule)}' AND value IN (SELECT k FROM bk)""")
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE block_sizes AS SELECT k, count(*) AS n FROM bk GROUP BY k")
+        largest = con.execute(
+            "SELECT k, n FROM block_sizes WHERE n > 1 ORDER BY n DESC LIMIT 5").fetchall()
+        skipped = con.execute(f"SELECT count(*) FROM block_sizes WHERE n > {config.max_block_size}").fetchall()[0][0]
         new_filter = f"AND (a._id >= {only_new_from} OR b._id >= {only_new_from})" if only_new_from is not None else ""
         if within:
             new_filter += f" AND a._id IN (SELECT _id FROM {within}) AND b._id IN (SELECT _id FROM {within})"
@@ -89,12 +149,12 @@ def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_
         con.execute(f"""
             INSERT INTO pairs
             SELECT a._id, b._id FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id {cross} {new_filter}
-            WHERE a.k NOT IN (SELECT k FROM bk GROUP BY k HAVING count(*) > {config.max_block_size})""")
+            WHERE a.k NOT IN (SELECT k FROM block_sizes WHERE n > {config.max_block_size})""")
         after = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
         stats["rules"].append({"rule": " + ".join(rule), "pairs": after - before})
         stats["skipped_blocks"] += skipped
         stats["largest_blocks"].extend(
-            {"rule": " + ".join(rule), "block_size": n} for _, n in sizes)
+            {"rule": " + ".join(rule), "block_size": n} for _, n in largest)
     con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT _l, _r FROM pairs")
     stats["largest_blocks"] = sorted(stats["largest_blocks"], key=lambda b: -b["block_size"])[:10]
     return stats
@@ -127,16 +187,30 @@ def gamma_matrix(frame: pd.DataFrame, config: LinkageConfig) -> np.ndarray:
     return frame[[f"g_{c.name}" for c in config.comparisons]].to_numpy(dtype=np.int8)
 
 
+def tf_bucket(counts: np.ndarray) -> np.ndarray:
+    """A value's count, rounded up to a power of two, as term frequencies use it.
+
+    One more record carrying a common value (a frequent name, a big company) then leaves every weight
+    as it was unless the count crosses a power of two; so a change re-decides only the records whose
+    weights really moved, not every record sharing a name with it. Rounding up can only weaken the
+    evidence of an agreeing value (by less than one bit), never strengthen it.
+    """
+    counts = np.asarray(counts, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.exp2(np.ceil(np.log2(np.maximum(counts, 1)))), counts)
+
+
 def tf_inputs(frame: pd.DataFrame, config: LinkageConfig, population: int) -> dict[int, tuple[int, np.ndarray]]:
     """Per comparison with a term-frequency level: (its gamma value, the frequency of each pair's value).
 
-    Frequencies are counts over `population`: at least the number of records the model was trained
-    on, so a value seen twice in a small first import does not look common.
+    Frequencies are counts (rounded up to a power of two, see tf_bucket) over `population`: at least
+    the number of records the model was trained on, so a value seen twice in a small first import
+    does not look common.
     """
     tf = {}
     for k, comp in enumerate(config.comparisons):
         for i, lvl in enumerate(comp.levels):
             if lvl.tf and f"tf_{comp.name}" in frame.columns:
-                tf[k] = (len(comp.levels) - i, frame[f"tf_{comp.name}"].to_numpy(dtype=float) / population)
+                tf[k] = (len(comp.levels) - i, tf_bucket(frame[f"tf_{comp.name}"].to_numpy(dtype=float)) / population)
                 break
     return tf

@@ -86,8 +86,8 @@ def _regroup_spaced(tokens: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.nd
         return tokens, rows
     where = np.flatnonzero(spaced.to_numpy(zero_copy_only=False))
     texts = pc.take(tokens, pa.array(where)).to_pylist()
-    unreadable = [(i, t) for i, t in zip(where, texts, strict=True)
-                  if _kinds([t])[0] in ("bad", "none")]
+    unreadable = [(i, t) for i, t, kind in zip(where, texts, _kinds(texts), strict=True)  # one classify call
+                  if kind in ("bad", "none")]
     if not unreadable:
         return tokens, rows
     pieces = {t: t.split() for _, t in unreadable}

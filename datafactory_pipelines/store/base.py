@@ -39,6 +39,10 @@ class LeadChanges:
     created: int = 0
     updated: int = 0
     merged: int = 0
+    shared_values: pd.DataFrame | None = None  # kind, value: only these shared_contacts rows are replaced
+    link_values: pd.DataFrame | None = None  # replaces the link_values table when given (a full relink)
+    link_values_version: str | None = None  # the linkage config those values were computed with
+    queue_done: int | None = None  # link_queue rows up to this seq were linked by this change
 
 
 class DuplicateImportError(Exception):
@@ -59,7 +63,32 @@ class LeadStore(Protocol):
 
     def find_import(self, content_sha256: str) -> str | None: ...
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int: ...
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int: ...
+
+    # -- the per-change path: everything below is looked up by key, never by reading the base --
+    def link_queue(self) -> pd.DataFrame: ...  # seq, record_id, lead_id, change (added|removed|lead), col, value
+
+    def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
+
+    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame: ...
+
+    def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # record_id, lead_id carrying any key
+
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def links_touching(self, record_ids: list[int]) -> pd.DataFrame: ...  # stored accepted links: id_l, id_r
+
+    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]: ...
+
+    def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame: ...
+
+    def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame: ...
+
+    def change_path_state(self) -> dict[str, int]: ...  # active_records, max_lead_number, max_conflict_id, ...
 
     def records_for_linkage(self) -> pd.DataFrame: ...
 
@@ -108,6 +137,8 @@ class LeadStore(Protocol):
     def split_lead(self, survivor: str, merged: str, by: str) -> int: ...
 
     def revive_merged(self, merged: str, survivor: str) -> int: ...
+
+    def table_names(self) -> list[str]: ...
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]: ...
 

@@ -172,11 +172,13 @@ class DuckDBLeadStore:
                            [content_sha256])
         return None if rows.empty else str(rows.iloc[0, 0])
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame) -> int:
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int:
         """Write the import and all its records in one transaction; returns the number of records.
 
         The same content as a live import is refused. Content imported before and since undone comes
         back as a new import: its id gets a suffix (`…-r2`), written back into `meta.import_id`.
+        link_values: the values linking counts and blocks on (record_id = the row's position in
+        `records`); kept beside the records so the next relink looks the new records' neighbours up by key.
         """
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._transaction() as con:
@@ -185,8 +187,8 @@ class DuckDBLeadStore:
                 [meta.content_sha256]).fetchall()
             if found:
                 raise DuplicateImportError(found[0][0])
-            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR import_id LIKE ?",
-                                  [meta.import_id, f"{meta.import_id}-r%"]).fetchall()[0][0]
+            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR starts_with(import_id, ?)",
+                                  [meta.import_id, f"{meta.import_id}-r"]).fetchall()[0][0]
             if earlier:
                 meta.import_id = f"{meta.import_id}-r{earlier + 1}"
             con.execute(
@@ -209,7 +211,27 @@ class DuckDBLeadStore:
             con.register("incoming_records", frame)
             con.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM incoming_records")
             con.unregister("incoming_records")
+            if link_values is not None:
+                con.register("incoming_values", link_values[["col", "value", "record_id", "surname"]])
+                con.execute("INSERT INTO link_values SELECT col, value, record_id + ?, surname FROM incoming_values",
+                            [start])
+                con.unregister("incoming_values")
+            seq = self._next_queue_seq(con)
+            con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL, NULL "
+                        "FROM records WHERE record_id >= ? AND record_id < ?",
+                        [seq, start, start, start + len(frame)])
         return len(frame)
+
+    @staticmethod
+    def _next_queue_seq(con: duckdb.DuckDBPyConnection) -> int:
+        return int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM link_queue").fetchall()[0][0])
+
+    @classmethod
+    def _queue_leads(cls, con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> None:
+        """Leads whose records moved without linking: the next relink decides them again."""
+        seq = cls._next_queue_seq(con)
+        for offset, lead in enumerate(lead_ids):
+            con.execute("INSERT INTO link_queue VALUES (?, NULL, ?, 'lead', NULL, NULL, NULL)", [seq + offset, lead])
 
     def imports(self) -> pd.DataFrame:
         return self._query("SELECT * FROM imports ORDER BY imported_at, import_id")
@@ -259,6 +281,7 @@ class DuckDBLeadStore:
                                 [survivor, merged]).fetchall()[0][0]
             con.execute("UPDATE records SET lead_id = ? WHERE lead_id = ? AND first_lead_id = ?",
                         [merged, survivor, merged])
+            self._queue_leads(con, [survivor, merged])
         return int(moved)
 
     def split_lead(self, survivor: str, merged: str, by: str) -> int:
@@ -275,6 +298,7 @@ class DuckDBLeadStore:
                         [merged, survivor, merged])
             con.execute("INSERT INTO lead_splits VALUES (?, ?, ?, ?)",
                         [survivor, merged, by, datetime.now(timezone.utc).replace(tzinfo=None)])
+            self._queue_leads(con, [survivor, merged])
         return int(moved)
 
     def add_conflicts(self, conflicts: pd.DataFrame) -> None:
@@ -293,10 +317,29 @@ class DuckDBLeadStore:
                 raise ValueError(f"import {import_id} was already undone ({row[0][0]:%Y-%m-%d %H:%M} by {row[0][1]})")
             found = con.execute("SELECT count(*) FROM records WHERE import_id = ? AND retired_by IS NULL",
                                 [import_id]).fetchall()[0][0]
+            self._queue_removal(con, "SELECT record_id FROM records WHERE import_id = ? AND retired_by IS NULL",
+                                [import_id])
             con.execute("UPDATE records SET retired_by = ?, lead_id = NULL WHERE import_id = ?", [by, import_id])
             con.execute("UPDATE imports SET undone_by = ?, undone_at = ? WHERE import_id = ?",
                         [by, datetime.now(timezone.utc).replace(tzinfo=None), import_id])
         return int(found)
+
+    @classmethod
+    def _queue_removal(cls, con: duckdb.DuckDBPyConnection, records_sql: str, params: list) -> None:
+        """Records leaving linkage: their values leave link_values and wait in the queue (with the lead
+        they were in), so the next relink re-decides whatever they touched."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE leaving AS {records_sql}", params)
+        seq = cls._next_queue_seq(con)
+        con.execute("""INSERT INTO link_queue
+            SELECT ? + row_number() OVER (ORDER BY v.record_id, v.col) - 1, v.record_id, r.lead_id, 'removed',
+                   v.col, v.value, v.surname
+            FROM link_values v JOIN records r ON r.record_id = v.record_id
+            WHERE v.record_id IN (SELECT record_id FROM leaving)""", [seq])
+        cls._queue_leads(con, [row[0] for row in con.execute(
+            "SELECT DISTINCT lead_id FROM records WHERE record_id IN (SELECT record_id FROM leaving) "
+            "AND lead_id IS NOT NULL ORDER BY 1").fetchall()])
+        con.execute("DELETE FROM link_values WHERE record_id IN (SELECT record_id FROM leaving)")
+        con.execute("DROP TABLE leaving")
 
     def leads_touched_by_import(self, import_id: str) -> list[str]:
         """Every lead an import's records belong or belonged to, and the leads merged into those."""
@@ -350,6 +393,12 @@ class DuckDBLeadStore:
 
     def history_after(self, seq: int) -> pd.DataFrame:
         return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
+
+    def table_names(self) -> list[str]:
+        """Every table of the store (views excluded), from the catalog."""
+        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                           "AND table_type = 'BASE TABLE' ORDER BY table_name")
+        return rows["table_name"].tolist()
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
         """Every named table, read in one transaction so they agree with each other."""
@@ -442,20 +491,32 @@ class DuckDBLeadStore:
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:
         with self._transaction() as con:
-            con.register("record_leads", changes.record_leads[["record_id", "lead_id"]])
+            con.register("record_leads_df", changes.record_leads[["record_id", "lead_id"]])
+            con.execute("CREATE OR REPLACE TEMP TABLE record_leads AS SELECT * FROM record_leads_df")
+            con.unregister("record_leads_df")
             con.execute(
                 "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
                 "WHERE records.record_id = record_leads.record_id "
                 "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
             )
-            con.unregister("record_leads")
             # records linked for the first time are this change's source touches (first/latest source)
             touches = con.execute(
                 "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
                 "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
-                "GROUP BY lead_id").df()
+                "AND record_id IN (SELECT record_id FROM record_leads) GROUP BY lead_id").df()
             # the lead a record first belonged to: what an unmerge gives back
-            con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL")
+            con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
+                        "AND record_id IN (SELECT record_id FROM record_leads)")
+            con.execute("DROP TABLE record_leads")
+            if changes.link_values is not None:
+                con.execute("DELETE FROM link_values")
+                con.register("all_values", changes.link_values[["col", "value", "record_id", "surname"]])
+                con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
+                con.unregister("all_values")
+                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
+                            [changes.link_values_version or ""])
+            if changes.queue_done is not None:
+                con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
             if changes.match_links is not None:
                 if changes.relinked is None:
                     con.execute("DELETE FROM match_links")
@@ -475,7 +536,12 @@ class DuckDBLeadStore:
             if changes.link_model is not None:
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
             if changes.shared_contacts is not None:
-                con.execute("DELETE FROM shared_contacts")
+                if changes.shared_values is None:
+                    con.execute("DELETE FROM shared_contacts")
+                else:
+                    con.register("shared_values", changes.shared_values[["kind", "value"]])
+                    con.execute("DELETE FROM shared_contacts WHERE (kind, value) IN (SELECT kind, value FROM shared_values)")
+                    con.unregister("shared_values")
                 con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
                 con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
                 con.unregister("shared_now")
@@ -489,8 +555,15 @@ class DuckDBLeadStore:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
                         upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
-                    con.unregister("lead_upserts")
-                    con.register("lead_upserts", upserts)
+                if len(touches):  # source attribution of the leads these records touch (in the history too)
+                    touch = touches.set_index("lead_id").reindex(upserts["lead_id"])
+                    touched = touch["latest"].notna().to_numpy()
+                    unset = upserts["first_source"].fillna("").to_numpy() == ""
+                    upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
+                    upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
+                    touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
+                con.unregister("lead_upserts")
+                con.register("lead_upserts", upserts)
                 diffs = field_changes(before, upserts)
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
@@ -504,6 +577,103 @@ class DuckDBLeadStore:
                 con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
+
+    # -- the per-change path: looked up by key ----------------------------------------------
+    def _query_with(self, sql: str, tables: dict[str, pd.DataFrame], params: list | None = None) -> pd.DataFrame:
+        """A query joining frames of keys (registered under the given names for this query only)."""
+        shared = self._in_shared()
+        con = self._shared if shared else self._connect(read_only=True)
+        try:
+            for name, frame in tables.items():
+                con.register(name, frame)
+            return con.execute(sql, params or []).df()
+        finally:
+            if shared:
+                for name in tables:
+                    con.unregister(name)
+            else:
+                con.close()
+
+    def link_queue(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM link_queue ORDER BY seq")
+
+    def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """Per (col, value): how many active records carry it and how many different surnames."""
+        return self._query_with(
+            "SELECT v.col, v.value, count(*) AS n_records, count(DISTINCT v.surname) AS n_names "
+            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
+            "GROUP BY v.col, v.value", {"wanted": keys[["col", "value"]]})
+
+    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame:
+        """Per (col, value, surname): records carrying it now, and how many of them are in `added`."""
+        return self._query_with(
+            "SELECT v.col, v.value, v.surname, count(*) AS n_records, "
+            "count(*) FILTER (WHERE v.record_id IN (SELECT record_id FROM added)) AS n_added "
+            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
+            "GROUP BY v.col, v.value, v.surname",
+            {"wanted": keys[["col", "value"]],
+             "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")})})
+
+    def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
+        return self._query_with(
+            "SELECT DISTINCT v.record_id, r.lead_id FROM link_values v "
+            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
+            "JOIN records r ON r.record_id = v.record_id", {"wanted": keys[["col", "value"]]})
+
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
+        """Active records by id or by lead, with the columns linkage and survivorship read."""
+        return self._query_with(
+            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
+            "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
+            {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
+             "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
+        return self._query_with(
+            "SELECT record_l AS id_l, record_r AS id_r FROM match_links "
+            "WHERE record_l IN (SELECT record_id FROM wanted) OR record_r IN (SELECT record_id FROM wanted)",
+            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+
+    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
+        return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
+                                {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
+        found = self._query_with(
+            "SELECT DISTINCT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
+            "AND retired_by IS NULL AND lead_id IS NOT NULL",
+            {"wanted": pd.DataFrame({"mobile": pd.Series(list(mobiles), dtype=object)})})
+        return list(found["lead_id"])
+
+    def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame:
+        return self._query_with(
+            "SELECT * FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted) "
+            "QUALIFY row_number() OVER (PARTITION BY lead_id, field ORDER BY decided_at DESC) = 1",
+            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame:
+        where = "AND status = ?" if status else ""
+        return self._query_with(
+            f"SELECT * FROM conflicts WHERE lead_id IN (SELECT lead_id FROM wanted) {where} ORDER BY conflict_id",
+            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})}, [status] if status else [])
+
+    def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame:
+        return self._query_with(
+            "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
+            "OR lead_b IN (SELECT lead_id FROM wanted)",
+            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def change_path_state(self) -> dict[str, int | str]:
+        row = self._query(
+            "SELECT (SELECT count(*) FROM records WHERE retired_by IS NULL) AS active_records, "
+            "(SELECT count(*) FROM records WHERE lead_id IS NOT NULL) AS linked_records, "
+            "(SELECT coalesce(max(CAST(substr(lead_id, 2) AS BIGINT)), 0) FROM leads) AS max_lead_number, "
+            "(SELECT coalesce(max(conflict_id), 0) FROM conflicts) AS max_conflict_id, "
+            "(SELECT count(*) FROM leads WHERE status = 'active') AS active_leads, "
+            "(SELECT coalesce(max(value), '') FROM store_meta WHERE key = 'link_values') AS link_values"
+        ).iloc[0]
+        return {k: (v if k == "link_values" else int(v)) for k, v in row.items()}
 
     # -- reading -----------------------------------------------------------------------------
     def leads(self, include_retired: bool = False) -> pd.DataFrame:

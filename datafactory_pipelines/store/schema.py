@@ -123,8 +123,33 @@ DDL = [
         token VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, channel VARCHAR NOT NULL, utm_source VARCHAR,
         utm_medium VARCHAR, utm_campaign VARCHAR, lead_id VARCHAR, created_at TIMESTAMP, created_by VARCHAR
     )""",
+    # What linking needs, kept on write: every value a record is counted or blocked on (see
+    # linkage.sql.value_columns), so a change finds its candidates and their counts by key.
+    "CREATE TABLE IF NOT EXISTS link_values (col VARCHAR, value VARCHAR, record_id BIGINT, surname VARCHAR)",
+    # Changes not linked yet: records added, records removed (with the values they carried), leads
+    # whose records moved. The next relink takes them and deletes them in its own transaction.
+    """CREATE TABLE IF NOT EXISTS link_queue (
+        seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR, surname VARCHAR
+    )""",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
        FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
 ]
+
+# Indexes the per-change path looks up by (a PostgreSQL store creates them; DuckDB scans its columns,
+# which is as fast at these sizes and keeps its writes cheap).
+CHANGE_PATH_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS link_values_by_key ON link_values (col, value)",
+    "CREATE INDEX IF NOT EXISTS link_values_by_record ON link_values (record_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_lead ON records (lead_id)",
+    "CREATE INDEX IF NOT EXISTS records_by_mobile ON records (mobile)",
+    "CREATE INDEX IF NOT EXISTS match_links_left ON match_links (record_l)",
+    "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
+    "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
+    "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
+]
+
+#: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
+TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
+               for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]

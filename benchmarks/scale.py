@@ -1,0 +1,97 @@
+"""What a change costs, measured as an operator meets it: the real `datafactory` command in a subprocess.
+
+    python benchmarks/scale.py GEN_DIR [--work DIR]
+
+GEN_DIR is a generated lead set split into CSV files (the yardstick's
+`gen_leads.py --files K --file-format csv` output: GEN_DIR/files/leads_NNN.csv). All files but the
+last are the base; the last one is the change. Steps, each one `datafactory` call, wall time and
+peak RSS of that process (os.wait4):
+
+1. `import` of the base files into an empty store (one call);
+2. `import` of the last file;
+3. `lead set` of one field on a lead that file touched;
+4. `restore --undo-import` of that file.
+
+Prints a Markdown table. Benchmark figures, not tests: run one at a time on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+TARGETS = {"import base": "≤ 60 s, ≤ 4 GB", "import 1 file": "≤ 5 s, ≤ 1.5 GB", "lead set": "≤ 1 s",
+           "undo import": "≤ 10 s"}
+
+
+def datafactory() -> list[str]:
+    script = Path(sys.executable).with_name("datafactory")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "datafactory_pipelines.cli"]
+
+
+def run(step: str, args: list[str], log: Path) -> dict:
+    """Run one datafactory command; its wall time and peak RSS (the child's own, from wait4)."""
+    started = time.perf_counter()
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n$ datafactory {' '.join(args[:6])}{' …' if len(args) > 6 else ''}\n")
+        out.flush()
+        child = subprocess.Popen([*datafactory(), *args], stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    text = log.read_text(encoding="utf-8").rsplit("$ datafactory", 1)[-1]
+    path = re.findall(r"\((incremental|full|bulk) path: ([^;]*);", text)
+    return {"step": step, "seconds": wall, "peak_gb": usage.ru_maxrss / 1024 / 1024, "exit": code,
+            "path": f"{path[-1][0]} ({path[-1][1]})" if path else ""}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("gen_dir", type=Path)
+    parser.add_argument("--work", type=Path, help="where the store goes (default: a temporary folder, removed)")
+    args = parser.parse_args(argv)
+    files = sorted(p for p in (args.gen_dir / "files").glob("leads_*.csv") if not p.name.endswith(".rows.csv"))
+    if len(files) < 2:
+        parser.error(f"{args.gen_dir}/files holds {len(files)} lead files; need a base and one more")
+    work = args.work or Path(tempfile.mkdtemp(prefix="datafactory-scale-"))
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    log = work / "scale.log"
+    log.write_text("", encoding="utf-8")
+    base, change = files[:-1], files[-1]
+    env_home = ["--home", str(home)]
+    results = [run("import base", [*env_home, "import", *map(str, base), "--by", "bench"], log)]
+    results.append(run("import 1 file", [*env_home, "import", str(change), "--by", "bench"], log))
+    con = duckdb.connect(str(home / "leads.duckdb"), read_only=True)
+    records = con.execute("SELECT count(*) FROM records").fetchall()[0][0]
+    import_id, rows = con.execute("SELECT import_id, rows_read FROM imports ORDER BY imported_at DESC LIMIT 1").fetchall()[0]
+    lead = con.execute("SELECT lead_id FROM records WHERE import_id = ? AND lead_id IS NOT NULL ORDER BY record_id "
+                       "LIMIT 1", [import_id]).fetchall()[0][0]
+    con.close()
+    results.append(run("lead set", [*env_home, "lead", "set", lead, "title=基准测试", "--by", "bench"], log))
+    results.append(run("undo import", [*env_home, "restore", "--undo-import", import_id, "--by", "bench"], log))
+
+    print(f"\n{len(base)} base files + 1 ({rows} rows); {records} records in the store; log: {log}\n")
+    print("| step | wall | peak RSS | target | path taken |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        failed = "" if r["exit"] == 0 else f" (exit {r['exit']})"
+        print(f"| {r['step']}{failed} | {r['seconds']:.1f} s | {r['peak_gb']:.2f} GB | {TARGETS[r['step']]} | "
+              f"{r['path']} |")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(r["exit"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
