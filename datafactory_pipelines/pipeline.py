@@ -79,7 +79,7 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes}
                     for s in self.raw.sheets]
             + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
