@@ -256,7 +256,8 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     if args.undo_import:
         report = undo_import(store, args.undo_import, by=args.by)
         _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
-             f"{len(report.leads_retired)} lead(s) it created retired")
+             f"{len(report.leads_retired)} lead(s) it created retired, {report.conflicts_closed} conflict(s) it "
+             "took part in closed")
         for lead, name in report.contested:
             _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
         return 0

@@ -172,6 +172,8 @@ def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tup
 def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     """Record pairs that must not share a cluster: every record of one split lead against the other's."""
     parts = [pd.DataFrame({"id_l": pd.Series(dtype="int64"), "id_r": pd.Series(dtype="int64")})]
+    if splits.empty:
+        return parts[0]
     by_lead = records.groupby("lead_id")["record_id"].apply(list)
     for a, b in zip(splits.get("lead_a", []), splits.get("lead_b", []), strict=True):
         left, right = by_lead.get(a, []), by_lead.get(b, [])

@@ -47,7 +47,7 @@ def test_drop_files_get_curated_leads(datafactory_home: Path, instance: dg.Dagst
         ["联系人", "手机号码", "电子邮箱", "单位", "职务", "客户等级"],
         ["张伟", "+86 138 0013 8000", "ZW@QQ.COM", "深圳星海科技有限公司", "销售经理", "A"],
         ["李娜", "13900139000", "", "杭州云帆贸易有限公司", "工程师", "B"],
-        ["无名氏", "12345", "", "", "", "C"],
+        ["无名氏", "1234", "", "", "", "C"],  # 5+ digits would be read as a QQ number
     ])
     write_csv(paths.inbox / "web_form.csv", [
         ["Name", "Mobile", "Email", "Company", "Title"],
@@ -343,7 +343,7 @@ def test_no_personal_data_in_dagster_storage(datafactory_home: Path, tmp_path: P
         ["保密甲", "+86 138 1234 5678", "SECRET.PERSON@example.com", "星海科技"],
         ["保密乙", "19912345678", "other.one@163.com", "云帆贸易"],
     ])
-    write_xlsx(paths.inbox / "no_contacts.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "13812345678"]])
+    write_xlsx(paths.inbox / "no_contacts.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "VIP"]])
     home = tmp_path / "dagster_home_on_disk"
     home.mkdir()
     with dg.DagsterInstance.local_temp(str(home)) as inst:

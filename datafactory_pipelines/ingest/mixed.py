@@ -75,6 +75,7 @@ def split_cell(text: str) -> dict[str, list[str]]:
     return split_cells([text])[0]
 
 
+
 def split_column(values: pd.Series) -> dict[str, pd.Series]:
     """A mixed column -> one column per field (';'-joined when a cell holds several), each distinct cell once."""
     text = values.astype(str)
