@@ -6,6 +6,7 @@ import pandas as pd
 
 from assets.leads import curated_leads
 from assets.metadata import bar_chart
+from assets.partitions import mark_runner
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.conflicts import conflict_groups
 from datafactory_pipelines.decisions import DecisionError, decide, edit_leads
@@ -29,6 +30,7 @@ def operator_decisions(context: dg.AssetExecutionContext, config: OperatorWorkbo
     """Decisions and edits from a workbook an operator dropped into the inbox, applied in one transaction:
     a filled-in conflict workbook (from `datafactory conflicts export`) or an edits sheet (线索编号 plus
     the columns to change). A stale or invalid workbook changes nothing and goes to rejected/ with the reason."""
+    mark_runner(context)
     path = Path(config.path)
     paths = lead_store.paths()
     store = lead_store.open()

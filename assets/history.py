@@ -2,7 +2,7 @@ import json
 
 import dagster as dg
 
-from assets.partitions import LEAD_STORE_TAG, lead_files
+from assets.partitions import LEAD_STORE_TAG, lead_files, live_import_of
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.backup import backup
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
@@ -71,9 +71,10 @@ def undo_partition_import(context: dg.OpExecutionContext) -> None:
     """Undo the import this lead_files partition names, exactly as `datafactory restore --undo-import` does.
     Undo happens only when someone asks for it by name: deleting a partition, or a Dagster instance that
     does not list it, changes no lead."""
-    import_id = context.partition_key
+    store = context.resources.lead_store.open()
+    import_id = live_import_of(store.imports(), context.partition_key)
     try:
-        report = undo_import(context.resources.lead_store.open(), import_id, by=f"dagster run {context.run_id[:8]}")
+        report = undo_import(store, import_id, by=f"dagster run {context.run_id[:8]}")
     except ValueError as err:
         raise dg.Failure(f"{import_id}: {err}") from err
     context.log_event(dg.AssetMaterialization(

@@ -4,10 +4,17 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import counts_table, preview
-from assets.partitions import lead_files
+from assets.partitions import lead_files, mark_runner
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.ingest import IngestError
-from datafactory_pipelines.pipeline import archive_file, import_id_for, prepare_file, reject_file, save_import
+from datafactory_pipelines.pipeline import (
+    archive_file,
+    file_duplicate,
+    import_id_for,
+    prepare_file,
+    reject_file,
+    save_import,
+)
 from expectations.checks import STANDARDIZED_CONTACTS_CHECK, standardized_contacts_check
 
 PREVIEW_COLUMNS = ["sheet", "source_row", "name", "mobile", "email", "wechat", "company", "title", "source"]
@@ -54,6 +61,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
                             lead_store: LeadStoreResource):
     """Read, standardize and save one file in one step, so no frame of contacts passes through an IO manager.
     A file that cannot be read is moved to rejected/ with NAME.error.txt and the run fails."""
+    mark_runner(context)
     path = _locate(config, context.partition_key, lead_store)
     paths = lead_store.paths()
     try:
@@ -78,6 +86,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
                                                 if raw.column_report() else "_none_"),
             "role_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in raw.warnings) or "_none_"),
             "hidden_sheets_skipped": ", ".join(raw.hidden_sheets) or "none",
+            "dates": "; ".join(n for s in raw.sheets for n in s.notes) or "every row carries its own date",
             "preview": preview(raw.table, PREVIEW_COLUMNS),
         },
     )
@@ -85,7 +94,10 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
     with store.exclusive(f"import {path.name} (dagster run {context.run_id[:8]})"):
         outcome = save_import(store, prepared, imported_by=f"dagster run {context.run_id[:8]}")
         if path.exists() and path.parent == paths.inbox:
-            archive_file(path, paths.processed, import_id_for(raw.file_name, raw.sha256))
+            if outcome.status == "duplicate":  # the store knew this content, whatever Dagster remembers
+                file_duplicate(path, paths.processed)
+            else:
+                archive_file(path, paths.processed, import_id_for(raw.file_name, raw.sha256))
     records = prepared.records
     statuses = {
         f"{field} {status}": int(n)

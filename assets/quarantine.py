@@ -2,7 +2,7 @@ import dagster as dg
 
 from assets.imports import standardized_contacts
 from assets.metadata import counts_table, preview
-from assets.partitions import lead_files
+from assets.partitions import lead_files, live_import_of
 from assets.resources import LeadStoreResource
 
 QUARANTINE_PREVIEW = ["source_file", "sheet", "source_row", "reject_reason", "name_raw", "mobile_raw", "email_raw"]
@@ -21,8 +21,9 @@ def quarantined_records(context: dg.AssetExecutionContext, lead_store: LeadStore
     fixed in the source file and dropped again. Dirty input lands here; it is not a failed check."""
     store = lead_store.open()
     imports = store.imports()
-    this = imports[imports["import_id"] == context.partition_key]
-    rows = store.quarantine(context.partition_key) if len(this) else store.quarantine("")
+    import_id = live_import_of(imports, context.partition_key)
+    this = imports[imports["import_id"] == import_id]
+    rows = store.quarantine(import_id) if len(this) else store.quarantine("")
     total = store.quarantine()
     return dg.MaterializeResult(
         metadata={

@@ -20,8 +20,12 @@ from datafactory_pipelines.history import verify_chain
 from datafactory_pipelines.ingest.readers import file_sha256
 from datafactory_pipelines.store import LeadStore
 
-TABLES = ["imports", "records", "leads", "conflicts", "lead_overrides", "match_links", "shared_contacts",
-          "store_meta"]
+HISTORY_TABLE = "history"  # backed up in append-only chunks, not whole
+
+
+def backed_up_tables(store: LeadStore) -> list[str]:
+    """Every table the store has (from its catalog), so a table added to the schema is never left out."""
+    return [name for name in store.table_names() if name != HISTORY_TABLE]
 
 
 class BackupError(Exception):
@@ -33,7 +37,7 @@ def backup(store: LeadStore, root: str | Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     folder = root / stamp
     folder.mkdir(parents=True, exist_ok=False)
-    tables = store.table_snapshot(TABLES)
+    tables = store.table_snapshot(backed_up_tables(store))
     manifest: dict = {"created_at": stamp, "tables": {}, "history_chunks": []}
     for name, frame in tables.items():
         path = folder / f"{name}.parquet"

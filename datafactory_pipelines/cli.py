@@ -24,6 +24,7 @@ from datafactory_pipelines.decisions import DecisionError, decide, decide_group,
 from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 from datafactory_pipelines.history import story, verify_chain
+from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
 from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
@@ -122,9 +123,12 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     _say(f"lead store: {paths.store}")
     for key, value in counts.items():
         _say(f"  {key.replace('_', ' '):<22} {value}")
+    ignored = ignored_files(paths.inbox)
     inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
     rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
-    _say(f"  inbox                  {len(inbox)} file(s) waiting")
+    _say(f"  inbox                  {len(inbox) - len(ignored)} file(s) waiting")
+    for name, reason in ignored:
+        _say(f"  ignored in the inbox   {name}: {reason}")
     _say(f"  rejected               {len(rejected)} file(s)" + (f": {', '.join(rejected[:5])}" if rejected else ""))
     leads = store.leads()
     if len(leads):
@@ -252,7 +256,8 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     if args.undo_import:
         report = undo_import(store, args.undo_import, by=args.by)
         _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
-             f"{len(report.leads_retired)} lead(s) it created retired")
+             f"{len(report.leads_retired)} lead(s) it created retired, {report.conflicts_closed} conflict(s) it "
+             "took part in closed")
         for lead, name in report.contested:
             _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
         return 0
@@ -312,11 +317,29 @@ def cmd_run_inbox(args: argparse.Namespace, paths: Paths) -> int:
     home = _dagster_home(paths)
     os.environ.setdefault("DATAFACTORY_INBOX_SETTLE_SECONDS", "0")
     with dg.DagsterInstance.get() as instance:
-        summaries = process_inbox(instance, progress=_say)
-    failed = [s for s in summaries if not s.success]
-    for s in failed:
-        _say(f"  REJECTED {s.partition_key}: {s.error}")
-    _say(f"{len(summaries) - len(failed)} file(s) imported, {len(failed)} rejected (see {paths.rejected})")
+        report = process_inbox(instance, progress=_say)
+    counts = {"imported": 0, "duplicate": 0, "applied": 0, "rejected": 0, "failed": 0}
+    for run in report.runs:
+        counts[run.status] += 1
+        if run.status in ("rejected", "failed"):
+            _say(f"  {'REJECTED' if run.status == 'rejected' else 'FAILED (tried again)'} {run.file or run.partition_key}"
+                 f": {run.error}")
+        elif run.status == "duplicate":
+            _say(f"  DUPLICATE {run.file or run.partition_key}: same content as an earlier import; "
+                 "filed under processed/duplicates")
+    for name in report.duplicates:
+        _say(f"  DUPLICATE {name}: same content as an earlier import; filed under processed/duplicates")
+    for name, reason in report.rejected.items():
+        _say(f"  REJECTED {name}: {reason}")
+    for name, reason in report.ignored:
+        _say(f"  IGNORED {name}: {reason}")
+    duplicates = counts["duplicate"] + len(report.duplicates)
+    rejected = counts["rejected"] + len(report.rejected)
+    _say(f"{counts['imported']} file(s) imported, {duplicates} duplicate(s), {rejected} rejected (see {paths.rejected})"
+         + (f", {counts['applied']} workbook(s) applied" if counts["applied"] else "")
+         + (f", {len(report.ignored)} ignored" if report.ignored else "")
+         + (f", {len(report.waiting)} waiting" if report.waiting else ""))
+    failed = rejected
     cmd_status(args, paths)
     _say(f"\nOpen the Dagster UI on these runs:  {Path(sys.argv[0]).resolve()} ui   then http://127.0.0.1:3000"
          f"\n(the same as: DAGSTER_HOME={home} DATAFACTORY_HOME={paths.home} dagster dev)")
@@ -330,6 +353,12 @@ def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
                                 seed=args.seed)
     _say(f"wrote {len(sample.files)} sample lead files ({args.records} rows about {args.people} people) "
          f"into {paths.inbox}")
+    if args.exports:  # real-shaped exports: HTML/SpreadsheetML .xls, GBK CSV, owner and mixed columns …
+        from datafactory_pipelines.sample_exports import write_export_files
+
+        exports = write_export_files(paths.inbox, people=args.exports, seed=args.seed)
+        _say(f"wrote {len(exports.files)} export-shaped files ({len(exports.truth)} rows about {args.exports} "
+             f"other people) into {paths.inbox}")
     return cmd_run_inbox(args, paths)
 
 
@@ -426,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=5000)
     p.add_argument("--files", type=int, default=4)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--exports", type=int, default=240, metavar="PEOPLE",
+                   help="also write CRM/OA/form/trade-show shaped exports about this many people (0: none)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")

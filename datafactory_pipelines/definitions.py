@@ -37,3 +37,10 @@ defs = dg.Definitions(
     schedules=[nightly_relink, daily_backup],
     resources={"lead_store": LeadStoreResource()},
 )
+
+# Owner notifications: the outbox sensor and its delivery job (assets/notify.py, sensors/notify.py).
+from assets.notify import deliver_notifications, notification_deliveries  # noqa: E402
+from sensors.notify import outbox_sensor  # noqa: E402
+
+defs = dg.Definitions.merge(defs, dg.Definitions(
+    assets=[notification_deliveries], jobs=[deliver_notifications], sensors=[outbox_sensor]))

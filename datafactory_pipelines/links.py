@@ -107,7 +107,8 @@ def make_link(store: LeadStore, channel: str, target: str, lead_id: str | None =
         raise LinkError("a link needs a channel")
     utm = {"utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign}
     final = with_utm(target, utm)
-    with store._transaction() as con:  # noqa: SLF001
+    with store.exclusive(f"make a tracking link for {channel}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction
         if lead_id and not con.execute("SELECT 1 FROM leads WHERE lead_id = ? AND status = 'active'",
                                         [lead_id]).fetchall():
             raise LinkError(f"no active lead {lead_id}")

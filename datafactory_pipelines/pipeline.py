@@ -79,7 +79,7 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes}
                     for s in self.raw.sheets]
             + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
@@ -535,16 +535,37 @@ def _population(model: LinkModel, state: dict) -> int:
     return max(trained, 1) if trained else max(int(state["active_records"]), 1)
 
 
+#: the longest file name (in bytes) most file systems allow
+MAX_NAME_BYTES = 255
+
+
+def fit_name(name: str, suffix: str = "", limit: int = MAX_NAME_BYTES) -> str:
+    """`name + suffix`, shortened when it would pass the file system's limit: the stem is cut at a character
+    boundary and given a short hash of the whole name, so the same name always gets the same short name."""
+    if len((name + suffix).encode("utf-8")) <= limit:
+        return name + suffix
+    stem, ext = Path(name).stem, Path(name).suffix
+    tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    room = max(0, limit - len((tag + ext + suffix).encode("utf-8")))
+    return stem.encode("utf-8")[:room].decode("utf-8", "ignore") + tag + ext + suffix
+
+
 def reject_file(path: Path, rejected_dir: Path, error: str) -> Path:
-    """Move a file that cannot be imported aside, with NAME.error.txt saying why."""
+    """Move a file that cannot be imported aside, with NAME.error.txt saying why (a shortened name when
+    NAME.error.txt would be too long for the file system; the text names the file in full)."""
     rejected_dir.mkdir(parents=True, exist_ok=True)
     target = _free_name(rejected_dir / path.name)
     shutil.move(str(path), target)
-    Path(f"{target}.error.txt").write_text(
+    reason_file(target).write_text(
         f"{path.name} was not imported.\n\n{error}\n\nFix the file and drop it into the inbox again.\n",
         encoding="utf-8",
     )
     return target
+
+
+def reason_file(rejected: Path) -> Path:
+    """Where the reason for a rejected file is written: NAME.error.txt, shortened if need be."""
+    return rejected.with_name(fit_name(rejected.name, ".error.txt"))
 
 
 def archive_file(path: Path, processed_dir: Path, import_id: str) -> Path:
@@ -558,11 +579,20 @@ def archive_file(path: Path, processed_dir: Path, import_id: str) -> Path:
     return target
 
 
+def file_duplicate(path: Path, processed_dir: Path) -> Path:
+    """Move a file whose content was imported before to processed/duplicates/, keeping its name."""
+    folder = processed_dir / "duplicates"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder / path.name)
+    shutil.move(str(path), target)
+    return target
+
+
 def _free_name(target: Path) -> Path:
     if not target.exists():
         return target
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return target.with_name(f"{target.stem}.{stamp}{target.suffix}")
+    return target.with_name(fit_name(f"{target.stem}.{stamp}{target.suffix}"))
 
 
 def dedupe_frame(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.DataFrame:

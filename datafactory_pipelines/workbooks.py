@@ -14,7 +14,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from datafactory_pipelines.conflicts import DECISIONS, conflict_groups
-from datafactory_pipelines.exporting import FORMULA_START
+from datafactory_pipelines.exporting import write_text_cell
 from datafactory_pipelines.fields import FIELD_LABELS
 from datafactory_pipelines.ingest.headers import canonical_field, normalize_header
 from datafactory_pipelines.store import LeadStore
@@ -26,14 +26,6 @@ ITEM_SHEET = "逐条决定"
 LEAD_ID_HEADERS = {"leadid", "lead_id", "线索编号", "线索id"}
 
 
-def safe_cell(cell: openpyxl.cell.Cell, value: object) -> None:
-    """Write a value that Excel shows as text and never runs as a formula."""
-    cell.value = value
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
-        cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
-
-
 def _sheet(ws, headers: list[str], rows: list[list[object]], widths: list[int]) -> None:
     ws.append(headers)
     for cell in ws[1]:
@@ -42,7 +34,7 @@ def _sheet(ws, headers: list[str], rows: list[list[object]], widths: list[int]) 
         cell.alignment = Alignment(vertical="center")
     for r, row in enumerate(rows, start=2):
         for c, value in enumerate(row, start=1):
-            safe_cell(ws.cell(row=r, column=c), value)
+            write_text_cell(ws.cell(row=r, column=c), value)
     ws.freeze_panes = "A2"
     for i, width in enumerate(widths):
         ws.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width = width

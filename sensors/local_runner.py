@@ -1,16 +1,17 @@
 """Process the inbox once on a real Dagster instance, in this process.
 
-Used by `datafactory demo` and `datafactory run-inbox`: the same sensor and job as the daemon runs,
-so the runs, partitions and materializations appear in `dagster dev` afterwards.
+Used by `datafactory demo` and `datafactory run-inbox`: the same plan as the inbox sensor and the same
+jobs as the daemon runs, so the runs, partitions and materializations appear in `dagster dev` afterwards.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
 from assets.resources import LeadStoreResource
-from sensors.inbox import inbox_sensor
+from sensors.inbox import InboxPlan, failure_reason, max_attempts, plan_inbox
 
 
 @dataclass
@@ -18,30 +19,71 @@ class RunSummary:
     partition_key: str
     success: bool
     error: str
+    status: str = ""  # imported | duplicate | applied | rejected | failed (will be retried)
+    file: str = ""  # the dropped file's name
 
 
-def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] = print) -> list[RunSummary]:
+@dataclass
+class InboxReport:
+    runs: list[RunSummary] = field(default_factory=list)
+    duplicates: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)  # rejected before any run (type, attempts used up)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+def _path(request: dg.RunRequest) -> str:
+    ops = request.run_config.get("ops", {})
+    return next((op["config"].get("path", "") for op in ops.values() if "config" in op), "")
+
+
+def _status(run: dg.ExecuteInProcessResult, request: dg.RunRequest) -> str:
+    if not run.success:  # a file its run could not use is in rejected/; one still in the inbox is tried again
+        return "failed" if _path(request) and Path(_path(request)).exists() else "rejected"
+    if request.job_name == "apply_operator_workbook":
+        return "applied"
+    for event in run.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == dg.AssetKey("standardized_contacts"):
+            status = materialization.metadata.get("import_status")
+            if status is not None and str(status.value).startswith("duplicate"):
+                return "duplicate"
+    return "imported"
+
+
+def _merge(report: InboxReport, plan: InboxPlan) -> None:
+    report.duplicates.update(plan.duplicates)
+    report.rejected.update(plan.rejected)
+    report.ignored = plan.ignored
+    report.waiting = plan.waiting
+
+
+def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] = print) -> InboxReport:
+    """Look at the inbox, run what it plans, and look again until nothing is left to run (a second copy of
+    a file is then seen as a duplicate; a run that failed for another reason than the file is retried,
+    at most DATAFACTORY_INBOX_ATTEMPTS times, then the file is rejected)."""
     from datafactory_pipelines.definitions import defs
 
-    context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
-    result = inbox_sensor(context)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    summaries = []
-    requests = result.run_requests or []
-    for i, request in enumerate(requests, start=1):
-        job = defs.resolve_job_def(request.job_name or "import_lead_file")
-        progress(f"[{i}/{len(requests)}] {job.name}: {request.partition_key or request.tags.get('datafactory/workbook')} …")
-        run = job.execute_in_process(
-            instance=instance, partition_key=request.partition_key,
-            run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags=request.tags, raise_on_error=False,
-        )
-        error = ""
-        if not run.success:
-            failure = next((e for e in run.all_events if e.event_type_value == "STEP_FAILURE"), None)
-            data = failure.event_specific_data if failure else None
-            error = getattr(data, "user_failure_data", None) and data.user_failure_data.description or (
-                data.error.message.strip().splitlines()[-1] if data and data.error else "run failed")
-        summaries.append(RunSummary(request.partition_key or job.name, run.success, error))
-    return summaries
+    paths = LeadStoreResource().paths()
+    report = InboxReport()
+    for _ in range(max_attempts() + 2):
+        plan = plan_inbox(instance, paths)
+        _merge(report, plan)
+        if plan.new_partitions:
+            instance.add_dynamic_partitions("lead_files", plan.new_partitions)
+        if not plan.run_requests:
+            break
+        for i, request in enumerate(plan.run_requests, start=1):
+            job = defs.resolve_job_def(request.job_name or "import_lead_file")
+            progress(f"[{i}/{len(plan.run_requests)}] {job.name}: "
+                     f"{request.partition_key or request.tags.get('datafactory/workbook')} …")
+            # the console shows our one-line summary; the full error, with its trace, stays in the run's events
+            run = job.execute_in_process(
+                instance=instance, partition_key=request.partition_key,
+                run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                tags=request.tags, raise_on_error=False,
+            )
+            error = "" if run.success else failure_reason(instance, run.run_id)
+            report.runs.append(RunSummary(request.partition_key or job.name, run.success, error,
+                                          _status(run, request), Path(_path(request)).name))
+    return report

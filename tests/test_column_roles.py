@@ -36,8 +36,8 @@ def test_customer_name_holding_people_next_to_unit_name_holding_companies(tmp_pa
     assert raw.table["name"].tolist() == PEOPLE
     assert raw.table["company"].tolist()[:2] == COMPANIES[:2]
     assert raw.table["collected_at"].iloc[0] == "2026/03/01 14:20"
-    extra = json.loads(raw.table["extra"].iloc[0])
-    assert extra["owner"] == "销售甲"  # the sales owner is kept, never taken as the lead's name
+    assert raw.table["owner"].iloc[0] == "销售甲"  # the sales owner is kept, never taken as the lead's name
+    assert "owner" not in json.loads(raw.table["extra"].iloc[0])  # owner is a canonical field now
     assert not set(OWNERS) & set(raw.table["name"])
 
 

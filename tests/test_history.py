@@ -54,9 +54,7 @@ def test_tampering_is_named(tmp_path: Path) -> None:
 
 
 def _tables(store) -> dict[str, pd.DataFrame]:
-    from datafactory_pipelines.backup import TABLES
-
-    snapshot = store.table_snapshot([*TABLES, "history"])
+    snapshot = store.table_snapshot(store.table_names())
     return {name: frame.sort_values(list(frame.columns[:2])).reset_index(drop=True) for name, frame in snapshot.items()}
 
 

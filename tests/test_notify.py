@@ -5,7 +5,6 @@ masking, SMTP through a real aiosmtpd server, the console script."""
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import time
 from email.header import decode_header, make_header
@@ -19,6 +18,7 @@ from standardwebhooks import Webhook as StandardWebhook
 from datafactory_pipelines.decisions import edit_leads
 from datafactory_pipelines.notify.config import NotifyConfigError, load_notify_config, parse_notify_config
 from datafactory_pipelines.notify.delivery import deliver_due, due_batch, queue_status, requeue, sign
+from datafactory_pipelines.notify.outbox import build_messages, message_id_for
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
 from tests.conftest import write_xlsx
@@ -67,6 +67,11 @@ def _outbox(store) -> pd.DataFrame:
         return con.execute("SELECT * FROM outbox ORDER BY outbox_id").df()
 
 
+def _message(store, outbox_row: pd.Series) -> dict:
+    with store.transaction() as con:
+        return build_messages(con, outbox_row.to_frame().T)[int(outbox_row["outbox_id"])]
+
+
 def _deliveries(store) -> pd.DataFrame:
     with store.transaction() as con:
         return con.execute("SELECT * FROM outbox_deliveries ORDER BY outbox_id, endpoint").df()
@@ -76,20 +81,21 @@ def test_an_edit_to_an_owned_lead_is_one_message_listing_each_field(datafactory_
     store, owned, unowned = _owned_leads(datafactory_home, tmp_path)
     created = _outbox(store)
     assert created["lead_id"].tolist() == [owned]  # the new lead, told to its owner; 赵敏 has no owner
-    assert json.loads(created.iloc[0]["payload"])["changes"][0]["action"] == "create"
+    assert _message(store, created.iloc[0])["changes"][0]["action"] == "create"
 
     edit_leads(store, pd.DataFrame({"lead_id": [owned, owned, unowned], "field": ["mobile", "title", "title"],
                                     "value": ["13900139000", "销售总监", "采购总监"]}), by="王经理", note="客户来电")
     messages = _outbox(store)
     assert len(messages) == 2
-    message = json.loads(messages.iloc[1]["payload"])
+    message = _message(store, messages.iloc[1])
     assert message["lead_id"] == owned and message["owner"] == "李娜"
     assert [(c["field"], c["old"], c["new"]) for c in message["changes"]] == [
         ("mobile", "13700137000", "13900139000"), ("title", "销售经理", "销售总监")]
     assert message["causes"] == [{"action": "edit", "actor": "王经理", "cause": "客户来电"}]
     history = store.history(owned)
     assert message["changes"][-1]["seq"] == int(history["seq"].max())  # it points at the history rows
-    assert message["message_id"].startswith("msg_")
+    first = history[history["seq"] == message["changes"][0]["seq"]].iloc[0]
+    assert message["message_id"] == message_id_for(owned, first["hash"])  # SQL and Python agree
 
 
 def test_changes_in_one_transaction_from_several_causes_are_one_message(datafactory_home: Path,
@@ -103,7 +109,7 @@ def test_changes_in_one_transaction_from_several_causes_are_one_message(datafact
         store._append_history(con, more, "conflict decision", "李娜", "conflict 7")
     messages = _outbox(store)
     assert len(messages) == 2
-    message = json.loads(messages.iloc[-1]["payload"])
+    message = _message(store, messages.iloc[-1])
     assert [c["field"] for c in message["changes"]] == ["title", "company"]
     assert [c["cause"] for c in message["causes"]] == ["event e-1; rule profile_update", "conflict 7"]
     assert messages.iloc[-1]["n_changes"] == 2 and messages.iloc[-1]["last_seq"] == store.history()["seq"].max()
@@ -324,3 +330,154 @@ def test_a_bad_notify_yaml_names_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "notify.yaml").write_text("webhooks: [", encoding="utf-8")
     with pytest.raises(NotifyConfigError, match="notify.yaml: not valid YAML"):
         load_notify_config(tmp_path)
+
+
+def test_a_rules_notice_joins_the_message_of_its_transaction(datafactory_home: Path, tmp_path: Path,
+                                                              receiver) -> None:
+    from datafactory_pipelines.notify.outbox import append_notice
+
+    store, owned, unowned = _owned_leads(datafactory_home, tmp_path)
+    change = pd.DataFrame({"lead_id": [owned], "field": ["title"], "old_value": ["销售经理"], "new_value": ["总监"]})
+    with store.transaction() as con:
+        store._append_history(con, change, "rule", "rules", "event e-9; rule profile_update")
+        assert append_notice(con, owned, "客户换了新号 13900139000，请尽快联系", cause="event e-9; rule notify") == 1
+        assert append_notice(con, unowned, "nobody owns this lead") == 0
+    with store.transaction() as con:
+        assert append_notice(con, owned, "退信：请核实邮箱", cause="event e-10; rule bounce") == 1
+    messages = _outbox(store)
+    assert len(messages) == 3
+    combined = _message(store, messages.iloc[1])
+    assert [c["field"] for c in combined["changes"]] == ["title"] and len(combined["notes"]) == 1
+    alone = _message(store, messages.iloc[2])
+    assert alone["changes"] == [] and alone["notes"][0]["text"] == "退信：请核实邮箱"
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": OTHER_SECRET}])
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 3
+    sent = StandardWebhook(OTHER_SECRET).verify(receiver.requests[1].body, receiver.requests[1].headers)["data"]
+    assert sent["notes"][0]["text"] == "客户换了新号 139****9000，请尽快联系"
+
+
+def test_a_rule_applying_an_event_notifies_the_owner_once_with_the_event_and_rule(
+        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+    from datafactory_pipelines.events.apply import apply_events
+    from datafactory_pipelines.events.feed import store_events
+    from datafactory_pipelines.events.types import validate_event
+    from datafactory_pipelines.rules import load_rules
+    from tests.event_helpers import event
+
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET}])
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1  # the lead's creation
+    store_events(store, [validate_event(event("m-7", "lead.mobile_changed", {
+        "old_mobile": "13700137000", "new_mobile": "13600136000", "verified": ["old_sms", "new_sms"]}))], via="test")
+    report = apply_events(store, load_rules(datafactory_home))
+    assert report.by_status == {"applied": 1}
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    last = receiver.requests[-1]
+    data = StandardWebhook(SECRET).verify(last.body, last.headers)["data"]
+    assert data["lead_id"] == owned and data["owner"] == "李娜"
+    changes = {c["field"]: (c["old"], c["new"]) for c in data["changes"]}
+    assert changes["mobile"] == ("137****7000", "136****6000")
+    assert changes["mobile_alternates"] == ("", "137****7000")
+    assert all("event m-7" in c["cause"] and c["actor"].startswith("rule ") for c in data["changes"])
+    assert [n["text"] for n in data["notes"]] == ["mobile changed (verified by SMS on both numbers)"]
+    assert len(receiver.requests) == 2  # one message for the event's changes and its note
+
+
+def test_a_handed_over_lead_tells_the_new_owner_and_names_the_previous_one(datafactory_home: Path,
+                                                                            tmp_path: Path, receiver) -> None:
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [
+        {"name": "lina", "url": receiver.url("/lina"), "secret": SECRET, "owners": ["李娜"]},
+        {"name": "zhang", "url": receiver.url("/zhang"), "secret": SECRET, "owners": ["张伟"]}])
+    deliver_due(store, load_notify_config(datafactory_home))
+    done = run_cli(datafactory_home, "lead", "set", owned, "owner=张伟", "--by", "王经理")
+    assert done.returncode == 0, done.stderr
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    assert [r.path for r in receiver.requests] == ["/lina", "/zhang"]
+    data = StandardWebhook(SECRET).verify(receiver.requests[-1].body, receiver.requests[-1].headers)["data"]
+    assert (data["owner"], data["previous_owner"]) == ("张伟", "李娜")
+    assert [(c["field"], c["old"], c["new"], c["actor"]) for c in data["changes"]] == [
+        ("owner", "李娜", "张伟", "王经理")]
+
+
+def test_an_endpoint_that_does_not_answer_is_retried(datafactory_home: Path, tmp_path: Path) -> None:
+    store, _, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "down", "url": f"http://127.0.0.1:{_free_port()}/hook",
+                                   "secret": SECRET, "timeout_seconds": 2}])
+    report = deliver_due(store, load_notify_config(datafactory_home))
+    assert (report.attempted, report.failed) == (1, 1)
+    row = _deliveries(store).iloc[0]
+    assert row["status"] == "pending" and row["attempts"] == 1 and pd.isna(row["last_status"])
+    assert "refused" in row["last_error"].lower()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, made here (no network)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_mail_over_starttls_with_login_verifies_the_server(datafactory_home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    received, logins = [], []
+
+    class Keep(Message):
+        def handle_message(self, message) -> None:
+            received.append(message)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"df", b"s3cret")
+        logins.append((mechanism, ok, session.ssl is not None))
+        return AuthResult(success=ok)
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    port = _free_port()
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            authenticator=authenticator, auth_require_tls=True)
+    controller.start()
+    monkeypatch.setenv("SMTP_TEST_PASSWORD", "s3cret")
+    smtp = {"host": "127.0.0.1", "port": port, "from": "datafactory@example.com", "starttls": True,
+            "username": "df", "password_env": "SMTP_TEST_PASSWORD"}
+    try:
+        store, _, _ = _owned_leads(datafactory_home, tmp_path)
+        # without our CA the server's certificate is refused: nothing is sent, the delivery waits
+        _configure(datafactory_home, [], owners={"李娜": {"email": "lina@example.com"}}, smtp=smtp)
+        first = deliver_due(store, load_notify_config(datafactory_home))
+        assert (first.failed, first.delivered) == (1, 0) and not received
+        assert "CERTIFICATE_VERIFY_FAILED" in _deliveries(store).iloc[0]["last_error"]
+        _configure(datafactory_home, [], owners={"李娜": {"email": "lina@example.com"}},
+                   smtp={**smtp, "cafile": str(cert)})
+        time.sleep(0.35)
+        assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    finally:
+        controller.stop()
+    assert len(received) == 1 and received[0]["To"] == "lina@example.com"
+    assert logins and all(ok and tls for _, ok, tls in logins)

@@ -31,14 +31,14 @@ def test_imported_owner_is_on_the_lead_and_lead_set_changes_it_with_history(
     store = open_store(datafactory_home / "leads.duckdb")
     path = write_xlsx(tmp_path / "线索.xlsx", [
         HEADER,
-        ["王芳", "13700137000", "wf@qq.com", "星海科技", " 李娜\u202e ", "2025-01-01"],
+        ["王芳", "13700137000", "wf@qq.com", "星海科技", " 李娜 ", "2025-01-01"],
         ["赵敏", "13500135000", "zm@126.com", "云帆贸易", "", "2025-01-01"],
     ])
     outcome = import_file(store, path)
     assert outcome.status == "imported", outcome.error
     relink_and_curate(store)
     records = store.import_records(outcome.import_id).set_index("name")
-    assert records.loc["王芳", "owner_raw"] == " 李娜\u202e " and records.loc["王芳", "owner"] == "李娜"
+    assert records.loc["王芳", "owner_raw"] == " 李娜 " and records.loc["王芳", "owner"] == "李娜"
     leads = store.leads().set_index("name")
     assert leads.loc["王芳", "owner"] == "李娜" and leads.loc["赵敏", "owner"] == ""
     lead_id = leads.loc["王芳", "lead_id"]

@@ -65,6 +65,11 @@ def test_unverified_change_adds_an_alternate_and_queues_one_conflict(tmp_path: P
     assert (row["lead_id"], row["field"], row["current_value"], row["incoming_value"]) == (
         lead["lead_id"], "mobile", "13900139000", "13100131000")
     assert row["source"] == "https://app.example.com" and row["import_id"] == "event u-1"
+    # an alternate contact identifies the lead too
+    post(store, event("u-3", "lead.profile_updated", {"mobile": "13100131000", "address": "杭州市西湖区文三路1号"}))
+    report = apply_events(store, load_rules(tmp_path))
+    assert report.by_status == {"applied": 1}
+    assert event_rows(store).loc["u-3", "lead_id"] == lead["lead_id"]
 
 
 def test_bounce_demotes_the_contact_and_a_lead_left_unreachable_is_flagged_not_deleted(tmp_path: Path) -> None:
@@ -201,3 +206,16 @@ def test_rules_list_and_a_dry_run_that_changes_nothing(tmp_path: Path, capsys: p
     assert "rule mobile-change-verified fires" in out
     assert f"{lead['lead_id']} mobile: 13800138000 → 13600136000" in out
     assert len(store.history()) == len(before) and store._query("SELECT * FROM events").empty
+
+
+def test_owner_assigned_sets_the_owner_through_the_edit_path(tmp_path: Path) -> None:
+    store = store_with_leads(tmp_path)
+    lead = lead_by_mobile(store, "13800138000")
+    post(store, event("w-1", "lead.owner_assigned", {"owner": "王强"}, subject=lead["lead_id"]))
+    report = apply_events(store, load_rules(tmp_path))
+    assert report.by_rule == {"owner-assigned": 1}
+    assert store.leads().set_index("lead_id").at[lead["lead_id"], "owner"] == "王强"
+    change = store.history(lead["lead_id"]).query("field == 'owner'").iloc[-1]
+    assert (change["new_value"], change["actor"]) == ("王强", "rule owner-assigned")
+    pinned = store.overrides().query("field == 'owner'").iloc[0]
+    assert (pinned["lead_id"], pinned["value"], pinned["origin"]) == (lead["lead_id"], "王强", "event")

@@ -20,8 +20,9 @@ import pandas as pd
 from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
+from datafactory_pipelines.notify.outbox import append_notice, append_outbox
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
-from datafactory_pipelines.rules.engine import EventPlan, plan_event
+from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, CONTACT_FLAG_COLUMNS, OVERRIDE_COLUMNS
 
@@ -113,9 +114,10 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
             con.unregister("wanted_contacts")
             con.register("wanted_contacts", _frame(missing))
             more = con.execute(
-                f"SELECT l.*, w.value AS _matched FROM leads l, wanted_contacts w WHERE l.status = 'active' "
-                f"AND l.{kind}_alternates LIKE '%' || w.value || '%' "
-                f"AND list_contains(string_split(l.{kind}_alternates, ';'), w.value)").df()
+                f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
+                f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
+                f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
+                f"JOIN leads l ON l.lead_id = a.lead_id").df()
         else:
             more = pd.DataFrame()
         con.unregister("wanted_contacts")
@@ -157,6 +159,8 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         con.unregister("touched")
         waiting = {(a, b, c) for a, b, c in open_rows}
     policy = conflict_policy()
+    standard = Standardizer()
+    standard.prime([e for e, found in zip(events, matches, strict=True) if len(found) == 1])
     plans = []
     for row, event, found in zip(rows, events, matches, strict=True):
         seq = int(row["seq"])
@@ -166,7 +170,7 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         if len(found) > 1:
             plans.append(EventPlan(seq=seq, status="ambiguous", error=f"{len(found)} leads match"))
             continue
-        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq)
+        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq, standard)
         if plan.lead_after is not None:
             leads[found[0]] = plan.lead_after
         plans.append(plan)
@@ -206,12 +210,23 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
         con.register("event_history", history)
         con.execute("INSERT INTO history SELECT * FROM event_history")
         con.unregister("event_history")
+        append_outbox(con, history)  # the owners hear of it, in this transaction (notify/outbox.py)
         final = changes.drop_duplicates(["lead_id", "field"], keep="last")
-        for column, group in final.groupby("field", sort=False):
-            con.register("lead_values", group[["lead_id", "new"]])
-            con.execute(f'UPDATE leads SET "{column}" = v.new, updated_at = ? FROM lead_values v '
-                        "WHERE leads.lead_id = v.lead_id", [stamp])
-            con.unregister("lead_values")
+        # one UPDATE (one pass over leads) for every changed field: a column per field and a flag saying
+        # whether this lead's value of it changed
+        wide = final.pivot(index="lead_id", columns="field", values="new")
+        fields = [str(c) for c in wide.columns]
+        values = pd.DataFrame({"lead_id": wide.index.to_numpy()})
+        for i, column in enumerate(fields):
+            changed = wide[column].notna().to_numpy()
+            values[f"v{i}"] = pd.Series(wide[column].to_numpy(dtype=object), dtype=object).where(changed, None)
+            values[f"c{i}"] = changed
+        assignments = ", ".join(f'"{column}" = CASE WHEN v.c{i} THEN v.v{i} ELSE leads."{column}" END'
+                                for i, column in enumerate(fields))
+        con.register("lead_values", values)
+        con.execute(f"UPDATE leads SET {assignments}, updated_at = ? FROM lead_values v "
+                    "WHERE leads.lead_id = v.lead_id", [stamp])
+        con.unregister("lead_values")
         # a rule's value holds against later imports the way an operator's edit does
         pinned = final[final["field"].isin(SETTABLE_FIELDS)]
         if len(pinned):
@@ -222,6 +237,13 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
             con.register("event_overrides", overrides)
             con.execute("INSERT INTO lead_overrides SELECT * FROM event_overrides")
             con.unregister("event_overrides")
+    for plan in plans:  # a rule's `notify` action: a note in the owner's message of this batch
+        owner = plan.lead_after.get("owner") if plan.lead_after is not None else None
+        owned = bool(plan.lead_id) and isinstance(owner, str) and owner != ""
+        for note in plan.notes if owned else []:  # (append_notice does nothing for a lead with no owner)
+            event = by_seq[plan.seq]
+            append_notice(con, plan.lead_id, note["message"], actor=f"rule {note['rule']}",
+                          cause=f"event {event['event_id']} from {event['source']} (seq {plan.seq})")
     conflict_rows = []
     for plan in plans:
         event = by_seq[plan.seq]
@@ -262,7 +284,8 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
 def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq: int | None = None) -> ApplyReport:
     """Apply the waiting events with first_seq <= seq <= last_seq, in one transaction."""
     report = ApplyReport(first_seq=first_seq)
-    with store._transaction() as con:  # noqa: SLF001 - one transaction: reads, rules, writes
+    with store.exclusive(f"apply events from seq {first_seq}", atomic=True), \
+            store._transaction() as con:  # noqa: SLF001 - the change's one transaction: reads, rules, writes
         rows = con.execute(
             "SELECT * FROM events WHERE seq >= ? AND seq <= ? AND status = ? ORDER BY seq",
             [first_seq, last_seq if last_seq is not None else 2**62, RECEIVED]).df().to_dict("records")

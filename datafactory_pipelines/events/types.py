@@ -7,6 +7,7 @@ mobile sent as "+86 139-0013-9000" matches the store's 13900139000).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,39 +21,107 @@ from pydantic import (
     model_validator,
 )
 
-from datafactory_pipelines.standardize.email import standardize_email
-from datafactory_pipelines.standardize.ids import standardize_wechat
-from datafactory_pipelines.standardize.phone import standardize_phone
+from datafactory_pipelines.standardize.email import standardize_email, standardize_emails
+from datafactory_pipelines.standardize.ids import standardize_wechat, standardize_wechats
+from datafactory_pipelines.standardize.phone import MOBILE_PATTERN, standardize_phone, standardize_phones
 from datafactory_pipelines.standardize.text import clean_text
 
 SPEC_VERSION = "1.0"
 
 
-def _mobile(value: str | None) -> str | None:
+PHONE_KEYS = ("mobile", "old_mobile", "new_mobile")
+EMAIL_KEYS = ("email", "old_email", "new_email")
+_STANDARD_MOBILE = re.compile(MOBILE_PATTERN)
+
+
+@dataclass
+class StandardContacts:
+    """Contact values of a whole request standardized in one vectorized call per kind (the per-value
+    standardizers cost milliseconds each); values already in standard form skip it."""
+
+    mobile: dict[str, str] = field(default_factory=dict)
+    email: dict[str, tuple[str, str]] = field(default_factory=dict)  # value -> (email or "", reason)
+    wechat: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, raws: list[object]) -> StandardContacts:
+        phones, emails, wechats = set(), set(), set()
+        for raw in raws:
+            data = raw.get("data") if isinstance(raw, dict) else None
+            if not isinstance(data, dict):
+                continue
+            channel = data.get("channel")
+            for key, value in data.items():
+                if not isinstance(value, str) or not value:
+                    continue
+                if key in PHONE_KEYS or (key == "value" and channel == "mobile"):
+                    if not _STANDARD_MOBILE.fullmatch(value):
+                        phones.add(value)
+                elif key in EMAIL_KEYS or (key == "value" and channel == "email"):
+                    emails.add(value)
+                elif key == "wechat":
+                    wechats.add(value)
+        found = cls()
+        if phones:
+            values = sorted(phones)
+            cleaned = standardize_phones([clean_text(v) for v in values])["mobile"].tolist()
+            found.mobile = dict(zip(values, cleaned, strict=True))
+        if emails:
+            values = sorted(emails)
+            table = standardize_emails([clean_text(v) for v in values])
+            found.email = {v: (e if s != "invalid" else "", r) for v, e, s, r in zip(
+                values, table["email"], table["email_status"], table["email_reason"], strict=True)}
+        if wechats:
+            values = sorted(wechats)
+            table = standardize_wechats([clean_text(v) for v in values])
+            found.wechat = {v: (w if s != "invalid" else "", r) for v, w, s, r in zip(
+                values, table["wechat"], table["wechat_status"], table["wechat_reason"], strict=True)}
+        return found
+
+
+def _known(info: ValidationInfo | None) -> StandardContacts:
+    context = info.context if info is not None else None
+    return context if isinstance(context, StandardContacts) else StandardContacts()
+
+
+def _mobile(value: str | None, info: ValidationInfo | None = None) -> str | None:
     if value in (None, ""):
         return None
-    result = standardize_phone(clean_text(str(value)))
-    if not result.mobile:
+    if _STANDARD_MOBILE.fullmatch(value):
+        return value
+    known = _known(info).mobile
+    mobile = known[value] if value in known else standardize_phone(clean_text(str(value))).mobile
+    if not mobile:
         raise ValueError("not a valid CN mobile number")
-    return result.mobile
+    return mobile
 
 
-def _email(value: str | None) -> str | None:
+def _email(value: str | None, info: ValidationInfo | None = None) -> str | None:
     if value in (None, ""):
         return None
-    result = standardize_email(clean_text(str(value)))
-    if result.status == "invalid" or not result[0]:
-        raise ValueError(f"not a valid email address ({result.reason})")
-    return result[0]
+    known = _known(info).email
+    if value in known:
+        email, reason = known[value]
+    else:
+        result = standardize_email(clean_text(str(value)))
+        email, reason = (result[0] if result.status != "invalid" else ""), result.reason
+    if not email:
+        raise ValueError(f"not a valid email address ({reason})")
+    return email
 
 
-def _wechat(value: str | None) -> str | None:
+def _wechat(value: str | None, info: ValidationInfo | None = None) -> str | None:
     if value in (None, ""):
         return None
-    result = standardize_wechat(clean_text(str(value)))
-    if result.status == "invalid" or not result[0]:
-        raise ValueError(f"not a valid WeChat id ({result.reason})")
-    return result[0]
+    known = _known(info).wechat
+    if value in known:
+        wechat, reason = known[value]
+    else:
+        result = standardize_wechat(clean_text(str(value)))
+        wechat, reason = (result[0] if result.status != "invalid" else ""), result.reason
+    if not wechat:
+        raise ValueError(f"not a valid WeChat id ({reason})")
+    return wechat
 
 
 class Identity(BaseModel):
@@ -67,18 +136,18 @@ class Identity(BaseModel):
 
     @field_validator("mobile")
     @classmethod
-    def check_mobile(cls, value: str | None) -> str | None:
-        return _mobile(value)
+    def check_mobile(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _mobile(value, info)
 
     @field_validator("email")
     @classmethod
-    def check_email(cls, value: str | None) -> str | None:
-        return _email(value)
+    def check_email(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _email(value, info)
 
     @field_validator("wechat")
     @classmethod
-    def check_wechat(cls, value: str | None) -> str | None:
-        return _wechat(value)
+    def check_wechat(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _wechat(value, info)
 
 
 class MobileChanged(Identity):
@@ -91,8 +160,8 @@ class MobileChanged(Identity):
 
     @field_validator("old_mobile", "new_mobile")
     @classmethod
-    def check_mobiles(cls, value: str | None) -> str | None:
-        return _mobile(value)
+    def check_mobiles(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _mobile(value, info)
 
 
 class EmailChanged(Identity):
@@ -105,8 +174,8 @@ class EmailChanged(Identity):
 
     @field_validator("old_email", "new_email")
     @classmethod
-    def check_emails(cls, value: str | None) -> str | None:
-        return _email(value)
+    def check_emails(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _email(value, info)
 
 
 PROFILE_FIELDS = ("name", "company", "title", "address", "wechat")
@@ -139,7 +208,8 @@ class ContactBounced(Identity):
     @classmethod
     def standard_value(cls, value: str, info: ValidationInfo) -> str:
         channel = info.data.get("channel")
-        standard = _mobile(value) if channel == "mobile" else _email(value) if channel == "email" else value
+        standard = _mobile(value, info) if channel == "mobile" else _email(value, info) if channel == "email" \
+            else value
         if not standard:
             raise ValueError("value is empty")
         return standard
@@ -219,7 +289,13 @@ def _field_path(location: tuple) -> str:
     return ".".join(str(p) for p in location if not (isinstance(p, str) and p.startswith("function-"))) or "event"
 
 
-def validate_event(raw: object, index: int = 0) -> ValidEvent | EventError:
+def validate_events(raws: list[object], first_index: int = 0) -> list[ValidEvent | EventError]:
+    """A request's events, their contact values standardized together."""
+    contacts = StandardContacts.of(raws)
+    return [validate_event(raw, first_index + i, contacts) for i, raw in enumerate(raws)]
+
+
+def validate_event(raw: object, index: int = 0, contacts: StandardContacts | None = None) -> ValidEvent | EventError:
     """One event, checked against the envelope and its type's data schema."""
     if not isinstance(raw, dict):
         return EventError(index, None, "event", "expected a JSON object")
@@ -230,7 +306,7 @@ def validate_event(raw: object, index: int = 0) -> ValidEvent | EventError:
         first = err.errors()[0]
         return EventError(index, event_id, _field_path(first["loc"]), first["msg"])
     try:
-        data = DATA_MODELS[envelope.type].model_validate(envelope.data)
+        data = DATA_MODELS[envelope.type].model_validate(envelope.data, context=contacts)
     except ValidationError as err:
         first = err.errors()[0]
         return EventError(index, event_id, _field_path(("data", *first["loc"])), first["msg"])

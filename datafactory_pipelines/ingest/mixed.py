@@ -22,63 +22,63 @@ _SEPARATORS = re.compile(r"[,;，；、|/\n]+|\s+")
 FIELDS = ("mobile", "email", "wechat", "qq")
 
 
-def split_cell(text: str) -> dict[str, list[str]]:
-    """One cell -> {field: [values]} for mobile (phones of any kind), email, wechat, qq."""
-    return split_cells([text])[str(text or "")]
-
-
-def split_cells(texts: list[str]) -> dict[str, dict[str, list[str]]]:
-    """Each distinct cell -> {field: [values]}; the phone reader runs once for all cells (and once for
-    all their tokens), not once per cell."""
-    found: dict[str, dict[str, list[str]]] = {}
-    rests: dict[str, str] = {}
-    for text in {str(t or "") for t in texts}:
-        cell: dict[str, list[str]] = {f: [] for f in FIELDS}
-        found[text] = cell
-        rest = text.strip()
-        if not rest:
-            continue
-        for match in _EMAIL.finditer(rest):
-            cell["email"].append(match.group(0))
+def _peel(text: str) -> tuple[dict[str, list[str]], str]:
+    """Emails and labelled IDs out of a cell (plain regexes, C speed); what is left may hold phones."""
+    found: dict[str, list[str]] = {f: [] for f in FIELDS}
+    rest = str(text or "").strip()
+    if not rest:
+        return found, ""
+    if "@" in rest or "＠" in rest:
+        found["email"].extend(m.group(0) for m in _EMAIL.finditer(rest))
         rest = _EMAIL.sub(" ", rest)
-        for label, value in _LABELLED.findall(rest):
-            cell["qq" if label.lower().startswith("qq") else "wechat"].append(value)
-        rest = _LABELLED.sub(" ", rest)
-        rest = _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
-        if rest:
-            rests[text] = rest
-    whole = _phones(sorted(set(rests.values())), whole=True)
-    split = {text: [t for t in _SEPARATORS.split(rest) if t] for text, rest in rests.items() if not whole[rest]}
-    readable = _phones(sorted({t for tokens in split.values() for t in tokens}), whole=False)
-    for text, rest in rests.items():
-        cell = found[text]
-        if whole[rest]:
-            cell["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
-            continue
-        for token in split[text]:
-            if readable[token]:
-                cell["mobile"].append(token)
+    for label, value in _LABELLED.findall(rest):
+        found["qq" if label.lower().startswith("qq") else "wechat"].append(value)
+    rest = _LABELLED.sub(" ", rest)
+    return found, _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
+
+
+def split_cells(cells: list[str]) -> list[dict[str, list[str]]]:
+    """Cells -> {field: [values]} each, for mobile (phones of any kind), email, wechat, qq.
+
+    The phone reader runs once over all leftovers (vectorized); only cells it cannot read whole are
+    split into tokens, and those tokens are classified in one more pass.
+    """
+    peeled = [_peel(c) for c in cells]
+    rests = [rest for _, rest in peeled]
+    whole = standardize_phones(rests)
+    readable = ((whole["mobile"] != "") | (whole["landline"] != "")).to_numpy() \
+        & ~whole["mobile_reason"].str.endswith("dropped").to_numpy()
+    tokens_of = {i: [t for t in _SEPARATORS.split(rests[i]) if t]
+                 for i in range(len(cells)) if rests[i] and not readable[i]}
+    distinct = sorted({t for ts in tokens_of.values() for t in ts})
+    phone = standardize_phones(distinct) if distinct else None
+    is_phone = dict(zip(distinct, ((phone["mobile"] != "") | (phone["landline"] != "")).tolist(), strict=True)) \
+        if phone is not None else {}
+    out = []
+    for i, (found, rest) in enumerate(peeled):
+        if rest and readable[i]:
+            found["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
+        for token in tokens_of.get(i, []):
+            if is_phone[token]:
+                found["mobile"].append(token)
             elif _WECHAT.match(token):
-                cell["wechat"].append(token)
+                found["wechat"].append(token)
             elif _QQ.match(token):
-                cell["qq"].append(token)
+                found["qq"].append(token)
             else:  # unreadable: kept with the phones, where the reason is recorded
-                cell["mobile"].append(token)
-    return found
+                found["mobile"].append(token)
+        out.append(found)
+    return out
 
 
-def _phones(texts: list[str], whole: bool) -> dict[str, bool]:
-    """Whether the phone reader finds a number in each text (for a whole cell: without dropping a part)."""
-    if not texts:
-        return {}
-    read = standardize_phones(texts)
-    ok = (read["mobile"].astype(bool) | read["landline"].astype(bool)).to_numpy()
-    if whole:
-        ok &= ~read["mobile_reason"].astype(str).str.endswith("dropped").to_numpy()
-    return dict(zip(texts, ok.tolist(), strict=True))
+def split_cell(text: str) -> dict[str, list[str]]:
+    return split_cells([text])[0]
+
 
 
 def split_column(values: pd.Series) -> dict[str, pd.Series]:
     """A mixed column -> one column per field (';'-joined when a cell holds several), each distinct cell once."""
-    distinct = split_cells(list(pd.unique(values.astype(str))))
-    return {f: values.astype(str).map({v: ";".join(parts[f]) for v, parts in distinct.items()}) for f in FIELDS}
+    text = values.astype(str)
+    distinct = list(pd.unique(text))
+    parts = split_cells(distinct)
+    return {f: text.map({v: ";".join(p[f]) for v, p in zip(distinct, parts, strict=True)}) for f in FIELDS}

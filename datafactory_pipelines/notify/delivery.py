@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import smtplib
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from email.utils import formatdate, parsedate_to_datetime
 import pandas as pd
 
 from datafactory_pipelines.notify.config import EMAIL_ENDPOINT, NotifyConfig, Smtp, Webhook
-from datafactory_pipelines.notify.outbox import message_for
+from datafactory_pipelines.notify.outbox import build_messages, message_for
 from datafactory_pipelines.store import LeadStore
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,15 @@ def post_webhook(webhook: Webhook, message_id: str, body: bytes, now: datetime |
 def email_text(payload: dict, trusted: bool) -> tuple[str, str]:
     message = message_for(payload, trusted)
     changes = message["changes"]
-    subject = f"[datafactory] 线索 {message['lead_id']}: {len(changes)} 处变更 ({', '.join(message['fields'])})"
+    subject = f"[datafactory] 线索 {message['lead_id']}: {len(changes)} 处变更" + (
+        f" ({', '.join(message['fields'])})" if message["fields"] else "")
     lines = [f"{message['owner']}，您好：", "",
              f"您负责的线索 {message['lead_id']} 有变更 (lead {message['lead_id']} changed):", ""]
     for c in changes:
         why = f"{c['action']} by {c['actor']}" + (f"; {c['cause']}" if c["cause"] else "")
         lines.append(f"  {c['field']}: {c['old'] or '—'} → {c['new'] or '—'}   [{why}]")
+    for note in message.get("notes", []):
+        lines.append(f"  * {note['text']}   [{note['actor']}{'; ' + note['cause'] if note['cause'] else ''}]")
     if message.get("previous_owner"):
         lines += ["", f"此前负责人 (previous owner): {message['previous_owner']}"]
     lines += ["", f"message id: {message['message_id']}",
@@ -146,8 +150,8 @@ def send_email(smtp: Smtp, to: str, payload: dict) -> SendResult:
     mail.set_content(text)
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
-            if smtp.starttls:
-                client.starttls()
+            if smtp.starttls:  # the server's certificate is verified (system CAs, or smtp.cafile)
+                client.starttls(context=ssl.create_default_context(cafile=smtp.cafile or None))
             if smtp.username:
                 client.login(smtp.username, os.environ.get(smtp.password_env, ""))
             client.send_message(mail)
@@ -158,7 +162,7 @@ def send_email(smtp: Smtp, to: str, payload: dict) -> SendResult:
                           permanent=all(c >= 500 for c in codes))
     except smtplib.SMTPResponseException as err:
         return SendResult(False, err.smtp_code, f"SMTP {err.smtp_code}", permanent=err.smtp_code >= 500)
-    except (smtplib.SMTPException, OSError) as err:
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as err:
         return SendResult(False, None, f"{type(err).__name__}: {err}"[:300])
 
 
@@ -228,7 +232,7 @@ def due_filter(config: NotifyConfig, disabled: set[str], now: datetime) -> tuple
 def claim(con, config: NotifyConfig, now: datetime, limit: int, lease_seconds: float) -> pd.DataFrame:
     where, params = due_filter(config, _disabled(con), now)
     due = con.execute(
-        f"SELECT d.outbox_id, d.endpoint, d.attempts, o.message_id, o.owner, o.payload FROM outbox_deliveries d "
+        f"SELECT d.endpoint, d.attempts, o.* FROM outbox_deliveries d "
         f"JOIN outbox o USING (outbox_id) WHERE {where} ORDER BY d.next_attempt_at, d.outbox_id LIMIT ?",
         [*params, limit]).df()
     if len(due):
@@ -238,86 +242,127 @@ def claim(con, config: NotifyConfig, now: datetime, limit: int, lease_seconds: f
                     "AND outbox_deliveries.endpoint = c.endpoint",
                     [now + timedelta(seconds=lease_seconds), now])
         con.unregister("claimed")
-    return due
+    messages = build_messages(con, due.drop_duplicates("outbox_id"))
+    return due.assign(message=[messages[int(i)] for i in due["outbox_id"]])
 
 
-def _record(store: LeadStore, outbox_id: int, endpoint: str, attempt: int, result: SendResult,
-            status: str, next_at: datetime | None, started: datetime, duration_ms: float,
-            disable_reason: str = "") -> None:
-    with store.transaction() as con:
-        moment = _now()
-        con.execute(
-            "UPDATE outbox_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, "
-            "last_status = ?, last_error = ?, updated_at = ?, delivered_at = ? WHERE outbox_id = ? AND endpoint = ?",
-            [status, attempt, next_at, result.status_code, result.error or None, moment,
-             moment if status == "delivered" else None, outbox_id, endpoint])
-        con.execute("INSERT INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [outbox_id, endpoint, attempt, started, result.status_code, result.error or None, duration_ms,
-                     next_at])
-        if disable_reason:
-            con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [endpoint])
-            con.execute("INSERT INTO notify_endpoints VALUES (?, ?, ?)", [endpoint, moment, disable_reason])
+@dataclass
+class _Outcome:
+    outbox_id: int
+    endpoint: str
+    attempt: int
+    result: SendResult
+    status: str  # pending (try again at next_at) | delivered | dead | released (untried, back in the queue)
+    next_at: datetime | None
+    started: datetime
+    duration_ms: float
+    disable_reason: str = ""
 
 
-def _release(store: LeadStore, outbox_id: int, endpoint: str) -> None:
-    """Hand a claimed delivery back untried (its endpoint was disabled during this pass)."""
-    with store.transaction() as con:
-        con.execute("UPDATE outbox_deliveries SET status = 'pending', lease_until = NULL WHERE outbox_id = ? "
-                    "AND endpoint = ? AND status = 'sending'", [outbox_id, endpoint])
+RECORD_EVERY = 100  # results are written in batches: a crash re-sends at most this many (same webhook-id)
+RECORD_SECONDS = 2.0
+
+
+def _record(store: LeadStore, outcomes: list[_Outcome]) -> None:
+    """Write a batch of attempt results in one short transaction under the store's writer lock."""
+    if not outcomes:
+        return
+    moment = _now()
+    tried = [o for o in outcomes if o.status != "released"]
+    with store.exclusive("notify: record delivery attempts"), store.transaction() as con:
+        if tried:
+            frame = pd.DataFrame({
+                "outbox_id": [o.outbox_id for o in tried], "endpoint": [o.endpoint for o in tried],
+                "attempt": [o.attempt for o in tried], "status": [o.status for o in tried],
+                "next_at": pd.Series([o.next_at for o in tried], dtype="datetime64[us]"),
+                "status_code": pd.array([o.result.status_code for o in tried], dtype="Int64"),
+                "error": [o.result.error or None for o in tried],
+                "started": pd.Series([o.started for o in tried], dtype="datetime64[us]"),
+                "duration_ms": [o.duration_ms for o in tried],
+            })
+            con.register("attempt_results", frame)
+            con.execute(
+                "UPDATE outbox_deliveries SET status = r.status, attempts = r.attempt, next_attempt_at = r.next_at, "
+                "lease_until = NULL, last_status = r.status_code, last_error = r.error, updated_at = ?, "
+                "delivered_at = CASE WHEN r.status = 'delivered' THEN ? END FROM attempt_results r "
+                "WHERE outbox_deliveries.outbox_id = r.outbox_id AND outbox_deliveries.endpoint = r.endpoint",
+                [moment, moment])
+            con.execute("INSERT INTO delivery_attempts SELECT outbox_id, endpoint, attempt, started, status_code, "
+                        "error, duration_ms, next_at FROM attempt_results")
+            con.unregister("attempt_results")
+        for o in outcomes:
+            if o.status == "released":  # its endpoint was disabled during this pass: back in the queue, untried
+                con.execute("UPDATE outbox_deliveries SET status = 'pending', lease_until = NULL "
+                            "WHERE outbox_id = ? AND endpoint = ? AND status = 'sending'", [o.outbox_id, o.endpoint])
+            if o.disable_reason:
+                con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [o.endpoint])
+                con.execute("INSERT INTO notify_endpoints VALUES (?, ?, ?)", [o.endpoint, moment, o.disable_reason])
 
 
 def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: datetime | None = None,
                 rng: random.Random | None = None) -> DeliveryReport:
-    """Route new messages, then attempt every delivery that is due, once. Safe to run concurrently."""
+    """Route new messages, then attempt every delivery that is due, once. Safe to run concurrently.
+
+    Call it outside any lead change: it sends while no transaction is open, and writes the results in
+    short transactions of their own (every RECORD_EVERY results or RECORD_SECONDS) under the writer lock."""
     report = DeliveryReport()
     now = now or _now()
     lease = max([w.timeout_seconds for w in config.webhooks] + [config.smtp.timeout_seconds if config.smtp else 0])
-    with store.transaction() as con:
+    with store.exclusive("notify: route and claim deliveries"), store.transaction() as con:
         report.routed, report.unrouted = route(con, config, now)
-        claimed = claim(con, config, now, limit, lease_seconds=2 * lease + 60)
+        claimed = claim(con, config, now, limit,
+                        lease_seconds=RECORD_SECONDS + 2 * lease + 60)
     gone: set[str] = set()
+    outcomes: list[_Outcome] = []
+    flushed = time.monotonic()
     for row in claimed.itertuples(index=False):
-        endpoint = row.endpoint
-        if endpoint in gone:
-            _release(store, row.outbox_id, endpoint)
-            continue
-        payload = json.loads(row.payload)
-        started = _now()
-        clock = time.monotonic()
-        webhook = config.webhook(endpoint)
-        if webhook is not None:
-            result = post_webhook(webhook, row.message_id, webhook_body(payload, webhook.trusted), started)
-        elif config.owner_emails.get(row.owner):
-            result = send_email(config.smtp, config.owner_emails[row.owner], payload)  # type: ignore[arg-type]
-        else:
-            result = SendResult(False, None, f"owner {row.owner} has no email in {config.source}", permanent=True)
-        duration = (time.monotonic() - clock) * 1000
-        attempt = int(row.attempts) + 1
-        report.attempted += 1
-        if result.ok:
-            report.delivered += 1
-            _record(store, row.outbox_id, endpoint, attempt, result, "delivered", None, started, duration)
-            continue
-        log.warning("notify: %s attempt %d of message %s to %s failed: %s", endpoint, attempt, row.message_id,
-                    endpoint, result.error)
-        if result.gone:
-            gone.add(endpoint)
-            report.dead += 1
-            report.endpoints_disabled.append(endpoint)
-            _record(store, row.outbox_id, endpoint, attempt, result, "dead", None, started, duration,
-                    disable_reason=f"HTTP 410 Gone for message {row.message_id}")
-            continue
-        delay = None if result.permanent else next_delay(config, attempt, rng)
-        if delay is None:
-            report.dead += 1
-            _record(store, row.outbox_id, endpoint, attempt, result, "dead", None, started, duration)
-            continue
-        if result.retry_after is not None:  # never before the receiver asked; at most a day
-            delay = max(delay, min(result.retry_after, MAX_RETRY_AFTER_SECONDS))
-        report.failed += 1
-        _record(store, row.outbox_id, endpoint, attempt, result, "pending", _now() + timedelta(seconds=delay),
-                started, duration)
+        if outcomes and (len(outcomes) >= RECORD_EVERY or time.monotonic() - flushed > RECORD_SECONDS):
+            _record(store, outcomes)
+            outcomes, flushed = [], time.monotonic()
+        outcomes.append(_attempt(row, config, gone, report, rng))
+    _record(store, outcomes)
     return report
+
+
+def _attempt(row, config: NotifyConfig, gone: set[str], report: DeliveryReport,
+             rng: random.Random | None) -> _Outcome:
+    endpoint = row.endpoint
+    started = _now()
+    attempt = int(row.attempts) + 1
+    if endpoint in gone:
+        return _Outcome(row.outbox_id, endpoint, attempt - 1, SendResult(False), "released", None, started, 0.0)
+    clock = time.monotonic()
+    webhook = config.webhook(endpoint)
+    if webhook is not None:
+        result = post_webhook(webhook, row.message_id, webhook_body(row.message, webhook.trusted), started)
+    elif config.smtp is not None and config.owner_emails.get(row.owner):
+        result = send_email(config.smtp, config.owner_emails[row.owner], row.message)
+    else:
+        result = SendResult(False, None, f"owner {row.owner} has no email in {config.source}", permanent=True)
+    duration = (time.monotonic() - clock) * 1000
+    report.attempted += 1
+
+    def outcome(status: str, next_at: datetime | None = None, reason: str = "") -> _Outcome:
+        return _Outcome(row.outbox_id, endpoint, attempt, result, status, next_at, started, duration, reason)
+
+    if result.ok:
+        report.delivered += 1
+        return outcome("delivered")
+    log.warning("notify: attempt %d of message %s to %s failed: %s", attempt, row.message_id, endpoint,
+                result.error)
+    if result.gone:
+        gone.add(endpoint)
+        report.dead += 1
+        report.endpoints_disabled.append(endpoint)
+        return outcome("dead", reason=f"HTTP 410 Gone for message {row.message_id}")
+    delay = None if result.permanent else next_delay(config, attempt, rng)
+    if delay is None:
+        report.dead += 1
+        return outcome("dead")
+    if result.retry_after is not None:  # never before the receiver asked; at most a day
+        delay = max(delay, min(result.retry_after, MAX_RETRY_AFTER_SECONDS))
+    report.failed += 1
+    return outcome("pending", _now() + timedelta(seconds=delay))
 
 
 @dataclass
@@ -358,7 +403,7 @@ def requeue(store: LeadStore, ident: str, now: datetime | None = None) -> int:
 
     ident: an outbox id, a message id (msg_…), or `all-dead`. Returns the deliveries re-queued."""
     now = now or _now()
-    with store.transaction() as con:
+    with store.exclusive(f"notify: re-queue {ident}"), store.transaction() as con:
         if ident == "all-dead":
             where, params = "status = 'dead'", []
         else:
@@ -375,7 +420,7 @@ def requeue(store: LeadStore, ident: str, now: datetime | None = None) -> int:
 
 def enable_endpoint(store: LeadStore, name: str) -> bool:
     endpoint = name if ":" in name or name == EMAIL_ENDPOINT else f"webhook:{name}"
-    with store.transaction() as con:
+    with store.exclusive(f"notify: enable {endpoint}"), store.transaction() as con:
         found = con.execute("SELECT count(*) FROM notify_endpoints WHERE endpoint = ?", [endpoint]).fetchall()[0][0]
         con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [endpoint])
     return bool(found)

@@ -2,12 +2,15 @@
 
 `append_outbox` is called where history rows are appended (the store's one place for every lead change:
 imports, relinks, merges, edits, decisions, restores, rules). All changes to one lead within one
-transaction become ONE message listing each field's old and new value, why it changed (action, actor,
-cause: import id, event id and rule, conflict, note) and the owner. The message id is derived from the
-first history row behind it, so it is stable: every delivery attempt of it carries the same id.
+transaction become ONE message: an outbox row naming the lead, its owner and the range of history rows
+behind it. The message (each field's old and new value, why it changed: action, actor, cause such as
+the import id, the event id and rule, the conflict or the note) is read from those history rows when it
+is delivered; history is append-only, so the message never changes. The message id is derived from the
+first history row behind it, so every delivery attempt of it carries the same id.
 
-Values are stored in full (the store holds them anyway); each endpoint gets them masked unless it is
-trusted (see `message_for`).
+The hook is set-based (one aggregate and one insert in SQL), so an import that creates 100,000 owned
+leads pays for one statement, not for 100,000 JSON documents. Values are masked per endpoint at
+delivery unless the endpoint is trusted (see `message_for`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import hashlib
 import json
 import logging
 import re
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -26,114 +28,125 @@ from datafactory_pipelines.masking import PERSONAL_COLUMNS, mask_value
 log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "lead.changed"
-OUTBOX_COLUMNS = ["outbox_id", "message_id", "created_at", "lead_id", "owner", "n_changes", "first_seq", "last_seq",
-                  "txn_key", "payload", "routed_at"]
+OUTBOX_COLUMNS = ["outbox_id", "message_id", "created_at", "lead_id", "owner", "previous_owner", "n_changes",
+                  "first_seq", "last_seq", "txn_key", "notes", "routed_at"]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+def message_id_for(lead_id: str, first_key: str) -> str:
+    """A stable id, Standard Webhooks style (the same for every attempt and every endpoint).
+    Equal to the SQL in `append_outbox`."""
+    return "msg_" + hashlib.sha256(f"{lead_id}|{first_key}".encode()).hexdigest()[:27]
 
 
-def message_id_for(lead_id: str, first_hash: str) -> str:
-    """A stable id, Standard Webhooks style: the same for every attempt and every endpoint."""
-    return "msg_" + hashlib.sha256(f"{lead_id}|{first_hash}".encode()).hexdigest()[:27]
+def _transaction_key(con: Any) -> str:
+    """This transaction: its id and start time (ids alone restart when the database is reopened)."""
+    txid, began = con.execute("SELECT txid_current(), now()").fetchall()[0]
+    return f"{txid}@{pd.Timestamp(began).isoformat()}"
 
 
 def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
-    """Write (or extend) one outbox message per owned lead among `history_rows`, on the caller's
-    connection, inside its open transaction. Returns the number of messages written or extended."""
+    """One outbox message per owned lead among `history_rows` (or the message this same transaction
+    already wrote for it, extended), on the caller's connection, inside its open transaction.
+
+    The owner is the lead's owner after the change: a lead handed to someone else tells the new owner
+    (and names the previous one); a lead whose owner was removed tells the old one.
+    Returns the number of leads whose message was written or extended."""
     if history_rows.empty:
         return 0
-    rows = history_rows.sort_values("seq")
-    lead_ids = rows["lead_id"].drop_duplicates()
-    con.register("outbox_lead_ids", pd.DataFrame({"lead_id": lead_ids.to_numpy()}))
+    key = _transaction_key(con)
+    con.register("outbox_history", history_rows[["seq", "lead_id", "field", "old_value", "new_value", "hash"]])
     try:
-        stored = dict(con.execute(
-            "SELECT lead_id, owner FROM leads WHERE lead_id IN (SELECT lead_id FROM outbox_lead_ids) "
-            "AND coalesce(owner, '') <> ''").fetchall())
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE outbox_batch AS
+            WITH per_lead AS (
+                SELECT lead_id, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS n_changes,
+                       arg_min(hash, seq) AS first_hash,
+                       arg_max(new_value, seq) FILTER (WHERE field = 'owner') AS owner_to,
+                       arg_min(old_value, seq) FILTER (WHERE field = 'owner') AS owner_from
+                FROM outbox_history GROUP BY lead_id)
+            SELECT p.*, coalesce(nullif(p.owner_to, ''), nullif(l.owner, ''), nullif(p.owner_from, '')) AS owner
+            FROM per_lead p LEFT JOIN leads l USING (lead_id)""")
+        con.execute("DELETE FROM outbox_batch WHERE owner IS NULL")
+        con.execute("""
+            UPDATE outbox SET owner = b.owner, last_seq = b.last_seq, n_changes = outbox.n_changes + b.n_changes,
+                   previous_owner = coalesce(outbox.previous_owner,
+                       CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN b.owner_from END)
+            FROM outbox_batch b WHERE outbox.txn_key = ? AND outbox.lead_id = b.lead_id""", [key])
+        written = con.execute("SELECT count(*) FROM outbox_batch").fetchall()[0][0]
+        con.execute(f"""
+            INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})
+            SELECT (SELECT coalesce(max(outbox_id), 0) FROM outbox) + row_number() OVER (ORDER BY b.first_seq),
+                   'msg_' || substr(sha256(b.lead_id || '|' || b.first_hash), 1, 27),
+                   timezone('UTC', now()), b.lead_id, b.owner,
+                   CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN nullif(b.owner_from, '') END,
+                   b.n_changes, b.first_seq, b.last_seq, ?, NULL, NULL
+            FROM outbox_batch b
+            WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.txn_key = ? AND o.lead_id = b.lead_id)""", [key, key])
+        con.execute("DROP TABLE outbox_batch")
     finally:
-        con.unregister("outbox_lead_ids")
-    owner_rows = rows[rows["field"] == "owner"]
-    changed_to = owner_rows.groupby("lead_id", sort=False)["new_value"].last().to_dict()
-    changed_from = owner_rows.groupby("lead_id", sort=False)["old_value"].first().to_dict()
-    owners: dict[str, tuple[str, str]] = {}
-    for lead in lead_ids:
-        previous = changed_from.get(lead, "") or ""
-        # a lead handed to a new owner tells the new one; a lead whose owner was removed tells the old one
-        owner = changed_to.get(lead) or stored.get(lead) or previous
-        if owner:
-            owners[lead] = (owner, previous if lead in changed_to and previous != owner else "")
-    if not owners:
+        con.unregister("outbox_history")
+    return int(written)
+
+
+def append_notice(con: Any, lead_id: str, text: str, actor: str = "rules", cause: str = "") -> int:
+    """A note for the lead's owner (a rule's `notify` action), in the caller's transaction: it joins the
+    message of this transaction's changes to the lead, or is a message of its own. 0 when the lead has
+    no owner."""
+    found = con.execute("SELECT owner FROM leads WHERE lead_id = ?", [lead_id]).fetchall()
+    owner = found[0][0] if found else ""
+    if not owner:
         return 0
-    rows = rows[rows["lead_id"].isin(list(owners))]
-    txid, began = con.execute("SELECT txid_current(), now()").fetchall()[0]
-    txn_key = f"{txid}@{pd.Timestamp(began).isoformat()}"  # the transaction: its id and start time
-    con.register("outbox_lead_ids", pd.DataFrame({"lead_id": list(owners)}))
+    key = _transaction_key(con)
+    note = {"text": text, "actor": actor, "cause": cause}
+    mine = con.execute("SELECT outbox_id, notes FROM outbox WHERE txn_key = ? AND lead_id = ?",
+                       [key, lead_id]).fetchall()
+    if mine:
+        notes = json.loads(mine[0][1] or "[]") + [note]
+        con.execute("UPDATE outbox SET notes = ? WHERE outbox_id = ?",
+                    [json.dumps(notes, ensure_ascii=False), mine[0][0]])
+        return 1
+    message_id = message_id_for(lead_id, hashlib.sha256(f"{key}|{text}|{actor}|{cause}".encode()).hexdigest())
+    con.execute(f"""
+        INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})
+        SELECT (SELECT coalesce(max(outbox_id), 0) + 1 FROM outbox), ?, timezone('UTC', now()), ?, ?, NULL, 0,
+               NULL, NULL, ?, ?, NULL""", [message_id, lead_id, owner, key, json.dumps([note], ensure_ascii=False)])
+    return 1
+
+
+def build_messages(con: Any, outbox: pd.DataFrame) -> dict[int, dict]:
+    """The full message of each outbox row (outbox columns), its changes read from the history."""
+    if outbox.empty:
+        return {}
+    wanted = outbox[["outbox_id", "lead_id", "first_seq", "last_seq"]].astype(
+        {"outbox_id": "int64", "lead_id": str, "first_seq": "Int64", "last_seq": "Int64"})
+    con.register("outbox_wanted", wanted)
     try:
-        earlier = {lead: (outbox_id, json.loads(payload)) for outbox_id, lead, payload in con.execute(
-            "SELECT outbox_id, lead_id, payload FROM outbox WHERE txn_key = ? "
-            "AND lead_id IN (SELECT lead_id FROM outbox_lead_ids)", [txn_key]).fetchall()}
+        rows = con.execute("""
+            SELECT w.outbox_id, h.seq, h.field, h.old_value, h.new_value, h.action, h.actor, h.cause
+            FROM outbox_wanted w JOIN history h
+              ON h.lead_id = w.lead_id AND h.seq BETWEEN w.first_seq AND w.last_seq
+            ORDER BY w.outbox_id, h.seq""").fetchall()
     finally:
-        con.unregister("outbox_lead_ids")
-    changes: dict[str, list[dict]] = {}
-    first_hash: dict[str, str] = {}
-    for seq, lead, field, old, new, action, actor, cause, hash_ in zip(
-            rows["seq"], rows["lead_id"], rows["field"], rows["old_value"], rows["new_value"], rows["action"],
-            rows["actor"], rows["cause"], rows["hash"], strict=True):
-        changes.setdefault(lead, []).append({"seq": int(seq), "field": field, "old": old or "", "new": new or "",
-                                             "action": action, "actor": actor, "cause": cause or ""})
-        first_hash.setdefault(lead, hash_)
-    moment = pd.Timestamp(began)
-    now = (moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment).to_pydatetime()
-    fresh = []
-    for lead, lead_changes in changes.items():
-        owner, previous = owners[lead]
-        if lead in earlier:  # the same transaction changed this lead before: one message, extended
-            outbox_id, payload = earlier[lead]
-            payload["changes"].extend(lead_changes)
-            payload["owner"] = owner
-            if previous and not payload.get("previous_owner"):
-                payload["previous_owner"] = previous
-            _summarize(payload)
-            con.execute("UPDATE outbox SET owner = ?, n_changes = ?, last_seq = ?, payload = ? WHERE outbox_id = ?",
-                        [owner, len(payload["changes"]), payload["changes"][-1]["seq"],
-                         json.dumps(payload, ensure_ascii=False), outbox_id])
-            continue
-        payload = {"type": MESSAGE_TYPE, "message_id": message_id_for(lead, first_hash[lead]), "lead_id": lead,
-                   "owner": owner, "created_at": _iso(now), "changes": lead_changes}
-        if previous:
-            payload["previous_owner"] = previous
-        _summarize(payload)
-        fresh.append(payload)
-    if fresh:
-        start = con.execute("SELECT coalesce(max(outbox_id), 0) + 1 FROM outbox").fetchall()[0][0]
-        frame = pd.DataFrame({
-            "outbox_id": range(start, start + len(fresh)),
-            "message_id": [p["message_id"] for p in fresh],
-            "created_at": now,
-            "lead_id": [p["lead_id"] for p in fresh],
-            "owner": [p["owner"] for p in fresh],
-            "n_changes": [len(p["changes"]) for p in fresh],
-            "first_seq": [p["changes"][0]["seq"] for p in fresh],
-            "last_seq": [p["changes"][-1]["seq"] for p in fresh],
-            "txn_key": txn_key,
-            "payload": [json.dumps(p, ensure_ascii=False) for p in fresh],
-            "routed_at": pd.Series([None] * len(fresh), dtype="datetime64[us]"),
-        })[OUTBOX_COLUMNS]
-        con.register("outbox_rows", frame)
-        try:
-            con.execute(f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) SELECT * FROM outbox_rows")
-        finally:
-            con.unregister("outbox_rows")
-    log.debug("outbox: %d new message(s), %d extended", len(fresh), len(changes) - len(fresh))
-    return len(changes)
-
-
-def _summarize(payload: dict) -> None:
-    """The fields changed and the distinct causes, for readers who do not want every row."""
-    payload["fields"] = list(dict.fromkeys(c["field"] for c in payload["changes"]))
-    payload["causes"] = [dict(zip(("action", "actor", "cause"), key, strict=True)) for key in dict.fromkeys(
-        (c["action"], c["actor"], c["cause"]) for c in payload["changes"])]
+        con.unregister("outbox_wanted")
+    changes: dict[int, list[dict]] = {}
+    for outbox_id, seq, field, old, new, action, actor, cause in rows:
+        changes.setdefault(int(outbox_id), []).append({
+            "seq": int(seq), "field": field, "old": old or "", "new": new or "", "action": action,
+            "actor": actor, "cause": cause or ""})
+    messages = {}
+    for row in outbox.itertuples(index=False):
+        message = {"type": MESSAGE_TYPE, "message_id": row.message_id, "lead_id": row.lead_id,
+                   "owner": row.owner, "created_at": pd.Timestamp(row.created_at).isoformat(timespec="seconds") + "Z",
+                   "changes": changes.get(int(row.outbox_id), []),
+                   "notes": json.loads(row.notes) if isinstance(row.notes, str) and row.notes else []}
+        if isinstance(row.previous_owner, str) and row.previous_owner:
+            message["previous_owner"] = row.previous_owner
+        message["fields"] = list(dict.fromkeys(c["field"] for c in message["changes"]))
+        message["causes"] = [dict(zip(("action", "actor", "cause"), k, strict=True)) for k in dict.fromkeys(
+            [(c["action"], c["actor"], c["cause"]) for c in message["changes"]]
+            + [("notify", n["actor"], n["cause"]) for n in message["notes"]])]
+        messages[int(row.outbox_id)] = message
+    return messages
 
 
 _DIGITS = re.compile(r"\d{7,}")
@@ -155,6 +168,8 @@ def message_for(payload: dict, trusted: bool) -> dict:
         {**c, "old": _mask(c["field"], c["old"]), "new": _mask(c["field"], c["new"]),
          "cause": mask_free_text(c["cause"])} for c in payload["changes"]]
     out["causes"] = [{**c, "cause": mask_free_text(c["cause"])} for c in payload.get("causes", [])]
+    out["notes"] = [{**n, "text": mask_free_text(n["text"]), "cause": mask_free_text(n["cause"])}
+                    for n in payload.get("notes", [])]
     out["masked"] = True
     return out
 

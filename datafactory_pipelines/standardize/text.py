@@ -29,7 +29,21 @@ def as_strings(values: Iterable[object] | pa.Array | pa.ChunkedArray) -> pa.Arra
             values = pa.array([clean_cell(v) for v in values], type=pa.string())
     if values.type != pa.string():
         values = values.cast(pa.string())
-    return pc.fill_null(values, "")
+    return drop_invisible(pc.fill_null(values, ""))
+
+
+# Control characters (Cc: BEL, ESC, …) and format characters (Cf: the bidi marks and overrides such as
+# U+202E, zero-width spaces, BOM) have no place in a standardized value: they hide or reorder what a person
+# sees. Standardized values drop them (line breaks and tabs become spaces); raw values keep them.
+_LINE_BREAKS = r"[\t\n\r\v\f\x{85}\x{2028}\x{2029}]"
+_INVISIBLE = r"[\p{Cc}\p{Cf}]"
+
+
+def drop_invisible(values: pa.Array) -> pa.Array:
+    """Every standardizer reads its input through here (as_strings): control and bidi characters dropped."""
+    if not pc.any(pc.match_substring_regex(values, _INVISIBLE)).as_py():  # the common case: nothing to do
+        return values
+    return pc.replace_substring_regex(pc.replace_substring_regex(values, _LINE_BREAKS, " "), _INVISIBLE, "")
 
 
 def clean_cell(value: object) -> str:
@@ -87,5 +101,7 @@ def half_width(text: str) -> str:
 
 
 def clean_text(value: object) -> str:
-    """Half-width, trimmed, single-spaced; '' for None/NaN (for single values)."""
-    return re.sub(r"\s+", " ", half_width(clean_cell(value))).strip()
+    """Half-width, trimmed, single-spaced, control and bidi characters dropped; '' for None/NaN (single values)."""
+    text = "".join(" " if ch in "\t\n\r\v\f\x85\u2028\u2029" else ch for ch in clean_cell(value)
+                   if ch in "\t\n\r\v\f\x85\u2028\u2029" or unicodedata.category(ch) not in ("Cc", "Cf"))
+    return re.sub(r"\s+", " ", half_width(text)).strip()

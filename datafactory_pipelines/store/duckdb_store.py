@@ -187,8 +187,8 @@ class DuckDBLeadStore:
                 [meta.content_sha256]).fetchall()
             if found:
                 raise DuplicateImportError(found[0][0])
-            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR import_id LIKE ?",
-                                  [meta.import_id, f"{meta.import_id}-r%"]).fetchall()[0][0]
+            earlier = con.execute("SELECT count(*) FROM imports WHERE import_id = ? OR starts_with(import_id, ?)",
+                                  [meta.import_id, f"{meta.import_id}-r"]).fetchall()[0][0]
             if earlier:
                 meta.import_id = f"{meta.import_id}-r{earlier + 1}"
             con.execute(
@@ -394,6 +394,12 @@ class DuckDBLeadStore:
     def history_after(self, seq: int) -> pd.DataFrame:
         return self._query("SELECT * FROM history WHERE seq > ? ORDER BY seq", [seq])
 
+    def table_names(self) -> list[str]:
+        """Every table of the store (views excluded), from the catalog."""
+        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                           "AND table_type = 'BASE TABLE' ORDER BY table_name")
+        return rows["table_name"].tolist()
+
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
         """Every named table, read in one transaction so they agree with each other."""
         if self._in_shared():
@@ -549,8 +555,15 @@ class DuckDBLeadStore:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
                         upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
-                    con.unregister("lead_upserts")
-                    con.register("lead_upserts", upserts)
+                if len(touches):  # source attribution of the leads these records touch (in the history too)
+                    touch = touches.set_index("lead_id").reindex(upserts["lead_id"])
+                    touched = touch["latest"].notna().to_numpy()
+                    unset = upserts["first_source"].fillna("").to_numpy() == ""
+                    upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
+                    upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
+                    touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
+                con.unregister("lead_upserts")
+                con.register("lead_upserts", upserts)
                 diffs = field_changes(before, upserts)
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(

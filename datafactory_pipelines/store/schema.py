@@ -26,8 +26,6 @@ def _record_column_type(col: str) -> str:
 CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "current_value", "incoming_value",
                     "incoming_record", "source", "import_id", "status", "created_at", "decided_by", "decided_at",
                     "decision"]
-EVENT_COLUMNS = ["seq", "source", "event_id", "type", "subject", "event_time", "data", "extensions", "received_at",
-                 "via", "status", "lead_id", "outcome", "applied_at"]
 CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
@@ -88,10 +86,12 @@ DDL = [
     # Contacts that many different names carry: switchboards, shared mailboxes. Rewritten by each linkage.
     "CREATE TABLE IF NOT EXISTS shared_contacts (kind VARCHAR, value VARCHAR, n_records BIGINT, n_names BIGINT)",
     # Notifications (datafactory_pipelines/notify): one outbox row per lead and transaction, written in the
-    # same transaction as the change; deliveries per endpoint; every attempt; endpoints disabled by a 410.
+    # same transaction as the change (its content is the lead's history rows first_seq..last_seq);
+    # deliveries per endpoint; every attempt; endpoints disabled by a 410.
     """CREATE TABLE IF NOT EXISTS outbox (
         outbox_id BIGINT PRIMARY KEY, message_id VARCHAR, created_at TIMESTAMP, lead_id VARCHAR, owner VARCHAR,
-        n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR, payload VARCHAR, routed_at TIMESTAMP
+        previous_owner VARCHAR, n_changes BIGINT, first_seq BIGINT, last_seq BIGINT, txn_key VARCHAR,
+        notes VARCHAR, routed_at TIMESTAMP
     )""",
     """CREATE TABLE IF NOT EXISTS outbox_deliveries (
         outbox_id BIGINT, endpoint VARCHAR, channel VARCHAR, status VARCHAR, attempts BIGINT,
@@ -105,11 +105,13 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
     # cursor: assigned in commit order under the store's single writer, so it never goes backwards.
+    # No index: DuckDB makes every commit to an indexed table several times dearer, and events are
+    # written one request at a time; `key_hash` (of source and id) makes the replay check a fast scan.
     """CREATE TABLE IF NOT EXISTS events (
-        seq BIGINT PRIMARY KEY, source VARCHAR NOT NULL, event_id VARCHAR NOT NULL, type VARCHAR NOT NULL,
-        subject VARCHAR, event_time VARCHAR, data VARCHAR NOT NULL, extensions VARCHAR, received_at TIMESTAMP NOT NULL,
-        via VARCHAR, status VARCHAR NOT NULL, lead_id VARCHAR, outcome VARCHAR, applied_at TIMESTAMP,
-        UNIQUE (source, event_id)
+        seq BIGINT NOT NULL, key_hash BIGINT NOT NULL, source VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL, subject VARCHAR, event_time VARCHAR, data VARCHAR NOT NULL, extensions VARCHAR,
+        received_at TIMESTAMP NOT NULL, via VARCHAR, status VARCHAR NOT NULL, lead_id VARCHAR, outcome VARCHAR,
+        applied_at TIMESTAMP
     )""",
     # Contacts an event marked invalid or unreachable (a bounce): kept, with the reason and the event.
     """CREATE TABLE IF NOT EXISTS contact_flags (
@@ -147,3 +149,7 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
 ]
+
+#: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
+TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
+               for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]
