@@ -86,6 +86,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
                                                 if raw.column_report() else "_none_"),
             "role_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in raw.warnings) or "_none_"),
             "hidden_sheets_skipped": ", ".join(raw.hidden_sheets) or "none",
+            "dates": "; ".join(n for s in raw.sheets for n in s.notes) or "every row carries its own date",
             "preview": preview(raw.table, PREVIEW_COLUMNS),
         },
     )

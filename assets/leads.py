@@ -102,5 +102,7 @@ def _curate_metadata(outcome: CurateOutcome, leads: pd.DataFrame) -> dict[str, o
                                   "change", "leads"),
         "duplicate_records": outcome.duplicates_found,
         "records_linked": outcome.records_linked,
+        "link_path": f"{outcome.path} ({outcome.reason})",  # incremental | full | bulk, and why
+        "phase_seconds": dg.MetadataValue.json(outcome.timings),
         "preview": preview(leads.sort_values("updated_at", ascending=False), LEAD_PREVIEW),
     }

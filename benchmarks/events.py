@@ -124,13 +124,16 @@ def post_speed(port: int, mobiles: list[str], total: int, per_request: int, offs
                  for i in range(start, min(start + per_request, total))]
         bodies.append(json.dumps(batch if per_request > 1 else batch[0]).encode())
     failures: list[str] = []
+    latencies: list[float] = []
 
     def send(share: list[bytes]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for body in share:
+            sent = time.perf_counter()
             conn.request("POST", "/events", body=body, headers=headers)
             response = conn.getresponse()
             payload = response.read()
+            latencies.append(time.perf_counter() - sent)
             if response.status != 202:
                 failures.append(f"{response.status}: {payload[:300]!r}")
         conn.close()
@@ -144,6 +147,9 @@ def post_speed(port: int, mobiles: list[str], total: int, per_request: int, offs
     took = time.perf_counter() - started
     if failures:
         raise RuntimeError(failures[0])
+    latencies.sort()
+    print(f"    latency per request: median {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+          f"p90 {latencies[len(latencies) * 9 // 10] * 1000:.1f} ms", flush=True)
     return total / took
 
 
@@ -207,6 +213,7 @@ def main() -> None:
     try:
         mobiles = [m for _, m, _ in leads]
         post_speed(port, mobiles, 500, 100, 10_000_000)  # warm up
+        print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
         for clients in (1, args.clients):
             rate = post_speed(port, mobiles, 20_000, 100, clients * 1_000_000, clients)
             print(f"POST /events, batches of 100, {clients} client(s): {rate:,.0f} events/s (20,000 events)",

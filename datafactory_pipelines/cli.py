@@ -256,7 +256,8 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     if args.undo_import:
         report = undo_import(store, args.undo_import, by=args.by)
         _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
-             f"{len(report.leads_retired)} lead(s) it created retired")
+             f"{len(report.leads_retired)} lead(s) it created retired, {report.conflicts_closed} conflict(s) it "
+             "took part in closed")
         for lead, name in report.contested:
             _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
         return 0
@@ -352,6 +353,12 @@ def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
                                 seed=args.seed)
     _say(f"wrote {len(sample.files)} sample lead files ({args.records} rows about {args.people} people) "
          f"into {paths.inbox}")
+    if args.exports:  # real-shaped exports: HTML/SpreadsheetML .xls, GBK CSV, owner and mixed columns …
+        from datafactory_pipelines.sample_exports import write_export_files
+
+        exports = write_export_files(paths.inbox, people=args.exports, seed=args.seed)
+        _say(f"wrote {len(exports.files)} export-shaped files ({len(exports.truth)} rows about {args.exports} "
+             f"other people) into {paths.inbox}")
     return cmd_run_inbox(args, paths)
 
 
@@ -448,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=5000)
     p.add_argument("--files", type=int, default=4)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--exports", type=int, default=240, metavar="PEOPLE",
+                   help="also write CRM/OA/form/trade-show shaped exports about this many people (0: none)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines.fields import CONTACT_COLUMNS, EDITABLE_FIELDS
-from datafactory_pipelines.standardize.company import standardize_company
+from datafactory_pipelines.standardize.company import standardize_companies, standardize_company
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
 from datafactory_pipelines.survivorship import content_hash, survivorship_rules
 
@@ -59,6 +59,12 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
         if len(open_conflicts) else set()
     new = []
     active = known[known["status"] == "active"] if len(known) else known
+    keys: dict[str, str] = {}
+    if len(active) and "company" in active:  # the spellings that may be compared below, keyed in one call
+        stored_company = active["company"].reindex(golden["lead_id"]).fillna("").to_numpy()
+        new_company = golden["company"].fillna("").to_numpy()
+        differ = stored_company != new_company
+        keys = company_keys(stored_company[differ], new_company[differ])
     for field in EDITABLE_FIELDS:
         # only leads whose stored value differs, or that carry an override, need a look
         stored = active[field].reindex(golden["lead_id"]).fillna("").to_numpy() if len(active) else \
@@ -86,7 +92,7 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
                 continue
             if policy.get(field) != "ask" or base in ("", None) or incoming in ("", None) or incoming == base:
                 continue
-            if same_entity(field, base, incoming):  # "星海科技" -> "深圳星海科技有限公司": a fuller spelling
+            if same_entity(field, base, incoming, keys):  # "星海科技" -> "深圳星海科技有限公司": fuller
                 continue
             golden.at[i, field] = base  # the lead keeps its value until an operator decides
             if (lead, field, incoming) in waiting or (lead, field) in held:
@@ -124,11 +130,22 @@ def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_con
     return known
 
 
-def same_entity(field: str, current: str, incoming: str) -> bool:
-    """Two spellings of one company are not a conflict."""
+def same_entity(field: str, current: str, incoming: str, company_keys: dict[str, str] | None = None) -> bool:
+    """Two spellings of one company are not a conflict. company_keys: keys known already (by spelling)."""
     if field == "company":
-        return standardize_company(current).key == standardize_company(incoming).key
+        keys = company_keys or {}
+        current_key = keys[current] if current in keys else standardize_company(current).key
+        incoming_key = keys[incoming] if incoming in keys else standardize_company(incoming).key
+        return current_key == incoming_key
     return False
+
+
+def company_keys(*columns: object) -> dict[str, str]:
+    """Each distinct company spelling -> its entity key, standardized in one call."""
+    spellings = sorted({str(v) for column in columns for v in column if isinstance(v, str) and v})
+    if not spellings:
+        return {}
+    return dict(zip(spellings, standardize_companies(spellings)["company_key"], strict=True))
 
 
 def conflict_groups(conflicts: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:

@@ -79,7 +79,7 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings}
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes}
                     for s in self.raw.sheets]
             + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
@@ -172,6 +172,8 @@ def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tup
 def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     """Record pairs that must not share a cluster: every record of one split lead against the other's."""
     parts = [pd.DataFrame({"id_l": pd.Series(dtype="int64"), "id_r": pd.Series(dtype="int64")})]
+    if splits.empty:
+        return parts[0]
     by_lead = records.groupby("lead_id")["record_id"].apply(list)
     for a, b in zip(splits.get("lead_a", []), splits.get("lead_b", []), strict=True):
         left, right = by_lead.get(a, []), by_lead.get(b, [])

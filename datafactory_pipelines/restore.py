@@ -1,12 +1,17 @@
 """Restoring, always by writing new history rows, never by rewriting old ones.
 
-- undo an import: its records leave linkage (kept, marked), everything is relinked with the same
-  model, so what the import changed goes back, the leads it created retire, and the merges only
-  its records caused come apart. A field someone changed after the import keeps that later
-  value; that field is reported as an open conflict, never silently overwritten.
+Every restore is one change: under the store's writer lock and in one transaction (all or nothing).
+
+- undo an import, as if it never happened: its records leave linkage (kept, marked) and the import
+  is marked undone (its file may be imported again); the leads it touched are relinked and curated
+  afresh from the records left, so the leads it created retire, the merges it caused come apart and
+  a value only it supported goes back to what the other records give. Open conflicts raised since
+  the import close, each with a history row. A value a person set by hand after the import keeps
+  that value and is queued as a conflict, never silently overwritten. Only the touched leads'
+  history is read.
 - as of a time, for one lead: every field back to its value then (as a restore edit).
-- as of a time, for everything: imports made after it are undone, then every lead's fields are
-  restored to their values then.
+- as of a time, for everything: live imports made after it are undone, then every lead's fields
+  are restored to their values then.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class RestoreReport:
     leads_retired: list[str] = field(default_factory=list)
     contested: list[tuple[str, str]] = field(default_factory=list)  # (lead_id, field) changed again later
     imports_undone: list[str] = field(default_factory=list)
+    conflicts_closed: int = 0  # open conflicts the undone import took part in
 
 
 HAND_SET_ACTIONS = ("edit", "conflict decision")  # what a person, not a file, decided
@@ -69,7 +75,9 @@ def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     for merged, survivor in zip(merges["lead_id"], merges["new_value"], strict=True):
         store.revive_merged(merged, survivor)
     cause = f"undo import {import_id}"
-    store.close_conflicts(_conflicts_it_took_part_in(store, touched, import_id, mine), by, cause)
+    closing = _conflicts_it_took_part_in(store, touched, import_id, mine)
+    store.close_conflicts(closing, by, cause)
+    report.conflicts_closed = len(closing)
     before = set(store.leads()["lead_id"])
     relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
                       action="restore", curate_fresh=touched)

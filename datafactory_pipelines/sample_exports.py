@@ -81,6 +81,7 @@ def _homophone(rng: random.Random, name: str) -> str:
 def _company_names(rng: random.Random, n: int) -> list[dict]:
     seen: set[str] = set()
     companies = []
+    n = min(n, len(CORES) * len(INDUSTRIES))  # each core name once: no two firms share a key
     while len(companies) < n:
         city, area = rng.choice(CITIES)
         core = rng.choice(CORES) + rng.choice(INDUSTRIES)

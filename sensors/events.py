@@ -10,6 +10,8 @@ from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, 
 from datafactory_pipelines.inbox import inbox_files
 
 BATCH_EVENTS = 5000  # events per run
+IN_PROGRESS = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+               dg.DagsterRunStatus.STARTED}
 MAX_RUNS_PER_TICK = 20
 
 
@@ -36,6 +38,18 @@ def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStore
                          f"{len(outcome.errors)} bad lines")
     cursor = int(context.cursor or 0)
     requests = []
+    behind = feed_window(store, 0, BATCH_EVENTS)
+    if behind is not None and behind[0] <= cursor and not context.instance.get_run_records(
+            dg.RunsFilter(job_name=apply_lead_events.name, statuses=list(IN_PROGRESS)), limit=1):
+        # events behind the cursor still waiting and no run on its way: their run failed; try once more
+        # per cursor position (the key repeats until the feed moves on, and Dagster runs a key once)
+        first, last, count = behind
+        last = min(last, cursor)
+        requests.append(dg.RunRequest(
+            run_key=f"events-{first}-{last}-retry-at-{cursor}",
+            run_config={"ops": {"lead_events": {"config": {"first_seq": first, "last_seq": last}}}},
+            tags={"datafactory/events": str(count), **LEAD_STORE_TAG},
+        ))
     while len(requests) < MAX_RUNS_PER_TICK:
         window = feed_window(store, cursor, BATCH_EVENTS)
         if window is None:

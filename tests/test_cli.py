@@ -80,7 +80,7 @@ def test_dedupe_engine_only(tmp_path: Path) -> None:
 def test_demo_command_imports_through_dagster(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    done = subprocess.run([CLI, "demo", "--people", "150", "--records", "400", "--files", "2"],
+    done = subprocess.run([CLI, "demo", "--people", "150", "--records", "400", "--files", "2", "--exports", "0"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 file(s) imported, 0 duplicate(s), 0 rejected" in done.stdout

@@ -121,3 +121,28 @@ def test_tracking_link_click_records_the_event_redirects_and_feeds_latest_source
     assert after["latest_source"] == "wechat-moments"
     touch = open_store(store.path).history(lead["lead_id"]).query("field == 'latest_source' and action == 'event'")
     assert touch.iloc[0]["actor"] == "rule link-click-source"
+
+
+def test_events_left_behind_by_a_failed_run_are_requested_again(datafactory_home: Path) -> None:
+    from datafactory_pipelines.events.feed import store_events
+    from datafactory_pipelines.events.types import validate_event
+
+    store = store_with_leads(datafactory_home)
+    store_events(store, [validate_event(event(f"r-{i}", "lead.owner_assigned", {
+        "mobile": "13800138000", "owner": "王强"})) for i in range(3)], via="test")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
+        first = event_feed_sensor(context)
+        assert [r.run_key for r in first.run_requests] == ["events-1-3"] and first.cursor == "3"
+        # that run never applied them (it failed): the next tick asks again, under a key of its own
+        context = dg.build_sensor_context(instance=instance, cursor=first.cursor,
+                                          resources={"lead_store": LeadStoreResource()})
+        again = event_feed_sensor(context)
+        assert [r.run_key for r in again.run_requests] == ["events-1-3-retry-at-3"]
+        run = defs.resolve_job_def("apply_lead_events").execute_in_process(
+            instance=instance, run_config=again.run_requests[0].run_config)
+        assert run.success
+        context = dg.build_sensor_context(instance=instance, cursor=again.cursor,
+                                          resources={"lead_store": LeadStoreResource()})
+        assert not event_feed_sensor(context).run_requests
+    assert store._query("SELECT status FROM events ORDER BY seq")["status"].tolist() == ["applied", "unchanged", "unchanged"]

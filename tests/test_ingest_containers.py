@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -62,8 +63,9 @@ def test_spreadsheetml_skipped_cells_and_rows_keep_their_places(tmp_path: Path) 
         '<Row><Cell ss:Index="2"><Data ss:Type="Number">13800138000</Data></Cell></Row>'
         "</Table></Worksheet></Workbook>", encoding="utf-8")
     raw = read_file(path)
+    file_day = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()  # the undated row takes the file's date
     assert raw.table[["source_row", "name", "mobile", "collected_at"]].values.tolist() == [
-        [3, "王芳", "", "2026-03-05"], [4, "", "13800138000", ""]]
+        [3, "王芳", "", "2026-03-05"], [4, "", "13800138000", file_day]]
 
 
 def test_spreadsheetml_with_entities_is_refused_not_expanded(tmp_path: Path) -> None:

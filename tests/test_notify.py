@@ -381,3 +381,103 @@ def test_a_rule_applying_an_event_notifies_the_owner_once_with_the_event_and_rul
     assert all("event m-7" in c["cause"] and c["actor"].startswith("rule ") for c in data["changes"])
     assert [n["text"] for n in data["notes"]] == ["mobile changed (verified by SMS on both numbers)"]
     assert len(receiver.requests) == 2  # one message for the event's changes and its note
+
+
+def test_a_handed_over_lead_tells_the_new_owner_and_names_the_previous_one(datafactory_home: Path,
+                                                                            tmp_path: Path, receiver) -> None:
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [
+        {"name": "lina", "url": receiver.url("/lina"), "secret": SECRET, "owners": ["李娜"]},
+        {"name": "zhang", "url": receiver.url("/zhang"), "secret": SECRET, "owners": ["张伟"]}])
+    deliver_due(store, load_notify_config(datafactory_home))
+    done = run_cli(datafactory_home, "lead", "set", owned, "owner=张伟", "--by", "王经理")
+    assert done.returncode == 0, done.stderr
+    assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    assert [r.path for r in receiver.requests] == ["/lina", "/zhang"]
+    data = StandardWebhook(SECRET).verify(receiver.requests[-1].body, receiver.requests[-1].headers)["data"]
+    assert (data["owner"], data["previous_owner"]) == ("张伟", "李娜")
+    assert [(c["field"], c["old"], c["new"], c["actor"]) for c in data["changes"]] == [
+        ("owner", "李娜", "张伟", "王经理")]
+
+
+def test_an_endpoint_that_does_not_answer_is_retried(datafactory_home: Path, tmp_path: Path) -> None:
+    store, _, _ = _owned_leads(datafactory_home, tmp_path)
+    _configure(datafactory_home, [{"name": "down", "url": f"http://127.0.0.1:{_free_port()}/hook",
+                                   "secret": SECRET, "timeout_seconds": 2}])
+    report = deliver_due(store, load_notify_config(datafactory_home))
+    assert (report.attempted, report.failed) == (1, 1)
+    row = _deliveries(store).iloc[0]
+    assert row["status"] == "pending" and row["attempts"] == 1 and pd.isna(row["last_status"])
+    assert "refused" in row["last_error"].lower()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, made here (no network)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_mail_over_starttls_with_login_verifies_the_server(datafactory_home: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    received, logins = [], []
+
+    class Keep(Message):
+        def handle_message(self, message) -> None:
+            received.append(message)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"df", b"s3cret")
+        logins.append((mechanism, ok, session.ssl is not None))
+        return AuthResult(success=ok)
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    port = _free_port()
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            authenticator=authenticator, auth_require_tls=True)
+    controller.start()
+    monkeypatch.setenv("SMTP_TEST_PASSWORD", "s3cret")
+    smtp = {"host": "127.0.0.1", "port": port, "from": "datafactory@example.com", "starttls": True,
+            "username": "df", "password_env": "SMTP_TEST_PASSWORD"}
+    try:
+        store, _, _ = _owned_leads(datafactory_home, tmp_path)
+        # without our CA the server's certificate is refused: nothing is sent, the delivery waits
+        _configure(datafactory_home, [], owners={"李娜": {"email": "lina@example.com"}}, smtp=smtp)
+        first = deliver_due(store, load_notify_config(datafactory_home))
+        assert (first.failed, first.delivered) == (1, 0) and not received
+        assert "CERTIFICATE_VERIFY_FAILED" in _deliveries(store).iloc[0]["last_error"]
+        _configure(datafactory_home, [], owners={"李娜": {"email": "lina@example.com"}},
+                   smtp={**smtp, "cafile": str(cert)})
+        time.sleep(0.35)
+        assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1
+    finally:
+        controller.stop()
+    assert len(received) == 1 and received[0]["To"] == "lina@example.com"
+    assert logins and all(ok and tls for _, ok, tls in logins)

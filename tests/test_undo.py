@@ -38,7 +38,7 @@ def _import(store, path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def crm(tmp_path_factory) -> list[Path]:
-    return write_crm_exports(tmp_path_factory.mktemp("crm"), people=600, records=1600, seed=23).files
+    return write_crm_exports(tmp_path_factory.mktemp("crm"), people=1500, records=4000, seed=23).files
 
 
 def test_undo_equals_never_imported_on_two_crm_exports(crm: list[Path], tmp_path: Path) -> None:
@@ -47,10 +47,11 @@ def test_undo_equals_never_imported_on_two_crm_exports(crm: list[Path], tmp_path
     first = _import(store, a)
     _import(store, b)
     raised = store.conflicts()
-    assert len(raised) > 20  # the exports disagree: job changes and new numbers held as conflicts
+    assert len(raised) > 50  # the exports disagree: job changes and new numbers held as conflicts
 
-    undo_import(store, first, by="admin")
+    report = undo_import(store, first, by="admin")
 
+    assert report.conflicts_closed == len(raised)
     only_b = open_store(tmp_path / "b-only.duckdb")
     _import(only_b, b)
     differing = differing_leads(store, only_b)

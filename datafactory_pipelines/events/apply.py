@@ -22,7 +22,7 @@ from datafactory_pipelines.events.feed import RECEIVED
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
 from datafactory_pipelines.notify.outbox import append_notice, append_outbox
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
-from datafactory_pipelines.rules.engine import EventPlan, plan_event
+from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, CONTACT_FLAG_COLUMNS, OVERRIDE_COLUMNS
 
@@ -159,6 +159,8 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         con.unregister("touched")
         waiting = {(a, b, c) for a, b, c in open_rows}
     policy = conflict_policy()
+    standard = Standardizer()
+    standard.prime([e for e, found in zip(events, matches, strict=True) if len(found) == 1])
     plans = []
     for row, event, found in zip(rows, events, matches, strict=True):
         seq = int(row["seq"])
@@ -168,7 +170,7 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
         if len(found) > 1:
             plans.append(EventPlan(seq=seq, status="ambiguous", error=f"{len(found)} leads match"))
             continue
-        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq)
+        plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq, standard)
         if plan.lead_after is not None:
             leads[found[0]] = plan.lead_after
         plans.append(plan)
@@ -210,11 +212,21 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
         con.unregister("event_history")
         append_outbox(con, history)  # the owners hear of it, in this transaction (notify/outbox.py)
         final = changes.drop_duplicates(["lead_id", "field"], keep="last")
-        for column, group in final.groupby("field", sort=False):
-            con.register("lead_values", group[["lead_id", "new"]])
-            con.execute(f'UPDATE leads SET "{column}" = v.new, updated_at = ? FROM lead_values v '
-                        "WHERE leads.lead_id = v.lead_id", [stamp])
-            con.unregister("lead_values")
+        # one UPDATE (one pass over leads) for every changed field: a column per field and a flag saying
+        # whether this lead's value of it changed
+        wide = final.pivot(index="lead_id", columns="field", values="new")
+        fields = [str(c) for c in wide.columns]
+        values = pd.DataFrame({"lead_id": wide.index.to_numpy()})
+        for i, column in enumerate(fields):
+            changed = wide[column].notna().to_numpy()
+            values[f"v{i}"] = pd.Series(wide[column].to_numpy(dtype=object), dtype=object).where(changed, None)
+            values[f"c{i}"] = changed
+        assignments = ", ".join(f'"{column}" = CASE WHEN v.c{i} THEN v.v{i} ELSE leads."{column}" END'
+                                for i, column in enumerate(fields))
+        con.register("lead_values", values)
+        con.execute(f"UPDATE leads SET {assignments}, updated_at = ? FROM lead_values v "
+                    "WHERE leads.lead_id = v.lead_id", [stamp])
+        con.unregister("lead_values")
         # a rule's value holds against later imports the way an operator's edit does
         pinned = final[final["field"].isin(SETTABLE_FIELDS)]
         if len(pinned):
@@ -226,7 +238,9 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
             con.execute("INSERT INTO lead_overrides SELECT * FROM event_overrides")
             con.unregister("event_overrides")
     for plan in plans:  # a rule's `notify` action: a note in the owner's message of this batch
-        for note in plan.notes if plan.lead_id else []:
+        owner = plan.lead_after.get("owner") if plan.lead_after is not None else None
+        owned = bool(plan.lead_id) and isinstance(owner, str) and owner != ""
+        for note in plan.notes if owned else []:  # (append_notice does nothing for a lead with no owner)
             event = by_seq[plan.seq]
             append_notice(con, plan.lead_id, note["message"], actor=f"rule {note['rule']}",
                           cause=f"event {event['event_id']} from {event['source']} (seq {plan.seq})")

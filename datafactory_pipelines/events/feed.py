@@ -6,6 +6,7 @@ server's writer thread, event files and tests store events by the same code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -37,56 +38,51 @@ class StoredEvent:
     seq: int
 
 
+def key_hash(source: str, event_id: str) -> int:
+    """A signed 64-bit hash of (source, id): the replay check scans this column, then compares exactly."""
+    digest = hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def insert_events(con: duckdb.DuckDBPyConnection, events: list[ValidEvent], via: str) -> list[StoredEvent]:
     """Store the events not seen before (same source and id = a replay: acknowledged, nothing changes).
 
-    Runs inside the caller's transaction; sequence numbers follow the store's commit order.
+    Runs inside the caller's transaction, under the store's writer lock (store.exclusive or the
+    server's writer): sequence numbers follow the commit order, and no other writer interleaves.
     """
     if not events:
         return []
-    keys = pd.DataFrame({"i": range(len(events)), "source": [e.source for e in events],
-                         "event_id": [e.event_id for e in events]})
-    if len(events) == 1:
-        rows = con.execute("SELECT 0, seq FROM events WHERE source = ? AND event_id = ?",
-                           [events[0].source, events[0].event_id]).fetchall()
-    else:
-        con.register("incoming_keys", keys)
-        rows = con.execute("SELECT k.i, e.seq FROM incoming_keys k JOIN events e "
-                           "ON e.source = k.source AND e.event_id = k.event_id").fetchall()
-        con.unregister("incoming_keys")
-    known = {int(i): int(seq) for i, seq in rows}
-    results: list[StoredEvent | None] = [None] * len(events)
+    hashes = [key_hash(e.source, e.event_id) for e in events]
+    listed = ", ".join(str(h) for h in set(hashes))  # integers only
+    rows = con.execute(f"SELECT key_hash, source, event_id, seq FROM events WHERE key_hash IN ({listed})").fetchall()
+    known = {(source, event_id): int(seq) for _, source, event_id, seq in rows}
     next_seq = int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events").fetchall()[0][0])
-    first_in_batch: dict[tuple[str, str], int] = {}
+    results: list[StoredEvent] = []
     fresh = []
-    for i, event in enumerate(events):
+    for event, digest in zip(events, hashes, strict=True):
         key = (event.source, event.event_id)
-        if i in known:
-            results[i] = StoredEvent("duplicate", known[i])
-        elif key in first_in_batch:  # the same event twice in one batch
-            results[i] = StoredEvent("duplicate", first_in_batch[key])
-        else:
-            first_in_batch[key] = next_seq
-            results[i] = StoredEvent("accepted", next_seq)
-            fresh.append((next_seq, event))
-            next_seq += 1
+        if key in known:  # stored before, or earlier in this same batch
+            results.append(StoredEvent("duplicate", known[key]))
+            continue
+        known[key] = next_seq
+        results.append(StoredEvent("accepted", next_seq))
+        fresh.append((next_seq, digest, event))
+        next_seq += 1
     if fresh:
         now = _now()
-        rows = [(seq, e.source, e.event_id, e.type, e.subject, e.time, json.dumps(e.data, ensure_ascii=False),
-                 json.dumps(e.extensions, ensure_ascii=False) if e.extensions else None, now, via, RECEIVED,
-                 None, None, None) for seq, e in fresh]
+        rows = [(seq, digest, e.source, e.event_id, e.type, e.subject, e.time, json.dumps(e.data, ensure_ascii=False),
+                 json.dumps(e.extensions, ensure_ascii=False) if e.extensions else None, now, via, RECEIVED)
+                for seq, digest, e in fresh]
+        columns = "seq, key_hash, source, event_id, type, subject, event_time, data, extensions, received_at, via, status"
         if len(rows) == 1:
-            con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(rows[0]))
+            con.execute(f"INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(rows[0]))
         else:
-            frame = pd.DataFrame(rows, columns=["seq", "source", "event_id", "type", "subject", "event_time", "data",
-                                                "extensions", "received_at", "via", "status", "lead_id", "outcome",
-                                                "applied_at"])
-            frame = frame.astype({c: object for c in ("subject", "event_time", "extensions", "lead_id", "outcome")})
-            frame["applied_at"] = pd.Series([pd.NaT] * len(frame), dtype="datetime64[us]")
+            frame = pd.DataFrame(rows, columns=[c.strip() for c in columns.split(",")])
+            frame = frame.astype({c: object for c in ("subject", "event_time", "extensions")})
             con.register("incoming_events", frame)
-            con.execute("INSERT INTO events SELECT * FROM incoming_events")
+            con.execute(f"INSERT INTO events ({columns}) SELECT * FROM incoming_events")
             con.unregister("incoming_events")
-    return [r for r in results if r is not None]
+    return results
 
 
 def store_events(store: LeadStore, events: list[ValidEvent], via: str) -> list[StoredEvent]:
@@ -103,11 +99,6 @@ def feed_window(store: LeadStore, after_seq: int, limit: int) -> tuple[int, int,
     if rows.empty:
         return None
     return int(rows["seq"].iloc[0]), int(rows["seq"].iloc[-1]), len(rows)
-
-
-def waiting_events(store: LeadStore, first_seq: int, last_seq: int) -> pd.DataFrame:
-    return store._query(  # noqa: SLF001
-        "SELECT * FROM events WHERE seq BETWEEN ? AND ? AND status = ? ORDER BY seq", [first_seq, last_seq, RECEIVED])
 
 
 def event_counts(store: LeadStore) -> pd.DataFrame:

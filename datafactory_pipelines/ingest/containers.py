@@ -145,3 +145,34 @@ def read_spreadsheetml(path: Path) -> list[Sheet]:
     if not sheets:
         raise IngestError(path.name, "SpreadsheetML file without any Worksheet")
     return sheets
+
+
+OFFICE_NS = "urn:schemas-microsoft-com:office:office"
+_CORE_DATES = ("{http://purl.org/dc/terms/}modified", "{http://purl.org/dc/terms/}created")
+
+
+def file_date(path: Path, container: str) -> tuple[str, str]:
+    """The file's own date (ISO day) and where it came from: the workbook's saved/created property, else
+    the file's modification time. Rows without a date of their own take it, rather than "now"."""
+    try:
+        if container == "xlsx":
+            import zipfile
+
+            with zipfile.ZipFile(path) as archive:
+                if "docProps/core.xml" in archive.namelist():
+                    root = SafeET.fromstring(archive.read("docProps/core.xml"), forbid_dtd=True)
+                    for tag in _CORE_DATES:
+                        found = root.find(tag)
+                        if found is not None and (found.text or "").strip()[:10]:
+                            return found.text.strip()[:10], "workbook properties"
+        elif container == "spreadsheetml":
+            root = SafeET.parse(str(path), forbid_dtd=True).getroot()
+            for tag in ("LastSaved", "Created"):
+                found = root.find(f"{{{OFFICE_NS}}}DocumentProperties/{{{OFFICE_NS}}}{tag}")
+                if found is not None and (found.text or "").strip()[:10]:
+                    return found.text.strip()[:10], "workbook properties"
+    except Exception:  # a damaged property part: fall back to the file's own time
+        pass
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(path.stat().st_mtime).date().isoformat(), "file modification time"

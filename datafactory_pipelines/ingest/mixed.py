@@ -22,39 +22,63 @@ _SEPARATORS = re.compile(r"[,;，；、|/\n]+|\s+")
 FIELDS = ("mobile", "email", "wechat", "qq")
 
 
-def split_cell(text: str) -> dict[str, list[str]]:
-    """One cell -> {field: [values]} for mobile (phones of any kind), email, wechat, qq."""
+def _peel(text: str) -> tuple[dict[str, list[str]], str]:
+    """Emails and labelled IDs out of a cell (plain regexes, C speed); what is left may hold phones."""
     found: dict[str, list[str]] = {f: [] for f in FIELDS}
     rest = str(text or "").strip()
     if not rest:
-        return found
-    for match in _EMAIL.finditer(rest):
-        found["email"].append(match.group(0))
-    rest = _EMAIL.sub(" ", rest)
+        return found, ""
+    if "@" in rest or "＠" in rest:
+        found["email"].extend(m.group(0) for m in _EMAIL.finditer(rest))
+        rest = _EMAIL.sub(" ", rest)
     for label, value in _LABELLED.findall(rest):
         found["qq" if label.lower().startswith("qq") else "wechat"].append(value)
     rest = _LABELLED.sub(" ", rest)
-    rest = _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
-    if not rest:
-        return found
-    whole = standardize_phones([rest]).iloc[0]
-    if (whole["mobile"] or whole["landline"]) and not whole["mobile_reason"].endswith("dropped"):
-        found["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
-        return found
-    for token in (t for t in _SEPARATORS.split(rest) if t):
-        phone = standardize_phones([token]).iloc[0]
-        if phone["mobile"] or phone["landline"]:
-            found["mobile"].append(token)
-        elif _WECHAT.match(token):
-            found["wechat"].append(token)
-        elif _QQ.match(token):
-            found["qq"].append(token)
-        else:  # unreadable: kept with the phones, where the reason is recorded
-            found["mobile"].append(token)
-    return found
+    return found, _LABEL_ONLY.sub(" ", rest).strip(" \t,;/、|，；\n")
+
+
+def split_cells(cells: list[str]) -> list[dict[str, list[str]]]:
+    """Cells -> {field: [values]} each, for mobile (phones of any kind), email, wechat, qq.
+
+    The phone reader runs once over all leftovers (vectorized); only cells it cannot read whole are
+    split into tokens, and those tokens are classified in one more pass.
+    """
+    peeled = [_peel(c) for c in cells]
+    rests = [rest for _, rest in peeled]
+    whole = standardize_phones(rests)
+    readable = ((whole["mobile"] != "") | (whole["landline"] != "")).to_numpy() \
+        & ~whole["mobile_reason"].str.endswith("dropped").to_numpy()
+    tokens_of = {i: [t for t in _SEPARATORS.split(rests[i]) if t]
+                 for i in range(len(cells)) if rests[i] and not readable[i]}
+    distinct = sorted({t for ts in tokens_of.values() for t in ts})
+    phone = standardize_phones(distinct) if distinct else None
+    is_phone = dict(zip(distinct, ((phone["mobile"] != "") | (phone["landline"] != "")).tolist(), strict=True)) \
+        if phone is not None else {}
+    out = []
+    for i, (found, rest) in enumerate(peeled):
+        if rest and readable[i]:
+            found["mobile"].append(rest)  # one or several numbers, written any way the phone reader knows
+        for token in tokens_of.get(i, []):
+            if is_phone[token]:
+                found["mobile"].append(token)
+            elif _WECHAT.match(token):
+                found["wechat"].append(token)
+            elif _QQ.match(token):
+                found["qq"].append(token)
+            else:  # unreadable: kept with the phones, where the reason is recorded
+                found["mobile"].append(token)
+        out.append(found)
+    return out
+
+
+def split_cell(text: str) -> dict[str, list[str]]:
+    return split_cells([text])[0]
+
 
 
 def split_column(values: pd.Series) -> dict[str, pd.Series]:
     """A mixed column -> one column per field (';'-joined when a cell holds several), each distinct cell once."""
-    distinct = {v: split_cell(v) for v in pd.unique(values.astype(str))}
-    return {f: values.astype(str).map({v: ";".join(parts[f]) for v, parts in distinct.items()}) for f in FIELDS}
+    text = values.astype(str)
+    distinct = list(pd.unique(text))
+    parts = split_cells(distinct)
+    return {f: text.map({v: ";".join(p[f]) for v, p in zip(distinct, parts, strict=True)}) for f in FIELDS}

@@ -25,7 +25,7 @@ from python_calamine import CalamineWorkbook
 
 from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
 from datafactory_pipelines.config import Paths
-from datafactory_pipelines.ingest.containers import read_html_tables, read_spreadsheetml, sniff
+from datafactory_pipelines.ingest.containers import file_date, read_html_tables, read_spreadsheetml, sniff
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
@@ -50,6 +50,7 @@ class RawSheet:
     blank_rows: int
     columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
     warnings: list[str] = field(default_factory=list)  # roles read with little confidence
+    notes: list[str] = field(default_factory=list)  # e.g. rows dated by the file's own date
 
 
 @dataclass
@@ -149,8 +150,24 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
         reasons = "; ".join(p.describe() for p in problems) or "no sheets"
         raise IngestError(path.name, f"no sheet holds a lead list ({reasons})")
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    _date_undated_rows(path, container, table, sheets)
     return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped,
                      hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
+
+
+def _date_undated_rows(path: Path, container: str, table: pd.DataFrame, sheets: list[RawSheet]) -> None:
+    """Rows without a date of their own take the file's date (its properties, else its modification time),
+    never the import time, so an old list does not become the newest truth; the report says so."""
+    undated = table["collected_at"].astype(str).str.strip() == ""
+    if not undated.any():
+        return
+    day, origin = file_date(path, container)
+    table.loc[undated, "collected_at"] = day
+    for sheet in sheets:
+        n = int((undated & (table["sheet"] == sheet.name)).sum())
+        if n:
+            sheet.notes.append(f"{n} of {sheet.rows_read} rows have no date of their own: dated {day} "
+                               f"from the {origin}")
 
 
 def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
@@ -318,6 +335,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
     if "non_blank" in table.attrs:
         non_blank = table.attrs["non_blank"][header_idx + 1:]
+        body.attrs = {}  # pandas deep-copies attrs into every derived frame: drop the mask once used
     else:
         non_blank = body.apply(lambda col: col.str.strip() != "").any(axis=1).to_numpy()
     keep = non_blank.copy()

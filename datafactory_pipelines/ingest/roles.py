@@ -26,7 +26,7 @@ from datafactory_pipelines.standardize.name import SALUTATIONS, SURNAME_ONLY_SAL
 from datafactory_pipelines.standardize.phone import standardize_phones
 from datafactory_pipelines.standardize.title import TITLE_SYNONYMS
 
-SAMPLE_SIZE = 300
+SAMPLE_SIZE = 200
 CONTACT_ROLES = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou")
 # Roles a column can take besides the canonical fields: another person's name, or several contact kinds.
 OWNER, REFERRER, MIXED = "owner", "referrer", "contact"
@@ -61,6 +61,12 @@ _PINYIN_SYLLABLES = re.compile(
     r"(?i)^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|uan|ian|iao|uai|ai|ei|ao|ou|an|"
     r"en|in|un|ia|ie|iu|ua|uo|ue|ui|er|a|o|e|i|u|v))+$")
 _TITLES = {s for syns in TITLE_SYNONYMS.values() for s in syns}
+_NAME_NOISE = re.compile(r"[\s·•]|[(（][^)）]*[)）]")
+_CJK_2_5 = re.compile(r"[\u3400-\u9fff]{2,5}")
+_LATIN_START = re.compile(r"\s*[A-Za-z]")
+_WORD_SPLIT = re.compile(r"[\s,]+")
+_SPACE = re.compile(r"\s")
+_ID_MARK = re.compile(r"[\d_-]")
 
 
 @cache
@@ -73,8 +79,8 @@ def surname_pinyins() -> frozenset[str]:
 
 def looks_like_chinese_name(text: str) -> bool:
     """张伟, 欧阳娜娜, 王总, 陈工, 李经理, 张伟(先生): a known surname and one to three more characters."""
-    t = re.sub(r"[\s·•]|[(（][^)）]*[)）]", "", text)
-    if not re.fullmatch(r"[\u3400-\u9fff]{2,5}", t):
+    t = _NAME_NOISE.sub("", text)
+    if not _CJK_2_5.fullmatch(t):
         return False
     compound = t[:2] in COMPOUND_SURNAMES
     if not compound and t[0] not in SURNAMES:
@@ -86,7 +92,9 @@ def looks_like_chinese_name(text: str) -> bool:
 
 def looks_like_romanized_name(text: str) -> bool:
     """Zhang Wei, Wei Zhang, ZHANG Wei, Zhang, Wei, Xiao-Ming Zhang: pinyin words, one of them a surname."""
-    words = [w for w in re.split(r"[\s,]+", text.strip()) if w]
+    if not _LATIN_START.match(text):
+        return False
+    words = [w for w in _WORD_SPLIT.split(text.strip()) if w]
     if not 2 <= len(words) <= 3 or len(text) > 30:
         return False
     syllables = [w.replace("-", "").replace("'", "") for w in words]
@@ -110,32 +118,54 @@ class ColumnProfile:
         return kind, self.shares[kind]
 
 
-def profile_values(values: pd.Series) -> ColumnProfile:
-    text = values.astype(str).str.strip()
+def _spread(values: pd.Series, n: int) -> pd.Series:
+    """Up to n rows spread evenly over the column (cheap: no work on the rows left out)."""
+    if len(values) <= n:
+        return values
+    return values.iloc[np.linspace(0, len(values) - 1, n).astype(int)]
+
+
+def sample_values(values: pd.Series) -> pd.Series:
+    """Up to SAMPLE_SIZE non-empty values, spread over the column, trimmed."""
+    text = _spread(values, SAMPLE_SIZE * 4).astype(str).str.strip()
     text = text[text != ""]
-    if len(text) > SAMPLE_SIZE:
-        text = text.sample(SAMPLE_SIZE, random_state=0)
+    return _spread(text, SAMPLE_SIZE)
+
+
+def contact_lookup(values: list[str]) -> dict[str, tuple[bool, bool, bool]]:
+    """value -> (mobile, landline only, email), the standardizers run once over every column's sample."""
+    if not values:
+        return {}
+    phones = standardize_phones(values)
+    emails = standardize_emails(values)
+    mobile = (phones["mobile"] != "").to_numpy()
+    landline = ((phones["landline"] != "") & (phones["mobile"] == "")).to_numpy()
+    email = (emails["email"] != "").to_numpy()
+    return {v: (bool(a), bool(b), bool(c)) for v, a, b, c in zip(values, mobile, landline, email, strict=True)}
+
+
+def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool]] | None = None,
+                   sampled: bool = False) -> ColumnProfile:
+    text = values if sampled else sample_values(values)
     n = len(text)
     if n == 0:
         return ColumnProfile({}, 0, 0.0)
     distinct = text.unique()
     counts = text.value_counts()
     weight = counts.reindex(distinct).to_numpy(dtype=float) / n  # each distinct value once, weighted
-
-    phones = standardize_phones(list(distinct))
-    is_mobile = (phones["mobile"] != "").to_numpy()
-    is_landline = ((phones["landline"] != "") & (phones["mobile"] == "")).to_numpy()
-    emails = standardize_emails(list(distinct))
-    is_email = (emails["email"] != "").to_numpy()
+    if contacts is None:
+        contacts = contact_lookup(list(distinct))
+    flags = np.array([contacts[v] for v in distinct], dtype=bool).reshape(-1, 3)
+    is_mobile, is_landline, is_email = flags[:, 0], flags[:, 1], flags[:, 2]
     checks = {
         "mobile": is_mobile,
         "landline": is_landline,
         "email": is_email,
-        "wechat": np.array([bool(_WECHAT.match(v)) and bool(re.search(r"[\d_-]", v)) for v in distinct]) & ~is_email,
+        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email,
         "qq": np.array([bool(_QQ.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
         "name": np.array([looks_like_chinese_name(v) or looks_like_romanized_name(v) for v in distinct]),
         "company": np.array([bool(_COMPANY.search(v)) for v in distinct]),
-        "title": np.array([re.sub(r"\s", "", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
+        "title": np.array([_SPACE.sub("", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
                            and len(v) <= 12 for v in distinct]),
         "address": np.array([bool(_ADDRESS.search(v)) and len(v) >= 6 for v in distinct]),
         "date": np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
@@ -176,7 +206,7 @@ _SHOWN_AS_IS = {"company", "title", "source", "collected_at"}
 
 def _masked_sample(values: pd.Series, role: str | None) -> str:
     """Two values as the report may show them: personal data masked, whatever the column turned out to be."""
-    filled = [v for v in values.astype(str).str.strip().head(50) if v][:2]
+    filled = [v for v in values.head(50).astype(str).str.strip() if v][:2]
     shown = []
     for v in filled:
         if role in _SHOWN_AS_IS:
@@ -200,10 +230,13 @@ def decide_roles(headers: list[str], body: pd.DataFrame, pinned: dict[str, str] 
     """One ColumnRole per header cell; `pinned` (header -> role) from the operator wins over everything."""
     pinned = pinned or {}
     roles: list[ColumnRole] = []
+    samples = [sample_values(body.iloc[:, i]) if i < body.shape[1] else pd.Series([], dtype=object)
+               for i in range(len(headers))]
+    contacts = contact_lookup(sorted({v for sample in samples for v in sample}))
     for i, header in enumerate(headers):
         values = body.iloc[:, i] if i < body.shape[1] else pd.Series([], dtype=object)
         vote = header_role(header)
-        profile = profile_values(values)
+        profile = profile_values(samples[i], contacts, sampled=True)
         role, confidence = _one_column(vote, profile)
         column = ColumnRole(i, header, role, confidence, _evidence(vote, profile), header_vote=vote,
                             content=profile.shares)
@@ -230,7 +263,9 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     if vote in (OWNER, REFERRER):  # "销售额" is not a salesperson: the values must be names
         return (vote, 0.95) if s.get("name", 0) >= 0.5 else (None, 0.5)
     if vote in CONTACT_ROLES or vote == MIXED:
-        if kinds_present >= 2:  # 手机/微信, 联系方式: read per cell
+        wechat_by_mobile = vote == "wechat" and contact_kinds["email"] < 0.1 and phone < 0.6
+        if kinds_present >= 2 and not wechat_by_mobile:  # 手机/微信, 联系方式: read per cell
+            # (a WeChat column where some accounts are mobile numbers stays WeChat: the standardizer knows)
             return MIXED, 0.9
         if vote == "wechat" and phone >= 0.6:
             return "mobile", 0.8
@@ -307,7 +342,7 @@ def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> N
 
 
 def _distinct_ratio(body: pd.DataFrame, index: int) -> float:
-    values = body.iloc[:, index].astype(str).str.strip()
+    values = _spread(body.iloc[:, index], 2000).astype(str).str.strip()
     values = values[values != ""]
     return values.nunique() / len(values) if len(values) else 1.0
 

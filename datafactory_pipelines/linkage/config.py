@@ -88,4 +88,11 @@ def load_config(path: str | Path | None = None) -> LinkageConfig:
         text = resources.files("datafactory_pipelines.linkage").joinpath("leads.yaml").read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
-    return parse_config(yaml.safe_load(text))
+    return parse_config(yaml.safe_load(text.replace("{role_mailbox_locals}", role_mailbox_locals())))
+
+
+def role_mailbox_locals() -> str:
+    """The role mailboxes (info@, hr@ …) as one SQL regex alternative, from the email standardizer's list."""
+    from datafactory_pipelines.standardize.email import ROLE_LOCALS
+
+    return "|".join(ROLE_LOCALS)  # letters, digits and '-' only: nothing to escape in YAML or RE2

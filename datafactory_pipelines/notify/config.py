@@ -10,7 +10,7 @@ webhooks:
 owners:
   李娜: {email: lina@example.com}
 smtp: {host: smtp.example.com, port: 587, from: datafactory@example.com, starttls: true,
-       username: datafactory, password_env: SMTP_PASSWORD, trusted: false}
+       username: datafactory, password_env: SMTP_PASSWORD, trusted: false}   # cafile: a private CA
 retry:                     # delays before each attempt (Svix's schedule); jitter is a fraction
   schedule_seconds: [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
   jitter: 0.2
@@ -64,6 +64,7 @@ class Smtp:
     password_env: str = ""
     trusted: bool = False
     timeout_seconds: float = 30.0
+    cafile: str = ""  # a private CA to verify the server's STARTTLS certificate against
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def parse_notify_config(data: dict, source: str = "notify.yaml") -> NotifyConfig
         smtp = Smtp(host=str(raw["host"]), port=int(raw.get("port", 25)), sender=str(raw["from"]),
                     starttls=bool(raw.get("starttls", False)), username=str(raw.get("username") or ""),
                     password_env=str(raw.get("password_env") or ""), trusted=bool(raw.get("trusted", False)),
-                    timeout_seconds=float(raw.get("timeout_seconds", 30)))
+                    timeout_seconds=float(raw.get("timeout_seconds", 30)), cafile=str(raw.get("cafile") or ""))
     retry = data.get("retry") or {}
     schedule = tuple(float(s) for s in retry.get("schedule_seconds", DEFAULT_SCHEDULE))
     if not schedule or any(s < 0 for s in schedule):

@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import smtplib
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -149,8 +150,8 @@ def send_email(smtp: Smtp, to: str, payload: dict) -> SendResult:
     mail.set_content(text)
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
-            if smtp.starttls:
-                client.starttls()
+            if smtp.starttls:  # the server's certificate is verified (system CAs, or smtp.cafile)
+                client.starttls(context=ssl.create_default_context(cafile=smtp.cafile or None))
             if smtp.username:
                 client.login(smtp.username, os.environ.get(smtp.password_env, ""))
             client.send_message(mail)
@@ -161,7 +162,7 @@ def send_email(smtp: Smtp, to: str, payload: dict) -> SendResult:
                           permanent=all(c >= 500 for c in codes))
     except smtplib.SMTPResponseException as err:
         return SendResult(False, err.smtp_code, f"SMTP {err.smtp_code}", permanent=err.smtp_code >= 500)
-    except (smtplib.SMTPException, OSError) as err:
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as err:
         return SendResult(False, None, f"{type(err).__name__}: {err}"[:300])
 
 

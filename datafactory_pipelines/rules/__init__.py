@@ -9,8 +9,10 @@ transaction with the events' status.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +40,7 @@ ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
 SETTABLE_FIELDS = tuple(EDITABLE_FIELDS)  # what `lead set` may change, a rule may change
 CHANNELS = ("mobile", "email")
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_CHAIN = re.compile(r"(?<![\w.])(?:event|lead|trusted_sources)(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _ENV = celpy.Environment()
 
 
@@ -54,8 +57,14 @@ class Expression:
         self.literal_true = self.text == "true"
         self.path = self.text.split(".") if _PATH.match(self.text) and self.text not in ("true", "false") else None
         self.program = None if self.literal_true or self.path else _ENV.program(_ENV.compile(self.text))
+        # CEL is pure: the result depends only on the values the expression reads, so results are kept
+        # per distinct tuple of those values (the member chains it names) and most events reuse one
+        self.reads = sorted({m.group(0) for m in _CHAIN.finditer(self.text)})
+        self.results: dict[tuple[str, ...], Any] = {}
 
-    def evaluate(self, plain: dict[str, Any], cel: dict[str, Any]) -> Any:
+    def evaluate(self, plain: dict[str, Any], cel: dict[str, Any] | Callable[[], dict[str, Any]]) -> Any:
+        """`plain`: the activation as JSON values; `cel`: the same as CEL values, or a function making
+        them (only needed when the interpreter runs)."""
         if self.literal_true:
             return True
         if self.path:
@@ -65,10 +74,36 @@ class Expression:
                     raise RuleError(f"{self.text}: no such member {part!r}")
                 value = value[part]
             return value
-        result = self.program.evaluate(cel)
+        key = tuple(json.dumps(_member(plain, chain.split(".")), sort_keys=True, ensure_ascii=False)
+                    for chain in self.reads)
+        if key in self.results:
+            return self.results[key]
+        try:
+            result = self.program.evaluate(cel() if callable(cel) else cel)
+        except celpy.CELEvalError as err:
+            result = err
         if isinstance(result, celpy.CELEvalError):
             raise RuleError(f"{self.text}: {result.args[0] if result.args else result}")
-        return _plain(result)
+        if len(self.results) > 50_000:
+            self.results.clear()
+        self.results[key] = _plain(result)
+        return self.results[key]
+
+
+_MISSING = "\x00missing"
+
+
+def _member(plain: dict[str, Any], parts: list[str]) -> Any:
+    """The value a member chain reaches; where the chain goes on past a non-map (`lead.mobile.size`,
+    a method), the value reached so far; a missing key is a value of its own (`has()` sees it)."""
+    value: Any = plain
+    for part in parts:
+        if not isinstance(value, dict):
+            return value
+        if part not in value:
+            return [_MISSING, sorted(value)]
+        value = value[part]
+    return value
 
 
 def _plain(value: Any) -> Any:

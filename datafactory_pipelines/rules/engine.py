@@ -7,6 +7,8 @@ the plans of a whole batch in one transaction, through the same edit path as `le
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,12 @@ from datafactory_pipelines.conflicts import same_entity
 from datafactory_pipelines.decisions import DecisionError, standardized_value
 from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.rules import Action, Rule, RuleError, RuleSet
+from datafactory_pipelines.standardize.company import standardize_companies
+from datafactory_pipelines.standardize.email import standardize_emails
+from datafactory_pipelines.standardize.ids import standardize_wechats
+from datafactory_pipelines.standardize.name import standardize_names
+from datafactory_pipelines.standardize.phone import MOBILE_PATTERN, standardize_phones
+from datafactory_pipelines.standardize.text import clean_text
 
 REACH_FIELDS = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou", "landline")
 LIST_FIELDS = ("mobile_alternates", "email_alternates", "mobile_suspected_typos")
@@ -64,8 +72,9 @@ def cel_lead(lead: dict[str, Any]) -> dict[str, Any]:
 
 class _Context:
     def __init__(self, rule: Rule, event: dict[str, Any], lead: dict[str, Any], policy: dict[str, str],
-                 plan: EventPlan, waiting: set[tuple[str, str, str]]) -> None:
+                 plan: EventPlan, waiting: set[tuple[str, str, str]], standard: Standardizer) -> None:
         self.rule, self.event, self.lead, self.policy, self.plan, self.waiting = rule, event, lead, policy, plan, waiting
+        self.standard = standard
 
     def set(self, column: str, value: str) -> None:
         old = str(self.lead.get(column) or "")
@@ -83,14 +92,65 @@ class _Context:
                                     "incoming_value": value, "rule": self.rule.name})
 
 
-def _standard(column: str, value: object) -> str:
-    try:
-        return standardized_value(column, str(value))
-    except DecisionError as err:
-        raise ActionError(str(err)) from err
+_STANDARD_MOBILE = re.compile(MOBILE_PATTERN)
+# event data keys whose values a rule usually writes into this field
+PRIMED_KEYS = {"mobile": ("mobile", "old_mobile", "new_mobile"), "email": ("email", "old_email", "new_email"),
+               "wechat": ("wechat",), "name": ("name",), "company": ("company",)}
 
 
-def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[str, Any]) -> None:
+class Standardizer:
+    """`decisions.standardized_value` (the edit path's standardization) for a whole batch: the values
+    events carry are standardized in one vectorized call per field; any other value goes one by one."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str], str | DecisionError] = {}
+
+    def prime(self, events: list[dict[str, Any]]) -> None:
+        wanted: dict[str, set[str]] = {f: set() for f in PRIMED_KEYS}
+        for event in events:
+            data = event.get("data") or {}
+            for column, keys in PRIMED_KEYS.items():
+                wanted[column].update(str(data[k]) for k in keys if data.get(k))
+            if data.get("channel") in ("mobile", "email") and data.get("value"):
+                wanted[data["channel"]].add(str(data["value"]))
+        for column, values in wanted.items():
+            pending = sorted(v for v in values if (column, v) not in self.known
+                             and not (column == "mobile" and _STANDARD_MOBILE.fullmatch(v)))
+            if not pending:
+                continue
+            texts = [clean_text(v) for v in pending]
+            if column == "mobile":
+                found = standardize_phones(texts)["mobile"].tolist()
+                results = [m or DecisionError(f"mobile {t!r} is not a valid CN mobile number")
+                           for m, t in zip(found, texts, strict=True)]
+            elif column in ("email", "wechat"):
+                table = (standardize_emails if column == "email" else standardize_wechats)(texts)
+                results = [DecisionError(f"{column} {t!r} is not valid: {r}") if st == "invalid" else v
+                           for v, st, r, t in zip(table[column], table[f"{column}_status"],
+                                                  table[f"{column}_reason"], texts, strict=True)]
+            elif column == "name":
+                results = [n or t for n, t in zip(standardize_names(texts)["name"], texts, strict=True)]
+            else:
+                results = list(standardize_companies(texts)["company"])
+            self.known.update({(column, v): r for v, r in zip(pending, results, strict=True)})
+
+    def __call__(self, column: str, value: object) -> str:
+        text = str(value)
+        if column == "mobile" and _STANDARD_MOBILE.fullmatch(text):
+            return text
+        result = self.known.get((column, text))
+        if result is None:
+            try:
+                result = standardized_value(column, text)
+            except DecisionError as err:
+                result = err
+            self.known[(column, text)] = result
+        if isinstance(result, DecisionError):
+            raise ActionError(str(result))
+        return result
+
+
+def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Callable[[], dict[str, Any]]) -> None:
     p = action.params
 
     def value_of(name: str, default: Any = "") -> Any:
@@ -106,7 +166,7 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[
         for column, raw in pairs:
             if raw in (None, ""):
                 continue
-            value = _standard(column, raw)
+            value = ctx.standard(column, raw)
             current = str(lead.get(column) or "")
             if (p.get("respect_policy") and ctx.policy.get(column) == "ask" and current and current != value
                     and not same_entity(column, current, value)):
@@ -115,7 +175,7 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[
                 ctx.set(column, value)
     elif action.kind in ("add_alternate", "make_primary"):
         channel = p["channel"]
-        value = _standard(channel, value_of("value"))
+        value = ctx.standard(channel, value_of("value"))
         primary = str(lead.get(channel) or "")
         alternates = split_list(lead.get(f"{channel}_alternates"))
         if action.kind == "add_alternate":
@@ -127,7 +187,7 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[
             ctx.set(f"{channel}_alternates", ";".join(([primary] if primary else []) + rest))
     elif action.kind == "mark_invalid":
         channel = p["channel"]
-        value = _standard(channel, value_of("value"))
+        value = ctx.standard(channel, value_of("value"))
         status = str(value_of("status", "invalid")) or "invalid"
         primary = str(lead.get(channel) or "")
         alternates = split_list(lead.get(f"{channel}_alternates"))
@@ -139,7 +199,7 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[
         ctx.plan.flags.append({"lead_id": lead["lead_id"], "channel": channel, "value": value, "status": status,
                                "reason": str(value_of("reason", "")), "rule": ctx.rule.name})
     elif action.kind == "queue_conflict":
-        ctx.conflict(p["field"], _standard(p["field"], value_of("value")))
+        ctx.conflict(p["field"], ctx.standard(p["field"], value_of("value")))
     elif action.kind == "touch_source":
         source = str(value_of("source") or "").strip()
         if source:
@@ -155,13 +215,15 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: dict[
 
 
 def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | None, policy: dict[str, str],
-               waiting: set[tuple[str, str, str]] | None = None, seq: int = 0) -> EventPlan:
+               waiting: set[tuple[str, str, str]] | None = None, seq: int = 0,
+               standard: Standardizer | None = None) -> EventPlan:
     """What the rules do with one event on one lead (the lead as it is before the event).
 
     `waiting` holds (lead, field, value) of conflicts already open, so a repeated event queues none.
     On an error nothing of this event is kept and the plan says why.
     """
     waiting = waiting if waiting is not None else set()
+    standard = standard or Standardizer()
     plan = EventPlan(seq=seq, status="no_rule", lead_id=lead["lead_id"] if lead else None)
     candidates = rules.for_type(event["type"])
     if lead is None or not candidates:
@@ -169,15 +231,21 @@ def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | Non
     state = copy.copy(lead)
     prior = cel_lead(lead)
     plain = {"event": event, "lead": prior, "trusted_sources": rules.trusted_sources}
-    cel = {"event": celpy.json_to_cel(event), "lead": celpy.json_to_cel(prior),
-           "trusted_sources": celpy.json_to_cel(rules.trusted_sources)}
+    made: dict[str, Any] = {}
+
+    def cel() -> dict[str, Any]:  # CEL values, made only when an expression is not answered from its cache
+        if not made:
+            made.update({"event": celpy.json_to_cel(event), "lead": celpy.json_to_cel(prior),
+                         "trusted_sources": celpy.json_to_cel(rules.trusted_sources)})
+        return made
+
     added: set[tuple[str, str, str]] = set()
     try:
         for rule in candidates:
             if rule.when.evaluate(plain, cel) is not True:
                 continue
             plan.fired.append(rule.name)
-            ctx = _Context(rule, event, state, policy, plan, waiting | added)
+            ctx = _Context(rule, event, state, policy, plan, waiting | added, standard)
             for action in rule.actions:
                 _run_action(ctx, action, plain, cel)
             added = ctx.waiting - waiting

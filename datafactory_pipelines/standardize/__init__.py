@@ -35,7 +35,7 @@ from datafactory_pipelines.standardize.text import as_strings, map_unique, norma
 from datafactory_pipelines.standardize.title import standardize_title
 
 STANDARD_COLUMNS = [
-    "name", "name_key", "name_pinyin", "name_partial", "salutation", "name_status",
+    "name", "name_key", "name_pinyin", "name_roman", "name_surname", "name_partial", "salutation", "name_status",
     "mobile", "mobile_alternates", "landline", "mobile_status", "mobile_reason",
     "email", "email_status", "email_reason", "email_role",
     "wechat", "wechat_status", "qq", "qq_status", "douyin", "douyin_status", "kuaishou", "kuaishou_status",

@@ -47,6 +47,8 @@ def standardize_companies(values) -> pd.DataFrame:
     core = pick(pc.greater_equal(pc.utf8_length(without_place), 2), without_place, core)
     latin = sub(sub(pc.utf8_lower(text), LATIN_SUFFIXES, ""), r"[^\w]", "")
     key = pick(is_cjk, core, latin)
+    # one display form: Chinese legal names write their brackets full-width, 星海科技（深圳）有限公司
+    company = pick(is_cjk, sub(sub(company, r"\(", "（"), r"\)", "）"), company)
     return pd.DataFrame({"company": company.to_numpy(zero_copy_only=False),
                          "company_key": key.to_numpy(zero_copy_only=False)}).astype(object)
 

@@ -81,13 +81,13 @@ def _regroup_spaced(tokens: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.nd
     """A cell like "186-8065-5432 021-23120643-8528": numbers separated by single spaces, each written
     with spaces of its own or not. Where the whole token is no number, its space-separated pieces are
     grouped again, longest readable number first; an extension piece joins the number before it."""
-    spaced = contains(tokens, r"\S\s+\S")
+    # only tokens with room for two numbers (14+ digits) and a space; read whole first, all at once
+    spaced = pc.and_(contains(tokens, r"\S\s+\S"), pc.greater_equal(pc.utf8_length(sub(tokens, r"\D")), 14))
     if not pc.any(spaced).as_py():
         return tokens, rows
     where = np.flatnonzero(spaced.to_numpy(zero_copy_only=False))
     texts = pc.take(tokens, pa.array(where)).to_pylist()
-    unreadable = [(i, t) for i, t, kind in zip(where, texts, _kinds(texts), strict=True)  # one classify call
-                  if kind in ("bad", "none")]
+    unreadable = [(i, t) for i, t, kind in zip(where, texts, _kinds(texts), strict=True) if kind in ("bad", "none")]
     if not unreadable:
         return tokens, rows
     pieces = {t: t.split() for _, t in unreadable}

@@ -26,8 +26,6 @@ def _record_column_type(col: str) -> str:
 CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "current_value", "incoming_value",
                     "incoming_record", "source", "import_id", "status", "created_at", "decided_by", "decided_at",
                     "decision"]
-EVENT_COLUMNS = ["seq", "source", "event_id", "type", "subject", "event_time", "data", "extensions", "received_at",
-                 "via", "status", "lead_id", "outcome", "applied_at"]
 CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
@@ -107,11 +105,13 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
     # cursor: assigned in commit order under the store's single writer, so it never goes backwards.
+    # No index: DuckDB makes every commit to an indexed table several times dearer, and events are
+    # written one request at a time; `key_hash` (of source and id) makes the replay check a fast scan.
     """CREATE TABLE IF NOT EXISTS events (
-        seq BIGINT PRIMARY KEY, source VARCHAR NOT NULL, event_id VARCHAR NOT NULL, type VARCHAR NOT NULL,
-        subject VARCHAR, event_time VARCHAR, data VARCHAR NOT NULL, extensions VARCHAR, received_at TIMESTAMP NOT NULL,
-        via VARCHAR, status VARCHAR NOT NULL, lead_id VARCHAR, outcome VARCHAR, applied_at TIMESTAMP,
-        UNIQUE (source, event_id)
+        seq BIGINT NOT NULL, key_hash BIGINT NOT NULL, source VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
+        type VARCHAR NOT NULL, subject VARCHAR, event_time VARCHAR, data VARCHAR NOT NULL, extensions VARCHAR,
+        received_at TIMESTAMP NOT NULL, via VARCHAR, status VARCHAR NOT NULL, lead_id VARCHAR, outcome VARCHAR,
+        applied_at TIMESTAMP
     )""",
     # Contacts an event marked invalid or unreachable (a bounce): kept, with the reason and the event.
     """CREATE TABLE IF NOT EXISTS contact_flags (
