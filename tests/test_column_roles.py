@@ -67,11 +67,11 @@ def test_companies_under_a_person_header_go_to_company(tmp_path: Path) -> None:
 
 
 def test_unknown_headers_read_by_content_and_uncertain_roles_warned(tmp_path: Path) -> None:
-    rows = [["客户", "号码", "跟进情况", "Col4"]]
+    rows = [["客户", "号码", "跟进状态", "Col4"]]
     rows += [[p, _mobile(i), "已报价", f"2026-0{1 + i % 9}-1{i % 10}"] for i, p in enumerate(PEOPLE)]
     raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
     roles = roles_of(raw)
-    assert roles["号码"] == "mobile" and roles["Col4"] == "collected_at" and roles["跟进情况"] == "extra"
+    assert roles["号码"] == "mobile" and roles["Col4"] == "collected_at" and roles["跟进状态"] == "extra"
     by_column = {c["column"]: c for c in raw.column_report()}
     assert "content: mobile 100%" in by_column["号码"]["evidence"]
     assert 0 < by_column["号码"]["confidence"] < 0.9
@@ -141,3 +141,31 @@ def test_cli_map_flag_pins_and_the_report_masks(tmp_path: Path, datafactory_home
     nxt = write_xlsx(tmp_path / "展会名单_02.xlsx", rows[:1] + rows[5:])
     assert roles_of(read_file(nxt))["备注"] == "company"
     assert main(["import", str(tmp_path / "x.xlsx"), "--map", "bad"]) == 2
+
+
+def test_invisible_characters_do_not_hide_what_a_column_holds(tmp_path: Path) -> None:
+    rows = [["姓名", "手机", "负责人"]] + [[p, _mobile(i), "\u202e" + OWNERS[i % 3]] for i, p in enumerate(PEOPLE)]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert roles_of(raw)["负责人"] == "owner"
+
+
+def test_a_mixed_column_next_to_a_wechat_column_fills_only_empty_wechat(tmp_path: Path) -> None:
+    rows = [["姓名", "微信", "联系方式"], ["张伟", "wx_zhangwei", "wx_other1"], ["李娜", "", "wx_lina88"],
+            ["王芳", "", "13800138000"], ["刘强", "", "liu@163.com"]]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert raw.table["wechat"].tolist() == ["wx_zhangwei", "wx_lina88", "", ""]
+
+
+def test_a_bad_number_in_a_phone_column_stays_a_bad_phone(tmp_path: Path) -> None:
+    rows = [["联系人", "手机号码"], ["张伟", "13800138000"], ["李娜", "13900139000"], ["无名氏", "12345"]]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    assert roles_of(raw)["手机号码"] == "mobile"
+    assert raw.table["mobile"].tolist()[2] == "12345" and raw.table["qq"].tolist()[2] == ""
+
+
+def test_a_phone_in_a_remarks_column_stays_a_remark(tmp_path: Path) -> None:
+    from datafactory_pipelines.ingest import IngestError
+
+    path = write_xlsx(tmp_path / "x.xlsx", [["姓名", "公司", "备注"], ["赵六", "某公司", "13812345678"]])
+    with pytest.raises(IngestError, match="no contact column"):
+        read_file(path, pinned={})

@@ -44,6 +44,9 @@ ROLE_SYNONYMS: dict[str, list[str]] = {
     "referrer": ["推荐人", "介绍人", "转介绍人", "推荐者", "referrer", "referredby", "referrername"],
     # several kinds of contact in one column, read cell by cell
     "contact": ["联系方式", "联系方法", "联系信息", "contactinfo", "contactdetails", "contacts"],
+    # free text: whatever it holds (a phone in a remark) is kept as written, never read as a field
+    "extra": ["备注", "备注信息", "说明", "描述", "附言", "留言", "跟进记录", "跟进情况", "沟通记录", "remark", "remarks",
+              "note", "notes", "comment", "comments", "memo", "description"],
 }
 ROLE_KEYWORDS: list[tuple[str, str]] = [
     ("被推荐", "name"), ("被介绍", "name"), ("推荐人", "referrer"), ("介绍人", "referrer"),

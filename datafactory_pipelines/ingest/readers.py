@@ -363,7 +363,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         elif role in CANONICAL_FIELDS:
             columns.append((role, body.iloc[:, i].astype(str)))
     for f, column in columns:
-        if f in MULTI_VALUE_FIELDS or f in ("wechat", "qq"):  # later columns become alternates of the first
+        if f in MULTI_VALUE_FIELDS:  # later columns become alternates of the first (手机 and 座机)
             joined = frame[f].where(frame[f] == "", frame[f] + ";") + column
             frame[f] = frame[f].where(column.str.strip() == "", joined)
         else:

@@ -24,6 +24,7 @@ from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.name import SALUTATIONS, SURNAME_ONLY_SALUTATIONS
 from datafactory_pipelines.standardize.phone import standardize_phones
+from datafactory_pipelines.standardize.text import as_strings
 from datafactory_pipelines.standardize.title import TITLE_SYNONYMS
 
 SAMPLE_SIZE = 200
@@ -127,7 +128,10 @@ def _spread(values: pd.Series, n: int) -> pd.Series:
 
 def sample_values(values: pd.Series) -> pd.Series:
     """Up to SAMPLE_SIZE non-empty values, spread over the column, trimmed."""
-    text = _spread(values, SAMPLE_SIZE * 4).astype(str).str.strip()
+    spread = _spread(values, SAMPLE_SIZE * 4)
+    # read as the standardizers read it: control and bidi characters dropped (a stray U+202E is no reason
+    # for a column of names not to look like names)
+    text = pd.Series(as_strings(spread.astype(str).tolist()).to_pylist(), index=spread.index, dtype=object).str.strip()
     text = text[text != ""]
     return _spread(text, SAMPLE_SIZE)
 
@@ -257,9 +261,14 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
         return vote, 0.9 if vote else 0.0
     contact_kinds = {k: s.get(k, 0.0) for k in ("mobile", "landline", "email", "wechat", "qq")}
     phone = contact_kinds["mobile"] + contact_kinds["landline"]
-    kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], contact_kinds["wechat"] + contact_kinds["qq"]))
+    # a short number in a phone column is a bad phone, not a QQ number: QQ counts only where the header
+    # does not name one kind
+    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote in (MIXED, None) else 0.0)
+    kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], ids))
     content_kind, share = profile.best()
 
+    if vote == "extra":  # 备注 / notes: free text, kept as written
+        return None, 0.9
     if vote in (OWNER, REFERRER):  # "销售额" is not a salesperson: the values must be names
         return (vote, 0.95) if s.get("name", 0) >= 0.5 else (None, 0.5)
     if vote in CONTACT_ROLES or vote == MIXED:
@@ -297,7 +306,7 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
 
 def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> None:
     """Across columns: one lead name (other people's names are owner / referrer), one company, one date."""
-    free = [r for r in roles if r.header not in pinned]
+    free = [r for r in roles if r.header not in pinned and r.header_vote != "extra"]
     names = [r for r in roles if r.role == "name"]
     person_like = [r for r in free if r.role is None and r.content.get("name", 0) >= 0.8]
     # a file without a name column whose values are names (e.g. 客户 under an unknown header)
