@@ -2,8 +2,8 @@
 
     python benchmarks/events.py                       # POST speed, then 10,000 events onto 1,000,000 leads
     python benchmarks/events.py --leads 200000        # a smaller synthesized base
-    python benchmarks/events.py --import-dir GEN_DIR  # a base imported through the real import path
-                                                      # (gen_leads output: GEN_DIR/*.xlsx)
+    python benchmarks/events.py --import-dir GEN_DIR/files   # a base imported through the real import
+                                                             # path (gen_leads --files: *.xlsx)
 
 1. POST /events to `datafactory serve` (its own process, loopback, bearer token) with keep-alive
    HTTP clients, one and several at once: events/s in batches of 100, and one event per request.
@@ -79,8 +79,7 @@ def import_base(store_path: Path, folder: Path) -> None:
     from datafactory_pipelines.pipeline import import_file, relink_and_curate
 
     store = open_store(store_path)
-    files = sorted(folder.glob("*.xlsx")) + sorted(folder.glob("*.csv"))
-    files = [f for f in files if f.name not in ("truth.csv", "current.csv")]
+    files = sorted(folder.glob("*.xlsx"))  # gen_leads writes leads_NNN.xlsx (and .rows.csv beside them)
     for path in files:
         print(f"  importing {path.name} …", flush=True)
         import_file(store, path)

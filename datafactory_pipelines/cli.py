@@ -208,7 +208,7 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
             edits.append({"lead_id": args.lead_id, "field": field.strip(), "value": value})
         count = edit_leads(store, pd.DataFrame(edits), by=args.by, note=args.note)
         _say(f"{args.lead_id}: {count} field(s) set by {args.by}")
-    leads = store.leads(include_retired=True).set_index("lead_id")
+    leads = store.leads_by_id([args.lead_id]).set_index("lead_id")
     if args.lead_id not in leads.index:
         raise DecisionError(f"no lead {args.lead_id}")
     lead = leads.loc[args.lead_id]
@@ -223,7 +223,7 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
                            for field in ("mobile", "email") if getattr(row, field + "_raw"))
         _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}, "
              f"{row.collected_at or 'no date'}, {row.source or 'no source'}: {row.name_raw} {row.title_raw}  {values}")
-    overrides = store.overrides()
+    overrides = store.overrides_for([args.lead_id])
     mine = overrides[overrides["lead_id"] == args.lead_id]
     if len(mine):
         _say("decisions and edits:")

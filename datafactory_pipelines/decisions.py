@@ -128,7 +128,8 @@ def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "", o
 
 
 def _edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str, origin: str) -> int:
-    leads = store.leads().set_index("lead_id")
+    leads = store.leads_by_id(sorted(set(edits["lead_id"].astype(str))))  # only the leads edited
+    leads = leads[leads["status"] == "active"].set_index("lead_id")
     problems = []
     values = []
     for row in edits.itertuples(index=False):

@@ -23,18 +23,22 @@ from tests.hostile import write_cell_bomb, write_entity_xlsx
 CLI = str(Path(sys.executable).with_name("datafactory"))
 
 
-def test_a_2gb_single_cell_zip_bomb_is_refused_unread(tmp_path: Path) -> None:
-    bomb = write_cell_bomb(tmp_path / "线索.xlsx", 2 << 30)
-    assert bomb.stat().st_size < 20 << 20  # a few MB on disk
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 GB single-cell zip bomb, built once for this module: a few MB on disk."""
+    return write_cell_bomb(tmp_path_factory.mktemp("bomb") / "线索.xlsx", 2 << 30)
+
+
+def test_a_2gb_single_cell_zip_bomb_is_refused_unread(bomb: Path) -> None:
+    assert bomb.stat().st_size < 20 << 20
     with pytest.raises(IngestError) as refused:
         read_file(bomb)
     reason = refused.value.describe()
     assert "xl/sharedStrings.xml" in reason and "2,048.0 MB" in reason and "DATAFACTORY_XLSX_MAX_PART_BYTES" in reason
 
 
-def test_the_bomb_stays_within_a_memory_cap(tmp_path: Path) -> None:
+def test_the_bomb_stays_within_a_memory_cap(bomb: Path) -> None:
     """Under a 3 GB address-space cap the bomb is refused with a reason (before: a Rust out-of-memory abort)."""
-    bomb = write_cell_bomb(tmp_path / "bomb.xlsx", 2 << 30)
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
             "from datafactory_pipelines.ingest import IngestError, read_file\n"
             "try:\n    read_file(sys.argv[1])\nexcept IngestError as err:\n    print('refused:', err.reason)\n")

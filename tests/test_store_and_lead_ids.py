@@ -95,12 +95,12 @@ def test_switchboard_is_typed_and_recorded(store, tmp_path: Path) -> None:
 
 
 def test_unreachable_rows_are_quarantined_with_reasons(store, tmp_path: Path) -> None:
-    import_file(store, write_xlsx(tmp_path / "q.xlsx", [HEADER, ["张伟", "12345", "not-an-email", "", "", ""],
+    import_file(store, write_xlsx(tmp_path / "q.xlsx", [HEADER, ["张伟", "1234", "not-an-email", "", "", ""],
                                                         ["李娜", "13900139000", "", "", "", ""]]))
     quarantine = store.quarantine()
     assert quarantine[["source_file", "source_row"]].values.tolist() == [["q.xlsx", 2]]
     assert quarantine["reject_reason"].iloc[0] == (
-        "no reachable contact: mobile invalid (not a CN mobile or landline (5 digits)); "
+        "no reachable contact: mobile invalid (not a CN mobile or landline (4 digits)); "
         "email invalid (no single @)")
 
 
