@@ -35,6 +35,7 @@ from datafactory_pipelines.linkage.engine import (
     LEAD_LINK_COLUMNS,
     MIN_TRAINING_RECORDS,
     default_model,
+    link_frame,
     link_increment,
     link_neighbourhood,
     link_values,
@@ -475,7 +476,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         values = link_values(records, config)
         stats = store.value_stats(values[["col", "value"]].drop_duplicates())
         apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
-        link = link_neighbourhood(_link_frame(records), config, model, stats, _population(model, state), apart)
+        link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, counted over the store
     touched = counts.loc[counts["col"].isin(config.key_stats), ["col", "value"]]
@@ -522,12 +523,6 @@ def _value_counts(store: LeadStore, config: LinkageConfig, new_values: pd.DataFr
     out["moved"] = moved.to_numpy()
     return out
 
-
-def _link_frame(records: pd.DataFrame) -> pd.DataFrame:
-    table = records[LEAD_LINK_COLUMNS].copy()
-    table["record_id"] = table["record_id"].astype("int64")
-    table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
-    return table
 
 
 def _population(model: LinkModel, state: dict) -> int:

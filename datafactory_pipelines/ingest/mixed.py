@@ -17,7 +17,7 @@ _EMAIL = re.compile(r"[\w.+'-]+\s*[@＠]\s*[\w-]+(?:[.。][\w-]+)+")
 _LABELLED = re.compile(r"(?i)(微信号?|wechat|weixin|wx|vx|qq号?|qq)\s*[:：]?\s*([A-Za-z0-9][-_A-Za-z0-9]{4,19})")
 _LABEL_ONLY = re.compile(r"(?i)(手机号?|电话|座机|tel|mobile|phone|邮箱|email|e-mail)\s*[:：]?")
 _WECHAT = re.compile(r"(?i)^[a-z][-_a-z0-9]{5,19}$")
-_QQ = re.compile(r"^[1-9]\d{4,10}$")
+QQ_NUMBER = re.compile(r"^[1-9]\d{4,10}$")  # a QQ number: 5-11 digits, no leading zero
 _SEPARATORS = re.compile(r"[,;，；、|/\n]+|\s+")
 FIELDS = ("mobile", "email", "wechat", "qq")
 
@@ -63,7 +63,7 @@ def split_cells(cells: list[str]) -> list[dict[str, list[str]]]:
                 found["mobile"].append(token)
             elif _WECHAT.match(token):
                 found["wechat"].append(token)
-            elif _QQ.match(token):
+            elif QQ_NUMBER.match(token):
                 found["qq"].append(token)
             else:  # unreadable: kept with the phones, where the reason is recorded
                 found["mobile"].append(token)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.ingest.headers import canonical_field, header_role
+from datafactory_pipelines.ingest.mixed import QQ_NUMBER
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
@@ -57,7 +58,6 @@ _DATE_LIKE = re.compile(r"^\s*\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ T]\d{1
                         r"^\s*\d{1,2}/\d{1,2}/\d{4}(?:\s+\d{1,2}:\d{2})?\s*$")
 _CODE = re.compile(r"^[A-Za-z]{0,6}[-_]?\d{3,}$")
 _WECHAT = re.compile(r"(?i)^[a-z][-_a-z0-9]{5,19}$")
-_QQ = re.compile(r"^[1-9]\d{4,10}$")
 _PINYIN_SYLLABLES = re.compile(
     r"(?i)^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|uan|ian|iao|uai|ai|ei|ao|ou|an|"
     r"en|in|un|ia|ie|iu|ua|uo|ue|ui|er|a|o|e|i|u|v))+$")
@@ -166,7 +166,7 @@ def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool
         "landline": is_landline,
         "email": is_email,
         "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email,
-        "qq": np.array([bool(_QQ.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
+        "qq": np.array([bool(QQ_NUMBER.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
         "name": np.array([looks_like_chinese_name(v) or looks_like_romanized_name(v) for v in distinct]),
         "company": np.array([bool(_COMPANY.search(v)) for v in distinct]),
         "title": np.array([_SPACE.sub("", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))

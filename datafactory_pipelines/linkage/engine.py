@@ -271,7 +271,7 @@ def link_values(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.
     config = config or load_config()
     con = duckdb.connect()
     try:
-        prepare(con, _link_frame(table) if "name_partial" in table.columns else table, config)
+        prepare(con, link_frame(table) if "name_partial" in table.columns else table, config)
         return con.execute(link_values_sql(config)).df()
     finally:
         con.close()
@@ -312,7 +312,8 @@ def counted_columns(config: LinkageConfig) -> list[str]:
     return counted
 
 
-def _link_frame(records: pd.DataFrame) -> pd.DataFrame:
+def link_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """The lead records' linkage columns, typed as the engine reads them."""
     table = records[LEAD_LINK_COLUMNS].copy()
     table["record_id"] = table["record_id"].astype("int64")
     table["name_partial"] = table["name_partial"].fillna(False).astype(bool)
@@ -326,4 +327,4 @@ LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mo
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,
                  model: LinkModel | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
     """Link standardized lead records (the lead store's `records` columns)."""
-    return link_table(_link_frame(records), config or load_config(), model, apart=apart)
+    return link_table(link_frame(records), config or load_config(), model, apart=apart)
