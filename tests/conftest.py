@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
 import openpyxl
 import pandas as pd
 import pytest
@@ -34,6 +35,15 @@ def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8") -> 
 @pytest.fixture
 def store(tmp_path: Path):
     return open_store(tmp_path / "leads.duckdb")
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    """A real Dagster instance on disk (runs, event logs and schedules in SQLite under tmp_path)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as inst:
+        yield inst
 
 
 @pytest.fixture

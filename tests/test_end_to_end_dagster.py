@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.config import Paths
@@ -30,14 +29,6 @@ def _run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInPr
         instance=instance, partition_key=request.partition_key, run_config=request.run_config,
         tags=request.tags, raise_on_error=False,
     )
-
-
-@pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as inst:
-        yield inst
 
 
 def test_drop_files_get_curated_leads(datafactory_home: Path, instance: dg.DagsterInstance) -> None:

@@ -26,14 +26,6 @@ ROWS = [["姓名", "手机", "公司"], ["王芳", "13700137000", "星海科技"
 CLI = str(Path(sys.executable).with_name("datafactory"))
 
 
-@pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as inst:
-        yield inst
-
-
 def _sensor(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lead_store": LeadStoreResource()})
     result = inbox_sensor(context)

@@ -17,14 +17,6 @@ from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
-def instance(tmp_path: Path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as inst:
-        yield inst
-
-
-@pytest.fixture
 def receiver():
     server = WebhookReceiver()
     yield server
