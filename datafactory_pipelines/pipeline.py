@@ -43,13 +43,16 @@ from datafactory_pipelines.linkage.engine import (
 from datafactory_pipelines.linkage.sql import rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
-from datafactory_pipelines.survivorship import assign_lead_ids, golden_records
+from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance
+from datafactory_pipelines.survivorship_sql import CURATED_COLUMNS, RULE_FIELDS
 
 _UNSAFE = re.compile(r"[^\w.-]+")
 log = logging.getLogger(__name__)
 # An import adding at least this share of the records already linked is linked in one full pass:
 # then the neighbourhood is most of the base, and one pass over everything is cheaper.
 BULK_SHARE = 0.5
+# what provenance and conflicts say about the record behind a golden value
+RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row", "collected_at"]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -246,29 +249,31 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
             stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
             switchboards = set(stats.loc[stats["n_names"] > 2, "value"])
     timer.phase("golden records", f"{linked['lead_id'].nunique()} leads")
-    golden = golden_records(linked, switchboards)
+    golden = store.golden_records(linked[["record_id", "lead_id"]], switchboards)
     moment = datetime.now(timezone.utc).replace(tzinfo=None)
     now = moment.isoformat(timespec="microseconds")
 
     timer.phase("conflicts")
     known = existing.set_index("lead_id")
-    by_record = linked.set_index("record_id")
+    facts = linked[["record_id", *RECORD_FACTS]].set_index("record_id")
     lead_list = sorted(golden["lead_id"])
     overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
     open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
-    golden, new_conflicts = hold_and_detect(
+    new_conflicts = hold_and_detect(
         golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
-        overrides, open_conflicts, by_record["import_time"], by_record["import_id"], moment,
-        int(state["max_conflict_id"]) + 1)
-    golden["status"] = "active"
-    golden["merged_into"] = ""
-    golden["created_at"] = known["created_at"].reindex(golden["lead_id"]).fillna(now).to_numpy()
-    golden["updated_at"] = now
-    old_hash = known["content_hash"].reindex(golden["lead_id"])
-    old_status = known["status"].reindex(golden["lead_id"])
-    changed = (old_hash.to_numpy() != golden["content_hash"].to_numpy()) | (old_status.to_numpy() != "active")
-    upserts = golden[changed]
-    created = int(old_hash.isna().sum())
+        overrides, open_conflicts, facts, moment, int(state["max_conflict_id"]) + 1)
+    golden["content_hash"] = content_hash(golden)
+    old_hash = known["content_hash"].reindex(golden["lead_id"]).to_numpy()
+    old_status = known["status"].reindex(golden["lead_id"]).to_numpy()
+    changed = (old_hash != golden["content_hash"].to_numpy()) | (old_status != "active")
+    # provenance, bookkeeping and (in the store) history only for the leads that changed
+    upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
+    upserts["provenance"] = provenance(golden[changed], facts, RULE_FIELDS)
+    upserts["status"] = "active"
+    upserts["merged_into"] = ""
+    upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()
+    upserts["updated_at"] = now
+    created = int(pd.isna(old_hash).sum())
 
     retired = known.loc[[lead for lead in merges if lead in known.index]].reset_index()
     if len(retired):

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from datafactory_pipelines import survivorship_sql
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.survivorship import choose
+from datafactory_pipelines.survivorship import survivorship_rules
 from tests.conftest import write_xlsx
+from tests.survivorship_cases import duckdb_golden, record
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
 
@@ -29,13 +31,22 @@ def test_job_change_and_fullest_company_spelling_with_provenance(store, tmp_path
     assert provenance["company"]["file"] == "old.xlsx" and provenance["company"]["rule"] == "latest_spelled_fully"
 
 
-def test_rules() -> None:
-    ordered = pd.DataFrame({
-        "lead_id": ["L1"] * 4, "record_id": [1, 2, 3, 4], "_rank": [0, 1, 2, 3],
-        "title": ["经理", "总监", "经理", ""], "source": ["event_verified", "展会", "展会", "展会"],
-        "address": ["北京", "北京市朝阳区建国路8号", "北京朝阳", ""],
-    })
-    assert choose(ordered, "title", "latest").loc["L1"].tolist() == ["经理", 3]
-    assert choose(ordered, "title", "most_frequent").loc["L1"].tolist() == ["经理", 3]
-    assert choose(ordered, "title", "trusted").loc["L1"].tolist() == ["经理", 1]
-    assert choose(ordered, "address", "most_complete").loc["L1", "value"] == "北京市朝阳区建国路8号"
+def test_rules(monkeypatch) -> None:
+    records = pd.DataFrame([
+        record("L1", 1, title="经理", source="event_verified", address="北京"),
+        record("L1", 2, title="总监", source="展会", address="北京市朝阳区建国路8号"),
+        record("L1", 3, title="经理", source="展会", address="北京朝阳"),
+        record("L1", 4, title="", source="展会", address=""),
+    ])
+
+    def chosen(rule: str, field: str) -> tuple[str, int]:
+        rules = survivorship_rules()
+        monkeypatch.setattr(survivorship_sql, "survivorship_rules",
+                            lambda: {**rules, "fields": {**rules["fields"], field: rule}})
+        lead = duckdb_golden(records).iloc[0]
+        return lead[field], int(lead[f"{field}__record"])
+
+    assert chosen("latest", "title") == ("经理", 3)
+    assert chosen("most_frequent", "title") == ("经理", 3)
+    assert chosen("trusted", "title") == ("经理", 1)
+    assert chosen("most_complete", "address") == ("北京市朝阳区建国路8号", 2)
