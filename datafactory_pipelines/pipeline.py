@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import shutil
 import time
@@ -309,12 +310,18 @@ def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
     pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
     weights = [c for c in pairs.columns if c.startswith("w_")]
-    contributions = [json.dumps({c[2:]: round(float(v), 2) for c, v in zip(weights, row, strict=True) if v},
-                                ensure_ascii=False) for row in pairs[weights].to_numpy()]
+    # the JSON object json.dumps writes for {comparison: rounded weight}, built without a dict per pair
+    keys = [json.dumps(c[2:], ensure_ascii=False) + ": " for c in weights]
+    contributions = ["{" + ", ".join(key + _json_number(round(v, 2)) for key, v in zip(keys, row, strict=True) if v)
+                     + "}" for row in pairs[weights].to_numpy(dtype=float).tolist()]
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),
                          "contributions": contributions})
+
+
+def _json_number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else json.dumps(value)
 
 
 @dataclass
