@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 BULK_SHARE = 0.5
 # what provenance and conflicts say about the record behind a golden value
 RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row", "collected_at"]
+CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -219,15 +220,18 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     timer = timer or PhaseTimer()
     timer.phase("lead ids")
     state = store.change_path_state()
-    previous = records.set_index("record_id")["lead_id"]
+    record_ids = records["record_id"].to_numpy()
+    previous = pd.Series(records["lead_id"].to_numpy(), index=record_ids)
     if not cause:  # the imports whose records are linked for the first time
         cause = ",".join(sorted(set(records.loc[records["lead_id"].isna() & records["reachable"], "import_id"])))
     next_number = int(state["max_lead_number"]) + 1
     # a cluster needs one record that reaches the person; contactless records only join such clusters
-    reachable = link.clusters["record_id"].map(records.set_index("record_id")["reachable"]).fillna(False)
+    reachable = link.clusters["record_id"].map(pd.Series(records["reachable"].to_numpy(), index=record_ids)).fillna(
+        False)
     with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
     record_leads, merges = assign_lead_ids(link.clusters[with_contact], previous, next_number)
-    linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
+    # what curating reads of each record besides its lead (survivorship reads the rest in the store)
+    linked = records[["record_id", *CURATE_COLUMNS]].merge(record_leads, on="record_id")
     set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)
     record_leads = pd.concat([record_leads, set_aside], ignore_index=True)
     if scope is None:
@@ -242,7 +246,8 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         mobiles.discard("")
         neighbours = set(store.leads_carrying_mobiles(sorted(mobiles))) - scope if mobiles else set()
         if neighbours:
-            linked = pd.concat([linked, store.linkage_records_of([], sorted(neighbours))], ignore_index=True)
+            more = store.linkage_records_of([], sorted(neighbours))
+            linked = pd.concat([linked, more[["record_id", *CURATE_COLUMNS, "lead_id"]]], ignore_index=True)
         scope |= neighbours
         existing = store.leads_by_id(sorted(scope | set(merges)))
         if switchboards is None:

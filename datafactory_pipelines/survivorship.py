@@ -31,28 +31,42 @@ def survivorship_rules() -> dict:
 def provenance(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> list[str]:
     """Per lead of `golden`, JSON: for every field chosen by a rule, the record, source file, row, source,
     date and rule that chose it. golden: `<field>__record` per field; facts: source_file, source_row,
-    source, collected_at, import_time, indexed by record_id (the records of those leads)."""
+    source, collected_at, import_time, indexed by record_id (the records of those leads).
+
+    Written as json.dumps writes {"record": …, "file": …, "row": …, "source": …, "at": …, "rule": …}, with each
+    record's part encoded once (a record often holds several chosen values; files and dates repeat)."""
     rules = survivorship_rules()["fields"]
-    columns = [(field, rules.get(field, "latest"), golden[field + "__record"].tolist()) for field in fields]
-    wanted = pd.unique(pd.concat([golden[field + "__record"] for field in fields]).dropna().astype("int64"))
+    chosen = [golden[field + "__record"].to_numpy(dtype="float64", na_value=np.nan).tolist() for field in fields]
+    wanted = pd.unique(np.array([r for column in chosen for r in column if r == r], dtype=np.int64))
     facts = facts.loc[wanted]
     recency = facts["collected_at"].fillna("")
     recency = recency.where(recency != "", facts["import_time"].astype(str).str[:10])
-    facts = {record: (file, int(row), source or "", at) for record, file, row, source, at in zip(
-        facts.index, facts["source_file"], facts["source_row"], facts["source"], recency, strict=True)}
+    text = _json_cache()
+    about = {record: f'{record}, "file": {text(file)}, "row": {int(row)}, "source": {text(source or "")}, '
+                     f'"at": {text(at)}'
+             for record, file, row, source, at in zip(wanted.tolist(), facts["source_file"], facts["source_row"],
+                                                      facts["source"], recency, strict=True)}
+    heads = [f'"{field}": {{"record": ' for field in fields]
+    tails = [f', "rule": {text(rules.get(field, "latest"))}}}' for field in fields]
     out = []
-    for i in range(len(golden)):
-        entries = []
-        for field, rule, records in columns:
-            record = records[i]
-            if pd.isna(record):  # no record holds a value for it
-                continue
-            file, row, source, at = facts[int(record)]
-            entries.append(f'"{field}": ' + json.dumps({"record": int(record), "file": file, "row": row,
-                                                        "source": source, "at": at, "rule": rule},
-                                                       ensure_ascii=False))
+    for records in zip(*chosen, strict=True):
+        entries = [head + about[int(record)] + tail
+                   for head, record, tail in zip(heads, records, tails, strict=True) if record == record]
         out.append("{" + ", ".join(entries) + "}" if entries else "")
     return out
+
+
+def _json_cache():
+    """json.dumps (ensure_ascii=False) of values, each distinct value encoded once."""
+    known: dict[object, str] = {}
+
+    def text(value: object) -> str:
+        key = (type(value), value)
+        if key not in known:
+            known[key] = json.dumps(value, ensure_ascii=False)
+        return known[key]
+
+    return text
 
 
 def content_hash(frame: pd.DataFrame) -> pd.Series:
