@@ -315,10 +315,14 @@ def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
     pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
     weights = [c for c in pairs.columns if c.startswith("w_")]
-    # the JSON object json.dumps writes for {comparison: rounded weight}, built without a dict per pair
-    keys = [json.dumps(c[2:], ensure_ascii=False) + ": " for c in weights]
-    contributions = ["{" + ", ".join(key + _json_number(round(v, 2)) for key, v in zip(keys, row, strict=True) if v)
-                     + "}" for row in pairs[weights].to_numpy(dtype=float).tolist()]
+    # the JSON object json.dumps writes for {comparison: rounded weight, …} (zero weights left out),
+    # built a column at a time rather than a dict per pair
+    parts = []
+    for column in weights:
+        key = json.dumps(column[2:], ensure_ascii=False) + ": "
+        parts.append([key + _json_number(round(v, 2)) if v else "" for v in pairs[column].to_numpy(dtype=float).tolist()])
+    contributions = ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*parts, strict=True)] if parts else \
+        ["{}"] * len(pairs)
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),
@@ -326,7 +330,7 @@ def accepted_links(link: LinkResult) -> pd.DataFrame:
 
 
 def _json_number(value: float) -> str:
-    return repr(value) if math.isfinite(value) else json.dumps(value)
+    return repr(value) if math.isfinite(value) else json.dumps(value)  # json.dumps writes a float's repr
 
 
 @dataclass
