@@ -603,7 +603,7 @@ class DuckDBLeadStore:
         the lead it belongs to now), computed here by survivorship's SQL (survivorship_sql.golden_sql)."""
         relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
                     "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
-                    "JOIN imports i ON i.import_id = r.import_id) AS scoped")
+                    "JOIN imports i ON i.import_id = r.import_id)")
         return self._query_with(golden_sql(relation, "curate_switchboards"), {
             "curate_scope": pd.DataFrame({"record_id": scope["record_id"].to_numpy(dtype="int64"),
                                           "lead_id": scope["lead_id"].to_numpy(dtype=object)}),
