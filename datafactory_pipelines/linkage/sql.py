@@ -96,11 +96,17 @@ def value_columns(config: LinkageConfig) -> dict[str, tuple[str, str]]:
 
 
 def link_values_sql(config: LinkageConfig) -> str:
-    """SELECT record id, col, value, surname (of a full name; for counting the names that carry a value)."""
+    """SELECT record id, col, value, surname.
+
+    The surname (of a full name) is kept for the key-stat columns only, where linking counts the names
+    that carry a value; every other value counts records alone, so it carries none (and the store keeps
+    no per-surname counts for it).
+    """
     names = config.names_column
     surname = (f"CASE WHEN NOT coalesce(name_partial, false) THEN CAST({_q(names)} AS VARCHAR) END"
                if names else "NULL")
-    parts = [f"SELECT {_q(config.unique_id)} AS record_id, '{name}' AS col, {expr} AS value, {surname} AS surname "
+    parts = [f"SELECT {_q(config.unique_id)} AS record_id, '{name}' AS col, {expr} AS value, "
+             f"{surname if name in config.key_stats else 'CAST(NULL AS VARCHAR)'} AS surname "
              f"FROM recs WHERE {not_null}" for name, (expr, not_null) in value_columns(config).items()]
     return " UNION ALL ".join(parts)
 

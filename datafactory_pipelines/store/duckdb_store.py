@@ -216,6 +216,9 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO link_values SELECT col, value, record_id + ?, surname FROM incoming_values",
                             [start])
                 con.unregister("incoming_values")
+                if self._counters_kept(con):
+                    self._count_values(con, "SELECT col, value, surname FROM link_values "
+                                       "WHERE record_id >= ? AND record_id < ?", [start, start + len(frame)], 1)
             seq = self._next_queue_seq(con)
             con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL, NULL "
                         "FROM records WHERE record_id >= ? AND record_id < ?",
@@ -338,6 +341,9 @@ class DuckDBLeadStore:
         cls._queue_leads(con, [row[0] for row in con.execute(
             "SELECT DISTINCT lead_id FROM records WHERE record_id IN (SELECT record_id FROM leaving) "
             "AND lead_id IS NOT NULL ORDER BY 1").fetchall()])
+        if cls._counters_kept(con):
+            cls._count_values(con, "SELECT col, value, surname FROM link_values "
+                              "WHERE record_id IN (SELECT record_id FROM leaving)", [], -1)
         con.execute("DELETE FROM link_values WHERE record_id IN (SELECT record_id FROM leaving)")
         con.execute("DROP TABLE leaving")
 
@@ -513,6 +519,7 @@ class DuckDBLeadStore:
                 con.register("all_values", changes.link_values[["col", "value", "record_id", "surname"]])
                 con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
                 con.unregister("all_values")
+                self._recount_values(con)
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
                             [changes.link_values_version or ""])
             if changes.queue_done is not None:
@@ -578,6 +585,66 @@ class DuckDBLeadStore:
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
 
+    # -- value counters, kept on write ------------------------------------------------------
+    @staticmethod
+    def _counters_kept(con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether value_counts/value_names are kept: from the first full pass on, which builds them with
+        the link values' version. Before it, the next relink is a full pass anyway, so saves skip them."""
+        return bool(con.execute("SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value <> ''")
+                    .fetchall()[0][0])
+
+    @staticmethod
+    def _count_values(con: duckdb.DuckDBPyConnection, values_sql: str, params: list, sign: int) -> None:
+        """Add (sign 1) or take away (sign -1) the link values `values_sql` selects (col, value, surname)
+        to or from the counters: only the keys these values carry are read and written."""
+        for statement in (
+            "DROP TABLE IF EXISTS value_delta", "DROP TABLE IF EXISTS name_delta",
+            f"CREATE TEMP TABLE value_delta AS SELECT col, value, {int(sign)} * count(*) AS n "
+            f"FROM ({values_sql}) v GROUP BY col, value",
+            f"CREATE TEMP TABLE name_delta AS SELECT col, value, surname, {int(sign)} * count(*) AS n "
+            f"FROM ({values_sql}) v WHERE surname IS NOT NULL GROUP BY col, value, surname",
+        ):
+            con.execute(statement, params if "CREATE" in statement else [])
+        for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
+                                   ("value_counts", "value_delta", ("col", "value"))):
+            same = " AND ".join(f"{table}.{k} = d.{k}" for k in keys)
+            con.execute(f"UPDATE {table} SET n_records = {table}.n_records + d.n FROM {delta} d WHERE {same}")
+            extra = ", 0" if table == "value_counts" else ""
+            con.execute(f"INSERT INTO {table} SELECT {', '.join('d.' + k for k in keys)}, d.n{extra} FROM {delta} d "
+                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same})")
+            con.execute(f"DELETE FROM {table} WHERE n_records <= 0 AND EXISTS (SELECT 1 FROM {delta} d WHERE {same})")
+        # how many surnames carry each value whose surnames changed
+        con.execute("""UPDATE value_counts SET n_names = m.n FROM (
+                SELECT d.col, d.value, count(s.surname) AS n
+                FROM (SELECT DISTINCT col, value FROM name_delta) d
+                LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value
+                GROUP BY d.col, d.value) m
+            WHERE value_counts.col = m.col AND value_counts.value = m.value""")
+        con.execute("DROP TABLE value_delta")
+        con.execute("DROP TABLE name_delta")
+
+    @staticmethod
+    def _recount_values(con: duckdb.DuckDBPyConnection) -> None:
+        """The counters counted again over all link values (a full pass rebuilds them)."""
+        con.execute("DELETE FROM value_names")
+        con.execute("DELETE FROM value_counts")
+        con.execute("INSERT INTO value_names SELECT col, value, surname, count(*) FROM link_values "
+                    "WHERE surname IS NOT NULL GROUP BY col, value, surname")
+        con.execute("INSERT INTO value_counts SELECT col, value, count(*), count(DISTINCT surname) FROM link_values "
+                    "GROUP BY col, value")
+
+    def value_counters(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The stored counters (value_counts, value_names), whole: for checks, not for the change path."""
+        return (self._query("SELECT * FROM value_counts ORDER BY col, value"),
+                self._query("SELECT * FROM value_names ORDER BY col, value, surname"))
+
+    def recounted_values(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the counters should hold, counted from scratch over the link values: for checks."""
+        return (self._query("SELECT col, value, count(*) AS n_records, count(DISTINCT surname) AS n_names "
+                            "FROM link_values GROUP BY col, value ORDER BY col, value"),
+                self._query("SELECT col, value, surname, count(*) AS n_records FROM link_values "
+                            "WHERE surname IS NOT NULL GROUP BY col, value, surname ORDER BY col, value, surname"))
+
     # -- the per-change path: looked up by key ----------------------------------------------
     def _query_with(self, sql: str, tables: dict[str, pd.DataFrame], params: list | None = None) -> pd.DataFrame:
         """A query joining frames of keys (registered under the given names for this query only)."""
@@ -598,21 +665,46 @@ class DuckDBLeadStore:
         return self._query("SELECT * FROM link_queue ORDER BY seq")
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """Per (col, value): how many active records carry it and how many different surnames."""
+        """Per (col, value): how many active records carry it and how many different surnames (the counters)."""
         return self._query_with(
-            "SELECT v.col, v.value, count(*) AS n_records, count(DISTINCT v.surname) AS n_names "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value", {"wanted": keys[["col", "value"]]})
+            "SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c "
+            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON c.col = w.col AND c.value = w.value",
+            {"wanted": keys[["col", "value"]]})
 
-    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame:
-        """Per (col, value, surname): records carrying it now, and how many of them are in `added`."""
+    def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
+        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed and the counters now: n_records and
+        n_names of the value, name_records of the value with that surname."""
         return self._query_with(
-            "SELECT v.col, v.value, v.surname, count(*) AS n_records, "
-            "count(*) FILTER (WHERE v.record_id IN (SELECT record_id FROM added)) AS n_added "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value, v.surname",
-            {"wanted": keys[["col", "value"]],
-             "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")})})
+            """WITH changed AS (
+                   SELECT col, value, surname, 1 AS n_added, 0 AS n_removed FROM link_values
+                   WHERE record_id IN (SELECT record_id FROM added)
+                   UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
+               per_name AS (SELECT col, value, surname, sum(n_added) AS n_added, sum(n_removed) AS n_removed
+                            FROM changed GROUP BY col, value, surname)
+               SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
+                      coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
+               FROM per_name p
+               LEFT JOIN value_counts c ON c.col = p.col AND c.value = p.value
+               LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname""",
+            {"added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
+             "removed": removed[["col", "value", "surname"]].astype(object)})
+
+    def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame:
+        """The counters (col, value, n_records, n_names) of every value these records carry."""
+        return self._query_with(
+            "SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c JOIN "
+            "(SELECT DISTINCT col, value FROM link_values WHERE record_id IN (SELECT record_id FROM wanted)) k "
+            "ON c.col = k.col AND c.value = k.value",
+            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+
+    def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
+        """record_id, lead_id of the active records with these ids or in these leads (no other column)."""
+        return self._query_with(
+            "SELECT record_id, lead_id FROM records WHERE retired_by IS NULL AND "
+            "(record_id IN (SELECT record_id FROM wanted_records) OR lead_id IN (SELECT lead_id FROM wanted_leads))",
+            {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
+             "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
         return self._query_with(
