@@ -359,7 +359,9 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     compared with the base (bulk). Both make the same decisions with the same model.
     curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`).
     """
-    with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
+    # one transaction: every lookup reads one snapshot on one connection (no reconnect per query) and the
+    # leads are written with it; re-entrant: a caller may already hold the whole change
+    with store.exclusive("link and curate", atomic=True):
         return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
 
 
