@@ -28,6 +28,7 @@ from datafactory_pipelines.store.schema import (
     DDL,
     IMPORT_COLUMNS,
     LEAD_COLUMNS,
+    LINKAGE_RECORD_COLUMNS,
     OVERRIDE_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
@@ -605,14 +606,17 @@ class DuckDBLeadStore:
             f"FROM ({values_sql}) v WHERE surname IS NOT NULL GROUP BY col, value, surname",
         ):
             con.execute(statement, params if "CREATE" in statement else [])
+        # one MERGE per counter (standard SQL: PostgreSQL 15 and DuckDB run it alike): a count that
+        # reaches zero is deleted, so the counters hold exactly the values some active record carries
         for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
                                    ("value_counts", "value_delta", ("col", "value"))):
-            same = " AND ".join(f"{table}.{k} = d.{k}" for k in keys)
-            con.execute(f"UPDATE {table} SET n_records = {table}.n_records + d.n FROM {delta} d WHERE {same}")
-            extra = ", 0" if table == "value_counts" else ""
-            con.execute(f"INSERT INTO {table} SELECT {', '.join('d.' + k for k in keys)}, d.n{extra} FROM {delta} d "
-                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same})")
-            con.execute(f"DELETE FROM {table} WHERE n_records <= 0 AND EXISTS (SELECT 1 FROM {delta} d WHERE {same})")
+            on = " AND ".join(f"t.{k} = d.{k}" for k in keys)
+            names = ", ".join(keys) + ", n_records" + (", n_names" if table == "value_counts" else "")
+            values = ", ".join(f"d.{k}" for k in keys) + ", d.n" + (", 0" if table == "value_counts" else "")
+            con.execute(f"""MERGE INTO {table} t USING {delta} d ON {on}
+                WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+                WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
+                WHEN NOT MATCHED AND d.n > 0 THEN INSERT ({names}) VALUES ({values})""")
         # how many surnames carry each value whose surnames changed
         con.execute("""UPDATE value_counts SET n_names = m.n FROM (
                 SELECT d.col, d.value, count(s.surname) AS n
@@ -715,7 +719,8 @@ class DuckDBLeadStore:
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read."""
         return self._query_with(
-            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            f"SELECT {', '.join('r.' + c for c in LINKAGE_RECORD_COLUMNS)}, i.imported_at AS import_time "
+            "FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
             "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
             {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
@@ -740,8 +745,9 @@ class DuckDBLeadStore:
 
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame:
         return self._query_with(
-            "SELECT * FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted) "
-            "QUALIFY row_number() OVER (PARTITION BY lead_id, field ORDER BY decided_at DESC) = 1",
+            f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM (SELECT *, row_number() OVER (PARTITION BY lead_id, field "
+            "ORDER BY decided_at DESC) AS latest FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted)) o "
+            "WHERE latest = 1",
             {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame:

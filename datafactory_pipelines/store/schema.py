@@ -13,6 +13,10 @@ RECORD_COLUMNS = [
 ]
 
 
+#: the columns linking and curation read (not the cells as read, which only show what came in)
+LINKAGE_RECORD_COLUMNS = [c for c in RECORD_COLUMNS if c not in RAW_FIELD_COLUMNS and c != "extra"]
+
+
 def _record_column_type(col: str) -> str:
     if col in ("record_id", "source_row"):
         return "BIGINT"
