@@ -22,6 +22,7 @@ import pandas as pd
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, chain, field_changes
 from datafactory_pipelines.notify.outbox import append_outbox
+from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -37,6 +38,10 @@ from datafactory_pipelines.store.schema import (
 from datafactory_pipelines.store.writer_lock import WriterLock
 
 LOCK_WAIT_SECONDS = 120.0
+
+
+def _ids(record_ids: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})
 
 
 class DuckDBLeadStore:
@@ -598,44 +603,16 @@ class DuckDBLeadStore:
     def _count_values(con: duckdb.DuckDBPyConnection, values_sql: str, params: list, sign: int) -> None:
         """Add (sign 1) or take away (sign -1) the link values `values_sql` selects (col, value, surname)
         to or from the counters: only the keys these values carry are read and written."""
-        for statement in (
-            "DROP TABLE IF EXISTS value_delta", "DROP TABLE IF EXISTS name_delta",
-            f"CREATE TEMP TABLE value_delta AS SELECT col, value, {int(sign)} * count(*) AS n "
-            f"FROM ({values_sql}) v GROUP BY col, value",
-            f"CREATE TEMP TABLE name_delta AS SELECT col, value, surname, {int(sign)} * count(*) AS n "
-            f"FROM ({values_sql}) v WHERE surname IS NOT NULL GROUP BY col, value, surname",
-        ):
-            con.execute(statement, params if "CREATE" in statement else [])
-        # one MERGE per counter (standard SQL: PostgreSQL 15 and DuckDB run it alike): a count that
-        # reaches zero is deleted, so the counters hold exactly the values some active record carries
-        for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
-                                   ("value_counts", "value_delta", ("col", "value"))):
-            on = " AND ".join(f"t.{k} = d.{k}" for k in keys)
-            names = ", ".join(keys) + ", n_records" + (", n_names" if table == "value_counts" else "")
-            values = ", ".join(f"d.{k}" for k in keys) + ", d.n" + (", 0" if table == "value_counts" else "")
-            con.execute(f"""MERGE INTO {table} t USING {delta} d ON {on}
-                WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
-                WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
-                WHEN NOT MATCHED AND d.n > 0 THEN INSERT ({names}) VALUES ({values})""")
-        # how many surnames carry each value whose surnames changed
-        con.execute("""UPDATE value_counts SET n_names = m.n FROM (
-                SELECT d.col, d.value, count(s.surname) AS n
-                FROM (SELECT DISTINCT col, value FROM name_delta) d
-                LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value
-                GROUP BY d.col, d.value) m
-            WHERE value_counts.col = m.col AND value_counts.value = m.value""")
-        con.execute("DROP TABLE value_delta")
-        con.execute("DROP TABLE name_delta")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE counted AS SELECT col, value, surname FROM ({values_sql}) v", params)
+        for statement in change_sql.count_values(sign):
+            con.execute(statement)
+        con.execute("DROP TABLE counted")
 
     @staticmethod
     def _recount_values(con: duckdb.DuckDBPyConnection) -> None:
         """The counters counted again over all link values (a full pass rebuilds them)."""
-        con.execute("DELETE FROM value_names")
-        con.execute("DELETE FROM value_counts")
-        con.execute("INSERT INTO value_names SELECT col, value, surname, count(*) FROM link_values "
-                    "WHERE surname IS NOT NULL GROUP BY col, value, surname")
-        con.execute("INSERT INTO value_counts SELECT col, value, count(*), count(DISTINCT surname) FROM link_values "
-                    "GROUP BY col, value")
+        for statement in change_sql.RECOUNT_VALUES:
+            con.execute(statement)
 
     def value_counters(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The stored counters (value_counts, value_names), whole: for checks, not for the change path."""
@@ -670,51 +647,28 @@ class DuckDBLeadStore:
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
         """Per (col, value): how many active records carry it and how many different surnames (the counters)."""
-        return self._query_with(
-            "SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c "
-            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON c.col = w.col AND c.value = w.value",
-            {"wanted": keys[["col", "value"]]})
+        return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
         """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
-        (`removed`: col, value, surname), with n_added, n_removed and the counters now: n_records and
-        n_names of the value, name_records of the value with that surname."""
-        return self._query_with(
-            """WITH changed AS (
-                   SELECT col, value, surname, 1 AS n_added, 0 AS n_removed FROM link_values
-                   WHERE record_id IN (SELECT record_id FROM added)
-                   UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
-               per_name AS (SELECT col, value, surname, sum(n_added) AS n_added, sum(n_removed) AS n_removed
-                            FROM changed GROUP BY col, value, surname)
-               SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
-                      coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
-               FROM per_name p
-               LEFT JOIN value_counts c ON c.col = p.col AND c.value = p.value
-               LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname""",
-            {"added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
-             "removed": removed[["col", "value", "surname"]].astype(object)})
+        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
+        return self._query_with(change_sql.CHANGE_COUNTS, {
+            "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
+            "removed": removed[["col", "value", "surname"]].astype(object)})
 
     def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame:
         """The counters (col, value, n_records, n_names) of every value these records carry."""
-        return self._query_with(
-            "SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c JOIN "
-            "(SELECT DISTINCT col, value FROM link_values WHERE record_id IN (SELECT record_id FROM wanted)) k "
-            "ON c.col = k.col AND c.value = k.value",
-            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+        return self._query_with(change_sql.NEIGHBOURHOOD_STATS, {"wanted": _ids(record_ids)})
 
     def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """record_id, lead_id of the active records with these ids or in these leads (no other column)."""
-        return self._query_with(
-            "SELECT record_id, lead_id FROM records WHERE retired_by IS NULL AND "
-            "(record_id IN (SELECT record_id FROM wanted_records) OR lead_id IN (SELECT lead_id FROM wanted_leads))",
-            {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
-             "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+        return self._query_with(change_sql.RECORD_LEADS_OF, {
+            "wanted_records": _ids(record_ids),
+            "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT DISTINCT v.record_id, r.lead_id FROM link_values v "
-            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "JOIN records r ON r.record_id = v.record_id", {"wanted": keys[["col", "value"]]})
+        """record_id, lead_id of the records carrying any of these (col, value)."""
+        return self._query_with(change_sql.RECORDS_SHARING, {"wanted": keys[["col", "value"]]})
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read."""
@@ -727,10 +681,7 @@ class DuckDBLeadStore:
              "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT record_l AS id_l, record_r AS id_r FROM match_links "
-            "WHERE record_l IN (SELECT record_id FROM wanted) OR record_r IN (SELECT record_id FROM wanted)",
-            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+        return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
     def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
         return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
