@@ -60,10 +60,11 @@ RECOUNT_VALUES = [
 #: n_records and n_names of the value, name_records of the value with that surname.
 CHANGE_COUNTS = """
     WITH changed AS (
-        SELECT col, value, surname, 1 AS n_added, 0 AS n_removed FROM link_values
-        WHERE record_id IN (SELECT record_id FROM added)
+        SELECT v.col, v.value, v.surname, 1 AS n_added, 0 AS n_removed
+        FROM (SELECT DISTINCT record_id FROM added) a JOIN link_values v ON v.record_id = a.record_id
         UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
-    per_name AS (SELECT col, value, surname, sum(n_added) AS n_added, sum(n_removed) AS n_removed
+    per_name AS (SELECT col, value, surname, CAST(sum(n_added) AS BIGINT) AS n_added,
+                        CAST(sum(n_removed) AS BIGINT) AS n_removed
                  FROM changed GROUP BY col, value, surname)
     SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
            coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
@@ -78,9 +79,9 @@ VALUE_STATS = """
 
 #: keys: wanted (record_id). The counters of every value these records carry.
 NEIGHBOURHOOD_STATS = """
-    SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c
-    JOIN (SELECT DISTINCT col, value FROM link_values WHERE record_id IN (SELECT record_id FROM wanted)) k
-      ON c.col = k.col AND c.value = k.value"""
+    SELECT DISTINCT c.col, c.value, c.n_records, c.n_names FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN link_values v ON v.record_id = w.record_id
+    JOIN value_counts c ON c.col = v.col AND c.value = v.value"""
 
 #: keys: wanted (col, value). The records carrying any of these values, with their lead.
 RECORDS_SHARING = """
@@ -91,14 +92,16 @@ RECORDS_SHARING = """
 #: keys: wanted_records (record_id), wanted_leads (lead_id). record_id, lead_id of the active records
 #: with these ids or in these leads.
 RECORD_LEADS_OF = """
-    SELECT record_id, lead_id FROM records WHERE retired_by IS NULL
-      AND record_id IN (SELECT record_id FROM wanted_records)
+    SELECT r.record_id, r.lead_id FROM (SELECT DISTINCT record_id FROM wanted_records) w
+    JOIN records r ON r.record_id = w.record_id WHERE r.retired_by IS NULL
     UNION
-    SELECT record_id, lead_id FROM records WHERE retired_by IS NULL
-      AND lead_id IN (SELECT lead_id FROM wanted_leads)"""
+    SELECT r.record_id, r.lead_id FROM (SELECT DISTINCT lead_id FROM wanted_leads) w
+    JOIN records r ON r.lead_id = w.lead_id WHERE r.retired_by IS NULL"""
 
 #: keys: wanted (record_id). The stored accepted links with either end among these records.
 LINKS_TOUCHING = """
-    SELECT record_l AS id_l, record_r AS id_r FROM match_links WHERE record_l IN (SELECT record_id FROM wanted)
+    SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN match_links m ON m.record_l = w.record_id
     UNION
-    SELECT record_l AS id_l, record_r AS id_r FROM match_links WHERE record_r IN (SELECT record_id FROM wanted)"""
+    SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN match_links m ON m.record_r = w.record_id"""
