@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:  # the interface names frames; importing it (a quick `lead set`) loads no pandas
+    import pandas as pd
 
 
 @dataclass
@@ -115,6 +117,20 @@ class LeadStore(Protocol):
     def accepted_links(self) -> pd.DataFrame: ...
 
     def lead_records(self, lead_id: str) -> pd.DataFrame: ...
+
+    # one lead at a time, as plain rows (no frames): what `lead show` and `lead set` read and write
+    def lead_rows(self, lead_ids: list[str]) -> list[dict]: ...
+
+    def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]: ...
+
+    def override_rows(self, lead_id: str) -> list[dict]: ...
+
+    def edit_fields(self, edits: list[tuple[str, str, str]], by: str, note: str, origin: str,
+                    moment: datetime) -> int: ...  # (lead_id, field, value): overrides, leads, history, outbox
+
+    def conflicts_by_id(self, conflict_ids: list[int]) -> pd.DataFrame: ...
+
+    def conflicts_in_group(self, group_id: str, status: str = "open") -> pd.DataFrame: ...
 
     def history(self, lead_id: str | None = None) -> pd.DataFrame: ...
 
