@@ -247,9 +247,11 @@ class DuckDBLeadStore:
     @classmethod
     def _queue_leads(cls, con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> None:
         """Leads whose records moved without linking: the next relink decides them again."""
-        seq = cls._next_queue_seq(con)
-        for offset, lead in enumerate(lead_ids):
-            con.execute("INSERT INTO link_queue VALUES (?, NULL, ?, 'lead', NULL, NULL, NULL)", [seq + offset, lead])
+        if not lead_ids:
+            return
+        seq = cls._next_queue_seq(con)  # one statement for all of them (an undo queues thousands)
+        con.execute("INSERT INTO link_queue SELECT ? + i - 1, NULL, lead_id, 'lead', NULL, NULL, NULL "
+                    "FROM unnest(?) WITH ORDINALITY AS t(lead_id, i)", [seq, list(lead_ids)])
 
     def imports(self) -> pd.DataFrame:
         return self._query("SELECT * FROM imports ORDER BY imported_at, import_id")
@@ -281,8 +283,8 @@ class DuckDBLeadStore:
         """These leads' rows (any status), as dicts."""
         if not lead_ids:
             return []
-        return self._rows(f"SELECT * FROM leads WHERE lead_id IN ({', '.join('?' * len(lead_ids))}) "
-                          "ORDER BY lead_id", list(lead_ids))
+        return self._rows("SELECT * FROM leads WHERE lead_id IN (SELECT unnest(?)) ORDER BY lead_id",
+                          [list(lead_ids)])
 
     def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]:
         """The named columns of one lead's records, oldest first."""
@@ -373,14 +375,20 @@ class DuckDBLeadStore:
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
 
-    def revive_merged(self, merged: str, survivor: str) -> int:
-        """Hand a merged lead its first records back (undoing the merge an undone import caused)."""
+    def revive_merges(self, merges: list[tuple[str, str]]) -> int:
+        """Hand merged leads their first records back (undoing the merges an undone import caused), in one
+        statement for all (merged, survivor) pairs; returns the records moved."""
+        if not merges:
+            return 0
         with self._transaction() as con:
-            moved = con.execute("SELECT count(*) FROM records WHERE lead_id = ? AND first_lead_id = ?",
-                                [survivor, merged]).fetchall()[0][0]
-            con.execute("UPDATE records SET lead_id = ? WHERE lead_id = ? AND first_lead_id = ?",
-                        [merged, survivor, merged])
-            self._queue_leads(con, [survivor, merged])
+            con.execute("CREATE OR REPLACE TEMP TABLE reviving AS SELECT unnest(?) AS merged, unnest(?) AS survivor",
+                        [[m for m, _ in merges], [s for _, s in merges]])
+            moved = con.execute("SELECT count(*) FROM records r JOIN reviving v "
+                                "ON r.lead_id = v.survivor AND r.first_lead_id = v.merged").fetchall()[0][0]
+            con.execute("UPDATE records SET lead_id = v.merged FROM reviving v "
+                        "WHERE records.lead_id = v.survivor AND records.first_lead_id = v.merged")
+            con.execute("DROP TABLE reviving")
+            self._queue_leads(con, [lead for pair in merges for lead in pair])
         return int(moved)
 
     def split_lead(self, survivor: str, merged: str, by: str) -> int:
@@ -452,8 +460,22 @@ class DuckDBLeadStore:
 
     def records_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
         """The live records of these leads."""
-        return self._query("SELECT * FROM records WHERE retired_by IS NULL AND list_contains(?, lead_id) "
-                           "ORDER BY record_id", [list(lead_ids)])
+        import pandas as pd
+
+        return self._query_with("SELECT * FROM records WHERE retired_by IS NULL "
+                                "AND lead_id IN (SELECT lead_id FROM wanted) ORDER BY record_id",
+                                {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def import_row(self, import_id: str) -> dict:
+        """One import's row (a ValueError names an unknown id)."""
+        rows = self._rows("SELECT * FROM imports WHERE import_id = ?", [import_id])
+        if not rows:
+            raise ValueError(f"no import {import_id}")
+        return rows[0]
+
+    def leads_merged_into(self, lead_id: str) -> list[str]:
+        return [row["lead_id"] for row in self._rows(
+            "SELECT lead_id FROM leads WHERE status = 'merged' AND merged_into = ? ORDER BY lead_id", [lead_id])]
 
     def history_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
         """The history rows of these leads only (index history_by_lead), in sequence order."""
