@@ -265,6 +265,9 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def quarantine_count(self) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM quarantine")[0]["n"])
+
     def lead_records(self, lead_id: str) -> pd.DataFrame:
         return self._query("SELECT * FROM records WHERE lead_id = ? ORDER BY collected_at, record_id", [lead_id])
 
