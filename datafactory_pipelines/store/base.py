@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,10 @@ class LeadStore(Protocol):
     def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame: ...
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]: ...
+
+    def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
+        """Survivorship's golden values (survivorship_sql.golden_sql) of the leads in scope (record_id, lead_id)."""
+        ...
 
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame: ...
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +35,7 @@ from datafactory_pipelines.store.schema import (
     SHARED_CONTACT_COLUMNS,
 )
 from datafactory_pipelines.store.writer_lock import WriterLock
+from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
     import pandas as pd
@@ -724,6 +725,17 @@ class DuckDBLeadStore:
 
     def link_queue(self) -> pd.DataFrame:
         return self._query("SELECT * FROM link_queue ORDER BY seq")
+
+    def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
+        """The golden values of the leads in `scope` (record_id, lead_id: every record of those leads with
+        the lead it belongs to now), computed here by survivorship's SQL (survivorship_sql.golden_sql)."""
+        relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
+                    "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
+                    "JOIN imports i ON i.import_id = r.import_id) AS scoped")
+        return self._query_with(golden_sql(relation, "curate_switchboards"), {
+            "curate_scope": pd.DataFrame({"record_id": scope["record_id"].to_numpy(dtype="int64"),
+                                          "lead_id": scope["lead_id"].to_numpy(dtype=object)}),
+            "curate_switchboards": pd.DataFrame({"value": pd.Series(sorted(switchboards), dtype=object)})})
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
         """Per (col, value): how many active records carry it and how many different surnames."""
