@@ -35,7 +35,6 @@ from datafactory_pipelines.store.schema import (
     SHARED_CONTACT_COLUMNS,
 )
 from datafactory_pipelines.store.writer_lock import WriterLock
-from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
     import pandas as pd
@@ -729,6 +728,11 @@ class DuckDBLeadStore:
     def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
         """The golden values of the leads in `scope` (record_id, lead_id: every record of those leads with
         the lead it belongs to now), computed here by survivorship's SQL (survivorship_sql.golden_sql)."""
+        import pandas as pd
+
+        # survivorship's rules module loads pandas: imported here, not when the store is opened
+        from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
+
         relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
                     "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
                     "JOIN imports i ON i.import_id = r.import_id) AS scoped")
