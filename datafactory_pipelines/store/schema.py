@@ -1,7 +1,6 @@
 """Lead store tables. Plain SQL that DuckDB and PostgreSQL both accept."""
 
-from datafactory_pipelines.fields import INPUT_FIELDS, LEAD_COLUMN_TYPES, LEAD_COLUMNS
-from datafactory_pipelines.standardize import STANDARD_COLUMNS
+from datafactory_pipelines.fields import INPUT_FIELDS, LEAD_COLUMN_TYPES, LEAD_COLUMNS, STANDARD_COLUMNS
 
 SCHEMA_VERSION = 1
 
