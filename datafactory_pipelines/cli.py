@@ -27,7 +27,7 @@ from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
-from datafactory_pipelines.pipeline import dedupe_frame, import_file, relink_and_curate
+from datafactory_pipelines.pipeline import dedupe_frame, import_files, import_workers, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
 from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.writer_lock import StoreBusyError
@@ -66,17 +66,20 @@ def _import_files(store, files: list[Path], by: str) -> int:
     rejected = 0
     imported: list[str] = []
     rows = 0
-    begun = time.perf_counter()
-    for i, path in enumerate(files, start=1):
-        started = time.perf_counter()
-        outcome = import_file(store, path, imported_by=by)
-        took = time.perf_counter() - started
+    begun = last = time.perf_counter()
+    workers = import_workers(len(files))
+    if workers:
+        _say(f"reading {len(files)} files in {workers} worker processes; saving each as it is ready …")
+    for i, outcome in enumerate(import_files(store, files, imported_by=by, workers=workers), start=1):
+        now = time.perf_counter()
+        took, last = now - last, now
+        path = outcome.path
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
             rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
                  f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
-                 f"({time.perf_counter() - begun:.0f}s)")
+                 f"({now - begun:.0f}s, {rows / max(now - begun, 1e-9):,.0f} rows/s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
             say_column_report(store, outcome.import_id or "")

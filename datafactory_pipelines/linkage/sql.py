@@ -5,24 +5,22 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from datafactory_pipelines.linkage.config import LinkageConfig
 
 SEPARATOR = "\x1f"
 
 
-def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: LinkageConfig,
+def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame | pa.Table, config: LinkageConfig,
             stats: pd.DataFrame | None = None) -> int:
     """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats.
 
     stats: the counts over the whole store (col, value, n_records, n_names) for the values these records
     carry; without it the counts are taken over the records themselves (a full link).
     """
-    frame = table.reset_index(drop=True).copy()
-    frame["_id"] = np.arange(len(frame), dtype=np.int64)
+    frame, columns, text_columns = _input_records(table)
     con.register("input_records", frame)
-    columns = [c for c in frame.columns if c != "_id"]
-    text_columns = [c for c in columns if frame[c].dtype == object]
     select = ", ".join(
         f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '') AS {_q(c)}" if c in text_columns else _q(c) for c in columns
     )
@@ -34,7 +32,7 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
         else:
             con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column)} VARCHAR")
             con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
-    total = len(frame)
+    total = frame.num_rows if isinstance(frame, pa.Table) else len(frame)
     if stats is not None:
         _attach_stats(con, config, stats)
         return total
@@ -56,6 +54,19 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
         con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__tf')} DOUBLE")
         con.execute(f"UPDATE recs SET {_q(column + '__tf')} = stat.tf FROM stat WHERE recs.{_q(column)} = stat.v")
     return total
+
+
+def _input_records(table: pd.DataFrame | pa.Table) -> tuple[pd.DataFrame | pa.Table, list[str], set[str]]:
+    """The records with a dense `_id` (row position), their columns and which of them are text.
+    An Arrow table (a full pass reads the store's columns as Arrow) goes to DuckDB without a copy."""
+    if isinstance(table, pa.Table):
+        frame = table.append_column("_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        text = {f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                or pa.types.is_null(f.type)}
+        return frame, list(table.column_names), text
+    frame = table.reset_index(drop=True).assign(_id=np.arange(len(table), dtype=np.int64))
+    columns = [c for c in frame.columns if c != "_id"]
+    return frame, columns, {c for c in columns if frame[c].dtype == object}
 
 
 def _attach_stats(con: duckdb.DuckDBPyConnection, config: LinkageConfig, stats: pd.DataFrame) -> None:

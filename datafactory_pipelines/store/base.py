@@ -40,7 +40,7 @@ class LeadChanges:
     updated: int = 0
     merged: int = 0
     shared_values: pd.DataFrame | None = None  # kind, value: only these shared_contacts rows are replaced
-    link_values: pd.DataFrame | None = None  # replaces the link_values table when given (a full relink)
+    link_values: pd.DataFrame | Any | None = None  # (pandas or Arrow) replaces link_values when given (a full relink)
     link_values_version: str | None = None  # the linkage config those values were computed with
     queue_done: int | None = None  # link_queue rows up to this seq were linked by this change
 
@@ -63,7 +63,12 @@ class LeadStore(Protocol):
 
     def find_import(self, content_sha256: str) -> str | None: ...
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int: ...
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame | Any,
+                    link_values: pd.DataFrame | Any | None = None) -> int: ...  # pandas or Arrow tables
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """Many writes in a row over one connection, each transaction still its own."""
+        ...
 
     # -- the per-change path: everything below is looked up by key, never by reading the base --
     def link_queue(self) -> pd.DataFrame: ...  # seq, record_id, lead_id, change (added|removed|lead), col, value
