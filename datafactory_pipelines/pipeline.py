@@ -13,13 +13,15 @@ import multiprocessing
 import os
 import re
 import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
+from functools import cache
+from itertools import chain, islice
 from pathlib import Path
 
 import duckdb
@@ -343,8 +345,9 @@ class ReadyImport:
     unreachable_reasons: dict[str, int]
 
 
-def ready_import(prepared: PreparedImport, imported_by: str = "datafactory") -> ReadyImport:
-    values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)))
+def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arrow: bool = False) -> ReadyImport:
+    values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)),
+                         _lead_config(), as_arrow=arrow)
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
     return ReadyImport(prepared.raw.path, prepared.meta(imported_by), prepared.records, values,
                        {str(k): int(v) for k, v in reasons.items()})
@@ -379,17 +382,36 @@ def read_for_import(path: str | Path, imported_by: str = "datafactory", arrow: b
         prepared = prepare_file(path)
     except IngestError as err:
         return FileOutcome(Path(path), None, "rejected", error=err.describe())
-    ready = ready_import(prepared, imported_by)
+    ready = ready_import(prepared, imported_by, arrow=arrow)
     if arrow:
         ready.records = pa.Table.from_pandas(ready.records, preserve_index=False)
-        ready.link_values = pa.Table.from_pandas(ready.link_values, preserve_index=False)
     return ready
+
+
+@cache
+def _lead_config() -> LinkageConfig:
+    """The shipped lead linkage config, parsed once per process (a worker reads many files)."""
+    return load_config()
 
 
 def import_workers(files: int) -> int:
     """Worker processes for reading and standardizing `files` files: one per core, none for one file."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 0 if files < 2 or cores < 2 else min(cores, files)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Forked workers start at once (a spawned one imports the whole library first, a second or more);
+    a fork is only safe while this process runs no other thread (and holds no store connection:
+    `import_files` starts them first). Otherwise a fork server, which imports the library once."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str = "datafactory",
@@ -402,8 +424,12 @@ def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str
     reason and the others go on.
     """
     workers = import_workers(len(paths)) if workers is None else workers
+    reading = _read_in_order(paths, imported_by, workers)
+    first = next(reading, None)  # the workers start before this process opens the store
+    if first is None:
+        return
     with store.bulk_writes():
-        for ready in _read_in_order(paths, imported_by, workers):
+        for ready in chain([first], reading):
             yield ready if isinstance(ready, FileOutcome) else save_ready(store, ready)
 
 
@@ -412,8 +438,7 @@ def _read_in_order(paths: Sequence[str | Path], imported_by: str, workers: int) 
         for path in paths:
             yield read_for_import(path, imported_by, arrow=False)
         return
-    # spawned, not forked: the parent holds DuckDB and lock state a fork would copy
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
     try:
         waiting = iter(paths)
         # a few files ahead of the saving, not all of them: memory stays at a few files' worth

@@ -13,11 +13,12 @@ SEPARATOR = "\x1f"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame | pa.Table, config: LinkageConfig,
-            stats: pd.DataFrame | None = None) -> int:
+            stats: pd.DataFrame | None = None, counts: bool = True) -> int:
     """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats.
 
     stats: the counts over the whole store (col, value, n_records, n_names) for the values these records
     carry; without it the counts are taken over the records themselves (a full link).
+    counts=False: the derived columns only (what the link values of new records need), no counts.
     """
     frame, columns, text_columns = _input_records(table)
     con.register("input_records", frame)
@@ -33,6 +34,8 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame | pa.Table, conf
             con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column)} VARCHAR")
             con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
     total = frame.num_rows if isinstance(frame, pa.Table) else len(frame)
+    if not counts:
+        return total
     if stats is not None:
         _attach_stats(con, config, stats)
         return total
