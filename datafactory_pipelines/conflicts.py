@@ -10,7 +10,6 @@ different value, which raises a new conflict (or, for fields without a policy, s
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection
 from datetime import datetime
 
@@ -20,7 +19,7 @@ import pandas as pd
 from datafactory_pipelines.fields import CONTACT_COLUMNS, EDITABLE_FIELDS
 from datafactory_pipelines.standardize.company import standardize_companies, standardize_company
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
-from datafactory_pipelines.survivorship import content_hash, survivorship_rules
+from datafactory_pipelines.survivorship import survivorship_rules
 
 __all__ = ["EDITABLE_FIELDS"]
 DECISIONS = {"current": "保留现有", "incoming": "采用新值", "both": "两者都保留", "per_row": "逐条决定"}
@@ -41,18 +40,19 @@ def kind_of(field: str) -> str:
 
 
 def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.DataFrame, open_conflicts: pd.DataFrame,
-                    import_times: pd.Series, import_ids: pd.Series, now: datetime,
-                    next_conflict_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply overrides and the conflict policy to freshly computed golden records.
+                    facts: pd.DataFrame, now: datetime, next_conflict_id: int) -> pd.DataFrame:
+    """Apply overrides and the conflict policy to freshly computed golden records, in place.
 
-    golden: survivorship's values (with provenance JSON naming the record behind each value).
+    golden: survivorship's values, with `<field>__record` naming the record behind each value.
     known: the stored leads, indexed by lead_id. overrides: the latest override per (lead_id, field).
-    Returns the golden records to store and the new conflicts.
+    facts: import_time, import_id and source of those records, indexed by record_id.
+    Only leads whose stored value differs from the new one (or that carry an override) are looked at.
+    Returns the new conflicts.
     """
-    golden = golden.copy()
     policy = conflict_policy()
-    provenance = golden["provenance"].map(json.loads)
     override = overrides.set_index(["lead_id", "field"]) if len(overrides) else None
+    pinned_leads = {field: set(group["lead_id"]) for field, group in overrides.groupby("field")} \
+        if len(overrides) else {}
     waiting = set(zip(open_conflicts["lead_id"], open_conflicts["field"], open_conflicts["incoming_value"],
                       strict=True)) if len(open_conflicts) else set()
     held = {(lead, field) for lead, field in zip(open_conflicts["lead_id"], open_conflicts["field"], strict=True)} \
@@ -71,18 +71,20 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
             np.full(len(golden), "", dtype=object)
         values = golden[field].fillna("").to_numpy()
         differs = (stored != values) & (stored != "") & (values != "")
-        if override is not None:
-            differs |= pd.MultiIndex.from_arrays([golden["lead_id"], np.full(len(golden), field)]).isin(override.index)
+        if field in pinned_leads:
+            differs |= golden["lead_id"].isin(pinned_leads[field]).to_numpy()
+        records = golden[field + "__record"].to_numpy() if field + "__record" in golden else \
+            np.full(len(golden), None, dtype=object)
         for i in np.flatnonzero(differs):
             lead = golden.at[i, "lead_id"]
             incoming = golden.at[i, field]
-            record = provenance.iat[i].get(field, {}).get("record")
+            record = None if pd.isna(records[i]) else int(records[i])
             pinned = override is not None and (lead, field) in override.index
             if pinned:
                 row = override.loc[(lead, field)]
                 base = row["value"]
-                newer = record is not None and import_times.get(record) is not None \
-                    and pd.Timestamp(import_times[record]) > pd.Timestamp(row["decided_at"])
+                newer = record is not None and record in facts.index \
+                    and pd.Timestamp(facts.at[record, "import_time"]) > pd.Timestamp(row["decided_at"])
                 if not newer or incoming == base or incoming == "":
                     golden.at[i, field] = base
                     continue
@@ -97,8 +99,9 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
             golden.at[i, field] = base  # the lead keeps its value until an operator decides
             if (lead, field, incoming) in waiting or (lead, field) in held:
                 continue
-            source = provenance.iat[i].get(field, {}).get("source", "")
-            import_id = import_ids.get(record, "") if record is not None else ""
+            known_record = record is not None and record in facts.index
+            source = (facts.at[record, "source"] or "") if known_record else ""
+            import_id = facts.at[record, "import_id"] if known_record else ""
             kind = kind_of(field)
             new.append({"group_id": group_id(field, kind, source, import_id), "lead_id": lead, "field": field,
                         "kind": kind, "current_value": base, "incoming_value": incoming,
@@ -106,8 +109,7 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
                         "created_at": now, "decided_by": None, "decided_at": None, "decision": None})
     conflicts = pd.DataFrame(new, columns=[c for c in CONFLICT_COLUMNS if c != "conflict_id"])
     conflicts.insert(0, "conflict_id", range(next_conflict_id, next_conflict_id + len(conflicts)))
-    golden["content_hash"] = content_hash(golden)
-    return golden, conflicts
+    return conflicts
 
 
 def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_conflicts: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -53,13 +54,19 @@ from datafactory_pipelines.linkage.engine import (
 from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
-from datafactory_pipelines.survivorship import assign_lead_ids, golden_records
+from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance
+from datafactory_pipelines.survivorship_sql import CURATED_COLUMNS, RULE_FIELDS
 
 _UNSAFE = re.compile(r"[^\w.-]+")
 log = logging.getLogger(__name__)
 # An import adding at least this share of the records already linked is linked in one full pass:
 # then the neighbourhood is most of the base, and one pass over everything is cheaper.
 BULK_SHARE = 0.5
+# what provenance and conflicts say about the record behind a golden value
+RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row", "collected_at"]
+CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
+# every record column _curate reads (a full pass reads only these of the base)
+CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -225,15 +232,18 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     timer = timer or PhaseTimer()
     timer.phase("lead ids")
     state = store.change_path_state()
-    previous = records.set_index("record_id")["lead_id"]
+    record_ids = records["record_id"].to_numpy()
+    previous = pd.Series(records["lead_id"].to_numpy(), index=record_ids)
     if not cause:  # the imports whose records are linked for the first time
         cause = ",".join(sorted(set(records.loc[records["lead_id"].isna() & records["reachable"], "import_id"])))
     next_number = int(state["max_lead_number"]) + 1
     # a cluster needs one record that reaches the person; contactless records only join such clusters
-    reachable = link.clusters["record_id"].map(records.set_index("record_id")["reachable"]).fillna(False)
+    reachable = link.clusters["record_id"].map(pd.Series(records["reachable"].to_numpy(), index=record_ids)).fillna(
+        False)
     with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
     record_leads, merges = assign_lead_ids(link.clusters[with_contact], previous, next_number)
-    linked = records.drop(columns=["lead_id"]).merge(record_leads, on="record_id")
+    # what curating reads of each record besides its lead (survivorship reads the rest in the store)
+    linked = records[["record_id", *CURATE_COLUMNS]].merge(record_leads, on="record_id")
     set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)
     record_leads = pd.concat([record_leads, set_aside], ignore_index=True)
     if scope is None:
@@ -248,7 +258,8 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         mobiles.discard("")
         neighbours = set(store.leads_carrying_mobiles(sorted(mobiles))) - scope if mobiles else set()
         if neighbours:
-            linked = pd.concat([linked, store.linkage_records_of([], sorted(neighbours))], ignore_index=True)
+            more = store.linkage_records_of([], sorted(neighbours))
+            linked = pd.concat([linked, more[["record_id", *CURATE_COLUMNS, "lead_id"]]], ignore_index=True)
         scope |= neighbours
         existing = store.leads_by_id(sorted(scope | set(merges)))
         if switchboards is None:
@@ -256,29 +267,31 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
             stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
             switchboards = set(stats.loc[stats["n_names"] > 2, "value"])
     timer.phase("golden records", f"{linked['lead_id'].nunique()} leads")
-    golden = golden_records(linked, switchboards)
+    golden = store.golden_records(linked[["record_id", "lead_id"]], switchboards)
     moment = datetime.now(timezone.utc).replace(tzinfo=None)
     now = moment.isoformat(timespec="microseconds")
 
     timer.phase("conflicts")
     known = existing.set_index("lead_id")
-    by_record = linked.set_index("record_id")
+    facts = linked[["record_id", *RECORD_FACTS]].set_index("record_id")
     lead_list = sorted(golden["lead_id"])
     overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
     open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
-    golden, new_conflicts = hold_and_detect(
+    new_conflicts = hold_and_detect(
         golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
-        overrides, open_conflicts, by_record["import_time"], by_record["import_id"], moment,
-        int(state["max_conflict_id"]) + 1)
-    golden["status"] = "active"
-    golden["merged_into"] = ""
-    golden["created_at"] = known["created_at"].reindex(golden["lead_id"]).fillna(now).to_numpy()
-    golden["updated_at"] = now
-    old_hash = known["content_hash"].reindex(golden["lead_id"])
-    old_status = known["status"].reindex(golden["lead_id"])
-    changed = (old_hash.to_numpy() != golden["content_hash"].to_numpy()) | (old_status.to_numpy() != "active")
-    upserts = golden[changed]
-    created = int(old_hash.isna().sum())
+        overrides, open_conflicts, facts, moment, int(state["max_conflict_id"]) + 1)
+    golden["content_hash"] = content_hash(golden)
+    old_hash = known["content_hash"].reindex(golden["lead_id"]).to_numpy()
+    old_status = known["status"].reindex(golden["lead_id"]).to_numpy()
+    changed = (old_hash != golden["content_hash"].to_numpy()) | (old_status != "active")
+    # provenance, bookkeeping and (in the store) history only for the leads that changed
+    upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
+    upserts["provenance"] = provenance(golden[changed], facts, RULE_FIELDS)
+    upserts["status"] = "active"
+    upserts["merged_into"] = ""
+    upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()
+    upserts["updated_at"] = now
+    created = int(pd.isna(old_hash).sum())
 
     retired = known.loc[[lead for lead in merges if lead in known.index]].reset_index()
     if len(retired):
@@ -314,12 +327,22 @@ def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
     pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
     weights = [c for c in pairs.columns if c.startswith("w_")]
-    contributions = [json.dumps({c[2:]: round(float(v), 2) for c, v in zip(weights, row, strict=True) if v},
-                                ensure_ascii=False) for row in pairs[weights].to_numpy()]
+    # the JSON object json.dumps writes for {comparison: rounded weight, …} (zero weights left out),
+    # built a column at a time rather than a dict per pair
+    parts = []
+    for column in weights:
+        key = json.dumps(column[2:], ensure_ascii=False) + ": "
+        parts.append([key + _json_number(round(v, 2)) if v else "" for v in pairs[column].to_numpy(dtype=float).tolist()])
+    contributions = ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*parts, strict=True)] if parts else \
+        ["{}"] * len(pairs)
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),
                          "contributions": contributions})
+
+
+def _json_number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else json.dumps(value)  # json.dumps writes a float's repr
 
 
 @dataclass
@@ -491,7 +514,7 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
     else:
         link, values = _link_everything(store, config, model, timer)
         timer.phase("read records for curation")
-        records = store.records_for_linkage()
+        records = store.records_for_linkage(columns=CURATE_READS)
         if link is None:
             records, link = link_all(store, full=True, retrain=retrain)
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,

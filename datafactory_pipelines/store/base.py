@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -87,6 +88,10 @@ class LeadStore(Protocol):
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]: ...
 
+    def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
+        """Survivorship's golden values (survivorship_sql.golden_sql) of the leads in scope (record_id, lead_id)."""
+        ...
+
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame: ...
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame: ...
@@ -95,7 +100,12 @@ class LeadStore(Protocol):
 
     def change_path_state(self) -> dict[str, int]: ...  # active_records, max_lead_number, max_conflict_id, ...
 
-    def records_for_linkage(self) -> pd.DataFrame: ...
+    def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+    # -- the full pass: the base read once, in columns --
+    def active_records_arrow(self, columns: list[str]) -> Any: ...  # a pyarrow.Table, record id order
+
+    def kept_apart_pairs(self) -> pd.DataFrame: ...  # id_l, id_r: records of leads an operator split apart
 
     def apply_lead_changes(self, changes: LeadChanges) -> None: ...
 

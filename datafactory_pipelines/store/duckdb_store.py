@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ from datafactory_pipelines.store.schema import (
     SHARED_CONTACT_COLUMNS,
 )
 from datafactory_pipelines.store.writer_lock import WriterLock
+from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
 
 LOCK_WAIT_SECONDS = 120.0
 # WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
@@ -530,14 +531,17 @@ class DuckDBLeadStore:
             "JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL "
             "JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL")
 
-    def records_for_linkage(self) -> pd.DataFrame:
-        """Every record with the columns linkage and survivorship read.
+    def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every record with the columns linkage and survivorship read (`columns`: only these; "import_time"
+        is when its import was saved).
 
         Records that reach nobody are linked too: they may join a lead that has contacts (and bring
         its title or address), but never form a lead of their own.
         """
+        select = "r.*, i.imported_at AS import_time" if columns is None else ", ".join(
+            "i.imported_at AS import_time" if c == "import_time" else f'r."{c}"' for c in dict.fromkeys(columns))
         return self._query(
-            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            f"SELECT {select} FROM records r JOIN imports i USING (import_id) "
             "WHERE r.retired_by IS NULL ORDER BY r.record_id"
         )
 
@@ -648,6 +652,17 @@ class DuckDBLeadStore:
 
     def link_queue(self) -> pd.DataFrame:
         return self._query("SELECT * FROM link_queue ORDER BY seq")
+
+    def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
+        """The golden values of the leads in `scope` (record_id, lead_id: every record of those leads with
+        the lead it belongs to now), computed here by survivorship's SQL (survivorship_sql.golden_sql)."""
+        relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
+                    "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
+                    "JOIN imports i ON i.import_id = r.import_id) AS scoped")
+        return self._query_with(golden_sql(relation, "curate_switchboards"), {
+            "curate_scope": pd.DataFrame({"record_id": scope["record_id"].to_numpy(dtype="int64"),
+                                          "lead_id": scope["lead_id"].to_numpy(dtype=object)}),
+            "curate_switchboards": pd.DataFrame({"value": pd.Series(sorted(switchboards), dtype=object)})})
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
         """Per (col, value): how many active records carry it and how many different surnames."""
