@@ -27,7 +27,13 @@ from datafactory_pipelines.history import story, verify_chain
 from datafactory_pipelines.inbox import ignored_files
 from datafactory_pipelines.linkage import load_config
 from datafactory_pipelines.masking import mask_frame
-from datafactory_pipelines.pipeline import dedupe_frame, import_files, import_workers, relink_and_curate
+from datafactory_pipelines.pipeline import (
+    dedupe_frame,
+    import_files,
+    import_workers,
+    peak_rss_gb,
+    relink_and_curate,
+)
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
 from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.writer_lock import StoreBusyError
@@ -93,6 +99,8 @@ def _import_files(store, files: list[Path], by: str) -> int:
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
          f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
          f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
+    _say("  phases: " + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in result.timings.items())
+         + f"; import {time.perf_counter() - begun:.0f}s in all, peak memory {peak_rss_gb():.2f} GB")
     return 1 if rejected else 0
 
 

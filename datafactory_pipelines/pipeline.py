@@ -158,8 +158,17 @@ class PhaseTimer:
         if self._phase:
             took = time.perf_counter() - self._started
             self.timings[self._phase] = round(self.timings.get(self._phase, 0.0) + took, 3)
-            log.info("%s took %.2fs", self._phase, took)
+            log.info("%s took %.2fs (peak RSS so far %.2f GB)", self._phase, took, peak_rss_gb())
             self._phase = ""
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
 def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tuple[pd.DataFrame, LinkResult]:
