@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -64,12 +65,16 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
     mark_runner(context)
     path = _locate(config, context.partition_key, lead_store)
     paths = lead_store.paths()
+    started = time.perf_counter()
     try:
         prepared = prepare_file(path, home=paths.home)
     except IngestError as err:
         target = reject_file(path, paths.rejected, err.describe())
         raise dg.Failure(description=err.describe(), metadata={"rejected_to": str(target)}) from err
     raw = prepared.raw
+    phases = {"read and standardize": round(time.perf_counter() - started, 3)}
+    context.log.info(f"read and standardized {raw.rows_read} rows of {path.name} in "
+                     f"{phases['read and standardize']:.2f}s")
     yield dg.MaterializeResult(
         asset_key=raw_imports,
         metadata={
@@ -91,6 +96,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
         },
     )
     store = lead_store.open()
+    started = time.perf_counter()
     with store.exclusive(f"import {path.name} (dagster run {context.run_id[:8]})"):
         outcome = save_import(store, prepared, imported_by=f"dagster run {context.run_id[:8]}")
         if path.exists() and path.parent == paths.inbox:
@@ -98,6 +104,8 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
                 file_duplicate(path, paths.processed)
             else:
                 archive_file(path, paths.processed, import_id_for(raw.file_name, raw.sha256))
+    phases["save"] = round(time.perf_counter() - started, 3)
+    context.log.info(f"saved as {outcome.import_id} ({outcome.status}) in {phases['save']:.2f}s")
     records = prepared.records
     statuses = {
         f"{field} {status}": int(n)
@@ -114,6 +122,7 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
             "unreachable_reasons": counts_table(outcome.unreachable_reasons, "reason"),
             "field_status": counts_table(statuses, "field status"),
             "preview": preview(records, PREVIEW_COLUMNS + ["reachable"]),
+            "phase_seconds": dg.MetadataValue.json(phases),
         },
     )
     # the gate reads the import's records back from the store, by the import id the save reported

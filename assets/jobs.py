@@ -12,6 +12,9 @@ import_lead_file = dg.define_asset_job(
                                        curated_leads, conflict_queue),
     description="Import one dropped file (a lead_files partition), relink, and update the curated leads.",
     tags=LEAD_STORE_TAG,
+    # one process for the whole run: its steps follow each other on one store with one writer, and a
+    # process per step would load the code location again for each (seconds of every import)
+    executor_def=dg.in_process_executor,
 )
 relink_leads = dg.define_asset_job(
     "relink_leads",

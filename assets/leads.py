@@ -55,10 +55,23 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     partition list, so any Dagster instance pointed at the store makes the same leads."""
     store = lead_store.open()
     with store.exclusive(f"link and curate (dagster run {context.run_id[:8]})"):
+        # each phase is announced in the run's log as it starts; their durations follow in one line
         outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain,
-                                    actor=f"dagster run {context.run_id[:8]}")
+                                    actor=f"dagster run {context.run_id[:8]}", progress=context.log.info)
+    context.log.info(f"{outcome.path} path: " + ", ".join(f"{phase} {seconds:.2f}s"
+                                                         for phase, seconds in outcome.timings.items())
+                     + f"; {sum(outcome.timings.values()):.2f}s in all")
     yield dg.MaterializeResult(asset_key=entity_clusters, metadata=_link_metadata(outcome.link))
-    yield dg.MaterializeResult(asset_key=curated_leads, metadata=_curate_metadata(outcome, store.leads()))
+    # the preview shows the leads this run changed (read by id), not the whole table
+    yield dg.MaterializeResult(asset_key=curated_leads,
+                               metadata=_curate_metadata(outcome, _changed_leads(store, outcome)))
+
+
+def _changed_leads(store, outcome: CurateOutcome, limit: int = 200) -> pd.DataFrame:
+    upserts = outcome.changes.upserts
+    if upserts is None or upserts.empty:
+        return pd.DataFrame(columns=LEAD_PREVIEW + ["updated_at"])
+    return store.leads_by_id(sorted(upserts["lead_id"].astype(str))[:limit])
 
 
 def _link_metadata(link: LinkResult) -> dict[str, object]:

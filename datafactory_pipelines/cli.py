@@ -1,4 +1,8 @@
-"""The `datafactory` command: the same code path as the Dagster assets, from a terminal."""
+"""The `datafactory` command: the same code path as the Dagster assets, from a terminal.
+
+Each command imports what it uses when it runs (pandas, the linkage engine, the readers, Dagster …):
+`datafactory --help`, `lead show` and `lead set` start in a fraction of a second, whatever else ships.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from datafactory_pipelines.backup import BackupError, backup, restore_backup
 from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.cli_notify import add_notify_parser
-from datafactory_pipelines.cli_reading import pin_columns, say_column_report
 from datafactory_pipelines.config import Paths
-from datafactory_pipelines.conflicts import conflict_groups
-from datafactory_pipelines.decisions import DecisionError, decide, decide_group, edit_leads
-from datafactory_pipelines.exporting import read_table, write_table
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
-from datafactory_pipelines.history import story, verify_chain
-from datafactory_pipelines.inbox import ignored_files
-from datafactory_pipelines.linkage import load_config
-from datafactory_pipelines.masking import mask_frame
-from datafactory_pipelines.pipeline import (
-    dedupe_frame,
-    import_files,
-    import_workers,
-    peak_rss_gb,
-    relink_and_curate,
-)
-from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, unmerge
-from datafactory_pipelines.store import open_store
-from datafactory_pipelines.store.writer_lock import StoreBusyError
-from datafactory_pipelines.workbooks import export_conflicts, read_decisions
 
 LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
 DAGSTER_YAML = """\
@@ -59,6 +41,9 @@ def _say(text: str) -> None:
 
 def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
     """Import files; `--map COLUMN=ROLE` pins roles for their source first (see ingest/mappings.py)."""
+    from datafactory_pipelines.cli_reading import pin_columns
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     files = [Path(f) for f in args.files]
     if args.map:
@@ -69,6 +54,9 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _import_files(store, files: list[Path], by: str) -> int:
+    from datafactory_pipelines.cli_reading import say_column_report
+    from datafactory_pipelines.pipeline import import_files, import_workers, peak_rss_gb, relink_and_curate
+
     rejected = 0
     imported: list[str] = []
     rows = 0
@@ -105,6 +93,9 @@ def _import_files(store, files: list[Path], by: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.exporting import write_table
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     if args.what == "leads":
         table = store.leads()[LEAD_EXPORT_COLUMNS]
@@ -118,6 +109,10 @@ def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_dedupe(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.exporting import read_table, write_table
+    from datafactory_pipelines.linkage import load_config
+    from datafactory_pipelines.pipeline import dedupe_frame
+
     started = time.perf_counter()
     table = read_table(args.input)
     _say(f"read {len(table)} records from {args.input}; standardizing and linking …")
@@ -129,6 +124,10 @@ def cmd_dedupe(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.inbox import ignored_files
+    from datafactory_pipelines.masking import mask_frame
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     counts = store.counts()
     _say(f"lead store: {paths.store}")
@@ -159,6 +158,8 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_explain(args: argparse.Namespace, paths: Paths) -> int:
     """Why these records are one lead: each link, its weight, and what each field contributed."""
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     links = store.links()
     records = links[links["lead_id"] == args.lead_id]
@@ -183,6 +184,11 @@ def cmd_explain(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_conflicts(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.conflicts import conflict_groups
+    from datafactory_pipelines.decisions import DecisionError, decide, decide_group
+    from datafactory_pipelines.store import open_store
+    from datafactory_pipelines.workbooks import export_conflicts, read_decisions
+
     store = open_store(paths.store)
     if args.action == "list":
         groups = conflict_groups(store.conflicts())
@@ -209,6 +215,10 @@ def cmd_conflicts(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
+    """Show one lead, after setting fields by hand (`set`): reads and writes that lead alone, without frames."""
+    from datafactory_pipelines.decisions import DecisionError, edit_leads
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     if args.action == "set":
         edits = []
@@ -217,34 +227,41 @@ def cmd_lead(args: argparse.Namespace, paths: Paths) -> int:
             if not sep:
                 raise DecisionError(f"expected field=value, got {assignment!r}")
             edits.append({"lead_id": args.lead_id, "field": field.strip(), "value": value})
-        count = edit_leads(store, pd.DataFrame(edits), by=args.by, note=args.note)
+        count = edit_leads(store, edits, by=args.by, note=args.note)
         _say(f"{args.lead_id}: {count} field(s) set by {args.by}")
-    leads = store.leads_by_id([args.lead_id]).set_index("lead_id")
-    if args.lead_id not in leads.index:
+    found = store.lead_rows([args.lead_id])
+    if not found:
         raise DecisionError(f"no lead {args.lead_id}")
-    lead = leads.loc[args.lead_id]
+    lead = found[0]
     _say(f"{args.lead_id}  ({lead['status']}{' into ' + lead['merged_into'] if lead['merged_into'] else ''}), "
          f"{lead['record_count']} record(s), seen {lead['first_seen']} .. {lead['last_seen']}")
     for field in (f.name for f in FIELDS if f.lead and f.kind != "bookkeeping" and f.exported):
         if lead[field]:
             _say(f"  {field:<22} {lead[field]}")
     _say("source records (every value kept, with its status):")
-    for row in store.lead_records(args.lead_id).itertuples():
-        values = "  ".join(f"{field} {getattr(row, field + '_raw')!r} ({getattr(row, field + '_status')})"
-                           for field in ("mobile", "email") if getattr(row, field + "_raw"))
-        _say(f"  record {row.record_id}: {row.source_file} sheet {row.sheet} row {row.source_row}, "
-             f"{row.collected_at or 'no date'}, {row.source or 'no source'}: {row.name_raw} {row.title_raw}  {values}")
-    overrides = store.overrides_for([args.lead_id])
-    mine = overrides[overrides["lead_id"] == args.lead_id]
-    if len(mine):
+    shown = ["mobile", "email"]
+    columns = ["record_id", "source_file", "sheet", "source_row", "collected_at", "source", "name_raw", "title_raw",
+               *(f"{f}_{part}" for f in shown for part in ("raw", "status"))]
+    for row in store.lead_record_rows(args.lead_id, columns):
+        values = "  ".join(f"{field} {row[field + '_raw']!r} ({row[field + '_status']})"
+                           for field in shown if row[field + "_raw"])
+        _say(f"  record {row['record_id']}: {row['source_file']} sheet {row['sheet']} row {row['source_row']}, "
+             f"{row['collected_at'] or 'no date'}, {row['source'] or 'no source'}: {row['name_raw']} "
+             f"{row['title_raw']}  {values}")
+    overrides = store.override_rows(args.lead_id)
+    if overrides:
         _say("decisions and edits:")
-        for row in mine.sort_values("decided_at").itertuples():
-            _say(f"  {row.decided_at:%Y-%m-%d %H:%M} {row.field} = {row.value}  ({row.origin} by {row.decided_by}"
-                 f"{': ' + row.note if row.note else ''})")
+        for row in overrides:
+            _say(f"  {row['decided_at']:%Y-%m-%d %H:%M} {row['field']} = {row['value']}  ({row['origin']} by "
+                 f"{row['decided_by']}{': ' + row['note'] if row['note'] else ''})")
     return 0
 
 
 def cmd_history(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.decisions import DecisionError
+    from datafactory_pipelines.history import story
+    from datafactory_pipelines.store import open_store
+
     rows = open_store(paths.store).history(args.lead_id)
     if rows.empty:
         raise DecisionError(f"no history for {args.lead_id}")
@@ -254,6 +271,9 @@ def cmd_history(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.history import verify_chain
+    from datafactory_pipelines.store import open_store
+
     check = verify_chain(open_store(paths.store).history())
     if check.ok:
         _say(f"history intact: {check.rows} rows, head {check.head}")
@@ -263,6 +283,12 @@ def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
+    import pandas as pd
+
+    from datafactory_pipelines.decisions import DecisionError
+    from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     if args.undo_import:
         report = undo_import(store, args.undo_import, by=args.by)
@@ -286,12 +312,18 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_unmerge(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.restore import unmerge
+    from datafactory_pipelines.store import open_store
+
     split = unmerge(open_store(paths.store), args.lead_id, by=args.by)
     _say(f"{args.lead_id}: split back out {', '.join(split)}; they will not be merged again")
     return 0
 
 
 def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.backup import backup
+    from datafactory_pipelines.store import open_store
+
     folder = backup(open_store(paths.store), args.dir or paths.home / "backups")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     _say(f"backup written to {folder}: " + ", ".join(f"{k} {v['rows']}" for k, v in manifest["tables"].items())
@@ -300,6 +332,9 @@ def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.backup import BackupError, restore_backup
+    from datafactory_pipelines.store import open_store
+
     try:
         result = restore_backup(args.dir, open_store(paths.store))
     except BackupError as err:
@@ -487,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="datafactory: %(message)s", stream=sys.stderr)
     paths = Paths.from_env(args.home).ensure()
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
+    from datafactory_pipelines.store.writer_lock import StoreBusyError
+
     try:
         return args.func(args, paths)
     except (ValueError, FileNotFoundError, KeyError, StoreBusyError) as exc:

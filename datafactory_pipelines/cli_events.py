@@ -8,12 +8,8 @@ import os
 from pathlib import Path
 
 from datafactory_pipelines.config import Paths
-from datafactory_pipelines.events.apply import dry_run
-from datafactory_pipelines.events.feed import event_counts, parse_event_lines
-from datafactory_pipelines.events.types import EventError, validate_event
-from datafactory_pipelines.links import make_link
-from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules
-from datafactory_pipelines.store import open_store
+
+# Each command imports what it uses when it runs (the rules compile a CEL grammar): see cli.py.
 
 
 def _say(text: str) -> None:
@@ -30,6 +26,12 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.events.apply import dry_run
+    from datafactory_pipelines.events.feed import parse_event_lines
+    from datafactory_pipelines.events.types import EventError, validate_event
+    from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules
+    from datafactory_pipelines.store import open_store
+
     if args.action == "check":
         problems = check_rule_files(paths.home)
         for problem in problems:
@@ -85,6 +87,9 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_link(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.links import make_link
+    from datafactory_pipelines.store import open_store
+
     link = make_link(open_store(paths.store), args.channel, args.to, lead_id=args.lead, utm_source=args.utm_source,
                      utm_medium=args.utm_medium, utm_campaign=args.utm_campaign, base_url=args.base_url,
                      created_by=args.by)
@@ -96,6 +101,8 @@ def cmd_apply_events(args: argparse.Namespace, paths: Paths) -> int:
     import dagster as dg
 
     from datafactory_pipelines.cli import _dagster_home
+    from datafactory_pipelines.events.feed import event_counts
+    from datafactory_pipelines.store import open_store
     from sensors.events import process_event_feed
 
     _dagster_home(paths)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from datafactory_pipelines.config import Paths
-from datafactory_pipelines.notify.config import load_notify_config
-from datafactory_pipelines.notify.delivery import deliver_due, enable_endpoint, queue_status, requeue
-from datafactory_pipelines.store import open_store
 
 
 def _say(text: str) -> None:
@@ -15,6 +12,10 @@ def _say(text: str) -> None:
 
 
 def cmd_notify(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.notify.config import load_notify_config
+    from datafactory_pipelines.notify.delivery import deliver_due, enable_endpoint, queue_status, requeue
+    from datafactory_pipelines.store import open_store
+
     store = open_store(paths.store)
     if args.action == "deliver":
         config = load_notify_config(paths.home)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from datafactory_pipelines.conflicts import DECISION_OF_LABEL, EDITABLE_FIELDS, decided_value
-from datafactory_pipelines.standardize.company import standardize_company
-from datafactory_pipelines.standardize.email import standardize_email
-from datafactory_pipelines.standardize.ids import (
-    standardize_qq,
-    standardize_short_video_id,
-    standardize_wechat,
-)
-from datafactory_pipelines.standardize.name import standardize_name
-from datafactory_pipelines.standardize.owner import standardize_owner
-from datafactory_pipelines.standardize.phone import standardize_phone
-from datafactory_pipelines.standardize.text import clean_text
-from datafactory_pipelines.standardize.title import standardize_title
+from datafactory_pipelines.fields import EDITABLE_FIELDS
 from datafactory_pipelines.store import LeadStore
-from datafactory_pipelines.store.schema import OVERRIDE_COLUMNS
+
+if TYPE_CHECKING:  # an edit of one lead loads neither pandas nor the standardizers it does not use
+    import pandas as pd
 
 
 class DecisionError(ValueError):
@@ -44,9 +34,15 @@ def decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str = "",
 
 def _decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str,
             expected_updated_at: dict[str, str] | None) -> int:
+    import pandas as pd
+
+    from datafactory_pipelines.conflicts import DECISION_OF_LABEL, decided_value
+    from datafactory_pipelines.store.schema import OVERRIDE_COLUMNS
+
     if decisions.empty:
         return 0
-    all_conflicts = store.conflicts(status=None).set_index("conflict_id")
+    # only the conflicts decided and their leads are read, whatever the size of the store
+    all_conflicts = store.conflicts_by_id(sorted({int(c) for c in decisions["conflict_id"]})).set_index("conflict_id")
     wanted = decisions.assign(decision=decisions["decision"].map(DECISION_OF_LABEL))
     unknown = wanted.loc[wanted["decision"].isna() | (wanted["decision"] == "per_row"), "conflict_id"]
     if len(unknown):
@@ -60,7 +56,7 @@ def _decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str,
         raise DecisionError(f"stale: conflict(s) {', '.join(map(str, closed.tolist()[:10]))} were already decided "
                             "(export a fresh workbook)")
     if expected_updated_at:
-        leads = store.leads().set_index("lead_id")["updated_at"]
+        leads = store.leads_by_id(sorted(expected_updated_at)).set_index("lead_id")["updated_at"]
         changed = [lead for lead, seen in expected_updated_at.items() if leads.get(lead) != seen]
         if changed:
             raise DecisionError(f"stale: lead(s) {', '.join(changed[:10])} changed since the workbook was exported "
@@ -83,75 +79,91 @@ def _decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str,
 
 
 def decide_group(store: LeadStore, group_id: str, take: str, by: str, note: str = "") -> int:
-    conflicts = store.conflicts()
-    members = conflicts[conflicts["group_id"] == group_id]
+    import pandas as pd
+
+    members = store.conflicts_in_group(group_id)
     if members.empty:
         raise DecisionError(f"no open conflicts in group {group_id}")
     return decide(store, pd.DataFrame({"conflict_id": members["conflict_id"], "decision": take}), by, note)
 
 
 def standardized_value(field: str, value: str) -> str:
-    """An edited value, standardized like an imported one; an invalid contact is refused."""
+    """An edited value, standardized like an imported one; an invalid contact is refused.
+
+    Each field's standardizer is imported when that field is edited (a company's pulls in pinyin tables)."""
+    from datafactory_pipelines.standardize.text import clean_text
+
     text = clean_text(value)
-    if field == "mobile":
-        result = standardize_phone(text)
-        if not result.mobile:
-            raise DecisionError(f"mobile {text!r} is not a valid CN mobile number")
-        return result.mobile
-    if field == "landline":
-        result = standardize_phone(text)
-        if not result.landline:
-            raise DecisionError(f"landline {text!r} is not a valid landline")
-        return result.landline
-    checks = {"email": standardize_email, "wechat": standardize_wechat, "qq": standardize_qq,
-              "douyin": standardize_short_video_id, "kuaishou": standardize_short_video_id}
-    if field in checks:
+    if field in ("mobile", "landline"):
+        from datafactory_pipelines.standardize.phone import standardize_phone
+
+        number = getattr(standardize_phone(text), field)
+        if not number:
+            raise DecisionError(f"{field} {text!r} is not a valid " + ("CN mobile number" if field == "mobile"
+                                                                      else "landline"))
+        return number
+    if field in ("email", "wechat", "qq", "douyin", "kuaishou"):
+        from datafactory_pipelines.standardize.email import standardize_email
+        from datafactory_pipelines.standardize.ids import (
+            standardize_qq,
+            standardize_short_video_id,
+            standardize_wechat,
+        )
+
+        checks = {"email": standardize_email, "wechat": standardize_wechat, "qq": standardize_qq,
+                  "douyin": standardize_short_video_id, "kuaishou": standardize_short_video_id}
         result = checks[field](text)
         if result.status == "invalid":
             raise DecisionError(f"{field} {text!r} is not valid: {result.reason}")
         return result[0]
     if field == "name":
+        from datafactory_pipelines.standardize.name import standardize_name
+
         return standardize_name(text).name or text
     if field == "company":
+        from datafactory_pipelines.standardize.company import standardize_company
+
         return standardize_company(text).company
     if field == "title":
+        from datafactory_pipelines.standardize.title import standardize_title
+
         return standardize_title(text)
     if field == "owner":
+        from datafactory_pipelines.standardize.owner import standardize_owner
+
         return standardize_owner(value)
     return text
 
 
-def edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str = "", origin: str = "edit") -> int:
-    """edits: lead_id, field, value. All are checked first; then all are applied in one transaction."""
-    with store.exclusive(f"{origin} of {edits['lead_id'].nunique()} lead(s)", atomic=True):
-        return _edit_leads(store, edits, by, note, origin)
+def edit_leads(store: LeadStore, edits: pd.DataFrame | Sequence[Mapping[str, object]], by: str, note: str = "",
+               origin: str = "edit") -> int:
+    """edits: lead_id, field, value (and optionally `where`, how a message names the row), as a frame or as
+    dicts. All are checked first; then all are applied in one transaction that reads and writes only the
+    edited leads (their rows, overrides, history and outbox)."""
+    rows = edits.to_dict("records") if hasattr(edits, "to_dict") else [dict(e) for e in edits]
+    with store.exclusive(f"{origin} of {len({str(r['lead_id']) for r in rows})} lead(s)", atomic=True):
+        return _edit_leads(store, rows, by, note, origin)
 
 
-def _edit_leads(store: LeadStore, edits: pd.DataFrame, by: str, note: str, origin: str) -> int:
-    leads = store.leads_by_id(sorted(set(edits["lead_id"].astype(str))))  # only the leads edited
-    leads = leads[leads["status"] == "active"].set_index("lead_id")
+def _edit_leads(store: LeadStore, edits: list[dict], by: str, note: str, origin: str) -> int:
+    active = {row["lead_id"] for row in store.lead_rows(sorted({str(e["lead_id"]) for e in edits}))
+              if row["status"] == "active"}
     problems = []
-    values = []
-    for row in edits.itertuples(index=False):
-        where = getattr(row, "where", f"{row.lead_id} {row.field}")
-        if row.lead_id not in leads.index:
-            problems.append(f"{where}: no active lead {row.lead_id}")
-        elif row.field not in EDITABLE_FIELDS:
-            problems.append(f"{where}: {row.field!r} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
+    checked = []
+    for edit in edits:
+        lead, field = str(edit["lead_id"]), str(edit["field"])
+        where = edit.get("where") or f"{lead} {field}"
+        if lead not in active:
+            problems.append(f"{where}: no active lead {lead}")
+        elif field not in EDITABLE_FIELDS:
+            problems.append(f"{where}: {field!r} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
         try:
-            if origin == "restore" or row.field not in EDITABLE_FIELDS:  # values from our own history
-                values.append(str(row.value))
+            if origin == "restore" or field not in EDITABLE_FIELDS:  # values from our own history
+                checked.append((lead, field, str(edit["value"])))
             else:
-                values.append(standardized_value(row.field, str(row.value)))
+                checked.append((lead, field, standardized_value(field, str(edit["value"]))))
         except DecisionError as err:
             problems.append(f"{where}: {err}")
     if problems:
         raise DecisionError("; ".join(problems[:20]))
-    moment = _now()
-    overrides = pd.DataFrame({"lead_id": edits["lead_id"].to_numpy(), "field": edits["field"].to_numpy(),
-                              "value": values, "decided_by": by, "note": note, "decided_at": moment,
-                              "origin": origin, "conflict_id": None})[OVERRIDE_COLUMNS]
-    updates = overrides[["lead_id", "field", "value"]].assign(
-        updated_at=moment.isoformat(timespec="microseconds"), action=origin, actor=by, cause=note)
-    store.apply_decisions(overrides, pd.DataFrame(columns=["conflict_id"]), updates)
-    return len(overrides)
+    return store.edit_fields(checked, by=by, note=note, origin=origin, moment=_now())

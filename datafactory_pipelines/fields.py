@@ -116,3 +116,12 @@ PERSONAL_COLUMNS: frozenset[str] = frozenset(f.name for f in FIELDS if f.persona
 MASK_OF: dict[str, MaskKind] = {f.name: f.mask for f in FIELDS if f.personal}
 SURVIVORSHIP_FIELDS: dict[str, str] = {f.name: f.rule for f in FIELDS if f.rule}
 FIELD_LABELS: dict[str, str] = {f.name: f.label for f in FIELDS if f.label}
+# What standardization gives every record (the store's records table keeps them beside the raw values).
+STANDARD_COLUMNS: list[str] = [
+    "name", "name_key", "name_pinyin", "name_roman", "name_surname", "name_partial", "salutation", "name_status",
+    "mobile", "mobile_alternates", "landline", "mobile_status", "mobile_reason",
+    "email", "email_status", "email_reason", "email_role",
+    "wechat", "wechat_status", "qq", "qq_status", "douyin", "douyin_status", "kuaishou", "kuaishou_status",
+    "company", "company_key", "title", "address", "province", "city", "district",
+    "source", "collected_at", "reachable", "reject_reason", "owner",
+]

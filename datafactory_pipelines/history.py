@@ -8,13 +8,15 @@ Rows are only ever appended, in the same transaction as the change they describe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from datafactory_pipelines.fields import TRACKED_FIELDS
+
+if TYPE_CHECKING:  # frames are imported where used: a one-lead edit appends its rows without pandas
+    import pandas as pd
 
 HISTORY_COLUMNS = ["seq", "changed_at", "lead_id", "field", "old_value", "new_value", "action", "actor", "cause",
                    "prev_hash", "hash"]
@@ -29,6 +31,8 @@ def row_hash(seq: int, at: str, lead_id: str, field: str, old: str, new: str, ac
 
 def field_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """lead_id, field, old_value, new_value for every tracked field that differs (a new lead: every set field)."""
+    import pandas as pd
+
     after = after.set_index("lead_id")
     before = before.set_index("lead_id").reindex(after.index)
     parts = []
@@ -49,6 +53,8 @@ def field_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, action: pd.Series | str, actor: str,
           cause: str) -> pd.DataFrame:
     """History rows for `changes`, numbered from first_seq and chained from prev_hash."""
+    import numpy as np
+
     rows = changes.copy()
     rows["seq"] = np.arange(first_seq, first_seq + len(rows), dtype=np.int64)
     rows["changed_at"] = at
@@ -67,6 +73,18 @@ def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, a
     return rows[HISTORY_COLUMNS]
 
 
+def chain_rows(changes: Iterable[tuple[str, str, str, str]], first_seq: int, prev_hash: str, at: datetime,
+               action: str, actor: str, cause: str) -> list[tuple]:
+    """`chain` for a few rows without frames: (lead_id, field, old, new) -> HISTORY_COLUMNS tuples."""
+    stamp = at.isoformat(timespec="microseconds")
+    rows = []
+    for seq, (lead, field, old, new) in enumerate(changes, start=first_seq):
+        digest = row_hash(seq, stamp, lead, field, old, new, action, actor, cause, prev_hash)
+        rows.append((seq, at, lead, field, old, new, action, actor, cause, prev_hash, digest))
+        prev_hash = digest
+    return rows
+
+
 @dataclass
 class ChainCheck:
     rows: int
@@ -81,6 +99,8 @@ class ChainCheck:
 
 def verify_chain(history: pd.DataFrame) -> ChainCheck:
     """Walk the history in sequence order; name the first row whose hash or link does not fit."""
+    import pandas as pd
+
     prev = GENESIS
     expected_seq = 1
     for row in history.sort_values("seq").itertuples(index=False):
@@ -100,6 +120,8 @@ def verify_chain(history: pd.DataFrame) -> ChainCheck:
 
 def story(history: pd.DataFrame) -> list[str]:
     """A lead's history, readable: one line per change."""
+    import pandas as pd
+
     lines = []
     for row in history.sort_values("seq").itertuples(index=False):
         old = row.old_value or "—"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from datafactory_pipelines.fields import MASK_OF, PERSONAL_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PERSONAL_COLUMNS", "mask_frame", "mask_value"]
 

@@ -72,20 +72,27 @@ def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     report.records_retired = store.retire_import(import_id, by)
     # merges this import caused: the merged leads get their own records (and ids) back before relinking
     merges = caused[(caused["field"] == "merged_into") & (caused["new_value"] != "")]
-    for merged, survivor in zip(merges["lead_id"], merges["new_value"], strict=True):
-        store.revive_merged(merged, survivor)
+    store.revive_merges(list(zip(merges["lead_id"], merges["new_value"], strict=True)))
     cause = f"undo import {import_id}"
     closing = _conflicts_it_took_part_in(store, touched, import_id, mine)
     store.close_conflicts(closing, by, cause)
     report.conflicts_closed = len(closing)
-    before = set(store.leads()["lead_id"])
-    relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
-                      action="restore", curate_fresh=touched)
-    report.leads_retired = sorted(before - set(store.leads()["lead_id"]))
+    before = _active(store, touched)
+    outcome = relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
+                                action="restore", curate_fresh=touched)
+    # a lead that is no longer active: one of the touched leads, or one the relink merged into another
+    report.leads_retired = sorted((before - _active(store, sorted(before))) | set(outcome.merges))
     report.contested = [(lead, name) for lead, name, _ in contested]
     if contested:
         _report_contested(store, contested, import_id)
     return report
+
+
+def _active(store: LeadStore, lead_ids: list[str] | set[str]) -> set[str]:
+    """Which of these leads are active (read by id, never the whole table)."""
+    if not lead_ids:
+        return set()
+    return {row["lead_id"] for row in store.lead_rows(sorted(lead_ids)) if row["status"] == "active"}
 
 
 def _model_learned_from(store: LeadStore, its_records: set[int]) -> bool:
@@ -119,15 +126,15 @@ def _conflicts_it_took_part_in(store: LeadStore, touched: list[str], import_id: 
                                its_records: set[int]) -> pd.DataFrame:
     """Open conflicts on the touched leads raised since the undone import (between it and later imports),
     or whose values only it carried. Older conflicts keep holding their value."""
-    conflicts = store.conflicts()
-    conflicts = conflicts[conflicts["lead_id"].isin(touched) & (conflicts["kind"] != "undo import")]
+    conflicts = store.conflicts_for(touched, "open")
+    conflicts = conflicts[conflicts["kind"] != "undo import"]
     if conflicts.empty:
         return pd.DataFrame(columns=["conflict_id", "reason"])
-    imports = store.imports().set_index("import_id")
-    imported_at = pd.Timestamp(imports.at[import_id, "imported_at"])
-    records = store.records_of_leads(touched)
+    imported_at = pd.Timestamp(store.import_row(import_id)["imported_at"])
+    held = sorted(set(conflicts["lead_id"]))  # only the leads with an open conflict: their records and overrides
+    records = store.records_of_leads(held)
     records = records[~records["import_id"].eq(import_id)]
-    overrides = store.overrides()
+    overrides = store.overrides_for(held)
     pinned = set(zip(overrides["lead_id"], overrides["field"], overrides["value"], strict=True))
     closed = []
     for c in conflicts.itertuples():
@@ -148,9 +155,8 @@ def _conflicts_it_took_part_in(store: LeadStore, touched: list[str], import_id: 
 
 def _report_contested(store: LeadStore, contested: list[tuple[str, str, str]], import_id: str) -> None:
     """A field changed again after the undone import: the operator decides (keep, or the value from before)."""
-    leads = store.leads().set_index("lead_id")
-    existing = store.conflicts(status=None)
-    next_id = int(existing["conflict_id"].max()) + 1 if len(existing) else 1
+    leads = store.leads_by_id(sorted({lead for lead, _, _ in contested})).set_index("lead_id")
+    next_id = int(store.change_path_state()["max_conflict_id"]) + 1
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = []
     for offset, (lead, name, before_value) in enumerate(contested):
@@ -200,7 +206,7 @@ def _restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreRe
 def _restore_fields(store: LeadStore, history: pd.DataFrame, lead_ids: list[str], moment: datetime,
                     by: str) -> RestoreReport:
     then = values_as_of(history, moment)
-    leads = store.leads().set_index("lead_id")
+    leads = store.leads_by_id(lead_ids).set_index("lead_id")
     edits = []
     for lead in lead_ids:
         if lead not in leads.index:
@@ -225,8 +231,7 @@ def unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
 
 
 def _unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:
-    merged = store.leads(include_retired=True)
-    merged = merged[(merged["status"] == "merged") & (merged["merged_into"] == lead_id)]["lead_id"].tolist()
+    merged = store.leads_merged_into(lead_id)
     if not merged:
         raise ValueError(f"no lead was merged into {lead_id}")
     for other in merged:

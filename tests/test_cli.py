@@ -125,3 +125,45 @@ def test_explain_shows_why_records_are_one_lead(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "a.xlsx sheet 线索 row 2" in done.stdout and "row 3" in done.stdout
     assert "mobile +" in done.stdout and "email +" in done.stdout and "name +" in done.stdout
+
+
+HEAVY_MODULES = ("pandas", "dagster", "datafactory_pipelines.ingest", "datafactory_pipelines.rules",
+                 "datafactory_pipelines.linkage", "datafactory_pipelines.pipeline", "datafactory_pipelines.survivorship",
+                 "datafactory_pipelines.standardize.frame", "pypinyin")
+
+
+def _loaded_by(home: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run one command in a fresh interpreter; the heavy modules it loaded."""
+    probe = ("import sys\nfrom datafactory_pipelines.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
+             "except SystemExit as end:\n    code = end.code or 0\n"
+             f"print('LOADED', sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, "--home", str(home), *args], capture_output=True, text=True,
+                          timeout=600)
+    loaded = done.stdout.rsplit("LOADED ", 1)[-1].strip()
+    return done, set(eval(loaded)) if loaded.startswith("[") else {"<no report>"}  # noqa: S307 (our own list)
+
+
+def test_help_and_one_lead_commands_load_no_heavy_modules(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    a = write_xlsx(tmp_path / "a.xlsx", [["姓名", "手机", "邮箱", "公司", "职位"],
+                                         ["张伟", "13800138000", "zw@qq.com", "星海科技有限公司", "工程师"]])
+    assert run_cli(home, "import", a).returncode == 0
+    assert run_cli(home, "export", "leads", tmp_path / "leads.csv").returncode == 0
+    lead = pd.read_csv(tmp_path / "leads.csv", dtype=str).iloc[0]["lead_id"]
+
+    done, loaded = _loaded_by(home, "--help")
+    assert done.returncode == 0 and "lead" in done.stdout and loaded == set()
+    done, loaded = _loaded_by(home, "lead", "set", lead, "title=销售总监", "--by", "ops", "--note", "call")
+    assert done.returncode == 0, done.stderr
+    assert loaded == set()
+    assert "1 field(s) set by ops" in done.stdout and "title                  销售总监" in done.stdout
+    assert "title = 销售总监  (edit by ops: call)" in done.stdout
+    done, loaded = _loaded_by(home, "lead", "show", lead)
+    assert done.returncode == 0 and loaded == set() and "张伟" in done.stdout
+    # a company is standardized like an imported one: its standardizer (vectorized, with pinyin tables) and no more
+    done, loaded = _loaded_by(home, "lead", "set", lead, "company=云帆贸易有限公司")
+    assert done.returncode == 0, done.stderr
+    assert loaded == {"pandas", "pypinyin"}
+    history = run_cli(home, "history", lead).stdout
+    assert "title: 工程师 → 销售总监  [edit by ops; call]" in history
+    assert run_cli(home, "verify-history").returncode == 0

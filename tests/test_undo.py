@@ -183,3 +183,45 @@ def test_undo_reads_only_the_history_of_the_leads_it_touched(tmp_path: Path, mon
     undo_import(store, first, by="admin")
     touched = set(store.leads(include_retired=True).set_index("name").loc[["王芳", "李娜"], "lead_id"])
     assert [set(ids) for ids in read] == [touched]  # not 孙伟's, not 赵敏's
+
+
+
+WHOLE_STORE_READS = ("leads", "conflicts", "overrides", "history", "records_for_linkage", "imports", "links")
+
+
+def test_undo_reads_no_whole_table_outside_the_relink(tmp_path: Path, monkeypatch) -> None:
+    """What the undo reads itself (touched leads, their history, open conflicts, overrides) it reads by id;
+    relinking and curating the touched leads is relink_and_curate's business, not watched here."""
+    store = open_store(tmp_path / "s.duckdb")
+    first = _import(store, write_xlsx(tmp_path / "1.xlsx", FIRST))
+    _import(store, write_xlsx(tmp_path / "2.xlsx", SECOND))
+    _import(store, write_xlsx(tmp_path / "3.xlsx", THIRD))
+    li_na = store.leads().set_index("name").at["李娜", "lead_id"]
+    edit_leads(store, [{"lead_id": li_na, "field": "title", "value": "总监"}], by="ops")  # set after the import
+    originals = {name: getattr(store, name) for name in WHOLE_STORE_READS}
+    whole_reads: list[str] = []
+
+    def watch() -> None:
+        for name in WHOLE_STORE_READS:
+            def read_whole(*args, _name=name, **kwargs):
+                whole_reads.append(_name)
+                return originals[_name](*args, **kwargs)
+            monkeypatch.setattr(store, name, read_whole)
+
+    def relink_unwatched(*args, **kwargs):
+        for name, method in originals.items():
+            monkeypatch.setattr(store, name, method)
+        try:
+            return relink(*args, **kwargs)
+        finally:
+            watch()
+
+    relink = restore_module.relink_and_curate
+    monkeypatch.setattr(restore_module, "relink_and_curate", relink_unwatched)
+    watch()
+    report = undo_import(store, first, by="admin")
+    assert whole_reads == []
+    assert report.records_retired == len(FIRST) - 1
+    assert (li_na, "title") in report.contested  # the hand-set title stays, queued as a conflict
+    monkeypatch.undo()
+    assert verify_chain(store.history()).ok

@@ -19,11 +19,12 @@ import hashlib
 import json
 import logging
 import re
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from datafactory_pipelines.masking import PERSONAL_COLUMNS, mask_value
+
+if TYPE_CHECKING:  # appending to the outbox needs no frames (a one-lead edit loads no pandas)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def message_id_for(lead_id: str, first_key: str) -> str:
 def _transaction_key(con: Any) -> str:
     """This transaction: its id and start time (ids alone restart when the database is reopened)."""
     txid, began = con.execute("SELECT txid_current(), now()").fetchall()[0]
-    return f"{txid}@{pd.Timestamp(began).isoformat()}"
+    return f"{txid}@{began.isoformat()}"
 
 
 def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
@@ -53,38 +54,56 @@ def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
     Returns the number of leads whose message was written or extended."""
     if history_rows.empty:
         return 0
-    key = _transaction_key(con)
     con.register("outbox_history", history_rows[["seq", "lead_id", "field", "old_value", "new_value", "hash"]])
     try:
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE outbox_batch AS
-            WITH per_lead AS (
-                SELECT lead_id, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS n_changes,
-                       arg_min(hash, seq) AS first_hash,
-                       arg_max(new_value, seq) FILTER (WHERE field = 'owner') AS owner_to,
-                       arg_min(old_value, seq) FILTER (WHERE field = 'owner') AS owner_from
-                FROM outbox_history GROUP BY lead_id)
-            SELECT p.*, coalesce(nullif(p.owner_to, ''), nullif(l.owner, ''), nullif(p.owner_from, '')) AS owner
-            FROM per_lead p LEFT JOIN leads l USING (lead_id)""")
-        con.execute("DELETE FROM outbox_batch WHERE owner IS NULL")
-        con.execute("""
-            UPDATE outbox SET owner = b.owner, last_seq = b.last_seq, n_changes = outbox.n_changes + b.n_changes,
-                   previous_owner = coalesce(outbox.previous_owner,
-                       CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN b.owner_from END)
-            FROM outbox_batch b WHERE outbox.txn_key = ? AND outbox.lead_id = b.lead_id""", [key])
-        written = con.execute("SELECT count(*) FROM outbox_batch").fetchall()[0][0]
-        con.execute(f"""
-            INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})
-            SELECT (SELECT coalesce(max(outbox_id), 0) FROM outbox) + row_number() OVER (ORDER BY b.first_seq),
-                   'msg_' || substr(sha256(b.lead_id || '|' || b.first_hash), 1, 27),
-                   timezone('UTC', now()), b.lead_id, b.owner,
-                   CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN nullif(b.owner_from, '') END,
-                   b.n_changes, b.first_seq, b.last_seq, ?, NULL, NULL
-            FROM outbox_batch b
-            WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.txn_key = ? AND o.lead_id = b.lead_id)""", [key, key])
-        con.execute("DROP TABLE outbox_batch")
+        return _append_outbox_from(con, "outbox_history")
     finally:
         con.unregister("outbox_history")
+
+
+def append_outbox_for_seqs(con: Any, first_seq: int, last_seq: int) -> int:
+    """`append_outbox` for history rows first_seq..last_seq already written in this transaction (no frames)."""
+    if last_seq < first_seq:
+        return 0
+    con.execute("CREATE OR REPLACE TEMP TABLE outbox_history AS SELECT seq, lead_id, field, old_value, new_value, "
+                "hash FROM history WHERE seq BETWEEN ? AND ?", [first_seq, last_seq])
+    try:
+        return _append_outbox_from(con, "outbox_history")
+    finally:
+        con.execute("DROP TABLE outbox_history")
+
+
+def _append_outbox_from(con: Any, history_rows: str) -> int:
+    """The outbox rows for the history rows in the relation `history_rows` (seq, lead_id, field, old_value,
+    new_value, hash)."""
+    key = _transaction_key(con)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE outbox_batch AS
+        WITH per_lead AS (
+            SELECT lead_id, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS n_changes,
+                   arg_min(hash, seq) AS first_hash,
+                   arg_max(new_value, seq) FILTER (WHERE field = 'owner') AS owner_to,
+                   arg_min(old_value, seq) FILTER (WHERE field = 'owner') AS owner_from
+            FROM {history_rows} GROUP BY lead_id)
+        SELECT p.*, coalesce(nullif(p.owner_to, ''), nullif(l.owner, ''), nullif(p.owner_from, '')) AS owner
+        FROM per_lead p LEFT JOIN leads l USING (lead_id)""")
+    con.execute("DELETE FROM outbox_batch WHERE owner IS NULL")
+    con.execute("""
+        UPDATE outbox SET owner = b.owner, last_seq = b.last_seq, n_changes = outbox.n_changes + b.n_changes,
+               previous_owner = coalesce(outbox.previous_owner,
+                   CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN b.owner_from END)
+        FROM outbox_batch b WHERE outbox.txn_key = ? AND outbox.lead_id = b.lead_id""", [key])
+    written = con.execute("SELECT count(*) FROM outbox_batch").fetchall()[0][0]
+    con.execute(f"""
+        INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})
+        SELECT (SELECT coalesce(max(outbox_id), 0) FROM outbox) + row_number() OVER (ORDER BY b.first_seq),
+               'msg_' || substr(sha256(b.lead_id || '|' || b.first_hash), 1, 27),
+               timezone('UTC', now()), b.lead_id, b.owner,
+               CASE WHEN b.owner_to IS NOT NULL AND b.owner_from <> b.owner THEN nullif(b.owner_from, '') END,
+               b.n_changes, b.first_seq, b.last_seq, ?, NULL, NULL
+        FROM outbox_batch b
+        WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.txn_key = ? AND o.lead_id = b.lead_id)""", [key, key])
+    con.execute("DROP TABLE outbox_batch")
     return int(written)
 
 
@@ -115,6 +134,8 @@ def append_notice(con: Any, lead_id: str, text: str, actor: str = "rules", cause
 
 def build_messages(con: Any, outbox: pd.DataFrame) -> dict[int, dict]:
     """The full message of each outbox row (outbox columns), its changes read from the history."""
+    import pandas as pd
+
     if outbox.empty:
         return {}
     wanted = outbox[["outbox_id", "lead_id", "first_seq", "last_seq"]].astype(

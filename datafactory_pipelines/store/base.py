@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:  # the interface names frames; importing it (a quick `lead set`) loads no pandas
+    import pandas as pd
 
 
 @dataclass
@@ -76,9 +78,14 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
-    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame: ...
+    # (col, value, surname) the change adds/removes -> n_added, n_removed, n_records, n_names, name_records
+    def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame: ...
+
+    def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame: ...  # counters of the records' values
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # record_id, lead_id carrying any key
+
+    def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...  # record_id, lead_id
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...
 
@@ -131,6 +138,28 @@ class LeadStore(Protocol):
 
     def lead_records(self, lead_id: str) -> pd.DataFrame: ...
 
+    # one lead at a time, as plain rows (no frames): what `lead show` and `lead set` read and write
+    def lead_rows(self, lead_ids: list[str]) -> list[dict]: ...
+
+    def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]: ...
+
+    def override_rows(self, lead_id: str) -> list[dict]: ...
+
+    def edit_fields(self, edits: list[tuple[str, str, str]], by: str, note: str, origin: str,
+                    moment: datetime) -> int: ...  # (lead_id, field, value): overrides, leads, history, outbox
+
+    def conflicts_by_id(self, conflict_ids: list[int]) -> pd.DataFrame: ...
+
+    def import_row(self, import_id: str) -> dict: ...
+
+    def quarantine_count(self) -> int: ...
+
+    def revive_merges(self, merges: list[tuple[str, str]]) -> int: ...  # (merged, survivor) pairs
+
+    def leads_merged_into(self, lead_id: str) -> list[str]: ...
+
+    def conflicts_in_group(self, group_id: str, status: str = "open") -> pd.DataFrame: ...
+
     def history(self, lead_id: str | None = None) -> pd.DataFrame: ...
 
     def history_after(self, seq: int) -> pd.DataFrame: ...
@@ -150,8 +179,6 @@ class LeadStore(Protocol):
     def lead_splits(self) -> pd.DataFrame: ...
 
     def split_lead(self, survivor: str, merged: str, by: str) -> int: ...
-
-    def revive_merged(self, merged: str, survivor: str) -> int: ...
 
     def table_names(self) -> list[str]: ...
 

@@ -8,6 +8,7 @@ link and curate; an undo; a decision) runs under `exclusive(purpose)`, the store
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -15,34 +16,44 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
-from datafactory_pipelines.history import GENESIS, chain, field_changes
-from datafactory_pipelines.notify.outbox import append_outbox
+from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain, chain_rows, field_changes
+from datafactory_pipelines.notify.outbox import append_outbox, append_outbox_for_seqs
+from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     DDL,
     IMPORT_COLUMNS,
     LEAD_COLUMNS,
+    LINKAGE_RECORD_COLUMNS,
     OVERRIDE_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     SHARED_CONTACT_COLUMNS,
 )
 from datafactory_pipelines.store.writer_lock import WriterLock
-from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
+
+if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
+    import pandas as pd
+    import pyarrow as pa
 
 LOCK_WAIT_SECONDS = 120.0
 # WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
 BULK_CHECKPOINT_THRESHOLD = "1GB"
 # record columns the store sets when saving an import (the rest come with the prepared records)
 _SET_ON_SAVE = ("record_id", "import_id", "source_file", "imported_at", "lead_id", "retired_by", "first_lead_id")
+# The DDL this code creates: a store set up with the same needs no catalog writes when it is opened.
+DDL_FINGERPRINT = hashlib.sha256("\n".join([str(SCHEMA_VERSION), *DDL]).encode()).hexdigest()[:16]
+
+
+def _ids(record_ids: list[int]) -> pd.DataFrame:
+    import pandas as pd
+    return pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})
 
 
 class DuckDBLeadStore:
@@ -54,6 +65,8 @@ class DuckDBLeadStore:
         self._shared_thread: int | None = None
         self._commit_each = False  # the shared connection of `bulk_writes`: each transaction commits alone
         with self._transaction() as con:
+            if self._schema_is_current(con):  # every command opens the store: the catalog is written only on change
+                return
             for statement in DDL:
                 if statement.lstrip().startswith("CREATE OR REPLACE VIEW"):
                     self._add_missing_columns(con)  # a store made by an older version
@@ -61,6 +74,16 @@ class DuckDBLeadStore:
             con.execute(
                 "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
             )
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('schema_ddl', ?)", [DDL_FINGERPRINT])
+
+    @staticmethod
+    def _schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether this store was last set up with exactly this DDL (then there is nothing to create or add)."""
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                           "AND table_name = 'store_meta'").fetchall()[0][0]:
+            return False
+        found = con.execute("SELECT value FROM store_meta WHERE key = 'schema_ddl'").fetchall()
+        return bool(found) and found[0][0] == DDL_FINGERPRINT
 
     @staticmethod
     def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -210,6 +233,9 @@ class DuckDBLeadStore:
         link_values: the values linking counts and blocks on (record_id = the row's position in
         `records`); kept beside the records so the next relink looks the new records' neighbours up by key.
         """
+        import numpy as np
+        import pyarrow as pa
+
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         rows = records.num_rows if isinstance(records, pa.Table) else len(records)
         positions = pa.array(np.arange(rows, dtype=np.int64))
@@ -249,6 +275,9 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO link_values SELECT col, value, record_id + ?, surname FROM incoming_values",
                             [start])
                 con.unregister("incoming_values")
+                if self._counters_kept(con):
+                    self._count_values(con, "SELECT col, value, surname FROM link_values "
+                                       "WHERE record_id >= ? AND record_id < ?", [start, start + rows], 1)
             seq = self._next_queue_seq(con)
             con.execute("INSERT INTO link_queue SELECT ? + i, ? + i, NULL, 'added', NULL, NULL, NULL FROM range(?) t(i)",
                         [seq, start, rows])
@@ -261,9 +290,11 @@ class DuckDBLeadStore:
     @classmethod
     def _queue_leads(cls, con: duckdb.DuckDBPyConnection, lead_ids: list[str]) -> None:
         """Leads whose records moved without linking: the next relink decides them again."""
-        seq = cls._next_queue_seq(con)
-        for offset, lead in enumerate(lead_ids):
-            con.execute("INSERT INTO link_queue VALUES (?, NULL, ?, 'lead', NULL, NULL, NULL)", [seq + offset, lead])
+        if not lead_ids:
+            return
+        seq = cls._next_queue_seq(con)  # one statement for all of them (an undo queues thousands)
+        con.execute("INSERT INTO link_queue SELECT ? + i - 1, NULL, lead_id, 'lead', NULL, NULL, NULL "
+                    "FROM unnest(?) WITH ORDINALITY AS t(lead_id, i)", [seq, list(lead_ids)])
 
     def imports(self) -> pd.DataFrame:
         return self._query("SELECT * FROM imports ORDER BY imported_at, import_id")
@@ -277,8 +308,80 @@ class DuckDBLeadStore:
             return self._query("SELECT * FROM quarantine WHERE import_id = ? ORDER BY record_id", [import_id])
         return self._query("SELECT * FROM quarantine ORDER BY record_id")
 
+    def quarantine_count(self) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM quarantine")[0]["n"])
+
     def lead_records(self, lead_id: str) -> pd.DataFrame:
         return self._query("SELECT * FROM records WHERE lead_id = ? ORDER BY collected_at, record_id", [lead_id])
+
+    # -- one lead at a time, without frames (`lead show`, `lead set`: what an operator waits for) ------------
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        con = self._shared if self._in_shared() else self._connect(read_only=True)
+        try:
+            cursor = con.execute(sql, params or [])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            if con is not self._shared:
+                con.close()
+
+    def lead_rows(self, lead_ids: list[str]) -> list[dict]:
+        """These leads' rows (any status), as dicts."""
+        if not lead_ids:
+            return []
+        return self._rows("SELECT * FROM leads WHERE lead_id IN (SELECT unnest(?)) ORDER BY lead_id",
+                          [list(lead_ids)])
+
+    def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]:
+        """The named columns of one lead's records, oldest first."""
+        return self._rows(f"SELECT {', '.join(columns)} FROM records WHERE lead_id = ? "
+                          "ORDER BY collected_at, record_id", [lead_id])
+
+    def override_rows(self, lead_id: str) -> list[dict]:
+        """The override that holds per field of one lead (the latest), oldest first."""
+        return self._rows(
+            "SELECT * FROM (SELECT o.*, row_number() OVER (PARTITION BY field ORDER BY decided_at DESC) AS latest "
+            "FROM lead_overrides o WHERE lead_id = ?) held WHERE latest = 1 ORDER BY decided_at", [lead_id])
+
+    def edit_fields(self, edits: list[tuple[str, str, str]], by: str, note: str, origin: str,
+                    moment: datetime) -> int:
+        """One-to-one edits (lead_id, field, value) of checked, standardized values, in one transaction: each
+        kept as an override, set on its lead, and (where it changes the value) one history row and the outbox.
+        Reads and writes only the edited leads' rows."""
+        if not edits:
+            return 0
+        leads = sorted({lead for lead, _, _ in edits})
+        fields = sorted({field for _, field, _ in edits})
+        if not set(fields) <= set(LEAD_COLUMNS):
+            raise ValueError(f"not a lead field: {', '.join(sorted(set(fields) - set(LEAD_COLUMNS)))}")
+        stamp = moment.isoformat(timespec="microseconds")
+        with self._transaction() as con:
+            quoted = ", ".join(f'"{f}"' for f in fields)
+            current = {row[0]: dict(zip(fields, row[1:], strict=True)) for row in con.execute(
+                f"SELECT lead_id, {quoted} FROM leads WHERE lead_id IN ({', '.join('?' * len(leads))})",
+                leads).fetchall()}
+            changes = [(lead, field, str(current.get(lead, {}).get(field) or ""), str(value))
+                       for lead, field, value in edits]
+            self._append_history_rows(con, [c for c in changes if c[2] != c[3]], origin, by, note)
+            con.execute(f"INSERT INTO lead_overrides ({', '.join(OVERRIDE_COLUMNS)}) VALUES "
+                        + ", ".join(["(?, ?, ?, ?, ?, ?, ?, NULL)"] * len(edits)),
+                        [v for lead, field, value in edits for v in (lead, field, value, by, note, moment, origin)])
+            for lead, field, value in edits:
+                con.execute(f'UPDATE leads SET "{field}" = ?, updated_at = ? WHERE lead_id = ?', [value, stamp, lead])
+        return len(edits)
+
+    def _append_history_rows(self, con: duckdb.DuckDBPyConnection, changes: list[tuple[str, str, str, str]],
+                             action: str, actor: str, cause: str) -> None:
+        """`_append_history` for a few (lead_id, field, old, new) changes, without frames."""
+        if not changes:
+            return
+        head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
+        seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
+        rows = chain_rows(changes, seq, prev, datetime.now(timezone.utc).replace(tzinfo=None), action, actor, cause)
+        con.execute(f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES "
+                    + ", ".join([f"({', '.join('?' * len(HISTORY_COLUMNS))})"] * len(rows)),
+                    [value for row in rows for value in row])
+        append_outbox_for_seqs(con, rows[0][0], rows[-1][0])
 
     def overrides(self) -> pd.DataFrame:
         """The latest override per (lead, field)."""
@@ -289,6 +392,18 @@ class DuckDBLeadStore:
     def conflicts(self, status: str | None = "open") -> pd.DataFrame:
         where = "WHERE status = ?" if status else ""
         return self._query(f"SELECT * FROM conflicts {where} ORDER BY conflict_id", [status] if status else [])
+
+    def conflicts_by_id(self, conflict_ids: list[int]) -> pd.DataFrame:
+        """These conflicts, whatever their status."""
+        import pandas as pd
+
+        return self._query_with("SELECT * FROM conflicts WHERE conflict_id IN (SELECT conflict_id FROM wanted) "
+                                "ORDER BY conflict_id",
+                                {"wanted": pd.DataFrame({"conflict_id": pd.Series(conflict_ids, dtype="int64")})})
+
+    def conflicts_in_group(self, group_id: str, status: str = "open") -> pd.DataFrame:
+        return self._query("SELECT * FROM conflicts WHERE group_id = ? AND status = ? ORDER BY conflict_id",
+                           [group_id, status])
 
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: str) -> None:
@@ -306,14 +421,20 @@ class DuckDBLeadStore:
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
 
-    def revive_merged(self, merged: str, survivor: str) -> int:
-        """Hand a merged lead its first records back (undoing the merge an undone import caused)."""
+    def revive_merges(self, merges: list[tuple[str, str]]) -> int:
+        """Hand merged leads their first records back (undoing the merges an undone import caused), in one
+        statement for all (merged, survivor) pairs; returns the records moved."""
+        if not merges:
+            return 0
         with self._transaction() as con:
-            moved = con.execute("SELECT count(*) FROM records WHERE lead_id = ? AND first_lead_id = ?",
-                                [survivor, merged]).fetchall()[0][0]
-            con.execute("UPDATE records SET lead_id = ? WHERE lead_id = ? AND first_lead_id = ?",
-                        [merged, survivor, merged])
-            self._queue_leads(con, [survivor, merged])
+            con.execute("CREATE OR REPLACE TEMP TABLE reviving AS SELECT unnest(?) AS merged, unnest(?) AS survivor",
+                        [[m for m, _ in merges], [s for _, s in merges]])
+            moved = con.execute("SELECT count(*) FROM records r JOIN reviving v "
+                                "ON r.lead_id = v.survivor AND r.first_lead_id = v.merged").fetchall()[0][0]
+            con.execute("UPDATE records SET lead_id = v.merged FROM reviving v "
+                        "WHERE records.lead_id = v.survivor AND records.first_lead_id = v.merged")
+            con.execute("DROP TABLE reviving")
+            self._queue_leads(con, [lead for pair in merges for lead in pair])
         return int(moved)
 
     def split_lead(self, survivor: str, merged: str, by: str) -> int:
@@ -370,6 +491,9 @@ class DuckDBLeadStore:
         cls._queue_leads(con, [row[0] for row in con.execute(
             "SELECT DISTINCT lead_id FROM records WHERE record_id IN (SELECT record_id FROM leaving) "
             "AND lead_id IS NOT NULL ORDER BY 1").fetchall()])
+        if cls._counters_kept(con):
+            cls._count_values(con, "SELECT col, value, surname FROM link_values "
+                              "WHERE record_id IN (SELECT record_id FROM leaving)", [], -1)
         con.execute("DELETE FROM link_values WHERE record_id IN (SELECT record_id FROM leaving)")
         con.execute("DROP TABLE leaving")
 
@@ -385,11 +509,26 @@ class DuckDBLeadStore:
 
     def records_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
         """The live records of these leads."""
-        return self._query("SELECT * FROM records WHERE retired_by IS NULL AND list_contains(?, lead_id) "
-                           "ORDER BY record_id", [list(lead_ids)])
+        import pandas as pd
+
+        return self._query_with("SELECT * FROM records WHERE retired_by IS NULL "
+                                "AND lead_id IN (SELECT lead_id FROM wanted) ORDER BY record_id",
+                                {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def import_row(self, import_id: str) -> dict:
+        """One import's row (a ValueError names an unknown id)."""
+        rows = self._rows("SELECT * FROM imports WHERE import_id = ?", [import_id])
+        if not rows:
+            raise ValueError(f"no import {import_id}")
+        return rows[0]
+
+    def leads_merged_into(self, lead_id: str) -> list[str]:
+        return [row["lead_id"] for row in self._rows(
+            "SELECT lead_id FROM leads WHERE status = 'merged' AND merged_into = ? ORDER BY lead_id", [lead_id])]
 
     def history_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
         """The history rows of these leads only (index history_by_lead), in sequence order."""
+        import pandas as pd
         con = self._shared if self._in_shared() else self._connect(read_only=True)
         try:
             con.register("wanted_leads", pd.DataFrame({"lead_id": pd.Series(lead_ids, dtype=object)}))
@@ -403,6 +542,7 @@ class DuckDBLeadStore:
 
     def close_conflicts(self, closed: pd.DataFrame, by: str, cause: str) -> None:
         """closed: conflict_id, reason. Each conflict is closed with a history row on its lead saying why."""
+        import pandas as pd
         if closed.empty:
             return
         now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -465,6 +605,7 @@ class DuckDBLeadStore:
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None:
         """Operators' decisions in one transaction: overrides appended, conflicts closed, leads updated,
         and every change written to the history."""
+        import pandas as pd
         with self._transaction() as con:
             if len(lead_updates):
                 con.register("updated_leads", lead_updates[["lead_id"]].drop_duplicates())
@@ -514,7 +655,7 @@ class DuckDBLeadStore:
         """These columns of every active record, in record id order, as Arrow: what a full pass links
         (the base read once, only the columns it needs, no pandas copy)."""
         select = ", ".join(f'"{c}"' for c in columns)
-        sql = f"SELECT {select} FROM records WHERE retired_by IS NULL ORDER BY record_id"
+        sql = f"SELECT {select} FROM records WHERE retired_by IS NULL ORDER BY record_id"  # -> pyarrow.Table
         if self._in_shared():
             return self._shared.sql(sql).to_arrow_table()
         con = self._connect(read_only=True)
@@ -546,6 +687,7 @@ class DuckDBLeadStore:
         )
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:
+        import pandas as pd
         with self._transaction() as con:
             con.register("record_leads_df", changes.record_leads[["record_id", "lead_id"]])
             con.execute("CREATE OR REPLACE TEMP TABLE record_leads AS SELECT * FROM record_leads_df")
@@ -569,6 +711,7 @@ class DuckDBLeadStore:
                 con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
                 con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
                 con.unregister("all_values")
+                self._recount_values(con)
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
                             [changes.link_values_version or ""])
             if changes.queue_done is not None:
@@ -634,6 +777,41 @@ class DuckDBLeadStore:
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
 
+    # -- value counters, kept on write ------------------------------------------------------
+    @staticmethod
+    def _counters_kept(con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether value_counts/value_names are kept: from the first full pass on, which builds them with
+        the link values' version. Before it, the next relink is a full pass anyway, so saves skip them."""
+        return bool(con.execute("SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value <> ''")
+                    .fetchall()[0][0])
+
+    @staticmethod
+    def _count_values(con: duckdb.DuckDBPyConnection, values_sql: str, params: list, sign: int) -> None:
+        """Add (sign 1) or take away (sign -1) the link values `values_sql` selects (col, value, surname)
+        to or from the counters: only the keys these values carry are read and written."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE counted AS SELECT col, value, surname FROM ({values_sql}) v", params)
+        for statement in change_sql.count_values(sign):
+            con.execute(statement)
+        con.execute("DROP TABLE counted")
+
+    @staticmethod
+    def _recount_values(con: duckdb.DuckDBPyConnection) -> None:
+        """The counters counted again over all link values (a full pass rebuilds them)."""
+        for statement in change_sql.RECOUNT_VALUES:
+            con.execute(statement)
+
+    def value_counters(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The stored counters (value_counts, value_names), whole: for checks, not for the change path."""
+        return (self._query("SELECT * FROM value_counts ORDER BY col, value"),
+                self._query("SELECT * FROM value_names ORDER BY col, value, surname"))
+
+    def recounted_values(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the counters should hold, counted from scratch over the link values: for checks."""
+        return (self._query("SELECT col, value, count(*) AS n_records, count(DISTINCT surname) AS n_names "
+                            "FROM link_values GROUP BY col, value ORDER BY col, value"),
+                self._query("SELECT col, value, surname, count(*) AS n_records FROM link_values "
+                            "WHERE surname IS NOT NULL GROUP BY col, value, surname ORDER BY col, value, surname"))
+
     # -- the per-change path: looked up by key ----------------------------------------------
     def _query_with(self, sql: str, tables: dict[str, pd.DataFrame], params: list | None = None) -> pd.DataFrame:
         """A query joining frames of keys (registered under the given names for this query only)."""
@@ -656,6 +834,11 @@ class DuckDBLeadStore:
     def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
         """The golden values of the leads in `scope` (record_id, lead_id: every record of those leads with
         the lead it belongs to now), computed here by survivorship's SQL (survivorship_sql.golden_sql)."""
+        import pandas as pd
+
+        # survivorship's rules module loads pandas: imported here, not when the store is opened
+        from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
+
         relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
                     "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
                     "JOIN imports i ON i.import_id = r.import_id) AS scoped")
@@ -665,48 +848,53 @@ class DuckDBLeadStore:
             "curate_switchboards": pd.DataFrame({"value": pd.Series(sorted(switchboards), dtype=object)})})
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """Per (col, value): how many active records carry it and how many different surnames."""
-        return self._query_with(
-            "SELECT v.col, v.value, count(*) AS n_records, count(DISTINCT v.surname) AS n_names "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value", {"wanted": keys[["col", "value"]]})
+        """Per (col, value): how many active records carry it and how many different surnames (the counters)."""
+        return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
-    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame:
-        """Per (col, value, surname): records carrying it now, and how many of them are in `added`."""
-        return self._query_with(
-            "SELECT v.col, v.value, v.surname, count(*) AS n_records, "
-            "count(*) FILTER (WHERE v.record_id IN (SELECT record_id FROM added)) AS n_added "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value, v.surname",
-            {"wanted": keys[["col", "value"]],
-             "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")})})
+    def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
+        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
+        import pandas as pd
+        return self._query_with(change_sql.CHANGE_COUNTS, {
+            "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
+            "removed": removed[["col", "value", "surname"]].astype(object)})
+
+    def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame:
+        """The counters (col, value, n_records, n_names) of every value these records carry."""
+        return self._query_with(change_sql.NEIGHBOURHOOD_STATS, {"wanted": _ids(record_ids)})
+
+    def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
+        """record_id, lead_id of the active records with these ids or in these leads (no other column)."""
+        import pandas as pd
+        return self._query_with(change_sql.RECORD_LEADS_OF, {
+            "wanted_records": _ids(record_ids),
+            "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT DISTINCT v.record_id, r.lead_id FROM link_values v "
-            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "JOIN records r ON r.record_id = v.record_id", {"wanted": keys[["col", "value"]]})
+        """record_id, lead_id of the records carrying any of these (col, value)."""
+        return self._query_with(change_sql.RECORDS_SHARING, {"wanted": keys[["col", "value"]]})
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read."""
+        import pandas as pd
         return self._query_with(
-            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            f"SELECT {', '.join('r.' + c for c in LINKAGE_RECORD_COLUMNS)}, i.imported_at AS import_time "
+            "FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
             "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
             {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
              "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT record_l AS id_l, record_r AS id_r FROM match_links "
-            "WHERE record_l IN (SELECT record_id FROM wanted) OR record_r IN (SELECT record_id FROM wanted)",
-            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+        return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
     def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
+        import pandas as pd
         return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
                                 {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
+        import pandas as pd
         found = self._query_with(
             "SELECT DISTINCT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
             "AND retired_by IS NULL AND lead_id IS NOT NULL",
@@ -714,18 +902,22 @@ class DuckDBLeadStore:
         return list(found["lead_id"])
 
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame:
+        import pandas as pd
         return self._query_with(
-            "SELECT * FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted) "
-            "QUALIFY row_number() OVER (PARTITION BY lead_id, field ORDER BY decided_at DESC) = 1",
+            f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM (SELECT *, row_number() OVER (PARTITION BY lead_id, field "
+            "ORDER BY decided_at DESC) AS latest FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted)) o "
+            "WHERE latest = 1",
             {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame:
+        import pandas as pd
         where = "AND status = ?" if status else ""
         return self._query_with(
             f"SELECT * FROM conflicts WHERE lead_id IN (SELECT lead_id FROM wanted) {where} ORDER BY conflict_id",
             {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})}, [status] if status else [])
 
     def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame:
+        import pandas as pd
         return self._query_with(
             "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
             "OR lead_b IN (SELECT lead_id FROM wanted)",
