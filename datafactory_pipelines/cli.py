@@ -55,22 +55,25 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
 
 def _import_files(store, files: list[Path], by: str) -> int:
     from datafactory_pipelines.cli_reading import say_column_report
-    from datafactory_pipelines.pipeline import import_file, relink_and_curate
+    from datafactory_pipelines.pipeline import import_files, import_workers, peak_rss_gb, relink_and_curate
 
     rejected = 0
     imported: list[str] = []
     rows = 0
-    begun = time.perf_counter()
-    for i, path in enumerate(files, start=1):
-        started = time.perf_counter()
-        outcome = import_file(store, path, imported_by=by)
-        took = time.perf_counter() - started
+    begun = last = time.perf_counter()
+    workers = import_workers(len(files))
+    if workers:
+        _say(f"reading {len(files)} files in {workers} worker processes; saving each as it is ready …")
+    for i, outcome in enumerate(import_files(store, files, imported_by=by, workers=workers), start=1):
+        now = time.perf_counter()
+        took, last = now - last, now
+        path = outcome.path
         if outcome.status == "imported":
             imported.append(outcome.import_id or "")
             rows += outcome.rows_read
             _say(f"[{i}/{len(files)}] {path.name}: imported {outcome.rows_read} rows as {outcome.import_id} "
                  f"({outcome.rows_unreachable} unreachable) in {took:.1f}s; {rows} rows so far "
-                 f"({time.perf_counter() - begun:.0f}s)")
+                 f"({now - begun:.0f}s, {rows / max(now - begun, 1e-9):,.0f} rows/s)")
             for reason, n in sorted(outcome.unreachable_reasons.items(), key=lambda kv: -kv[1])[:5]:
                 _say(f"      {n:>6}  {reason}")
             say_column_report(store, outcome.import_id or "")
@@ -84,6 +87,8 @@ def _import_files(store, files: list[Path], by: str) -> int:
     _say(f"leads: {result.active_leads} active, {result.changes.created} created, {result.changes.updated} updated, "
          f"{result.changes.merged} merged; {result.duplicates_found} duplicate records folded in "
          f"({result.path} path: {result.reason}; {sum(result.timings.values()):.1f}s)")
+    _say("  phases: " + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in result.timings.items())
+         + f"; import {time.perf_counter() - begun:.0f}s in all, peak memory {peak_rss_gb():.2f} GB")
     return 1 if rejected else 0
 
 

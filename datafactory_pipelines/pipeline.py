@@ -10,16 +10,26 @@ import hashlib
 import json
 import logging
 import math
+import multiprocessing
+import os
 import re
 import shutil
+import threading
 import time
-from collections.abc import Callable, Collection
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
+from itertools import chain, islice
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.conflicts import hold_and_detect, release_held_values
@@ -41,7 +51,7 @@ from datafactory_pipelines.linkage.engine import (
     link_neighbourhood,
     link_values,
 )
-from datafactory_pipelines.linkage.sql import rule_name, tf_bucket, tf_columns, value_columns
+from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance
@@ -55,6 +65,8 @@ BULK_SHARE = 0.5
 # what provenance and conflicts say about the record behind a golden value
 RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row", "collected_at"]
 CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
+# every record column _curate reads (a full pass reads only these of the base)
+CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -146,8 +158,17 @@ class PhaseTimer:
         if self._phase:
             took = time.perf_counter() - self._started
             self.timings[self._phase] = round(self.timings.get(self._phase, 0.0) + took, 3)
-            log.info("%s took %.2fs", self._phase, took)
+            log.info("%s took %.2fs (peak RSS so far %.2f GB)", self._phase, took, peak_rss_gb())
             self._phase = ""
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
 def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tuple[pd.DataFrame, LinkResult]:
@@ -344,27 +365,124 @@ class FileOutcome:
     unreachable_reasons: dict[str, int] = field(default_factory=dict)
 
 
-def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
-    meta = prepared.meta(imported_by)
-    values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)))
-    try:
-        store.save_import(meta, prepared.records, link_values=values)
-    except DuplicateImportError as dup:
-        return FileOutcome(prepared.raw.path, dup.import_id, "duplicate", prepared.raw.rows_read,
-                           error=f"already imported as {dup.import_id}")
+@dataclass
+class ReadyImport:
+    """A file read and standardized, with its link values: everything saving it needs. From a worker
+    process the tables come as Arrow (passed on cheaply, appended to the store as they are)."""
+
+    path: Path
+    meta: ImportMeta
+    records: pd.DataFrame | pa.Table
+    link_values: pd.DataFrame | pa.Table
+    unreachable_reasons: dict[str, int]
+
+
+def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arrow: bool = False) -> ReadyImport:
+    values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)),
+                         _lead_config(), as_arrow=arrow)
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
+    return ReadyImport(prepared.raw.path, prepared.meta(imported_by), prepared.records, values,
+                       {str(k): int(v) for k, v in reasons.items()})
+
+
+def save_ready(store: LeadStore, ready: ReadyImport) -> FileOutcome:
+    meta = ready.meta
+    try:
+        store.save_import(meta, ready.records, link_values=ready.link_values)
+    except DuplicateImportError as dup:
+        return FileOutcome(ready.path, dup.import_id, "duplicate", meta.rows_read,
+                           error=f"already imported as {dup.import_id}")
     # meta.import_id: the store gives content imported before and since undone a new id (…-r2)
-    return FileOutcome(prepared.raw.path, meta.import_id, "imported", prepared.raw.rows_read,
-                       len(prepared.unreachable), unreachable_reasons={str(k): int(v) for k, v in reasons.items()})
+    return FileOutcome(ready.path, meta.import_id, "imported", meta.rows_read, meta.rows_unreachable,
+                       unreachable_reasons=ready.unreachable_reasons)
+
+
+def save_import(store: LeadStore, prepared: PreparedImport, imported_by: str = "datafactory") -> FileOutcome:
+    return save_ready(store, ready_import(prepared, imported_by))
 
 
 def import_file(store: LeadStore, path: str | Path, imported_by: str = "datafactory") -> FileOutcome:
     """Read, standardize and save one file; a file that cannot be read leaves the store untouched."""
+    ready = read_for_import(path, imported_by, arrow=False)
+    return ready if isinstance(ready, FileOutcome) else save_ready(store, ready)
+
+
+def read_for_import(path: str | Path, imported_by: str = "datafactory", arrow: bool = True) -> ReadyImport | FileOutcome:
+    """Read and standardize one file (in a worker process, or here): ready to save, or rejected with
+    the reason naming file, sheet, row and column."""
     try:
         prepared = prepare_file(path)
     except IngestError as err:
         return FileOutcome(Path(path), None, "rejected", error=err.describe())
-    return save_import(store, prepared, imported_by)
+    ready = ready_import(prepared, imported_by, arrow=arrow)
+    if arrow:
+        ready.records = pa.Table.from_pandas(ready.records, preserve_index=False)
+    return ready
+
+
+@cache
+def _lead_config() -> LinkageConfig:
+    """The shipped lead linkage config, parsed once per process (a worker reads many files)."""
+    return load_config()
+
+
+def import_workers(files: int) -> int:
+    """Worker processes for reading and standardizing `files` files: one per core, none for one file."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if files < 2 or cores < 2 else min(cores, files)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Forked workers start at once (a spawned one imports the whole library first, a second or more);
+    a fork is only safe while this process runs no other thread (and holds no store connection:
+    `import_files` starts them first). Otherwise a fork server, which imports the library once."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str = "datafactory",
+                 workers: int | None = None) -> Iterator[FileOutcome]:
+    """Import many files, in order, one outcome per file as each is saved (save only: relink after).
+
+    Files are read and standardized in `workers` processes side by side (default: one per core) while
+    this process saves the ones before them; each file is saved in its own transaction, as
+    `import_file` would, over one store connection. A file that cannot be read is rejected with its
+    reason and the others go on.
+    """
+    workers = import_workers(len(paths)) if workers is None else workers
+    reading = _read_in_order(paths, imported_by, workers)
+    first = next(reading, None)  # the workers start before this process opens the store
+    if first is None:
+        return
+    with store.bulk_writes():
+        for ready in chain([first], reading):
+            yield ready if isinstance(ready, FileOutcome) else save_ready(store, ready)
+
+
+def _read_in_order(paths: Sequence[str | Path], imported_by: str, workers: int) -> Iterator[ReadyImport | FileOutcome]:
+    if workers < 1:
+        for path in paths:
+            yield read_for_import(path, imported_by, arrow=False)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
+    try:
+        waiting = iter(paths)
+        # a few files ahead of the saving, not all of them: memory stays at a few files' worth
+        pending = deque(pool.submit(read_for_import, path, imported_by) for path in islice(waiting, 2 * workers))
+        while pending:
+            ready = pending.popleft().result()
+            following = next(waiting, None)
+            if following is not None:
+                pending.append(pool.submit(read_for_import, following, imported_by))
+            yield ready
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",
@@ -405,22 +523,40 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
                                   action=action, queue_done=queue_done, curate_fresh=curate_fresh)
     else:
-        timer.phase("read records")
-        records = store.records_for_linkage()
-        timer.phase("link", f"{len(records)} records, full pass")
-        if model is not None and _outgrown(model, len(records)):
-            model = None
-        values = link_values(records, config) if len(records) else _no_values()
-        if records.empty:
+        link, values = _link_everything(store, config, model, timer)
+        timer.phase("read records for curation")
+        records = store.records_for_linkage(columns=CURATE_READS)
+        if link is None:
             records, link = link_all(store, full=True, retrain=retrain)
-        else:
-            link = link_records(records, model=model, apart=kept_apart(records, store.lead_splits()))
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
                           curate_fresh=curate_fresh, link_values=values, link_values_version=_values_version(config),
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
+
+
+def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None,
+                     timer: PhaseTimer) -> tuple[LinkResult | None, pa.Table]:
+    """The full pass's linking: the active records' linkage columns read once as Arrow and linked in
+    DuckDB (no pandas copy of the base), the records kept apart found by join, and every record's link
+    values computed from the same prepared table."""
+    timer.phase("read records")
+    table = store.active_records_arrow(LEAD_LINK_COLUMNS)
+    at = table.schema.get_field_index("name_partial")
+    table = table.set_column(at, "name_partial", pc.fill_null(table.column(at).cast(pa.bool_()), False))
+    timer.phase("link", f"{table.num_rows} records, full pass")
+    if model is not None and _outgrown(model, table.num_rows):
+        model = None
+    if table.num_rows == 0:  # nothing to link (every import undone): see link_all
+        return None, pa.Table.from_pandas(_no_values(), preserve_index=False)
+    con = duckdb.connect()
+    try:
+        link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
+        values = con.sql(link_values_sql(config)).to_arrow_table()
+    finally:
+        con.close()
+    return link, values
 
 
 #: the format of link_values and their counters; a store with another one is linked in a full pass once

@@ -12,6 +12,7 @@ from importlib import resources
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from datafactory_pipelines.linkage.clustering import cluster_pairs, components
 from datafactory_pipelines.linkage.config import LinkageConfig, load_config
@@ -136,16 +137,17 @@ def _apart_ids(ids: np.ndarray, apart: pd.DataFrame | None) -> pd.DataFrame | No
     return frame.astype("int64")
 
 
-def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: LinkModel | None = None,
+def link_table(table: pd.DataFrame | pa.Table, config: LinkageConfig | None = None, model: LinkModel | None = None,
                con: duckdb.DuckDBPyConnection | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
-    """Link one table (records already standardized when the config says so)."""
+    """Link one table (records already standardized when the config says so): a pandas frame, or an
+    Arrow table (DuckDB reads it in place: a full pass over the store makes no pandas copy of it)."""
     config = config or load_config()
     own = con is None
     con = con or duckdb.connect()
     try:
-        ids = table[config.unique_id].to_numpy()
+        ids = _column(table, config.unique_id)
         n = prepare(con, table, config)
-        sources = table[config.source_column].astype(str).to_numpy() if config.source_column else None
+        sources = _column(table, config.source_column).astype(str) if config.source_column else None
         blocking = block_pairs(con, config)
         if model is None:
             small_lead_table = config.standardize_leads and n < MIN_TRAINING_RECORDS
@@ -163,6 +165,12 @@ def link_table(table: pd.DataFrame, config: LinkageConfig | None = None, model: 
     result = LinkResult(clusters, pairs.drop(columns=["_l", "_r"]), model, blocking, shared, splits)
     result.threshold = config.threshold
     return result
+
+
+def _column(table: pd.DataFrame | pa.Table, name: str) -> np.ndarray:
+    if isinstance(table, pa.Table):
+        return table.column(name).to_numpy()
+    return table[name].to_numpy()
 
 
 def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.DataFrame:
@@ -262,17 +270,21 @@ def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfi
     return con.execute(union).df()["_id"].to_numpy()
 
 
-def link_values(table: pd.DataFrame, config: LinkageConfig | None = None) -> pd.DataFrame:
+def link_values(table: pd.DataFrame, config: LinkageConfig | None = None,
+                as_arrow: bool = False) -> pd.DataFrame | pa.Table:
     """The values linking counts and blocks on, one row per (record, value): record_id, col, value, surname.
 
     Computed for new records only (in memory) and kept in the store, so the store can count values
-    and find a new record's candidates by key without reading the base.
+    and find a new record's candidates by key without reading the base. as_arrow: an Arrow table
+    (what a bulk import's worker hands on), else pandas.
     """
     config = config or load_config()
     con = duckdb.connect()
     try:
-        prepare(con, link_frame(table) if "name_partial" in table.columns else table, config)
-        return con.execute(link_values_sql(config)).df()
+        frame = link_frame(table) if "name_partial" in table.columns else table
+        prepare(con, pa.Table.from_pandas(frame, preserve_index=False), config, counts=False)
+        result = con.sql(link_values_sql(config))
+        return result.to_arrow_table() if as_arrow else result.df()
     finally:
         con.close()
 

@@ -5,25 +5,25 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from datafactory_pipelines.linkage.config import LinkageConfig
 
 SEPARATOR = "\x1f"
 
 
-def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: LinkageConfig,
-            stats: pd.DataFrame | None = None) -> int:
+def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame | pa.Table, config: LinkageConfig,
+            stats: pd.DataFrame | None = None, counts: bool = True) -> int:
     """Load the records as `recs` with a dense internal id `_id`, '' as NULL, derived columns and key stats.
 
     stats: the counts over the whole store (col, value, n_records, n_names) for the values these records
     carry; without it the counts are taken over the records themselves (a full link).
+    counts=False: the derived columns only (what the link values of new records need), no counts.
     Two statements: the derived columns (config.prepare, in order, each seeing the ones before), then
     the counts joined on.
     """
-    frame = table.reset_index(drop=True).assign(_id=np.arange(len(table), dtype=np.int64))
+    frame, columns, text_columns = _input_records(table)
     con.register("input_records", frame)
-    columns = [c for c in frame.columns if c != "_id"]
-    text_columns = {c for c in columns if frame[c].dtype == object}
     select = ", ".join(
         f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '') AS {_q(c)}" if c in text_columns else _q(c) for c in columns
     )
@@ -36,8 +36,12 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
             steps.append(f"SELECT *, CAST(({expression}) AS VARCHAR) AS {_q(column)} FROM step{len(steps) - 1}")
             columns.append(column)
     chain = ", ".join(f"step{i} AS ({step})" for i, step in enumerate(steps))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE recs_prepared AS WITH {chain} SELECT * FROM step{len(steps) - 1}")
+    total = frame.num_rows if isinstance(frame, pa.Table) else len(frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {'recs_prepared' if counts else 'recs'} AS "
+                f"WITH {chain} SELECT * FROM step{len(steps) - 1}")
     con.unregister("input_records")
+    if not counts:
+        return total
     if stats is not None:
         con.register("store_stats_df", stats[["col", "value", "n_records", "n_names"]])
         con.execute("CREATE OR REPLACE TEMP TABLE store_stats AS SELECT * FROM store_stats_df")
@@ -65,7 +69,20 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
     con.execute(f"CREATE OR REPLACE TEMP TABLE recs AS SELECT p.*{''.join(', ' + c for c in counted)} "
                 f"FROM recs_prepared p {' '.join(joins)}")
     con.execute("DROP TABLE recs_prepared")
-    return len(frame)
+    return total
+
+
+def _input_records(table: pd.DataFrame | pa.Table) -> tuple[pd.DataFrame | pa.Table, list[str], set[str]]:
+    """The records with a dense `_id` (row position), their columns and which of them are text.
+    An Arrow table (a full pass reads the store's columns as Arrow) goes to DuckDB without a copy."""
+    if isinstance(table, pa.Table):
+        frame = table.append_column("_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        text = {f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                or pa.types.is_null(f.type)}
+        return frame, list(table.column_names), text
+    frame = table.reset_index(drop=True).assign(_id=np.arange(len(table), dtype=np.int64))
+    columns = [c for c in frame.columns if c != "_id"]
+    return frame, columns, {c for c in columns if frame[c].dtype == object}
 
 
 def rule_name(rule: list[str]) -> str:

@@ -43,7 +43,7 @@ class LeadChanges:
     updated: int = 0
     merged: int = 0
     shared_values: pd.DataFrame | None = None  # kind, value: only these shared_contacts rows are replaced
-    link_values: pd.DataFrame | None = None  # replaces the link_values table when given (a full relink)
+    link_values: pd.DataFrame | Any | None = None  # (pandas or Arrow) replaces link_values when given (a full relink)
     link_values_version: str | None = None  # the linkage config those values were computed with
     queue_done: int | None = None  # link_queue rows up to this seq were linked by this change
 
@@ -66,7 +66,12 @@ class LeadStore(Protocol):
 
     def find_import(self, content_sha256: str) -> str | None: ...
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int: ...
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame | Any,
+                    link_values: pd.DataFrame | Any | None = None) -> int: ...  # pandas or Arrow tables
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """Many writes in a row over one connection, each transaction still its own."""
+        ...
 
     # -- the per-change path: everything below is looked up by key, never by reading the base --
     def link_queue(self) -> pd.DataFrame: ...  # seq, record_id, lead_id, change (added|removed|lead), col, value
@@ -102,7 +107,12 @@ class LeadStore(Protocol):
 
     def change_path_state(self) -> dict[str, int]: ...  # active_records, max_lead_number, max_conflict_id, ...
 
-    def records_for_linkage(self) -> pd.DataFrame: ...
+    def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+    # -- the full pass: the base read once, in columns --
+    def active_records_arrow(self, columns: list[str]) -> Any: ...  # a pyarrow.Table, record id order
+
+    def kept_apart_pairs(self) -> pd.DataFrame: ...  # id_l, id_r: records of leads an operator split apart
 
     def apply_lead_changes(self, changes: LeadChanges) -> None: ...
 

@@ -40,8 +40,13 @@ from datafactory_pipelines.store.writer_lock import WriterLock
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
     import pandas as pd
+    import pyarrow as pa
 
 LOCK_WAIT_SECONDS = 120.0
+# WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
+BULK_CHECKPOINT_THRESHOLD = "1GB"
+# record columns the store sets when saving an import (the rest come with the prepared records)
+_SET_ON_SAVE = ("record_id", "import_id", "source_file", "imported_at", "lead_id", "retired_by", "first_lead_id")
 # The DDL this code creates: a store set up with the same needs no catalog writes when it is opened.
 DDL_FINGERPRINT = hashlib.sha256("\n".join([str(SCHEMA_VERSION), *DDL]).encode()).hexdigest()[:16]
 
@@ -58,6 +63,7 @@ class DuckDBLeadStore:
         self._writer_lock = WriterLock.beside(self.path)
         self._shared: duckdb.DuckDBPyConnection | None = None  # the connection of an atomic change
         self._shared_thread: int | None = None
+        self._commit_each = False  # the shared connection of `bulk_writes`: each transaction commits alone
         with self._transaction() as con:
             if self._schema_is_current(con):  # every command opens the store: the catalog is written only on change
                 return
@@ -144,6 +150,25 @@ class DuckDBLeadStore:
     def _in_shared(self) -> bool:
         return self._shared is not None and self._shared_thread == threading.get_ident()
 
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Many writes in a row (a bulk import's files) over one connection: every transaction still
+        commits (or rolls back) on its own, but the connection stays open and the database is checkpointed
+        once at the end instead of after every few MB (a checkpoint rewrites the records' index: at a
+        million records it costs more than the import it follows)."""
+        if self._in_shared():  # already inside one connection (an atomic change)
+            yield
+            return
+        con = self._connect()
+        con.execute(f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
+        self._shared, self._shared_thread, self._commit_each = con, threading.get_ident(), True
+        try:
+            yield
+            con.execute("CHECKPOINT")
+        finally:
+            self._shared, self._shared_thread, self._commit_each = None, None, False
+            con.close()
+
     # -- connections -------------------------------------------------------------------------
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -160,10 +185,10 @@ class DuckDBLeadStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self._in_shared():  # part of an atomic change: its transaction commits or rolls back
+        if self._in_shared() and not self._commit_each:  # an atomic change: its transaction commits or rolls back
             yield self._shared
             return
-        con = self._connect()
+        con = self._shared if self._in_shared() else self._connect()
         try:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -173,7 +198,8 @@ class DuckDBLeadStore:
                 raise
             con.execute("COMMIT")
         finally:
-            con.close()
+            if con is not self._shared:
+                con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -197,15 +223,25 @@ class DuckDBLeadStore:
                            [content_sha256])
         return None if rows.empty else str(rows.iloc[0, 0])
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame, link_values: pd.DataFrame | None = None) -> int:
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame | pa.Table,
+                    link_values: pd.DataFrame | pa.Table | None = None) -> int:
         """Write the import and all its records in one transaction; returns the number of records.
 
         The same content as a live import is refused. Content imported before and since undone comes
         back as a new import: its id gets a suffix (`…-r2`), written back into `meta.import_id`.
+        records: a pandas frame or an Arrow table (appended as it is, no copy) with the prepared columns.
         link_values: the values linking counts and blocks on (record_id = the row's position in
         `records`); kept beside the records so the next relink looks the new records' neighbours up by key.
         """
+        import numpy as np
+        import pyarrow as pa
+
         now = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows = records.num_rows if isinstance(records, pa.Table) else len(records)
+        positions = pa.array(np.arange(rows, dtype=np.int64))
+        incoming = (records.append_column("_row", positions) if isinstance(records, pa.Table)
+                    else records.assign(_row=positions.to_numpy()))
+        given = [c for c in RECORD_COLUMNS if c not in _SET_ON_SAVE]
         with self._transaction() as con:
             found = con.execute(
                 "SELECT import_id FROM imports WHERE content_sha256 = ? AND undone_at IS NULL",
@@ -223,32 +259,29 @@ class DuckDBLeadStore:
                  json.dumps(meta.sheets, ensure_ascii=False), json.dumps(meta.header_map, ensure_ascii=False),
                  meta.rows_read, meta.rows_unreachable, meta.blank_rows, now, meta.imported_by],
             )
+            missing = [c for c in given if c not in incoming.column_names] if isinstance(incoming, pa.Table) \
+                else [c for c in given if c not in incoming.columns]
+            if missing:  # rolls the import row back with the rest
+                raise KeyError(f"the records lack columns {missing}")
             start = con.execute("SELECT coalesce(max(record_id), 0) FROM records").fetchall()[0][0] + 1
-            frame = records.copy()
-            frame["record_id"] = range(start, start + len(frame))
-            frame["import_id"] = meta.import_id
-            frame["source_file"] = meta.file_name
-            frame["imported_at"] = now
-            frame["lead_id"] = None
-            frame["retired_by"] = None
-            frame["first_lead_id"] = None
-            frame = frame[RECORD_COLUMNS]
-            con.register("incoming_records", frame)
-            con.execute(f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) SELECT * FROM incoming_records")
+            con.register("incoming_records", incoming)
+            con.execute(
+                f"INSERT INTO records (record_id, import_id, source_file, imported_at, {', '.join(given)}) "
+                f"SELECT ? + _row, ?, ?, ?, {', '.join(given)} FROM incoming_records",
+                [start, meta.import_id, meta.file_name, now])
             con.unregister("incoming_records")
             if link_values is not None:
-                con.register("incoming_values", link_values[["col", "value", "record_id", "surname"]])
+                con.register("incoming_values", link_values)
                 con.execute("INSERT INTO link_values SELECT col, value, record_id + ?, surname FROM incoming_values",
                             [start])
                 con.unregister("incoming_values")
                 if self._counters_kept(con):
                     self._count_values(con, "SELECT col, value, surname FROM link_values "
-                                       "WHERE record_id >= ? AND record_id < ?", [start, start + len(frame)], 1)
+                                       "WHERE record_id >= ? AND record_id < ?", [start, start + rows], 1)
             seq = self._next_queue_seq(con)
-            con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL, NULL "
-                        "FROM records WHERE record_id >= ? AND record_id < ?",
-                        [seq, start, start, start + len(frame)])
-        return len(frame)
+            con.execute("INSERT INTO link_queue SELECT ? + i, ? + i, NULL, 'added', NULL, NULL, NULL FROM range(?) t(i)",
+                        [seq, start, rows])
+        return rows
 
     @staticmethod
     def _next_queue_seq(con: duckdb.DuckDBPyConnection) -> int:
@@ -618,14 +651,38 @@ class DuckDBLeadStore:
         return self._query("SELECT * FROM shared_contacts ORDER BY n_records DESC, kind, value")
 
     # -- linkage -----------------------------------------------------------------------------
-    def records_for_linkage(self) -> pd.DataFrame:
-        """Every record with the columns linkage and survivorship read.
+    def active_records_arrow(self, columns: list[str]) -> pa.Table:
+        """These columns of every active record, in record id order, as Arrow: what a full pass links
+        (the base read once, only the columns it needs, no pandas copy)."""
+        select = ", ".join(f'"{c}"' for c in columns)
+        sql = f"SELECT {select} FROM records WHERE retired_by IS NULL ORDER BY record_id"  # -> pyarrow.Table
+        if self._in_shared():
+            return self._shared.sql(sql).to_arrow_table()
+        con = self._connect(read_only=True)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+
+    def kept_apart_pairs(self) -> pd.DataFrame:
+        """id_l, id_r: every active record of a split lead against every one of the lead it was split
+        from (operators' unmerges), found by join: only the split leads' records are read."""
+        return self._query(
+            "SELECT a.record_id AS id_l, b.record_id AS id_r FROM lead_splits s "
+            "JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL "
+            "JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL")
+
+    def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every record with the columns linkage and survivorship read (`columns`: only these; "import_time"
+        is when its import was saved).
 
         Records that reach nobody are linked too: they may join a lead that has contacts (and bring
         its title or address), but never form a lead of their own.
         """
+        select = "r.*, i.imported_at AS import_time" if columns is None else ", ".join(
+            "i.imported_at AS import_time" if c == "import_time" else f'r."{c}"' for c in dict.fromkeys(columns))
         return self._query(
-            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            f"SELECT {select} FROM records r JOIN imports i USING (import_id) "
             "WHERE r.retired_by IS NULL ORDER BY r.record_id"
         )
 
@@ -651,7 +708,7 @@ class DuckDBLeadStore:
             con.execute("DROP TABLE record_leads")
             if changes.link_values is not None:
                 con.execute("DELETE FROM link_values")
-                con.register("all_values", changes.link_values[["col", "value", "record_id", "surname"]])
+                con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
                 con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
                 con.unregister("all_values")
                 self._recount_values(con)
