@@ -501,7 +501,12 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     # one transaction: every lookup reads one snapshot on one connection (no reconnect per query) and the
     # leads are written with it; re-entrant: a caller may already hold the whole change
     with store.exclusive("link and curate", atomic=True):
-        return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+        outcome = _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+        committing = time.perf_counter()
+    # (when a caller holds the whole change, its own commit comes later and this is ~0)
+    outcome.timings["commit"] = round(time.perf_counter() - committing, 3)
+    log.info("commit took %.2fs", outcome.timings["commit"])
+    return outcome
 
 
 def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, cause: str, action: str | None,
