@@ -380,7 +380,9 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     compared with the base (bulk). Both make the same decisions with the same model.
     curate_fresh: leads rebuilt after an undo, curated from their records alone (see `curate`).
     """
-    with store.exclusive("link and curate"):  # re-entrant: a caller may already hold the whole change
+    # one transaction: every lookup reads one snapshot on one connection (no reconnect per query) and the
+    # leads are written with it; re-entrant: a caller may already hold the whole change
+    with store.exclusive("link and curate", atomic=True):
         return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
 
 
@@ -421,8 +423,14 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
     return outcome
 
 
+#: the format of link_values and their counters; a store with another one is linked in a full pass once
+LINK_VALUES_FORMAT = 2  # 2: surnames on key-stat values only, counters kept on write
+
+
 def _values_version(config: LinkageConfig) -> str:
-    return hashlib.sha1(json.dumps(value_columns(config), sort_keys=True).encode()).hexdigest()[:16]
+    described = {"columns": value_columns(config), "key_stats": sorted(config.key_stats),
+                 "format": LINK_VALUES_FORMAT}
+    return hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _no_values() -> pd.DataFrame:
@@ -451,14 +459,16 @@ def _choose_path(full: bool, retrain: bool, model: LinkModel | None, state: dict
 
 def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, state: dict, queue: pd.DataFrame,
                     timer: PhaseTimer, **curate_args: object) -> CurateOutcome:
-    """Link and curate a change's neighbourhood, looked up in the store by key."""
+    """Link and curate a change's neighbourhood, looked up in the store by key.
+
+    The neighbourhood is found with narrow lookups (record ids, lead ids, the counters of the values
+    the change touches); only its records come out of the store whole, once.
+    """
     timer.phase("neighbourhood")
     removed = queue[queue["change"] == "removed"]
     dirty = set(queue["lead_id"].dropna()) | set(curate_args.get("curate_fresh", ()))
-    new = store.linkage_records_of(queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist(), [])
-    added = new["record_id"].astype("int64").tolist()
-    new_values = link_values(new, config) if len(new) else _no_values()
-    counts = _value_counts(store, config, new_values, removed, added)
+    added = queue.loc[queue["change"] == "added", "record_id"].astype("int64").tolist()
+    counts = _value_counts(store, config, removed, added)
     # the new records' candidates: every record in one of their blocks (a block too big to compare gives none)
     blocks = counts[counts["col"].isin(_rule_names(config)) & counts["carried_by_new"]
                     & (counts["now"] <= config.max_block_size)]
@@ -471,40 +481,37 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     if gone:  # components the removed records held together are decided again as a whole
         via = store.links_touching(gone)
         ends = (set(via["id_l"].astype("int64")) | set(via["id_r"].astype("int64"))) - set(gone)
-        reached = store.linkage_records_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
+        reached = store.record_leads_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
         leads |= set(reached["lead_id"].dropna())
     while True:  # clusters split earlier come back whole: follow the stored links to every cluster they reach
-        records = store.linkage_records_of(sorted(loose), sorted(leads))
-        links = store.links_touching(records["record_id"].tolist()) if len(records) else pd.DataFrame(
-            columns=["id_l", "id_r"])
-        ids = set(records["record_id"].astype("int64"))
+        members = store.record_leads_of(sorted(loose), sorted(leads))
+        ids = set(members["record_id"].astype("int64"))
+        links = store.links_touching(sorted(ids)) if ids else pd.DataFrame(columns=["id_l", "id_r"])
         beyond = (set(links["id_l"].astype("int64")) | set(links["id_r"].astype("int64"))) - ids
         if not beyond:
             break
-        reached = store.linkage_records_of(sorted(beyond), [])
+        reached = store.record_leads_of(sorted(beyond), [])
         more_leads = set(reached["lead_id"].dropna()) - leads
         more_loose = set(reached.loc[reached["lead_id"].isna(), "record_id"].astype("int64")) - loose
         if not more_leads and not more_loose:
             break
         leads |= more_leads
         loose |= more_loose
+    records = store.linkage_records_of(sorted(ids), [])
     if records.empty:  # nothing left to link: the change only removed records
         link = LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
                           pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,
                           relinked=np.zeros(0, dtype=np.int64))
     else:
-        timer.phase("link", f"{len(new)} new records, {len(records)} in their neighbourhood")
-        values = link_values(records, config)
-        stats = store.value_stats(values[["col", "value"]].drop_duplicates())
+        timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
+        stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
         apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
         link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
-    # the shared contacts of every value the change touched, counted over the store
-    touched = counts.loc[counts["col"].isin(config.key_stats), ["col", "value"]]
-    stats_now = store.value_stats(touched) if len(touched) else pd.DataFrame(
-        columns=["col", "value", "n_records", "n_names"])
-    shared = stats_now[stats_now["n_names"] > 2].rename(columns={"col": "kind"})[["kind", "value", "n_records",
-                                                                                    "n_names"]]
+    # the shared contacts of every value the change touched, as the store's counters have them now
+    touched = counts.loc[counts["col"].isin(config.key_stats)]
+    shared = touched[(touched["now"] > 0) & (touched["names_now"] > 2)].rename(
+        columns={"col": "kind", "now": "n_records", "names_now": "n_names"})[["kind", "value", "n_records", "n_names"]]
     link.shared_keys = shared.sort_values("n_records", ascending=False, ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
@@ -515,35 +522,40 @@ def _rule_names(config: LinkageConfig) -> set[str]:
     return {rule_name(rule) for rule in config.blocking}
 
 
-def _value_counts(store: LeadStore, config: LinkageConfig, new_values: pd.DataFrame, removed: pd.DataFrame,
-                  added: list[int]) -> pd.DataFrame:
+def _value_counts(store: LeadStore, config: LinkageConfig, removed: pd.DataFrame, added: list[int]) -> pd.DataFrame:
     """Every value the change adds or removes, counted before and after it: col, value, now, before,
-    carried_by_new, and `moved` where the change alters what linking makes of the value (its term
-    frequency bucket, how many names carry it, or whether its block is too big to compare)."""
-    keys = pd.concat([new_values[["col", "value"]], removed[["col", "value"]]], ignore_index=True).drop_duplicates()
-    if keys.empty:
-        return pd.DataFrame(columns=["col", "value", "now", "before", "carried_by_new", "moved"])
-    per_name = store.value_surnames(keys, added)
-    none = "\x00"  # a record without a (full) surname
-    per_name["surname"] = per_name["surname"].fillna(none)
-    gone = removed.assign(surname=removed["surname"].fillna(none)).groupby(
-        ["col", "value", "surname"]).size().rename("n_removed").reset_index()
-    table = per_name.merge(gone, on=["col", "value", "surname"], how="outer").fillna(
-        {"n_records": 0, "n_added": 0, "n_removed": 0})
-    table["n_before"] = table["n_records"] - table["n_added"] + table["n_removed"]
-    named = table["surname"] != none
-    grouped = table.assign(names_now=named & (table["n_records"] > 0), names_before=named & (table["n_before"] > 0),
-                           new=table["n_added"] > 0).groupby(["col", "value"])
-    out = grouped.agg(now=("n_records", "sum"), before=("n_before", "sum"), names_now=("names_now", "sum"),
-                      names_before=("names_before", "sum"), carried_by_new=("new", "any")).reset_index()
+    names_now, carried_by_new, and `moved` where the change alters what linking makes of the value (its
+    term frequency bucket, how many names carry it, or whether its block is too big to compare).
+
+    `now` comes from the store's counters (kept on write); `before` is now minus what the change added
+    plus what it removed, per value and per surname, so nothing is counted over the base.
+    """
+    # a record added and removed again before it was linked was never counted "before"
+    removed = removed[~removed["record_id"].isin(added)]
+    per_name = store.change_counts(added, removed)
+    if per_name.empty:
+        return pd.DataFrame({"col": pd.Series(dtype=object), "value": pd.Series(dtype=object),
+                             "now": pd.Series(dtype="int64"), "before": pd.Series(dtype="int64"),
+                             "names_now": pd.Series(dtype="int64"), "carried_by_new": pd.Series(dtype=bool),
+                             "moved": pd.Series(dtype=bool)})
+    named = per_name["surname"].notna().to_numpy()
+    name_now = per_name["name_records"].to_numpy()
+    name_before = name_now - per_name["n_added"].to_numpy() + per_name["n_removed"].to_numpy()
+    grouped = per_name.assign(appeared=named & (name_now > 0) & (name_before <= 0),
+                              vanished=named & (name_now <= 0) & (name_before > 0)).groupby(["col", "value"])
+    out = grouped.agg(now=("n_records", "first"), names_now=("n_names", "first"), n_added=("n_added", "sum"),
+                      n_removed=("n_removed", "sum"), appeared=("appeared", "sum"),
+                      vanished=("vanished", "sum")).reset_index()
+    out["before"] = out["now"] - out["n_added"] + out["n_removed"]
+    names_before = out["names_now"] - out["appeared"] + out["vanished"]
+    out["carried_by_new"] = out["n_added"] > 0
     tf = out["col"].isin(tf_columns(config))
     moved = tf & (tf_bucket(out["now"].to_numpy()) != tf_bucket(out["before"].to_numpy()))
-    moved |= out["col"].isin(config.key_stats) & (out["names_now"] != out["names_before"])
+    moved |= out["col"].isin(config.key_stats) & (out["names_now"] != names_before)
     big = config.max_block_size
     moved |= out["col"].isin(_rule_names(config)) & ((out["now"] > big) != (out["before"] > big))
     out["moved"] = moved.to_numpy()
-    return out
-
+    return out[["col", "value", "now", "before", "names_now", "carried_by_new", "moved"]]
 
 
 def _population(model: LinkModel, state: dict) -> int:

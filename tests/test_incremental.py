@@ -109,3 +109,60 @@ def test_small_changes_are_linked_in_their_neighbourhood_and_equal_a_full_pass(t
     pd.testing.assert_frame_equal(_lead_contents(store), incremental_leads)
     pd.testing.assert_frame_equal(store.shared_contacts().sort_values(["kind", "value"], ignore_index=True),
                                   incremental_shared)
+
+
+def _assert_counters_match_a_recount(store) -> None:
+    kept, kept_names = store.value_counters()
+    counted, counted_names = store.recounted_values()
+    assert len(kept) and len(kept_names)
+    pd.testing.assert_frame_equal(kept, counted, check_dtype=False)
+    pd.testing.assert_frame_equal(kept_names, counted_names, check_dtype=False)
+
+
+def test_value_counters_kept_on_write_equal_a_recount(tmp_path: Path) -> None:
+    """The counters the change path reads (records and surnames per linking value) are kept on every
+    write: imports, an import undone, an import undone before it was linked, an unmerge, a full pass.
+    After each they equal the counts taken from scratch over the stored link values."""
+    from datafactory_pipelines.restore import undo_import, unmerge
+
+    sample = write_sample_files(tmp_path / "files", people=1500, records=4000, files=10, seed=11)
+    store = open_store(tmp_path / "counters.duckdb")
+    for path in sample.files[:6]:
+        import_file(store, path)
+    assert relink_and_curate(store).path == "full"
+    _assert_counters_match_a_recount(store)
+    assert store.value_counters()[0]["n_names"].max() > 2  # switchboards: many surnames on one landline
+
+    for path in sample.files[6:8]:
+        import_file(store, path)
+        _assert_counters_match_a_recount(store)  # counted in the save's transaction, before any linking
+        assert relink_and_curate(store).path == "incremental"
+    _assert_counters_match_a_recount(store)
+
+    undone = import_file(store, sample.files[8])
+    assert relink_and_curate(store).path == "incremental"
+    undo_import(store, undone.import_id or "", by="test")
+    _assert_counters_match_a_recount(store)
+
+    # saved and undone before it was linked: the relink sees it come and go in one queue
+    never_linked = import_file(store, sample.files[9])
+    store.retire_import(never_linked.import_id or "", by="test")
+    _assert_counters_match_a_recount(store)
+    assert relink_and_curate(store).path == "incremental"
+    assert store.link_queue().empty
+
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
+                                                        ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
+                                                                 "2025-03-01"]]))
+    (_, survivor), = relink_and_curate(store).merges.items()
+    unmerge(store, survivor, by="test")
+    _assert_counters_match_a_recount(store)
+
+    incremental_partition = _partition(store)
+    kept = store.value_counters()
+    relink_and_curate(store, full=True)
+    assert _partition(store) == incremental_partition
+    for before, after in zip(kept, store.value_counters(), strict=True):  # the rebuild finds them as kept
+        pd.testing.assert_frame_equal(before, after, check_dtype=False)

@@ -17,59 +17,55 @@ def prepare(con: duckdb.DuckDBPyConnection, table: pd.DataFrame, config: Linkage
 
     stats: the counts over the whole store (col, value, n_records, n_names) for the values these records
     carry; without it the counts are taken over the records themselves (a full link).
+    Two statements: the derived columns (config.prepare, in order, each seeing the ones before), then
+    the counts joined on.
     """
-    frame = table.reset_index(drop=True).copy()
-    frame["_id"] = np.arange(len(frame), dtype=np.int64)
+    frame = table.reset_index(drop=True).assign(_id=np.arange(len(table), dtype=np.int64))
     con.register("input_records", frame)
     columns = [c for c in frame.columns if c != "_id"]
-    text_columns = [c for c in columns if frame[c].dtype == object]
+    text_columns = {c for c in columns if frame[c].dtype == object}
     select = ", ".join(
         f"nullif(trim(CAST({_q(c)} AS VARCHAR)), '') AS {_q(c)}" if c in text_columns else _q(c) for c in columns
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE recs AS SELECT _id, {select} FROM input_records")
-    con.unregister("input_records")
+    steps = [f"SELECT _id, {select} FROM input_records"]
     for column, expression in config.prepare.items():
-        if column in columns:
-            con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
+        if column in columns:  # replaced in place, keeping a text column text
+            value = f"CAST(({expression}) AS VARCHAR)" if column in text_columns else f"({expression})"
+            steps.append(f"SELECT * REPLACE ({value} AS {_q(column)}) FROM step{len(steps) - 1}")
         else:
-            con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column)} VARCHAR")
-            con.execute(f"UPDATE recs SET {_q(column)} = {expression}")
-    total = len(frame)
+            steps.append(f"SELECT *, CAST(({expression}) AS VARCHAR) AS {_q(column)} FROM step{len(steps) - 1}")
+            columns.append(column)
+    chain = ", ".join(f"step{i} AS ({step})" for i, step in enumerate(steps))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE recs_prepared AS WITH {chain} SELECT * FROM step{len(steps) - 1}")
+    con.unregister("input_records")
     if stats is not None:
-        _attach_stats(con, config, stats)
-        return total
-    for column in config.key_stats:
-        names = config.names_column
-        partial = "WHERE NOT coalesce(name_partial, false)" if "name_partial" in columns else ""
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE stat AS
-            SELECT {_q(column)} AS v, count(DISTINCT {_q(names)}) FILTER ({partial or 'WHERE true'}) AS n_names
-            FROM recs WHERE {_q(column)} IS NOT NULL GROUP BY 1""" if names else f"""
-            CREATE OR REPLACE TEMP TABLE stat AS SELECT {_q(column)} AS v, 1 AS n_names
-            FROM recs WHERE {_q(column)} IS NOT NULL GROUP BY 1""")
-        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__names')} BIGINT")
-        con.execute(f"UPDATE recs SET {_q(column + '__names')} = stat.n_names FROM stat WHERE recs.{_q(column)} = stat.v")
-    for column in tf_columns(config):
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE stat AS
-            SELECT {_q(column)} AS v, count(*)::DOUBLE AS tf FROM recs
-            WHERE {_q(column)} IS NOT NULL GROUP BY 1""")
-        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__tf')} DOUBLE")
-        con.execute(f"UPDATE recs SET {_q(column + '__tf')} = stat.tf FROM stat WHERE recs.{_q(column)} = stat.v")
-    return total
-
-
-def _attach_stats(con: duckdb.DuckDBPyConnection, config: LinkageConfig, stats: pd.DataFrame) -> None:
-    con.register("store_stats_df", stats[["col", "value", "n_records", "n_names"]])
-    con.execute("CREATE OR REPLACE TEMP TABLE store_stats AS SELECT * FROM store_stats_df")
-    con.unregister("store_stats_df")
-    for column in config.key_stats:
-        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__names')} BIGINT")
-        con.execute(f"UPDATE recs SET {_q(column + '__names')} = s.n_names FROM store_stats s "
-                    f"WHERE s.col = '{column}' AND s.value = CAST(recs.{_q(column)} AS VARCHAR)")
-    for column in tf_columns(config):
-        con.execute(f"ALTER TABLE recs ADD COLUMN {_q(column + '__tf')} DOUBLE")
-        con.execute(f"UPDATE recs SET {_q(column + '__tf')} = s.n_records FROM store_stats s "
-                    f"WHERE s.col = '{column}' AND s.value = CAST(recs.{_q(column)} AS VARCHAR)")
+        con.register("store_stats_df", stats[["col", "value", "n_records", "n_names"]])
+        con.execute("CREATE OR REPLACE TEMP TABLE store_stats AS SELECT * FROM store_stats_df")
+        con.unregister("store_stats_df")
+    joins, counted = [], []
+    for kind, column in [("names", c) for c in config.key_stats] + [("tf", c) for c in tf_columns(config)]:
+        alias = f"c{len(joins)}"
+        if stats is not None:  # the store's counts, by the value as text
+            measure = "n_names" if kind == "names" else "n_records"
+            source = (f"SELECT value AS v, max({measure}) AS n FROM store_stats WHERE col = '{column}' "
+                      "GROUP BY value")
+            on = f"{alias}.v = CAST(p.{_q(column)} AS VARCHAR)"
+        else:  # counted over these records
+            if kind == "names" and config.names_column:
+                partial = "NOT coalesce(name_partial, false)" if "name_partial" in columns else "true"
+                measure = f"count(DISTINCT {_q(config.names_column)}) FILTER (WHERE {partial})"
+            else:
+                measure = "1" if kind == "names" else "count(*)"
+            source = (f"SELECT {_q(column)} AS v, {measure} AS n FROM recs_prepared "
+                      f"WHERE {_q(column)} IS NOT NULL GROUP BY 1")
+            on = f"{alias}.v = p.{_q(column)}"
+        joins.append(f"LEFT JOIN ({source}) {alias} ON {on}")
+        kind_type = "BIGINT" if kind == "names" else "DOUBLE"
+        counted.append(f"CAST({alias}.n AS {kind_type}) AS {_q(column + '__' + kind)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE recs AS SELECT p.*{''.join(', ' + c for c in counted)} "
+                f"FROM recs_prepared p {' '.join(joins)}")
+    con.execute("DROP TABLE recs_prepared")
+    return len(frame)
 
 
 def rule_name(rule: list[str]) -> str:
@@ -96,11 +92,17 @@ def value_columns(config: LinkageConfig) -> dict[str, tuple[str, str]]:
 
 
 def link_values_sql(config: LinkageConfig) -> str:
-    """SELECT record id, col, value, surname (of a full name; for counting the names that carry a value)."""
+    """SELECT record id, col, value, surname.
+
+    The surname (of a full name) is kept for the key-stat columns only, where linking counts the names
+    that carry a value; every other value counts records alone, so it carries none (and the store keeps
+    no per-surname counts for it).
+    """
     names = config.names_column
     surname = (f"CASE WHEN NOT coalesce(name_partial, false) THEN CAST({_q(names)} AS VARCHAR) END"
                if names else "NULL")
-    parts = [f"SELECT {_q(config.unique_id)} AS record_id, '{name}' AS col, {expr} AS value, {surname} AS surname "
+    parts = [f"SELECT {_q(config.unique_id)} AS record_id, '{name}' AS col, {expr} AS value, "
+             f"{surname if name in config.key_stats else 'CAST(NULL AS VARCHAR)'} AS surname "
              f"FROM recs WHERE {not_null}" for name, (expr, not_null) in value_columns(config).items()]
     return " UNION ALL ".join(parts)
 

@@ -73,9 +73,14 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
-    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame: ...
+    # (col, value, surname) the change adds/removes -> n_added, n_removed, n_records, n_names, name_records
+    def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame: ...
+
+    def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame: ...  # counters of the records' values
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # record_id, lead_id carrying any key
+
+    def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...  # record_id, lead_id
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...
 

@@ -23,12 +23,14 @@ import duckdb
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain, chain_rows, field_changes
 from datafactory_pipelines.notify.outbox import append_outbox, append_outbox_for_seqs
+from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     DDL,
     IMPORT_COLUMNS,
     LEAD_COLUMNS,
+    LINKAGE_RECORD_COLUMNS,
     OVERRIDE_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
@@ -42,6 +44,11 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 LOCK_WAIT_SECONDS = 120.0
 # The DDL this code creates: a store set up with the same needs no catalog writes when it is opened.
 DDL_FINGERPRINT = hashlib.sha256("\n".join([str(SCHEMA_VERSION), *DDL]).encode()).hexdigest()[:16]
+
+
+def _ids(record_ids: list[int]) -> pd.DataFrame:
+    import pandas as pd
+    return pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})
 
 
 class DuckDBLeadStore:
@@ -234,6 +241,9 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO link_values SELECT col, value, record_id + ?, surname FROM incoming_values",
                             [start])
                 con.unregister("incoming_values")
+                if self._counters_kept(con):
+                    self._count_values(con, "SELECT col, value, surname FROM link_values "
+                                       "WHERE record_id >= ? AND record_id < ?", [start, start + len(frame)], 1)
             seq = self._next_queue_seq(con)
             con.execute("INSERT INTO link_queue SELECT ? + record_id - ?, record_id, NULL, 'added', NULL, NULL, NULL "
                         "FROM records WHERE record_id >= ? AND record_id < ?",
@@ -463,6 +473,9 @@ class DuckDBLeadStore:
         cls._queue_leads(con, [row[0] for row in con.execute(
             "SELECT DISTINCT lead_id FROM records WHERE record_id IN (SELECT record_id FROM leaving) "
             "AND lead_id IS NOT NULL ORDER BY 1").fetchall()])
+        if cls._counters_kept(con):
+            cls._count_values(con, "SELECT col, value, surname FROM link_values "
+                              "WHERE record_id IN (SELECT record_id FROM leaving)", [], -1)
         con.execute("DELETE FROM link_values WHERE record_id IN (SELECT record_id FROM leaving)")
         con.execute("DROP TABLE leaving")
 
@@ -656,6 +669,7 @@ class DuckDBLeadStore:
                 con.register("all_values", changes.link_values[["col", "value", "record_id", "surname"]])
                 con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
                 con.unregister("all_values")
+                self._recount_values(con)
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
                             [changes.link_values_version or ""])
             if changes.queue_done is not None:
@@ -721,6 +735,41 @@ class DuckDBLeadStore:
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
 
+    # -- value counters, kept on write ------------------------------------------------------
+    @staticmethod
+    def _counters_kept(con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether value_counts/value_names are kept: from the first full pass on, which builds them with
+        the link values' version. Before it, the next relink is a full pass anyway, so saves skip them."""
+        return bool(con.execute("SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value <> ''")
+                    .fetchall()[0][0])
+
+    @staticmethod
+    def _count_values(con: duckdb.DuckDBPyConnection, values_sql: str, params: list, sign: int) -> None:
+        """Add (sign 1) or take away (sign -1) the link values `values_sql` selects (col, value, surname)
+        to or from the counters: only the keys these values carry are read and written."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE counted AS SELECT col, value, surname FROM ({values_sql}) v", params)
+        for statement in change_sql.count_values(sign):
+            con.execute(statement)
+        con.execute("DROP TABLE counted")
+
+    @staticmethod
+    def _recount_values(con: duckdb.DuckDBPyConnection) -> None:
+        """The counters counted again over all link values (a full pass rebuilds them)."""
+        for statement in change_sql.RECOUNT_VALUES:
+            con.execute(statement)
+
+    def value_counters(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The stored counters (value_counts, value_names), whole: for checks, not for the change path."""
+        return (self._query("SELECT * FROM value_counts ORDER BY col, value"),
+                self._query("SELECT * FROM value_names ORDER BY col, value, surname"))
+
+    def recounted_values(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the counters should hold, counted from scratch over the link values: for checks."""
+        return (self._query("SELECT col, value, count(*) AS n_records, count(DISTINCT surname) AS n_names "
+                            "FROM link_values GROUP BY col, value ORDER BY col, value"),
+                self._query("SELECT col, value, surname, count(*) AS n_records FROM link_values "
+                            "WHERE surname IS NOT NULL GROUP BY col, value, surname ORDER BY col, value, surname"))
+
     # -- the per-change path: looked up by key ----------------------------------------------
     def _query_with(self, sql: str, tables: dict[str, pd.DataFrame], params: list | None = None) -> pd.DataFrame:
         """A query joining frames of keys (registered under the given names for this query only)."""
@@ -757,45 +806,45 @@ class DuckDBLeadStore:
             "curate_switchboards": pd.DataFrame({"value": pd.Series(sorted(switchboards), dtype=object)})})
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """Per (col, value): how many active records carry it and how many different surnames."""
-        return self._query_with(
-            "SELECT v.col, v.value, count(*) AS n_records, count(DISTINCT v.surname) AS n_names "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value", {"wanted": keys[["col", "value"]]})
+        """Per (col, value): how many active records carry it and how many different surnames (the counters)."""
+        return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
-    def value_surnames(self, keys: pd.DataFrame, added: list[int]) -> pd.DataFrame:
-        """Per (col, value, surname): records carrying it now, and how many of them are in `added`."""
+    def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
+        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
         import pandas as pd
-        return self._query_with(
-            "SELECT v.col, v.value, v.surname, count(*) AS n_records, "
-            "count(*) FILTER (WHERE v.record_id IN (SELECT record_id FROM added)) AS n_added "
-            "FROM link_values v JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "GROUP BY v.col, v.value, v.surname",
-            {"wanted": keys[["col", "value"]],
-             "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")})})
+        return self._query_with(change_sql.CHANGE_COUNTS, {
+            "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
+            "removed": removed[["col", "value", "surname"]].astype(object)})
+
+    def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame:
+        """The counters (col, value, n_records, n_names) of every value these records carry."""
+        return self._query_with(change_sql.NEIGHBOURHOOD_STATS, {"wanted": _ids(record_ids)})
+
+    def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
+        """record_id, lead_id of the active records with these ids or in these leads (no other column)."""
+        import pandas as pd
+        return self._query_with(change_sql.RECORD_LEADS_OF, {
+            "wanted_records": _ids(record_ids),
+            "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT DISTINCT v.record_id, r.lead_id FROM link_values v "
-            "JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value "
-            "JOIN records r ON r.record_id = v.record_id", {"wanted": keys[["col", "value"]]})
+        """record_id, lead_id of the records carrying any of these (col, value)."""
+        return self._query_with(change_sql.RECORDS_SHARING, {"wanted": keys[["col", "value"]]})
 
     def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read."""
         import pandas as pd
         return self._query_with(
-            "SELECT r.*, i.imported_at AS import_time FROM records r JOIN imports i USING (import_id) "
+            f"SELECT {', '.join('r.' + c for c in LINKAGE_RECORD_COLUMNS)}, i.imported_at AS import_time "
+            "FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
             "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
             {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
              "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
-        import pandas as pd
-        return self._query_with(
-            "SELECT record_l AS id_l, record_r AS id_r FROM match_links "
-            "WHERE record_l IN (SELECT record_id FROM wanted) OR record_r IN (SELECT record_id FROM wanted)",
-            {"wanted": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})})
+        return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
     def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
         import pandas as pd
@@ -822,8 +871,9 @@ class DuckDBLeadStore:
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame:
         import pandas as pd
         return self._query_with(
-            "SELECT * FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted) "
-            "QUALIFY row_number() OVER (PARTITION BY lead_id, field ORDER BY decided_at DESC) = 1",
+            f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM (SELECT *, row_number() OVER (PARTITION BY lead_id, field "
+            "ORDER BY decided_at DESC) AS latest FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted)) o "
+            "WHERE latest = 1",
             {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame:

@@ -12,6 +12,10 @@ RECORD_COLUMNS = [
 ]
 
 
+#: the columns linking and curation read (not the cells as read, which only show what came in)
+LINKAGE_RECORD_COLUMNS = [c for c in RECORD_COLUMNS if c not in RAW_FIELD_COLUMNS and c != "extra"]
+
+
 def _record_column_type(col: str) -> str:
     if col in ("record_id", "source_row"):
         return "BIGINT"
@@ -125,6 +129,16 @@ DDL = [
     # What linking needs, kept on write: every value a record is counted or blocked on (see
     # linkage.sql.value_columns), so a change finds its candidates and their counts by key.
     "CREATE TABLE IF NOT EXISTS link_values (col VARCHAR, value VARCHAR, record_id BIGINT, surname VARCHAR)",
+    # The counts of those values, kept on write in the transaction that adds or removes the values
+    # (save, undo; rebuilt by a full pass): how many active records carry a value (term frequencies,
+    # block sizes) and how many surnames (a contact many names share is a switchboard). value_names
+    # holds the per-surname counts that keep n_names exact as records come and go.
+    """CREATE TABLE IF NOT EXISTS value_counts (
+        col VARCHAR NOT NULL, value VARCHAR NOT NULL, n_records BIGINT NOT NULL, n_names BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS value_names (
+        col VARCHAR NOT NULL, value VARCHAR NOT NULL, surname VARCHAR NOT NULL, n_records BIGINT NOT NULL
+    )""",
     # Changes not linked yet: records added, records removed (with the values they carried), leads
     # whose records moved. The next relink takes them and deletes them in its own transaction.
     """CREATE TABLE IF NOT EXISTS link_queue (
@@ -137,10 +151,13 @@ DDL = [
 ]
 
 # Indexes the per-change path looks up by (a PostgreSQL store creates them; DuckDB scans its columns,
-# which is as fast at these sizes and keeps its writes cheap).
+# which is as fast at these sizes and keeps its writes cheap). Every change-path query joins a small
+# set of keys (record ids, lead ids, (col, value) pairs) to one of these.
 CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS link_values_by_key ON link_values (col, value)",
     "CREATE INDEX IF NOT EXISTS link_values_by_record ON link_values (record_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS value_counts_by_key ON value_counts (col, value)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS value_names_by_key ON value_names (col, value, surname)",
     "CREATE INDEX IF NOT EXISTS records_by_lead ON records (lead_id)",
     "CREATE INDEX IF NOT EXISTS records_by_mobile ON records (mobile)",
     "CREATE INDEX IF NOT EXISTS match_links_left ON match_links (record_l)",

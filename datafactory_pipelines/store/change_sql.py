@@ -1,0 +1,107 @@
+"""The per-change path's SQL: one text for every lead store backend.
+
+Standard SQL that DuckDB (>= 1.4) and PostgreSQL 15 run alike (tests/test_change_path_sql.py runs it on
+both). Each statement joins small key tables the caller provides (a registered frame in DuckDB, a
+temporary table in PostgreSQL) to the store tables, on the columns `schema.CHANGE_PATH_INDEXES` indexes,
+so a change reads and writes the keys it touches, not the base.
+"""
+
+from __future__ import annotations
+
+
+def count_values(sign: int) -> list[str]:
+    """Add (sign 1) or take away (sign -1) the values in the key table `counted` (col, value, surname)
+    to or from the counters: how many records carry each value (value_counts.n_records), and per surname
+    (value_names) so that how many surnames carry it (value_counts.n_names) stays exact. A count that
+    reaches zero is deleted: the counters hold exactly the values some active record carries."""
+    sign = 1 if sign > 0 else -1
+    merges = []
+    for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
+                               ("value_counts", "value_delta", ("col", "value"))):
+        on = " AND ".join(f"t.{k} = d.{k}" for k in keys)
+        names = ", ".join(keys) + ", n_records" + (", n_names" if table == "value_counts" else "")
+        values = ", ".join(f"d.{k}" for k in keys) + ", d.n" + (", 0" if table == "value_counts" else "")
+        merges.append(f"""MERGE INTO {table} t USING {delta} d ON {on}
+            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
+            WHEN NOT MATCHED AND d.n > 0 THEN INSERT ({names}) VALUES ({values})""")
+    return [
+        "DROP TABLE IF EXISTS value_delta",
+        "DROP TABLE IF EXISTS name_delta",
+        f"CREATE TEMPORARY TABLE value_delta AS SELECT col, value, {sign} * count(*) AS n FROM counted "
+        "GROUP BY col, value",
+        f"CREATE TEMPORARY TABLE name_delta AS SELECT col, value, surname, {sign} * count(*) AS n FROM counted "
+        "WHERE surname IS NOT NULL GROUP BY col, value, surname",
+        *merges,
+        # how many surnames carry each value whose surnames changed
+        """UPDATE value_counts SET n_names = m.n FROM (
+               SELECT d.col, d.value, count(s.surname) AS n
+               FROM (SELECT DISTINCT col, value FROM name_delta) d
+               LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value
+               GROUP BY d.col, d.value) m
+           WHERE value_counts.col = m.col AND value_counts.value = m.value""",
+        "DROP TABLE value_delta",
+        "DROP TABLE name_delta",
+    ]
+
+
+#: the counters counted again over all link values (a full pass rebuilds them)
+RECOUNT_VALUES = [
+    "DELETE FROM value_names",
+    "DELETE FROM value_counts",
+    "INSERT INTO value_names SELECT col, value, surname, count(*) FROM link_values WHERE surname IS NOT NULL "
+    "GROUP BY col, value, surname",
+    "INSERT INTO value_counts SELECT col, value, count(*), count(DISTINCT surname) FROM link_values "
+    "GROUP BY col, value",
+]
+
+#: keys: added (record_id), removed (col, value, surname). Every (col, value, surname) the change adds
+#: (the stored values of the added records) or removes, with n_added, n_removed and the counters now:
+#: n_records and n_names of the value, name_records of the value with that surname.
+CHANGE_COUNTS = """
+    WITH changed AS (
+        SELECT v.col, v.value, v.surname, 1 AS n_added, 0 AS n_removed
+        FROM (SELECT DISTINCT record_id FROM added) a JOIN link_values v ON v.record_id = a.record_id
+        UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
+    per_name AS (SELECT col, value, surname, CAST(sum(n_added) AS BIGINT) AS n_added,
+                        CAST(sum(n_removed) AS BIGINT) AS n_removed
+                 FROM changed GROUP BY col, value, surname)
+    SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
+           coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
+    FROM per_name p
+    LEFT JOIN value_counts c ON c.col = p.col AND c.value = p.value
+    LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname"""
+
+#: keys: wanted (col, value). The counters of these values.
+VALUE_STATS = """
+    SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c
+    JOIN (SELECT DISTINCT col, value FROM wanted) w ON c.col = w.col AND c.value = w.value"""
+
+#: keys: wanted (record_id). The counters of every value these records carry.
+NEIGHBOURHOOD_STATS = """
+    SELECT DISTINCT c.col, c.value, c.n_records, c.n_names FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN link_values v ON v.record_id = w.record_id
+    JOIN value_counts c ON c.col = v.col AND c.value = v.value"""
+
+#: keys: wanted (col, value). The records carrying any of these values, with their lead.
+RECORDS_SHARING = """
+    SELECT DISTINCT v.record_id, r.lead_id FROM link_values v
+    JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value
+    JOIN records r ON r.record_id = v.record_id"""
+
+#: keys: wanted_records (record_id), wanted_leads (lead_id). record_id, lead_id of the active records
+#: with these ids or in these leads.
+RECORD_LEADS_OF = """
+    SELECT r.record_id, r.lead_id FROM (SELECT DISTINCT record_id FROM wanted_records) w
+    JOIN records r ON r.record_id = w.record_id WHERE r.retired_by IS NULL
+    UNION
+    SELECT r.record_id, r.lead_id FROM (SELECT DISTINCT lead_id FROM wanted_leads) w
+    JOIN records r ON r.lead_id = w.lead_id WHERE r.retired_by IS NULL"""
+
+#: keys: wanted (record_id). The stored accepted links with either end among these records.
+LINKS_TOUCHING = """
+    SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN match_links m ON m.record_l = w.record_id
+    UNION
+    SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
+    JOIN match_links m ON m.record_r = w.record_id"""
