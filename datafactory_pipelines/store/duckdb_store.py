@@ -325,12 +325,27 @@ class DuckDBLeadStore:
             if con is not self._shared:
                 con.close()
 
+    def _tuples(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = self._shared if self._in_shared() else self._connect(read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            if con is not self._shared:
+                con.close()
+
     def lead_rows(self, lead_ids: list[str]) -> list[dict]:
         """These leads' rows (any status), as dicts."""
         if not lead_ids:
             return []
         return self._rows("SELECT * FROM leads WHERE lead_id IN (SELECT unnest(?)) ORDER BY lead_id",
                           [list(lead_ids)])
+
+    def active_among(self, lead_ids: list[str]) -> set[str]:
+        """Which of these leads are active."""
+        if not lead_ids:
+            return set()
+        return {row[0] for row in self._tuples("SELECT lead_id FROM leads WHERE status = 'active' "
+                                               "AND lead_id IN (SELECT unnest(?))", [list(lead_ids)])}
 
     def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]:
         """The named columns of one lead's records, oldest first."""
@@ -892,6 +907,15 @@ class DuckDBLeadStore:
         import pandas as pd
         return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
                                 {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
+        """These leads and every active lead sharing a primary mobile with one of them."""
+        import pandas as pd
+
+        return self._query_with(
+            "SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) OR (status = 'active' AND mobile <> '' "
+            "AND mobile IN (SELECT mobile FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted))) ORDER BY lead_id",
+            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
         import pandas as pd
