@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.conflicts import hold_and_detect, release_held_values
+from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -286,9 +286,11 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     lead_list = sorted(golden["lead_id"])
     overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
     open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
+    chosen_mobile = golden["mobile"].fillna("").to_numpy(copy=True)
     new_conflicts = hold_and_detect(
         golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
         overrides, open_conflicts, facts, moment, int(state["max_conflict_id"]) + 1)
+    keep_held_mobiles_primary(golden, chosen_mobile)
     golden["content_hash"] = content_hash(golden)
     old_hash = known["content_hash"].reindex(golden["lead_id"]).to_numpy()
     old_status = known["status"].reindex(golden["lead_id"]).to_numpy()

@@ -920,8 +920,10 @@ class DuckDBLeadStore:
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
         import pandas as pd
         found = self._query_with(
-            "SELECT DISTINCT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
-            "AND retired_by IS NULL AND lead_id IS NOT NULL",
+            "SELECT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
+            "AND retired_by IS NULL AND lead_id IS NOT NULL "
+            # a lead may hold a mobile none of its records carries (a conflict holds it: see conflicts)
+            "UNION SELECT lead_id FROM leads WHERE mobile IN (SELECT mobile FROM wanted) AND status = 'active'",
             {"wanted": pd.DataFrame({"mobile": pd.Series(list(mobiles), dtype=object)})})
         return list(found["lead_id"])
 
