@@ -62,11 +62,19 @@ def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, a
     rows["actor"] = actor
     rows["cause"] = cause
     stamp = at.isoformat(timespec="microseconds")
+    # row_hash's text without the previous hash, made for every row first; then one hash per row in a
+    # tight loop (the chain is sequential, so that loop is what a large change waits for)
+    tail = f"\x1f{actor}\x1f{cause}\x1f"
+    texts = [f"{seq}\x1f{stamp}\x1f{lead}\x1f{field}\x1f{old}\x1f{new}\x1f{act}{tail}"
+             for seq, lead, field, old, new, act in zip(range(first_seq, first_seq + len(rows)),
+                                                         rows["lead_id"].tolist(), rows["field"].tolist(),
+                                                         rows["old_value"].tolist(), rows["new_value"].tolist(),
+                                                         rows["action"].tolist(), strict=True)]
+    sha256 = hashlib.sha256
     hashes, prevs = [], []
-    for seq, lead, field, old, new, act in zip(rows["seq"], rows["lead_id"], rows["field"], rows["old_value"],
-                                               rows["new_value"], rows["action"], strict=True):
+    for text in texts:
         prevs.append(prev_hash)
-        prev_hash = row_hash(int(seq), stamp, lead, field, old, new, act, actor, cause, prev_hash)
+        prev_hash = sha256((text + prev_hash).encode("utf-8")).hexdigest()
         hashes.append(prev_hash)
     rows["prev_hash"] = prevs
     rows["hash"] = hashes
