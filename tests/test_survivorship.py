@@ -80,3 +80,23 @@ def test_names_mobiles_emails_and_shared_mobiles() -> None:
     assert one["address"] == "北京市朝阳区建国路8号" and one["province"] == "北京"  # parts of the chosen address
     assert int(one["address__record"]) == 3
     assert two["mobile"] == "" and two["mobile_alternates"] == "13700137000"  # primary where most used
+
+
+def test_curating_again_changes_no_lead(tmp_path: Path) -> None:
+    """Golden records and their content hashes are stable: a nightly full pass over a store the
+    per-change path curated finds nothing to change, so the history gets no rows."""
+    from datafactory_pipelines.sample_data import write_sample_files
+    from datafactory_pipelines.store import open_store
+
+    store = open_store(tmp_path / "leads.duckdb")
+    for path in write_sample_files(tmp_path / "files", people=300, records=800, files=3, seed=4).files:
+        import_file(store, path)
+        relink_and_curate(store)  # the first full, then incremental
+    history = len(store.history())
+    leads = store.leads(include_retired=True).set_index("lead_id")
+    outcome = relink_and_curate(store, full=True)
+    assert outcome.path == "full" and outcome.active_leads == (leads["status"] == "active").sum() > 100
+    assert (outcome.changes.created, outcome.changes.updated) == (0, 0)
+    assert len(store.history()) == history
+    after = store.leads(include_retired=True).set_index("lead_id")
+    assert after["content_hash"].equals(leads["content_hash"])
