@@ -8,6 +8,8 @@ date, else the import date; then the import time, then the record id); each rule
 a score `key * RANK_LIMIT + rank`, and the lead's highest score wins (the best key, then the latest).
 Plain SQL that DuckDB and PostgreSQL both run (no arg_max, lists or lambdas): a store runs it over the
 leads a change touches (a temporary table of their record ids and lead ids) or over all leads.
+A record without a collected date is dated by its import's date, CAST to text: PostgreSQL's default
+DateStyle (ISO) writes it as DuckDB does (YYYY-MM-DD).
 """
 
 from __future__ import annotations
