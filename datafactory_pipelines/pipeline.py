@@ -388,7 +388,7 @@ def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arr
 def save_ready(store: LeadStore, ready: ReadyImport) -> FileOutcome:
     meta = ready.meta
     try:
-        store.save_import(meta, ready.records, link_values=ready.link_values)
+        store.save_import(meta, ready.records, link_values=ready.link_values, values_version=_values_version(_lead_config()))
     except DuplicateImportError as dup:
         return FileOutcome(ready.path, dup.import_id, "duplicate", meta.rows_read,
                            error=f"already imported as {dup.import_id}")
@@ -523,24 +523,28 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
                                   action=action, queue_done=queue_done, curate_fresh=curate_fresh)
     else:
-        link, values = _link_everything(store, config, model, timer)
+        version = _values_version(config)
+        # the link values saved with the records are kept when they all come from this config (a nightly
+        # full pass or a retraining computes them again, as a repair)
+        keep_values = not (full or retrain) and version in (state["link_values"], store.saved_link_values())
+        link, values = _link_everything(store, config, model, timer, values=not keep_values)
         timer.phase("read records for curation")
         records = store.records_for_linkage(columns=CURATE_READS)
         if link is None:
             records, link = link_all(store, full=True, retrain=retrain)
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
-                          curate_fresh=curate_fresh, link_values=values, link_values_version=_values_version(config),
+                          curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
 
 
-def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None,
-                     timer: PhaseTimer) -> tuple[LinkResult | None, pa.Table]:
+def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None, timer: PhaseTimer,
+                     values: bool = True) -> tuple[LinkResult | None, pa.Table | None]:
     """The full pass's linking: the active records' linkage columns read once as Arrow and linked in
-    DuckDB (no pandas copy of the base), the records kept apart found by join, and every record's link
-    values computed from the same prepared table."""
+    DuckDB (no pandas copy of the base), the records kept apart found by join, and (`values`) every
+    record's link values computed from the same prepared table."""
     timer.phase("read records")
     table = store.active_records_arrow(LEAD_LINK_COLUMNS)
     at = table.schema.get_field_index("name_partial")
@@ -549,14 +553,14 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
     if model is not None and _outgrown(model, table.num_rows):
         model = None
     if table.num_rows == 0:  # nothing to link (every import undone): see link_all
-        return None, pa.Table.from_pandas(_no_values(), preserve_index=False)
+        return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
     con = duckdb.connect()
     try:
         link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
-        values = con.sql(link_values_sql(config)).to_arrow_table()
+        computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None
     finally:
         con.close()
-    return link, values
+    return link, computed
 
 
 #: the format of link_values and their counters; a store with another one is linked in a full pass once
