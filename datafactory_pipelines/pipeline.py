@@ -379,7 +379,7 @@ class ReadyImport:
 
 def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arrow: bool = False) -> ReadyImport:
     values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)),
-                         _lead_config(), as_arrow=arrow)
+                         _lead_config(), as_arrow=arrow, con=_scratch_connection())
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
     return ReadyImport(prepared.raw.path, prepared.meta(imported_by), prepared.records, values,
                        {str(k): int(v) for k, v in reasons.items()})
@@ -420,6 +420,16 @@ def read_for_import(path: str | Path, imported_by: str = "datafactory", arrow: b
     return ready
 
 
+_scratch = threading.local()
+
+
+def _scratch_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for computing link values, one per thread, kept for the next file."""
+    if getattr(_scratch, "con", None) is None:
+        _scratch.con = duckdb.connect()
+    return _scratch.con
+
+
 @cache
 def _lead_config() -> LinkageConfig:
     """The shipped lead linkage config, parsed once per process (a worker reads many files)."""
@@ -433,13 +443,10 @@ def import_workers(files: int) -> int:
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Forked workers start at once (a spawned one imports the whole library first, a second or more);
-    a fork is only safe while this process runs no other thread (and holds no store connection:
-    `import_files` starts them first). Otherwise a fork server, which imports the library once."""
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
+    """Workers come from a fork server that has imported the library once (a spawned worker imports it
+    itself, a second or more each). Not forked from this process: a fork of a process that has used
+    DuckDB can crash in the child."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         return context
@@ -457,7 +464,7 @@ def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str
     """
     workers = import_workers(len(paths)) if workers is None else workers
     reading = _read_in_order(paths, imported_by, workers)
-    first = next(reading, None)  # the workers start before this process opens the store
+    first = next(reading, None)
     if first is None:
         return
     with store.bulk_writes():
