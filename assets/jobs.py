@@ -5,11 +5,15 @@ from assets.imports import raw_imports, standardized_contacts
 from assets.leads import curated_leads, entity_clusters
 from assets.partitions import LEAD_STORE_TAG
 from assets.quarantine import quarantined_records
+from expectations.checks import curated_leads_key_fields
 
 import_lead_file = dg.define_asset_job(
     "import_lead_file",
+    # the import's own gates (its records; the leads it curated) run in its steps; the whole-table GX check
+    # of the curated leads (seconds per 100k leads) is the nightly relink's
     selection=dg.AssetSelection.assets(raw_imports, standardized_contacts, quarantined_records, entity_clusters,
-                                       curated_leads, conflict_queue),
+                                       curated_leads, conflict_queue)
+    - dg.AssetSelection.checks(curated_leads_key_fields),
     description="Import one dropped file (a lead_files partition), relink, and update the curated leads.",
     tags=LEAD_STORE_TAG,
     # one process for the whole run: its steps follow each other on one store with one writer, and a

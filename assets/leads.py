@@ -8,6 +8,7 @@ from assets.resources import LeadStoreResource
 from datafactory_pipelines.linkage import LinkResult
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.pipeline import CurateOutcome, relink_and_curate
+from expectations.checks import CURATED_LEADS_CHANGED_CHECK, changed_leads_check
 
 
 def _shared_contacts_table(shared: pd.DataFrame) -> dg.MarkdownMetadataValue:
@@ -48,6 +49,7 @@ curated_leads = dg.AssetKey("curated_leads")
                                  "of each field survives, other mobiles and emails are kept as alternates, and "
                                  "merged leads point to the survivor."),
     ],
+    check_specs=[CURATED_LEADS_CHANGED_CHECK],
 )
 def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_store: LeadStoreResource):
     """Link and curate in one step, from the store and into it. What is linked follows the store alone (its
@@ -65,6 +67,9 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     # the preview shows the leads this run changed (read by id), not the whole table
     yield dg.MaterializeResult(asset_key=curated_leads,
                                metadata=_curate_metadata(outcome, _changed_leads(store, outcome)))
+    # the gate on this change: the leads it curated and those sharing their mobiles, not the whole table
+    upserts = outcome.changes.upserts
+    yield changed_leads_check(store, [] if upserts is None else sorted(upserts["lead_id"].astype(str)))
 
 
 def _changed_leads(store, outcome: CurateOutcome, limit: int = 200) -> pd.DataFrame:

@@ -112,6 +112,25 @@ def hold_and_detect(golden: pd.DataFrame, known: pd.DataFrame, overrides: pd.Dat
     return conflicts
 
 
+def keep_held_mobiles_primary(golden: pd.DataFrame, chosen_mobile: np.ndarray) -> None:
+    """A primary mobile names one lead, also when a conflict holds it: in place on `golden`.
+
+    chosen_mobile: survivorship's mobile per row, before `hold_and_detect`. When a lead's records moved
+    to another lead (a split, an undo) and its stored mobile is held for an operator to decide, the
+    other lead may have chosen the same mobile; until the decision the held lead keeps it as primary
+    and the other keeps it as its first alternate (nothing is lost, one lead per primary mobile).
+    """
+    mobile = golden["mobile"].fillna("").to_numpy()
+    held = (mobile != np.asarray(chosen_mobile, dtype=object)) & (mobile != "")
+    if not held.any():
+        return
+    demote = np.isin(mobile, mobile[held]) & ~held
+    for i in np.flatnonzero(demote):
+        alternates = [m for m in str(golden.at[i, "mobile_alternates"] or "").split(";") if m and m != mobile[i]]
+        golden.at[i, "mobile_alternates"] = ";".join([mobile[i], *alternates])
+        golden.at[i, "mobile"] = ""
+
+
 def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_conflicts: pd.DataFrame) -> pd.DataFrame:
     """The stored leads as `hold_and_detect` should see them when `lead_ids` are rebuilt after an undo.
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.conflicts import hold_and_detect, release_held_values
+from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -286,9 +286,11 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     lead_list = sorted(golden["lead_id"])
     overrides = store.overrides() if scope is None else store.overrides_for(lead_list)
     open_conflicts = store.conflicts(status="open") if scope is None else store.conflicts_for(lead_list, "open")
+    chosen_mobile = golden["mobile"].fillna("").to_numpy(copy=True)
     new_conflicts = hold_and_detect(
         golden, release_held_values(known, curate_fresh, open_conflicts) if curate_fresh else known,
         overrides, open_conflicts, facts, moment, int(state["max_conflict_id"]) + 1)
+    keep_held_mobiles_primary(golden, chosen_mobile)
     golden["content_hash"] = content_hash(golden)
     old_hash = known["content_hash"].reindex(golden["lead_id"]).to_numpy()
     old_status = known["status"].reindex(golden["lead_id"]).to_numpy()
@@ -508,7 +510,12 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
     # one transaction: every lookup reads one snapshot on one connection (no reconnect per query) and the
     # leads are written with it; re-entrant: a caller may already hold the whole change
     with store.exclusive("link and curate", atomic=True):
-        return _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+        outcome = _relink_and_curate(store, full, retrain, actor, cause, action, curate_fresh, progress)
+        committing = time.perf_counter()
+    # (when a caller holds the whole change, its own commit comes later and this is ~0)
+    outcome.timings["commit"] = round(time.perf_counter() - committing, 3)
+    log.info("commit took %.2fs", outcome.timings["commit"])
+    return outcome
 
 
 def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, cause: str, action: str | None,

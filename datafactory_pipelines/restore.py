@@ -77,22 +77,15 @@ def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     closing = _conflicts_it_took_part_in(store, touched, import_id, mine)
     store.close_conflicts(closing, by, cause)
     report.conflicts_closed = len(closing)
-    before = _active(store, touched)
+    before = store.active_among(touched)
     outcome = relink_and_curate(store, retrain=_model_learned_from(store, mine), actor=by, cause=cause,
                                 action="restore", curate_fresh=touched)
     # a lead that is no longer active: one of the touched leads, or one the relink merged into another
-    report.leads_retired = sorted((before - _active(store, sorted(before))) | set(outcome.merges))
+    report.leads_retired = sorted((before - store.active_among(sorted(before))) | set(outcome.merges))
     report.contested = [(lead, name) for lead, name, _ in contested]
     if contested:
         _report_contested(store, contested, import_id)
     return report
-
-
-def _active(store: LeadStore, lead_ids: list[str] | set[str]) -> set[str]:
-    """Which of these leads are active (read by id, never the whole table)."""
-    if not lead_ids:
-        return set()
-    return {row["lead_id"] for row in store.lead_rows(sorted(lead_ids)) if row["status"] == "active"}
 
 
 def _model_learned_from(store: LeadStore, its_records: set[int]) -> bool:

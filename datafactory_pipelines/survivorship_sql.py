@@ -51,11 +51,13 @@ class _Choice:
             raise ValueError(f"unknown survivorship rule {rule!r} for {column}")
         self.name, self.column, self.rule = name, column, rule
         self.present = present
-        self.windows: list[str] = []  # window columns of the first level (need only the ranked records)
-        self.later_windows: list[str] = []  # window columns that read the first level's
-        if rule == "most_frequent":
-            self.windows.append(f"sum(CASE WHEN {present} THEN 1 ELSE 0 END) OVER (PARTITION BY lead_id, {column}) "
-                                f"AS freq_{name}")
+        # per-lead lookups some rules need: (name, CTE body over `flagged`, join condition, column it adds)
+        self.lookups: list[tuple[str, str, str, str]] = []
+        if rule == "most_frequent":  # how many of the lead's records carry the value
+            self.lookups.append((f"freq_{name}", f"SELECT lead_id, {column} AS value, count(*) AS n FROM flagged "
+                                 f"WHERE {present} GROUP BY lead_id, {column}",
+                                 f"freq_{name}.lead_id = flagged.lead_id AND freq_{name}.value = flagged.{column}",
+                                 f"freq_{name}.n AS freq_{name}"))
             self.key = f"freq_{name}"
         elif rule == "trusted":
             trust = survivorship_trust()
@@ -68,9 +70,12 @@ class _Choice:
             self.key = ""
         if rule == "latest_spelled_fully":  # the latest value's entity, spelled as fully as any record spells it
             entity = KEY_OF.get(column, column)
-            self.windows.append(f"max(CASE WHEN {present} THEN rnk END) OVER (PARTITION BY lead_id) AS latest_{name}")
-            self.later_windows.append(f"max(CASE WHEN rnk = latest_{name} THEN {entity} END) "
-                                      f"OVER (PARTITION BY lead_id) AS latest_key_{name}")
+            self.lookups.append((f"latest_{name}", f"SELECT lead_id, max(CASE WHEN {present} THEN rnk END) AS rnk "
+                                 "FROM flagged GROUP BY lead_id", "", ""))
+            self.lookups.append((f"latest_key_{name}", f"SELECT f.lead_id, f.{entity} AS entity FROM flagged f "
+                                 f"JOIN latest_{name} l ON l.lead_id = f.lead_id AND l.rnk = f.rnk",
+                                 f"latest_key_{name}.lead_id = flagged.lead_id",
+                                 f"latest_key_{name}.entity AS latest_key_{name}"))
             self.present = f"{present} AND {entity} = latest_key_{name}"
 
     @property
@@ -100,15 +105,17 @@ def _choices() -> list[_Choice]:
 
 
 def golden_sql(records: str, switchboards: str) -> str:
-    """The statement: `records` is a relation (table name or parenthesised subquery with an alias) with
+    """The statement: `records` is a relation (a table name or a parenthesised subquery, no alias) with
     lead_id, import_time and INPUT_COLUMNS; `switchboards` a relation with a `value` column (landlines
     many names carry). Returns CURATED_COLUMNS and `<field>__record` per rule field, ordered by lead_id."""
     choices = _choices()
     chosen_of = {c.name: c for c in choices}
-    text = ",\n    ".join(f"coalesce({c}, '') AS {c}" for c in _TEXT)
-    flags = ", ".join(f"coalesce({c}, FALSE) AS {c}" for c in _FLAGS)
-    windows = [w for c in choices for w in c.windows]
-    later = [w for c in choices for w in c.later_windows]
+    text = ",\n    ".join(f"coalesce(r.{c}, '') AS {c}" for c in _TEXT)
+    flags = ", ".join(f"coalesce(r.{c}, FALSE) AS {c}" for c in _FLAGS)
+    lookups = [lookup for c in choices for lookup in c.lookups]
+    lookup_ctes = "".join(f"), {name} AS (\n  {body}\n" for name, body, _, _ in lookups)
+    lookup_joins = "".join(f"\n  LEFT JOIN {name} ON {on}" for name, _, on, column in lookups if column)
+    lookup_columns = [column for _, _, _, column in lookups if column]
     picks = ",\n    ".join(f"max(CASE WHEN {c.present} THEN {c.score} END) AS pick_{c.name}" for c in choices)
 
     def at(pick: str, column: str) -> str:  # the value of `column` in the record a pick names
@@ -169,30 +176,31 @@ def golden_sql(records: str, switchboards: str) -> str:
     def listed(items: list[str]) -> str:
         return "".join(f",\n    {item}" for item in items)
 
-    return f"""WITH RECURSIVE base AS (
-  SELECT lead_id, record_id, import_time, source_row, {flags},
-    {text},
-    CASE WHEN coalesce(collected_at, '') <> '' THEN collected_at
-         ELSE CAST(CAST(import_time AS DATE) AS VARCHAR) END AS recency
-  FROM {records}
-), ranked AS (
-  SELECT base.*, row_number() OVER (PARTITION BY lead_id ORDER BY recency, import_time, record_id) AS rnk
-  FROM base
+    recency = ("CASE WHEN coalesce(collected_at, '') <> '' THEN collected_at "
+               "ELSE CAST(CAST(import_time AS DATE) AS VARCHAR) END")
+    # Only `flagged` holds every column of every record (a CTE read several times is materialized);
+    # the ranks and the mobile counts read just the columns they need from the records.
+    return f"""WITH RECURSIVE ranks AS (  -- each lead's records oldest to newest
+  SELECT lead_id, record_id,
+         row_number() OVER (PARTITION BY lead_id ORDER BY {recency}, import_time, record_id) AS rnk
+  FROM {records} AS r
 ), mobile_counts AS (
-  SELECT lead_id, mobile, count(*) AS n FROM ranked WHERE mobile <> '' GROUP BY lead_id, mobile
+  SELECT lead_id, mobile, count(*) AS n FROM {records} AS r WHERE coalesce(mobile, '') <> '' GROUP BY lead_id, mobile
 ), typos AS (  -- a mobile one digit away from one the lead's records carry more often
   SELECT DISTINCT a.lead_id, a.mobile FROM mobile_counts a
   JOIN mobile_counts b ON a.lead_id = b.lead_id AND a.mobile <> b.mobile AND a.n < b.n
   WHERE {digits} = 1
 ), flagged AS (
-  SELECT ranked.*, CASE WHEN typos.mobile IS NULL THEN ranked.mobile ELSE '' END AS trusted_mobile
-  FROM ranked LEFT JOIN typos ON typos.lead_id = ranked.lead_id AND typos.mobile = ranked.mobile
-), windowed AS (
-  SELECT flagged.*{listed(windows)}
-  FROM flagged
-), keyed AS (
-  SELECT windowed.*{listed(later)}
-  FROM windowed
+  SELECT r.lead_id, r.record_id, ranks.rnk, {flags},
+    {text},
+    {recency.replace("collected_at", "r.collected_at").replace("import_time", "r.import_time")} AS recency,
+    CASE WHEN typos.mobile IS NULL THEN coalesce(r.mobile, '') ELSE '' END AS trusted_mobile
+  FROM {records} AS r
+  JOIN ranks ON ranks.lead_id = r.lead_id AND ranks.record_id = r.record_id
+  LEFT JOIN typos ON typos.lead_id = r.lead_id AND typos.mobile = r.mobile
+{lookup_ctes}), keyed AS (
+  SELECT flagged.*{listed(lookup_columns)}
+  FROM flagged{lookup_joins}
 ), picks AS (
   SELECT lead_id,
     {picks},
@@ -212,12 +220,12 @@ def golden_sql(records: str, switchboards: str) -> str:
     max(CASE WHEN k.rnk = 1 THEN k.recency END) AS first_seen,
     {at('pick_last', 'recency')} AS last_seen,
     max(p.record_count) AS record_count
-  FROM keyed k JOIN picks p ON p.lead_id = k.lead_id
+  FROM flagged k JOIN picks p ON p.lead_id = k.lead_id
   GROUP BY k.lead_id
 ), numbers(i) AS (  -- positions within a cell holding several mobiles
   SELECT 1
   UNION ALL
-  SELECT i + 1 FROM numbers WHERE i < (SELECT max({parts.replace('f.', '')}) FROM ranked)
+  SELECT i + 1 FROM numbers WHERE i < (SELECT max({parts.replace('f.', '')}) FROM flagged)
 ), mobile_values AS (  -- the lead's mobiles, then those its cells held besides: the newest place of each
   SELECT lead_id, value, max(place) AS place FROM (
     SELECT lead_id, trusted_mobile AS value, rnk * 1000 AS place FROM flagged
@@ -232,7 +240,7 @@ def golden_sql(records: str, switchboards: str) -> str:
   FROM mobile_values v JOIN chosen c ON c.lead_id = v.lead_id
   WHERE v.value <> coalesce(c.v_mobile, '') GROUP BY v.lead_id
 ), email_values AS (
-  SELECT lead_id, email AS value, max(rnk) AS place FROM ranked WHERE email <> '' GROUP BY lead_id, email
+  SELECT lead_id, email AS value, max(rnk) AS place FROM flagged WHERE email <> '' GROUP BY lead_id, email
 ), email_alternates AS (
   SELECT v.lead_id, string_agg(v.value, ';' ORDER BY v.place DESC) AS alternates
   FROM email_values v JOIN chosen c ON c.lead_id = v.lead_id
@@ -245,9 +253,15 @@ def golden_sql(records: str, switchboards: str) -> str:
   LEFT JOIN mobile_alternates ma ON ma.lead_id = c.lead_id
   LEFT JOIN email_alternates ea ON ea.lead_id = c.lead_id
   LEFT JOIN typo_list t ON t.lead_id = c.lead_id
+), most_used AS (  -- per primary mobile: the most records any lead carrying it has
+  SELECT mobile, max(record_count) AS record_count FROM golden WHERE mobile <> '' GROUP BY mobile
+), keepers AS (  -- the lead that keeps it: the most records, then the oldest id
+  SELECT g.mobile, min(g.lead_id) AS lead_id FROM golden g
+  JOIN most_used m ON m.mobile = g.mobile AND m.record_count = g.record_count GROUP BY g.mobile
 ), placed AS (
-  SELECT golden.*, row_number() OVER (PARTITION BY mobile ORDER BY record_count DESC, lead_id) AS mobile_place
-  FROM golden
+  SELECT golden.*, CASE WHEN keepers.lead_id IS NOT NULL AND keepers.lead_id <> golden.lead_id
+                        THEN 2 ELSE 1 END AS mobile_place
+  FROM golden LEFT JOIN keepers ON keepers.mobile = golden.mobile
 )
 SELECT {", ".join(final)}
 FROM placed ORDER BY lead_id"""

@@ -69,4 +69,23 @@ def curated_leads_key_fields(lead_store: LeadStoreResource) -> dg.AssetCheckResu
     return _result(validate(leads_check_frame(leads), CURATED_LEADS_SUITE, "curated_leads"), len(leads))
 
 
+CURATED_LEADS_CHANGED_CHECK = dg.AssetCheckSpec(
+    "changed_leads_key_fields", asset="curated_leads", blocking=True,
+    description="GX on the leads this run curated: each has a valid contact; ids and primary mobiles are unique "
+                "(checked against every active lead carrying the same primary mobile).")
+
+
+def changed_leads_check(store: LeadStore, lead_ids: list[str]) -> dg.AssetCheckResult:
+    """The gate on one change, evaluated in the step that curated it (see assets/leads.py): the leads it
+    changed, read by id, beside every active lead sharing a primary mobile with them. Its cost follows the
+    change; `curated_leads_key_fields` checks the whole table (the nightly relink)."""
+    leads = store.leads_around(lead_ids)
+    leads = leads[leads["status"] == "active"]
+    if leads.empty:
+        return dg.AssetCheckResult(check_name=CURATED_LEADS_CHANGED_CHECK.name, asset_key="curated_leads",
+                                   passed=True, metadata={"rows_checked": 0, "note": "no active lead changed"})
+    return _result(validate(leads_check_frame(leads), CURATED_LEADS_SUITE, "curated_leads"), len(leads),
+                   check_name=CURATED_LEADS_CHANGED_CHECK.name, asset_key="curated_leads")
+
+
 curated_leads_checks = [curated_leads_key_fields]

@@ -158,3 +158,22 @@ def test_generated_imports_with_job_changes_produce_grouped_conflicts(store, tmp
     assert len(groups) < len(conflicts) and groups["count"].max() >= 5  # decided per group, not per lead
     assert set(groups.columns) >= {"group_id", "field", "kind", "source", "import_id", "count"}
     assert groups["count"].sum() == len(conflicts)
+
+
+def test_a_held_mobile_stays_primary_on_one_lead_only() -> None:
+    """Found at 100k: a split moved the record carrying a lead's mobile to a new lead while a conflict held
+    that mobile on the old lead, so two active leads had one primary mobile (the GX gate failed the run)."""
+    import numpy as np
+
+    from datafactory_pipelines.conflicts import keep_held_mobiles_primary
+
+    golden = pd.DataFrame({"lead_id": ["L00000001", "L00000002", "L00000003"],
+                           "mobile": ["15922243599", "15922243599", "13800138000"],
+                           "mobile_alternates": ["", "13700137000", ""]})
+    chosen = np.array(["13787524726", "15922243599", "13800138000"], dtype=object)  # before the hold
+    keep_held_mobiles_primary(golden, chosen)
+    assert golden["mobile"].tolist() == ["15922243599", "", "13800138000"]
+    assert golden["mobile_alternates"].tolist() == ["", "15922243599;13700137000", ""]
+    untouched = golden.copy()
+    keep_held_mobiles_primary(golden, golden["mobile"].to_numpy())  # nothing held: nothing moves
+    assert golden.equals(untouched)

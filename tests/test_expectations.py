@@ -9,7 +9,12 @@ from assets.resources import LeadStoreResource
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
-from expectations.checks import contacts_check_frame, curated_leads_key_fields, leads_check_frame
+from expectations.checks import (
+    changed_leads_check,
+    contacts_check_frame,
+    curated_leads_key_fields,
+    leads_check_frame,
+)
 from expectations.runner import validate
 from expectations.suites import CURATED_LEADS_SUITE, STANDARDIZED_CONTACTS_SUITE
 from tests.conftest import write_xlsx
@@ -78,3 +83,17 @@ def test_dagster_check_fails_on_a_broken_store(datafactory_home: Path) -> None:
     assert not result.passed
     assert result.metadata["failed_expectations"].value == 1
     assert "138****8000" in result.metadata["results"].value
+
+
+def test_changed_leads_check_reads_the_change_and_the_leads_sharing_its_mobiles(tmp_path: Path) -> None:
+    store = _store_with_leads(tmp_path)
+    ids = store.leads().set_index("name")["lead_id"]
+    assert changed_leads_check(store, [ids["李娜"]]).passed
+    with duckdb.connect(str(store.path)) as con:  # another lead now carries 张伟's primary mobile
+        con.execute("UPDATE leads SET mobile = '13800138000' WHERE name = '李娜'")
+    result = changed_leads_check(store, [ids["李娜"]])  # the change is 李娜's: 张伟 is read for his mobile
+    assert not result.passed
+    assert result.metadata["rows_checked"].value == 2
+    assert "138****8000" in result.metadata["results"].value
+    assert changed_leads_check(store, [ids["赵六"]]).passed  # a change elsewhere does not read them
+    assert changed_leads_check(store, []).passed

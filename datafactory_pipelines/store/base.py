@@ -145,6 +145,10 @@ class LeadStore(Protocol):
 
     def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]: ...
 
+    def active_among(self, lead_ids: list[str]) -> set[str]: ...
+
+    def leads_around(self, lead_ids: list[str]) -> pd.DataFrame: ...  # and the leads sharing their mobiles
+
     def override_rows(self, lead_id: str) -> list[dict]: ...
 
     def edit_fields(self, edits: list[tuple[str, str, str]], by: str, note: str, origin: str,

@@ -332,12 +332,27 @@ class DuckDBLeadStore:
             if con is not self._shared:
                 con.close()
 
+    def _tuples(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = self._shared if self._in_shared() else self._connect(read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            if con is not self._shared:
+                con.close()
+
     def lead_rows(self, lead_ids: list[str]) -> list[dict]:
         """These leads' rows (any status), as dicts."""
         if not lead_ids:
             return []
         return self._rows("SELECT * FROM leads WHERE lead_id IN (SELECT unnest(?)) ORDER BY lead_id",
                           [list(lead_ids)])
+
+    def active_among(self, lead_ids: list[str]) -> set[str]:
+        """Which of these leads are active."""
+        if not lead_ids:
+            return set()
+        return {row[0] for row in self._tuples("SELECT lead_id FROM leads WHERE status = 'active' "
+                                               "AND lead_id IN (SELECT unnest(?))", [list(lead_ids)])}
 
     def lead_record_rows(self, lead_id: str, columns: list[str]) -> list[dict]:
         """The named columns of one lead's records, oldest first."""
@@ -853,7 +868,7 @@ class DuckDBLeadStore:
 
         relation = (f"(SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
                     "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
-                    "JOIN imports i ON i.import_id = r.import_id) AS scoped")
+                    "JOIN imports i ON i.import_id = r.import_id)")
         return self._query_with(golden_sql(relation, "curate_switchboards"), {
             "curate_scope": pd.DataFrame({"record_id": scope["record_id"].to_numpy(dtype="int64"),
                                           "lead_id": scope["lead_id"].to_numpy(dtype=object)}),
@@ -905,11 +920,22 @@ class DuckDBLeadStore:
         return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
                                 {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
 
+    def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
+        """These leads and every active lead sharing a primary mobile with one of them."""
+        import pandas as pd
+
+        return self._query_with(
+            "SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) OR (status = 'active' AND mobile <> '' "
+            "AND mobile IN (SELECT mobile FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted))) ORDER BY lead_id",
+            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
         import pandas as pd
         found = self._query_with(
-            "SELECT DISTINCT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
-            "AND retired_by IS NULL AND lead_id IS NOT NULL",
+            "SELECT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
+            "AND retired_by IS NULL AND lead_id IS NOT NULL "
+            # a lead may hold a mobile none of its records carries (a conflict holds it: see conflicts)
+            "UNION SELECT lead_id FROM leads WHERE mobile IN (SELECT mobile FROM wanted) AND status = 'active'",
             {"wanted": pd.DataFrame({"mobile": pd.Series(list(mobiles), dtype=object)})})
         return list(found["lead_id"])
 

@@ -160,6 +160,7 @@ CHANGE_PATH_INDEXES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS value_names_by_key ON value_names (col, value, surname)",
     "CREATE INDEX IF NOT EXISTS records_by_lead ON records (lead_id)",
     "CREATE INDEX IF NOT EXISTS records_by_mobile ON records (mobile)",
+    "CREATE INDEX IF NOT EXISTS leads_by_mobile ON leads (mobile)",
     "CREATE INDEX IF NOT EXISTS match_links_left ON match_links (record_l)",
     "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
