@@ -67,6 +67,8 @@ RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row
 CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 # every record column _curate reads (a full pass reads only these of the base)
 CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
+# what the change path reads of its neighbourhood's records: linking's columns and curation's
+NEIGHBOURHOOD_READS = list(dict.fromkeys([*LEAD_LINK_COLUMNS, *CURATE_READS]))
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -651,7 +653,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
             break
         leads |= more_leads
         loose |= more_loose
-    records = store.linkage_records_of(sorted(ids), [])
+    records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
     if records.empty:  # nothing left to link: the change only removed records
         link = LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
                           pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,

@@ -89,7 +89,8 @@ class LeadStore(Protocol):
 
     def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...  # record_id, lead_id
 
-    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str],
+                           columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame: ...  # stored accepted links: id_l, id_r
 
