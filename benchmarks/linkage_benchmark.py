@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from datafactory_pipelines.linkage.engine import LEAD_LINK_COLUMNS
+
 HERE = Path(__file__).resolve().parent
-LINK_COLUMNS = ["name_key", "name_pinyin", "name_partial", "mobile", "landline", "email", "wechat", "qq", "douyin",
-                "kuaishou", "company_key"]
+# the columns the lead linkage reads (the engine's own list, so the benchmark follows it)
+LINK_COLUMNS = [c for c in LEAD_LINK_COLUMNS if c != "record_id"]
 
 
 # ---------------------------------------------------------------- scoring

@@ -67,6 +67,8 @@ RECORD_FACTS = ["import_time", "import_id", "source", "source_file", "source_row
 CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 # every record column _curate reads (a full pass reads only these of the base)
 CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
+# what the change path reads of its neighbourhood's records: linking's columns and curation's
+NEIGHBOURHOOD_READS = list(dict.fromkeys([*LEAD_LINK_COLUMNS, *CURATE_READS]))
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -381,7 +383,7 @@ class ReadyImport:
 
 def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arrow: bool = False) -> ReadyImport:
     values = link_values(prepared.records.assign(record_id=np.arange(len(prepared.records), dtype=np.int64)),
-                         _lead_config(), as_arrow=arrow)
+                         _lead_config(), as_arrow=arrow, con=_scratch_connection())
     reasons = prepared.unreachable["reject_reason"].value_counts().to_dict()
     return ReadyImport(prepared.raw.path, prepared.meta(imported_by), prepared.records, values,
                        {str(k): int(v) for k, v in reasons.items()})
@@ -390,7 +392,7 @@ def ready_import(prepared: PreparedImport, imported_by: str = "datafactory", arr
 def save_ready(store: LeadStore, ready: ReadyImport) -> FileOutcome:
     meta = ready.meta
     try:
-        store.save_import(meta, ready.records, link_values=ready.link_values)
+        store.save_import(meta, ready.records, link_values=ready.link_values, values_version=_values_version(_lead_config()))
     except DuplicateImportError as dup:
         return FileOutcome(ready.path, dup.import_id, "duplicate", meta.rows_read,
                            error=f"already imported as {dup.import_id}")
@@ -422,6 +424,16 @@ def read_for_import(path: str | Path, imported_by: str = "datafactory", arrow: b
     return ready
 
 
+_scratch = threading.local()
+
+
+def _scratch_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for computing link values, one per thread, kept for the next file."""
+    if getattr(_scratch, "con", None) is None:
+        _scratch.con = duckdb.connect()
+    return _scratch.con
+
+
 @cache
 def _lead_config() -> LinkageConfig:
     """The shipped lead linkage config, parsed once per process (a worker reads many files)."""
@@ -435,13 +447,10 @@ def import_workers(files: int) -> int:
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Forked workers start at once (a spawned one imports the whole library first, a second or more);
-    a fork is only safe while this process runs no other thread (and holds no store connection:
-    `import_files` starts them first). Otherwise a fork server, which imports the library once."""
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
+    """Workers come from a fork server that has imported the library once (a spawned worker imports it
+    itself, a second or more each). Not forked from this process: a fork of a process that has used
+    DuckDB can crash in the child."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         return context
@@ -459,7 +468,7 @@ def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str
     """
     workers = import_workers(len(paths)) if workers is None else workers
     reading = _read_in_order(paths, imported_by, workers)
-    first = next(reading, None)  # the workers start before this process opens the store
+    first = next(reading, None)
     if first is None:
         return
     with store.bulk_writes():
@@ -530,24 +539,28 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
                                   action=action, queue_done=queue_done, curate_fresh=curate_fresh)
     else:
-        link, values = _link_everything(store, config, model, timer)
+        version = _values_version(config)
+        # the link values saved with the records are kept when they all come from this config (a nightly
+        # full pass or a retraining computes them again, as a repair)
+        keep_values = not (full or retrain) and version in (state["link_values"], store.saved_link_values())
+        link, values = _link_everything(store, config, model, timer, values=not keep_values)
         timer.phase("read records for curation")
         records = store.records_for_linkage(columns=CURATE_READS)
         if link is None:
             records, link = link_all(store, full=True, retrain=retrain)
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
-                          curate_fresh=curate_fresh, link_values=values, link_values_version=_values_version(config),
+                          curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
 
 
-def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None,
-                     timer: PhaseTimer) -> tuple[LinkResult | None, pa.Table]:
+def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None, timer: PhaseTimer,
+                     values: bool = True) -> tuple[LinkResult | None, pa.Table | None]:
     """The full pass's linking: the active records' linkage columns read once as Arrow and linked in
-    DuckDB (no pandas copy of the base), the records kept apart found by join, and every record's link
-    values computed from the same prepared table."""
+    DuckDB (no pandas copy of the base), the records kept apart found by join, and (`values`) every
+    record's link values computed from the same prepared table."""
     timer.phase("read records")
     table = store.active_records_arrow(LEAD_LINK_COLUMNS)
     at = table.schema.get_field_index("name_partial")
@@ -556,14 +569,14 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
     if model is not None and _outgrown(model, table.num_rows):
         model = None
     if table.num_rows == 0:  # nothing to link (every import undone): see link_all
-        return None, pa.Table.from_pandas(_no_values(), preserve_index=False)
+        return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
     con = duckdb.connect()
     try:
         link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
-        values = con.sql(link_values_sql(config)).to_arrow_table()
+        computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None
     finally:
         con.close()
-    return link, values
+    return link, computed
 
 
 #: the format of link_values and their counters; a store with another one is linked in a full pass once
@@ -640,7 +653,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
             break
         leads |= more_leads
         loose |= more_loose
-    records = store.linkage_records_of(sorted(ids), [])
+    records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
     if records.empty:  # nothing left to link: the change only removed records
         link = LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
                           pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,

@@ -19,7 +19,8 @@ from tests.postgres_server import postgres_bin, postgres_server
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL binaries are not installed")
 
-TABLES = ("link_values", "value_counts", "value_names", "records", "match_links", "conflicts", "lead_overrides")
+TABLES = ("link_values", "value_counts", "value_names", "records", "match_links", "conflicts", "lead_overrides",
+          "leads")
 KEY_TABLES = {"added": "record_id BIGINT", "removed": "col VARCHAR, value VARCHAR, surname VARCHAR",
               "wanted_ids": "record_id BIGINT", "wanted_keys": "col VARCHAR, value VARCHAR",
               "wanted_records": "record_id BIGINT", "wanted_leads": "lead_id VARCHAR"}

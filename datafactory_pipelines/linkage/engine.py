@@ -270,23 +270,26 @@ def _sharing_counted_values(con: duckdb.DuckDBPyConnection, config: LinkageConfi
     return con.execute(union).df()["_id"].to_numpy()
 
 
-def link_values(table: pd.DataFrame, config: LinkageConfig | None = None,
-                as_arrow: bool = False) -> pd.DataFrame | pa.Table:
+def link_values(table: pd.DataFrame, config: LinkageConfig | None = None, as_arrow: bool = False,
+                con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame | pa.Table:
     """The values linking counts and blocks on, one row per (record, value): record_id, col, value, surname.
 
     Computed for new records only (in memory) and kept in the store, so the store can count values
     and find a new record's candidates by key without reading the base. as_arrow: an Arrow table
-    (what a bulk import's worker hands on), else pandas.
+    (what a bulk import's worker hands on), else pandas. con: an in-memory DuckDB connection to reuse
+    (a worker computes the values of many files; a new in-memory database costs tens of ms).
     """
     config = config or load_config()
-    con = duckdb.connect()
+    own = con is None
+    con = con or duckdb.connect()
     try:
         frame = link_frame(table) if "name_partial" in table.columns else table
         prepare(con, pa.Table.from_pandas(frame, preserve_index=False), config, counts=False)
         result = con.sql(link_values_sql(config))
         return result.to_arrow_table() if as_arrow else result.df()
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkModel, stats: pd.DataFrame,

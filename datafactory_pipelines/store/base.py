@@ -66,8 +66,10 @@ class LeadStore(Protocol):
 
     def find_import(self, content_sha256: str) -> str | None: ...
 
-    def save_import(self, meta: ImportMeta, records: pd.DataFrame | Any,
-                    link_values: pd.DataFrame | Any | None = None) -> int: ...  # pandas or Arrow tables
+    def save_import(self, meta: ImportMeta, records: pd.DataFrame | Any, link_values: pd.DataFrame | Any | None = None,
+                    values_version: str | None = None) -> int: ...  # pandas or Arrow tables
+
+    def saved_link_values(self) -> str: ...  # the config version all saved link values come from ('mixed')
 
     def bulk_writes(self) -> AbstractContextManager[None]:
         """Many writes in a row over one connection, each transaction still its own."""
@@ -87,7 +89,8 @@ class LeadStore(Protocol):
 
     def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...  # record_id, lead_id
 
-    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame: ...
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str],
+                           columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame: ...  # stored accepted links: id_l, id_r
 

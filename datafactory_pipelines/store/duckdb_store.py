@@ -224,7 +224,7 @@ class DuckDBLeadStore:
         return None if rows.empty else str(rows.iloc[0, 0])
 
     def save_import(self, meta: ImportMeta, records: pd.DataFrame | pa.Table,
-                    link_values: pd.DataFrame | pa.Table | None = None) -> int:
+                    link_values: pd.DataFrame | pa.Table | None = None, values_version: str | None = None) -> int:
         """Write the import and all its records in one transaction; returns the number of records.
 
         The same content as a live import is refused. Content imported before and since undone comes
@@ -232,6 +232,8 @@ class DuckDBLeadStore:
         records: a pandas frame or an Arrow table (appended as it is, no copy) with the prepared columns.
         link_values: the values linking counts and blocks on (record_id = the row's position in
         `records`); kept beside the records so the next relink looks the new records' neighbours up by key.
+        values_version: the linkage config they were computed with; while every active record's values
+        come from one version, a full pass keeps them instead of computing them again (`saved_link_values`).
         """
         import numpy as np
         import pyarrow as pa
@@ -278,6 +280,11 @@ class DuckDBLeadStore:
                 if self._counters_kept(con):
                     self._count_values(con, "SELECT col, value, surname FROM link_values "
                                        "WHERE record_id >= ? AND record_id < ?", [start, start + rows], 1)
+            version = values_version if link_values is not None and values_version else ""
+            con.execute("""INSERT OR REPLACE INTO store_meta SELECT 'saved_link_values', CASE WHEN ? <> '' AND (
+                    NOT EXISTS (SELECT 1 FROM records WHERE retired_by IS NULL AND record_id < ?)
+                    OR (SELECT max(value) FROM store_meta WHERE key = 'saved_link_values') = ?) THEN ? ELSE 'mixed' END""",
+                        [version, start, version, version])
             seq = self._next_queue_seq(con)
             con.execute("INSERT INTO link_queue SELECT ? + i, ? + i, NULL, 'added', NULL, NULL, NULL FROM range(?) t(i)",
                         [seq, start, rows])
@@ -729,6 +736,11 @@ class DuckDBLeadStore:
                 self._recount_values(con)
                 con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
                             [changes.link_values_version or ""])
+            elif changes.link_values_version and con.execute(  # the saved values are kept: counted once, stamped
+                    "SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value = ?",
+                    [changes.link_values_version]).fetchall()[0][0] == 0:
+                self._recount_values(con)
+                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
             if changes.queue_done is not None:
                 con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
             if changes.match_links is not None:
@@ -889,12 +901,15 @@ class DuckDBLeadStore:
         """record_id, lead_id of the records carrying any of these (col, value)."""
         return self._query_with(change_sql.RECORDS_SHARING, {"wanted": keys[["col", "value"]]})
 
-    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
-        """Active records by id or by lead, with the columns linkage and survivorship read."""
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str],
+                           columns: list[str] | None = None) -> pd.DataFrame:
+        """Active records by id or by lead, with the columns linkage and survivorship read (`columns`: only
+        these, "import_time" being when its import was saved; fewer columns, less of the base decompressed)."""
         import pandas as pd
+        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
+                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
         return self._query_with(
-            f"SELECT {', '.join('r.' + c for c in LINKAGE_RECORD_COLUMNS)}, i.imported_at AS import_time "
-            "FROM records r JOIN imports i ON i.import_id = r.import_id "
+            f"SELECT {select} FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
             "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
             {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
@@ -948,6 +963,12 @@ class DuckDBLeadStore:
             "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
             "OR lead_b IN (SELECT lead_id FROM wanted)",
             {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+
+    def saved_link_values(self) -> str:
+        """The linkage config version every active record's saved link values come from ('mixed' when they
+        differ or some record was saved without; '' before any save)."""
+        rows = self._query("SELECT value FROM store_meta WHERE key = 'saved_link_values'")
+        return "" if rows.empty else str(rows.iloc[0, 0])
 
     def change_path_state(self) -> dict[str, int | str]:
         row = self._query(

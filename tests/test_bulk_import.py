@@ -1,0 +1,110 @@
+"""Many files in one call: read in worker processes, saved in order, linked in one full pass."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from datafactory_pipelines.linkage.engine import link_values
+from datafactory_pipelines.pipeline import (
+    import_file,
+    import_files,
+    kept_apart,
+    prepare_file,
+    relink_and_curate,
+)
+from datafactory_pipelines.restore import unmerge
+from datafactory_pipelines.sample_data import write_sample_files
+from datafactory_pipelines.store import open_store
+from tests.conftest import write_xlsx
+from tests.store_compare import differing_leads
+
+HEADER = ["姓名", "手机", "邮箱", "微信", "公司", "登记日期"]
+
+
+def _records(store) -> pd.DataFrame:
+    return store.records_for_linkage().drop(columns=["imported_at", "import_time"]).reset_index(drop=True)
+
+
+def _values(store) -> pd.DataFrame:
+    with store.transaction() as con:
+        return con.execute("SELECT * FROM link_values ORDER BY record_id, col, value").df()
+
+
+def _files(tmp_path: Path) -> list[Path]:
+    sample = write_sample_files(tmp_path / "files", people=900, records=2400, files=3, seed=11)
+    # a file with no contact column cannot be imported; a copy of the first file is the same content
+    bad = write_xlsx(tmp_path / "files" / "no_contacts.xlsx", [["姓名", "公司"], ["张伟", "星海科技"]])
+    copy = tmp_path / "files" / f"copy_of_{sample.files[0].name}"
+    copy.write_bytes(sample.files[0].read_bytes())
+    return [sample.files[0], bad, sample.files[1], sample.files[2], copy]
+
+
+def test_files_read_in_workers_are_saved_as_one_at_a_time_would(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    bulk = open_store(tmp_path / "bulk.duckdb")
+    outcomes = list(import_files(bulk, files, imported_by="t", workers=2))
+    assert [o.status for o in outcomes] == ["imported", "rejected", "imported", "imported", "duplicate"]
+    assert [o.path.name for o in outcomes] == [f.name for f in files]  # in the order given
+    rejected = outcomes[1]
+    assert "no_contacts.xlsx" in rejected.error and "contact" in rejected.error and rejected.import_id is None
+    assert outcomes[4].error == f"already imported as {outcomes[0].import_id}"
+
+    single = open_store(tmp_path / "single.duckdb")
+    assert [import_file(single, f, imported_by="t").status for f in files] == [o.status for o in outcomes]
+    pd.testing.assert_frame_equal(_records(bulk), _records(single))
+    pd.testing.assert_frame_equal(_values(bulk), _values(single))
+    assert bulk.counts() == single.counts()
+    assert bulk.saved_link_values() not in ("", "mixed")  # every record's values from today's config
+
+    for store in (bulk, single):
+        assert relink_and_curate(store).path == "full"
+    assert differing_leads(bulk, single).empty
+
+
+def test_a_full_pass_keeps_the_saved_link_values_and_counts_them(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "leads.duckdb")
+    assert all(o.status == "imported" for o in import_files(store, _files(tmp_path)[::2][:2], workers=2))
+    saved = _values(store)
+    outcome = relink_and_curate(store)
+    assert outcome.path == "full" and outcome.reason == "no model yet"
+    pd.testing.assert_frame_equal(_values(store), saved)  # kept as saved
+    counted, recounted = store.value_counters(), store.recounted_values()
+    for kept, fresh in zip(counted, recounted, strict=True):
+        pd.testing.assert_frame_equal(kept.reset_index(drop=True), fresh.reset_index(drop=True), check_dtype=False)
+    relink_and_curate(store, full=True)  # the nightly pass computes them again: the same values
+    pd.testing.assert_frame_equal(_values(store), saved)
+
+
+def test_a_file_saved_without_link_values_makes_the_next_full_pass_compute_them(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "leads.duckdb")
+    first, _, second, *_ = _files(tmp_path)
+    import_file(store, first)
+    prepared = prepare_file(second)
+    store.save_import(prepared.meta(), prepared.records)  # an older writer: no link values
+    assert store.saved_link_values() == "mixed"
+    missing = set(store.import_records(prepared.import_id)["record_id"]) - set(_values(store)["record_id"])
+    assert missing
+    relink_and_curate(store)
+    computed = link_values(store.records_for_linkage())
+    computed = computed.sort_values(["record_id", "col", "value"], ignore_index=True)
+    pd.testing.assert_frame_equal(_values(store)[computed.columns], computed, check_dtype=False)
+
+
+def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "leads.duckdb")
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
+                                                        ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
+                                                                 "2025-03-01"]]))
+    (_, survivor), = relink_and_curate(store).merges.items()
+    unmerge(store, survivor, by="test")
+    pairs = store.kept_apart_pairs()
+    expected = kept_apart(store.records_for_linkage(), store.lead_splits())
+    assert len(pairs) > 0
+    assert set(zip(pairs["id_l"], pairs["id_r"], strict=True)) == set(zip(expected["id_l"], expected["id_r"],
+                                                                          strict=True))
+    before = {r: lead for r, lead in zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True)}
+    relink_and_curate(store, full=True)  # the split holds in a full pass
+    after = dict(zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True))
+    assert after == before
