@@ -32,6 +32,9 @@ class Training:
     em_blocks: list[list[str]] = field(default_factory=list)  # EM on these blocks, m of the other fields
     em_iterations: int = 25
     seed: int = 42
+    # EM's blocks are formed within a seeded random sample of this many records (all of them when fewer):
+    # m needs thousands of pairs, not the millions a big base's blocks hold
+    em_records: int = 300_000
 
 
 @dataclass

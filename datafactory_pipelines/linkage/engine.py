@@ -86,11 +86,19 @@ def train(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_records: int,
 
     estimates: dict[int, list[np.ndarray]] = {}
     lambdas = []
+    em_records = min(n_records, config.training.em_records)
+    sampled = ""
+    if em_records < n_records:  # a seeded sample of records: the same model from the same records
+        chosen = np.sort(rng.choice(n_records, em_records, replace=False))
+        con.register("em_sample_df", pd.DataFrame({"_id": chosen.astype(np.int64)}))
+        con.execute("CREATE OR REPLACE TEMP TABLE em_sample AS SELECT * FROM em_sample_df")
+        con.unregister("em_sample_df")
+        sampled = "AND _id IN (SELECT _id FROM em_sample)"
     for block in config.training.em_blocks:
         key = " || '\x1f' || ".join(f"CAST(({c}) AS VARCHAR)" for c in block)
         not_null = " AND ".join(f"({c}) IS NOT NULL" for c in block)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE em_pairs AS
-            WITH bk AS (SELECT _id, {key} AS k FROM recs WHERE {not_null}),
+            WITH bk AS (SELECT _id, {key} AS k FROM recs WHERE {not_null} {sampled}),
                  small AS (SELECT k FROM bk GROUP BY k HAVING count(*) <= {config.max_block_size})
             SELECT a._id AS _l, b._id AS _r FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id
             WHERE a.k IN (SELECT k FROM small) USING SAMPLE 2000000 ROWS""")
@@ -109,9 +117,11 @@ def train(con: duckdb.DuckDBPyConnection, config: LinkageConfig, n_records: int,
     # λ are conditional on blocking, so scale the busiest training block's matches to all pairs.
     if lambdas:
         lam, count = max(lambdas, key=lambda x: x[1])
-        total_pairs = n_records * (n_records - 1) / 2
+        total_pairs = em_records * (em_records - 1) / 2  # the pairs among the records EM's blocks came from
         model.prior = float(np.clip(lam * count / total_pairs * 1.5, 1e-9, 0.5))
     model.trained_on = {"records": n_records, "u_pairs": int(keep.sum()), "em_blocks": config.training.em_blocks}
+    if em_records < n_records:
+        model.trained_on["em_records"] = em_records
     return model
 
 
