@@ -51,8 +51,9 @@ def field_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 
 
 def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, action: pd.Series | str, actor: str,
-          cause: str) -> pd.DataFrame:
-    """History rows for `changes`, numbered from first_seq and chained from prev_hash."""
+          cause: pd.Series | str) -> pd.DataFrame:
+    """History rows for `changes`, numbered from first_seq and chained from prev_hash (`action` and `cause`:
+    one for all rows, or one per row)."""
     import numpy as np
 
     rows = changes.copy()
@@ -64,12 +65,12 @@ def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, a
     stamp = at.isoformat(timespec="microseconds")
     # row_hash's text without the previous hash, made for every row first; then one hash per row in a
     # tight loop (the chain is sequential, so that loop is what a large change waits for)
-    tail = f"\x1f{actor}\x1f{cause}\x1f"
-    texts = [f"{seq}\x1f{stamp}\x1f{lead}\x1f{field}\x1f{old}\x1f{new}\x1f{act}{tail}"
-             for seq, lead, field, old, new, act in zip(range(first_seq, first_seq + len(rows)),
-                                                         rows["lead_id"].tolist(), rows["field"].tolist(),
-                                                         rows["old_value"].tolist(), rows["new_value"].tolist(),
-                                                         rows["action"].tolist(), strict=True)]
+    texts = [f"{seq}\x1f{stamp}\x1f{lead}\x1f{field}\x1f{old}\x1f{new}\x1f{act}\x1f{actor}\x1f{why}\x1f"
+             for seq, lead, field, old, new, act, why in zip(range(first_seq, first_seq + len(rows)),
+                                                              rows["lead_id"].tolist(), rows["field"].tolist(),
+                                                              rows["old_value"].tolist(), rows["new_value"].tolist(),
+                                                              rows["action"].tolist(), rows["cause"].tolist(),
+                                                              strict=True)]
     sha256 = hashlib.sha256
     hashes, prevs = [], []
     for text in texts:

@@ -245,8 +245,10 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     state = store.change_path_state()
     record_ids = records["record_id"].to_numpy()
     previous = pd.Series(records["lead_id"].to_numpy(), index=record_ids)
-    if not cause:  # the imports whose records are linked for the first time
-        cause = ",".join(sorted(set(records.loc[records["lead_id"].isna() & records["reachable"], "import_id"])))
+    fresh = records["lead_id"].isna().to_numpy() & records["reachable"].astype(bool).to_numpy()
+    derived_cause = not cause
+    if derived_cause:  # the imports whose records are linked for the first time
+        cause = ",".join(sorted(set(records.loc[fresh, "import_id"])))
     next_number = int(state["max_lead_number"]) + 1
     # a cluster needs one record that reaches the person; contactless records only join such clusters
     reachable = link.clusters["record_id"].map(pd.Series(records["reachable"].to_numpy(), index=record_ids)).fillna(
@@ -320,12 +322,17 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         orphaned["updated_at"] = now
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
     timer.phase("write", f"{len(upserts)} leads changed")
+    # each lead's history names the imports whose new records it took (a bulk import of 100 files
+    # must not write all 100 ids into every row); a lead changed without new records: the change's imports
+    lead_causes = _lead_causes(records.loc[fresh, ["record_id", "import_id"]], record_leads) if derived_cause \
+        else None
     changes = LeadChanges(record_leads=record_leads, upserts=upserts,
                           shared_contacts=link.shared_keys, link_model=link.model.to_json(),
                           match_links=accepted_links(link),
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
                           new_conflicts=new_conflicts, action=action, actor=actor, cause=cause, created=created,
-                          updated=int(changed.sum()) - created, merged=len(merges), **change_fields)
+                          updated=int(changed.sum()) - created, merged=len(merges), lead_causes=lead_causes,
+                          **change_fields)
     store.apply_lead_changes(changes)
     timer.stop()
     active = len(golden) if scope is None else int(store.change_path_state()["active_leads"])
@@ -334,6 +341,14 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
         active_leads=active, merges=merges, timings=timer.timings,
     )
+
+
+def _lead_causes(fresh: pd.DataFrame, record_leads: pd.DataFrame) -> pd.Series:
+    """lead_id -> the ids of the imports (comma-joined, sorted) whose newly linked records the lead holds."""
+    pairs = fresh.merge(record_leads.dropna(subset=["lead_id"]), on="record_id")[["lead_id", "import_id"]]
+    pairs = pairs.drop_duplicates().sort_values(["lead_id", "import_id"])
+    return pairs.assign(import_id=pairs["import_id"].astype(str)).groupby("lead_id", sort=False)["import_id"].agg(
+        ",".join)
 
 
 def accepted_links(link: LinkResult) -> pd.DataFrame:

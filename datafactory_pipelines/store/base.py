@@ -39,6 +39,7 @@ class LeadChanges:
     action: str = "relink"  # what the history says caused these changes
     actor: str = "datafactory"
     cause: str = ""  # the import id(s), event id or run id behind them
+    lead_causes: Any | None = None  # lead_id -> that lead's own cause (a Series), where it is narrower than `cause`
     created: int = 0
     updated: int = 0
     merged: int = 0

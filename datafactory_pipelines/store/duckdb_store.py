@@ -428,7 +428,7 @@ class DuckDBLeadStore:
                            [group_id, status])
 
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
-                        actor: str, cause: str) -> None:
+                        actor: str, cause: pd.Series | str) -> None:
         if diffs.empty:
             return
         head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
@@ -794,7 +794,9 @@ class DuckDBLeadStore:
                 new_leads = ~diffs["lead_id"].isin(before["lead_id"])
                 action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
                     (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
-                self._append_history(con, diffs, action, changes.actor, changes.cause)
+                cause = changes.cause if changes.lead_causes is None or diffs.empty else \
+                    diffs["lead_id"].map(changes.lead_causes).fillna(changes.cause)
+                self._append_history(con, diffs, action, changes.actor, cause)
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")
