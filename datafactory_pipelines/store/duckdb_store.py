@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
     import pyarrow as pa
 
 LOCK_WAIT_SECONDS = 120.0
+#: leads whose history is made and appended at once (bounds a full pass's memory; the rows are the same)
+HISTORY_SLICE_LEADS = 20_000
 # WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
 BULK_CHECKPOINT_THRESHOLD = "1GB"
 # record columns the store sets when saving an import (the rest come with the prepared records)
@@ -427,6 +429,26 @@ class DuckDBLeadStore:
         return self._query("SELECT * FROM conflicts WHERE group_id = ? AND status = ? ORDER BY conflict_id",
                            [group_id, status])
 
+    def _append_lead_history(self, con: duckdb.DuckDBPyConnection, before: pd.DataFrame, upserts: pd.DataFrame,
+                             changes: LeadChanges) -> None:
+        """The history of curated leads, a slice of leads at a time (in lead order, as one append would
+        write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them."""
+        import pandas as pd
+
+        lead_ids = upserts["lead_id"].sort_values(kind="stable").to_numpy()
+        known = set(before["lead_id"])
+        for start in range(0, len(lead_ids), HISTORY_SLICE_LEADS):
+            part = set(lead_ids[start:start + HISTORY_SLICE_LEADS])
+            diffs = field_changes(before[before["lead_id"].isin(part)], upserts[upserts["lead_id"].isin(part)])
+            if diffs.empty:
+                continue
+            new_leads = ~diffs["lead_id"].isin(known)
+            action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
+                (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
+            cause = changes.cause if changes.lead_causes is None else \
+                diffs["lead_id"].map(changes.lead_causes).fillna(changes.cause)
+            self._append_history(con, diffs, action, changes.actor, cause)
+
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: pd.Series | str) -> None:
         if diffs.empty:
@@ -790,13 +812,7 @@ class DuckDBLeadStore:
                     touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
                 con.unregister("lead_upserts")
                 con.register("lead_upserts", upserts)
-                diffs = field_changes(before, upserts)
-                new_leads = ~diffs["lead_id"].isin(before["lead_id"])
-                action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
-                    (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
-                cause = changes.cause if changes.lead_causes is None or diffs.empty else \
-                    diffs["lead_id"].map(changes.lead_causes).fillna(changes.cause)
-                self._append_history(con, diffs, action, changes.actor, cause)
+                self._append_lead_history(con, before, upserts, changes)
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")
