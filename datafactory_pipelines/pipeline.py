@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines import CANONICAL_FIELDS, duckdb_settings
 from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
@@ -445,7 +445,7 @@ _scratch = threading.local()
 def _scratch_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for computing link values, one per thread, kept for the next file."""
     if getattr(_scratch, "con", None) is None:
-        _scratch.con = duckdb.connect()
+        _scratch.con = duckdb_settings.connect()
     return _scratch.con
 
 
@@ -585,7 +585,7 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
         model = None
     if table.num_rows == 0:  # nothing to link (every import undone): see link_all
         return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
-    con = duckdb.connect()
+    con = duckdb_settings.connect()
     try:
         link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
         computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None
