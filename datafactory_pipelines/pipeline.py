@@ -353,6 +353,10 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
+    active_now = len(golden)
+    # the whole-base frames curating built are not needed by the write: freed before it allocates its own
+    # (at 1M records they hold ~2 GB; the write phase set the base import's peak)
+    del golden, linked, facts, known, existing
     timer.phase("write", f"{len(upserts)} leads changed")
     # each lead's history names the imports whose new records it took (a bulk import of 100 files
     # must not write all 100 ids into every row); a lead changed without new records: the change's imports
@@ -367,7 +371,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
                           **change_fields)
     store.apply_lead_changes(changes)
     timer.stop()
-    active = len(golden) if scope is None else int(store.change_path_state()["active_leads"])
+    active = active_now if scope is None else int(store.change_path_state()["active_leads"])
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
