@@ -6,6 +6,9 @@ read_import -> standardize -> save (one transaction) -> link all records -> cura
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import json
 import logging
@@ -31,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datafactory_pipelines import CANONICAL_FIELDS
+from datafactory_pipelines import CANONICAL_FIELDS, duckdb_settings
 from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
@@ -160,8 +163,37 @@ class PhaseTimer:
         if self._phase:
             took = time.perf_counter() - self._started
             self.timings[self._phase] = round(self.timings.get(self._phase, 0.0) + took, 3)
-            log.info("%s took %.2fs (peak RSS so far %.2f GB)", self._phase, took, peak_rss_gb())
+            release_memory()
+            log.info("%s took %.2fs (RSS now %.2f GB, peak RSS so far %.2f GB)", self._phase, took, rss_gb(),
+                     peak_rss_gb())
             self._phase = ""
+
+
+def release_memory() -> None:
+    """Give the frames a phase dropped back to the system before the next phase allocates its own: collect
+    reference cycles, then ask glibc to return its free heap (freed pandas/Arrow buffers of a 1M-record pass
+    otherwise stay in the process and add up to the next phase's peak)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def rss_gb() -> float:
+    """This process's resident memory now (0 where /proc is not there)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1024**3
 
 
 def peak_rss_gb() -> float:
@@ -321,6 +353,10 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
+    active_now = len(golden)
+    # the whole-base frames curating built are not needed by the write: freed before it allocates its own
+    # (at 1M records they hold ~2 GB; the write phase set the base import's peak)
+    del golden, linked, facts, known, existing
     timer.phase("write", f"{len(upserts)} leads changed")
     # each lead's history names the imports whose new records it took (a bulk import of 100 files
     # must not write all 100 ids into every row); a lead changed without new records: the change's imports
@@ -335,7 +371,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
                           **change_fields)
     store.apply_lead_changes(changes)
     timer.stop()
-    active = len(golden) if scope is None else int(store.change_path_state()["active_leads"])
+    active = active_now if scope is None else int(store.change_path_state()["active_leads"])
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
@@ -445,7 +481,7 @@ _scratch = threading.local()
 def _scratch_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for computing link values, one per thread, kept for the next file."""
     if getattr(_scratch, "con", None) is None:
-        _scratch.con = duckdb.connect()
+        _scratch.con = duckdb_settings.connect()
     return _scratch.con
 
 
@@ -585,7 +621,7 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
         model = None
     if table.num_rows == 0:  # nothing to link (every import undone): see link_all
         return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
-    con = duckdb.connect()
+    con = duckdb_settings.connect()
     try:
         link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
         computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None

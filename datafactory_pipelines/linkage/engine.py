@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from datafactory_pipelines import duckdb_settings
 from datafactory_pipelines.linkage.clustering import cluster_pairs, components
 from datafactory_pipelines.linkage.config import LinkageConfig, load_config
 from datafactory_pipelines.linkage.model import (
@@ -153,7 +154,7 @@ def link_table(table: pd.DataFrame | pa.Table, config: LinkageConfig | None = No
     Arrow table (DuckDB reads it in place: a full pass over the store makes no pandas copy of it)."""
     config = config or load_config()
     own = con is None
-    con = con or duckdb.connect()
+    con = con or duckdb_settings.connect()
     try:
         ids = _column(table, config.unique_id)
         n = prepare(con, table, config)
@@ -208,7 +209,7 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
     order = np.argsort(is_new, kind="stable")  # existing records first, new ones last
     table, existing, ids, is_new = table.iloc[order].reset_index(drop=True), existing[order], ids[order], is_new[order]
     n_old = int((~is_new).sum())
-    con = duckdb.connect()
+    con = duckdb_settings.connect()
     try:
         n = prepare(con, table, config)
         population = _population(model, n)
@@ -291,7 +292,7 @@ def link_values(table: pd.DataFrame, config: LinkageConfig | None = None, as_arr
     """
     config = config or load_config()
     own = con is None
-    con = con or duckdb.connect()
+    con = con or duckdb_settings.connect()
     try:
         frame = link_frame(table) if "name_partial" in table.columns else table
         prepare(con, pa.Table.from_pandas(frame, preserve_index=False), config, counts=False)
@@ -311,7 +312,7 @@ def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkMo
     the decisions are the ones a full relink makes for these records.
     """
     ids = table[config.unique_id].to_numpy()
-    con = duckdb.connect()
+    con = duckdb_settings.connect()
     try:
         n = prepare(con, table, config, stats=stats)
         blocking = block_pairs(con, config, sizes="store_stats")

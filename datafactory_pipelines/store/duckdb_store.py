@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from datafactory_pipelines import duckdb_settings
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
 from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain_rows
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
@@ -176,7 +177,7 @@ class DuckDBLeadStore:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only and self.path.exists())
+                return duckdb_settings.connect(self.path, read_only=read_only and self.path.exists())
             except duckdb.IOException as exc:  # another process holds the write lock
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise

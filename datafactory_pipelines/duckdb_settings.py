@@ -1,0 +1,49 @@
+"""One place that opens DuckDB databases with a memory budget.
+
+DuckDB's default buffer memory limit is 80% of RAM, per database: the store and every in-memory linkage
+database would each grow towards it on a big join or sort instead of spilling to disk. Every DuckDB
+connection of the project is made here, with `memory_limit` from `DATAFACTORY_DUCKDB_MEMORY_LIMIT`
+(a DuckDB size such as "1.5GB"; default below) and `temp_directory` on disk: beside the store file for
+the store, in `DATAFACTORY_DUCKDB_TEMP_DIRECTORY` or the system temporary folder for in-memory databases
+(DuckDB's own default for those is `.tmp` in the current folder).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+MEMORY_LIMIT_ENV = "DATAFACTORY_DUCKDB_MEMORY_LIMIT"
+TEMP_DIRECTORY_ENV = "DATAFACTORY_DUCKDB_TEMP_DIRECTORY"
+# Per database. A base import holds the store and one linkage database open at once, beside the Python
+# frames. Measured on the 1M-record base import: at 2 GB the store's buffers alone put the conflicts phase
+# at 4.4 GB peak RSS; at 1 GB it is 3.65 GB, and the golden-record SQL spills (about 6 s slower).
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def memory_limit() -> str:
+    return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+
+
+def _scratch_temp_directory() -> Path:
+    configured = os.environ.get(TEMP_DIRECTORY_ENV, "").strip()
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"datafactory-duckdb-{os.getuid()}"
+
+
+def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the project's memory budget: the database file at `path`, or an
+    in-memory database when `path` is None."""
+    config = {"memory_limit": memory_limit()}
+    if path is None:
+        temp = _scratch_temp_directory()
+        temp.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp)
+        return duckdb.connect(config=config)
+    path = Path(path)
+    config["temp_directory"] = str(path.with_name(path.name + ".tmp"))  # DuckDB's own default for a file
+    return duckdb.connect(str(path), read_only=read_only, config=config)
