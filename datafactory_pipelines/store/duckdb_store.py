@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
-from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain_rows
-from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
+from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain, chain_rows, field_changes
+from datafactory_pipelines.notify.outbox import append_outbox, append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
     import pyarrow as pa
 
 LOCK_WAIT_SECONDS = 120.0
-HISTORY_HASH_BATCH = 500_000  # history rows hashed per round trip: memory stays flat in a full pass
+#: leads whose history is made and appended at once (bounds a full pass's memory; the rows are the same)
+HISTORY_SLICE_LEADS = 20_000
 # WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
 BULK_CHECKPOINT_THRESHOLD = "1GB"
 # record columns the store sets when saving an import (the rest come with the prepared records)
@@ -429,93 +430,38 @@ class DuckDBLeadStore:
         return self._query("SELECT * FROM conflicts WHERE group_id = ? AND status = ? ORDER BY conflict_id",
                            [group_id, status])
 
-    def _append_lead_history(self, con: duckdb.DuckDBPyConnection, upserts: str, changes: LeadChanges) -> None:
-        """The history of curated leads (the relation `upserts`, not yet written over `leads`): one row per
-        tracked field that differs from the stored lead (a new lead: every set field), in (lead, field) order.
-        The differences are found in SQL over all leads at once; only the hash chain runs in Python."""
-        fields = [f for f in TRACKED_FIELDS if f in LEAD_COLUMNS]
-        olds = ", ".join(f"coalesce(CAST(b.\"{f}\" AS VARCHAR), '')" for f in fields)
-        news = ", ".join(f"coalesce(CAST(u.\"{f}\" AS VARCHAR), '')" for f in fields)
-        causes = "NULL"
-        if changes.lead_causes is not None and len(changes.lead_causes):
-            import pyarrow as pa
+    def _append_lead_history(self, con: duckdb.DuckDBPyConnection, before: pd.DataFrame, upserts: pd.DataFrame,
+                             changes: LeadChanges) -> None:
+        """The history of curated leads, a slice of leads at a time (in lead order, as one append would
+        write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them."""
+        import pandas as pd
 
-            lead_causes = changes.lead_causes
-            con.register("history_lead_causes", pa.table({
-                "lead_id": pa.array([str(x) for x in lead_causes.index], pa.string()),
-                "cause": pa.array(lead_causes.tolist(), pa.string(), from_pandas=True)}))
-            causes = "(SELECT c.cause FROM history_lead_causes c WHERE c.lead_id = d.lead_id)"
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE history_diffs AS
-            SELECT row_number() OVER (ORDER BY lead_id, field) AS ord, lead_id, field, old_value, new_value,
-                   CASE WHEN field = 'status' AND new_value = 'merged' THEN 'merge'
-                        WHEN is_new THEN 'create' ELSE ? END AS action,
-                   coalesce({causes}, ?) AS cause
-            FROM (SELECT u.lead_id, b.lead_id IS NULL AS is_new,
-                         unnest([{", ".join(f"'{f}'" for f in fields)}]) AS field,
-                         unnest([{olds}]) AS old_value, unnest([{news}]) AS new_value
-                  FROM {upserts} u LEFT JOIN leads b ON b.lead_id = u.lead_id) d
-            WHERE old_value <> new_value""", [changes.action, changes.cause])
-        if causes != "NULL":
-            con.unregister("history_lead_causes")
-        self._write_history(con, "history_diffs", changes.actor)
+        lead_ids = upserts["lead_id"].sort_values(kind="stable").to_numpy()
+        known = set(before["lead_id"])
+        for start in range(0, len(lead_ids), HISTORY_SLICE_LEADS):
+            part = set(lead_ids[start:start + HISTORY_SLICE_LEADS])
+            diffs = field_changes(before[before["lead_id"].isin(part)], upserts[upserts["lead_id"].isin(part)])
+            if diffs.empty:
+                continue
+            new_leads = ~diffs["lead_id"].isin(known)
+            action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
+                (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
+            cause = changes.cause if changes.lead_causes is None else \
+                diffs["lead_id"].map(changes.lead_causes).fillna(changes.cause)
+            self._append_history(con, diffs, action, changes.actor, cause)
 
-    def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: str, actor: str,
-                        cause: str) -> None:
-        """History rows for `diffs` (lead_id, field, old_value, new_value), in the frame's order."""
+    def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
+                        actor: str, cause: pd.Series | str) -> None:
         if diffs.empty:
             return
-        import pyarrow as pa
-
-        con.register("history_frame", pa.table({
-            "ord": pa.array(range(1, len(diffs) + 1), pa.int64()),
-            **{c: pa.array(diffs[c].astype(str).tolist(), pa.string())
-               for c in ["lead_id", "field", "old_value", "new_value"]}}))
-        con.execute("CREATE OR REPLACE TEMP TABLE history_diffs AS SELECT *, ? AS action, ? AS cause "
-                    "FROM history_frame", [action, cause])
-        con.unregister("history_frame")
-        self._write_history(con, "history_diffs", actor)
-
-    @staticmethod
-    def _write_history(con: duckdb.DuckDBPyConnection, diffs: str, actor: str) -> None:
-        """Append the temp table `diffs` (ord 1.., lead_id, field, old_value, new_value, action, cause) to the
-        history in `ord` order, chained to its head, and the outbox; drops `diffs`. Each row's hash text
-        (history.row_hash's, up to the previous hash) is made in SQL; the chain itself is sequential, so
-        Python hashes only that text column, a batch at a time, and the hashes go back as Arrow."""
-        import pyarrow as pa
-
         head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
-        first, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
-        total = con.execute(f"SELECT count(*) FROM {diffs}").fetchall()[0][0]
-        if not total:
-            con.execute(f"DROP TABLE {diffs}")
-            return
+        seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
         at = datetime.now(timezone.utc).replace(tzinfo=None)
-        stamp = at.isoformat(timespec="microseconds")
-        sep = "chr(31)"
-        text = f" || {sep} || ".join(["CAST(ord + ? - 1 AS VARCHAR)", "?", "lead_id", "field", "old_value",
-                                      "new_value", "action", "?", "cause"]) + f" || {sep}"
-        sha256 = hashlib.sha256
-        for low in range(1, total + 1, HISTORY_HASH_BATCH):
-            high = min(low + HISTORY_HASH_BATCH - 1, total)
-            texts = con.sql(f"SELECT {text} FROM {diffs} WHERE ord BETWEEN ? AND ? ORDER BY ord",
-                            params=[first, stamp, actor, low, high]).to_arrow_table().column(0).to_pylist()
-            prevs, hashes = [], []
-            for row_text in texts:
-                prevs.append(prev)
-                prev = sha256((row_text + prev).encode("utf-8")).hexdigest()
-                hashes.append(prev)
-            con.register("history_hashes", pa.table({"ord": pa.array(range(low, high + 1), pa.int64()),
-                                                     "prev_hash": pa.array(prevs, pa.string()),
-                                                     "hash": pa.array(hashes, pa.string())}))
-            con.execute(f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
-                        f"SELECT d.ord + ? - 1, ?, d.lead_id, d.field, d.old_value, d.new_value, d.action, ?, "
-                        f"d.cause, h.prev_hash, h.hash FROM {diffs} d JOIN history_hashes h USING (ord) "
-                        "ORDER BY d.ord", [first, at, actor])
-            con.unregister("history_hashes")
-        con.execute(f"DROP TABLE {diffs}")
-        # the leads' owners hear of it, in this same transaction (notify/outbox.py)
-        append_outbox_for_seqs(con, first, first + total - 1)
+        rows = chain(diffs, seq, prev, at, action, actor, cause)
+        con.register("history_rows", rows)
+        con.execute("INSERT INTO history SELECT * FROM history_rows")
+        con.unregister("history_rows")
+        append_outbox(con, rows)  # the lead's owner hears of it, in this same transaction (notify/outbox.py)
 
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
@@ -867,7 +813,7 @@ class DuckDBLeadStore:
                     touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
                 con.unregister("lead_upserts")
                 con.register("lead_upserts", upserts)
-                self._append_lead_history(con, "lead_upserts", changes)
+                self._append_lead_history(con, before, upserts, changes)
                 con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
                 con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
                 con.unregister("lead_upserts")
