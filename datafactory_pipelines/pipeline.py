@@ -163,10 +163,15 @@ class PhaseTimer:
         if self._phase:
             took = time.perf_counter() - self._started
             self.timings[self._phase] = round(self.timings.get(self._phase, 0.0) + took, 3)
-            release_memory()
+            if rss_gb() > RELEASE_ABOVE_GB:  # a big pass: worth a collection (it costs tenths of a second)
+                release_memory()
             log.info("%s took %.2fs (RSS now %.2f GB, peak RSS so far %.2f GB)", self._phase, took, rss_gb(),
                      peak_rss_gb())
             self._phase = ""
+
+
+#: above this resident size a phase's end gives freed memory back (a full pass); a change's phases skip it
+RELEASE_ABOVE_GB = 2.0
 
 
 def release_memory() -> None:
