@@ -12,11 +12,11 @@ from datafactory_pipelines.pipeline import (
     prepare_file,
     relink_and_curate,
 )
-from datafactory_pipelines.restore import unmerge
 from datafactory_pipelines.sample_data import write_sample_files
 from datafactory_pipelines.store import open_store
 from tests.conftest import write_xlsx
 from tests.store_compare import differing_leads
+from tests.test_incremental import merge_then_unmerge
 
 HEADER = ["姓名", "手机", "邮箱", "微信", "公司", "登记日期"]
 
@@ -92,13 +92,7 @@ def test_a_file_saved_without_link_values_makes_the_next_full_pass_compute_them(
 
 def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
     store = open_store(tmp_path / "leads.duckdb")
-    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
-                                                        ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
-    relink_and_curate(store)
-    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
-                                                                 "2025-03-01"]]))
-    (_, survivor), = relink_and_curate(store).merges.items()
-    unmerge(store, survivor, by="test")
+    merge_then_unmerge(store, tmp_path)
     pairs = store.kept_apart_pairs()
     expected = kept_apart(store.records_for_linkage(), store.lead_splits())
     assert len(pairs) > 0

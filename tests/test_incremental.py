@@ -123,7 +123,7 @@ def test_value_counters_kept_on_write_equal_a_recount(tmp_path: Path) -> None:
     """The counters the change path reads (records and surnames per linking value) are kept on every
     write: imports, an import undone, an import undone before it was linked, an unmerge, a full pass.
     After each they equal the counts taken from scratch over the stored link values."""
-    from datafactory_pipelines.restore import undo_import, unmerge
+    from datafactory_pipelines.restore import undo_import
 
     sample = write_sample_files(tmp_path / "files", people=1500, records=4000, files=10, seed=11)
     store = open_store(tmp_path / "counters.duckdb")
@@ -151,13 +151,7 @@ def test_value_counters_kept_on_write_equal_a_recount(tmp_path: Path) -> None:
     assert relink_and_curate(store).path == "incremental"
     assert store.link_queue().empty
 
-    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
-                                                        ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
-    relink_and_curate(store)
-    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
-                                                                 "2025-03-01"]]))
-    (_, survivor), = relink_and_curate(store).merges.items()
-    unmerge(store, survivor, by="test")
+    merge_then_unmerge(store, tmp_path)
     _assert_counters_match_a_recount(store)
 
     incremental_partition = _partition(store)
@@ -166,3 +160,18 @@ def test_value_counters_kept_on_write_equal_a_recount(tmp_path: Path) -> None:
     assert _partition(store) == incremental_partition
     for before, after in zip(kept, store.value_counters(), strict=True):  # the rebuild finds them as kept
         pd.testing.assert_frame_equal(before, after, check_dtype=False)
+
+
+def merge_then_unmerge(store, folder: Path) -> str:
+    """Two records of one person become two leads, a third record merges them, an operator unmerges
+    them again: the store then keeps the two leads' records apart. Returns the surviving lead id."""
+    from datafactory_pipelines.restore import unmerge
+
+    import_file(store, write_xlsx(folder / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
+                                                      ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    import_file(store, write_xlsx(folder / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
+                                                               "2025-03-01"]]))
+    (_, survivor), = relink_and_curate(store).merges.items()
+    unmerge(store, survivor, by="test")
+    return survivor
