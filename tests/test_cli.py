@@ -19,6 +19,12 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
 
+def run_demo(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`datafactory demo ARGS` with its home in folder/home and Dagster's in folder/dagster_home."""
+    env = {**os.environ, "DATAFACTORY_HOME": str(folder / "home"), "DAGSTER_HOME": str(folder / "dagster_home")}
+    return subprocess.run([CLI, "demo", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def test_import_export_status(tmp_path: Path) -> None:
     home = tmp_path / "home"
     a = write_xlsx(tmp_path / "a.xlsx", [["姓名", "手机", "邮箱", "公司"],
@@ -79,9 +85,7 @@ def test_dedupe_engine_only(tmp_path: Path) -> None:
 
 def test_demo_command_imports_through_dagster(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    done = subprocess.run([CLI, "demo", "--people", "150", "--records", "400", "--files", "2", "--exports", "0"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    done = run_demo(tmp_path, "--people", "150", "--records", "400", "--files", "2", "--exports", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 file(s) imported, 0 duplicate(s), 0 rejected" in done.stdout
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()

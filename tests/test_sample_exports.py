@@ -53,16 +53,9 @@ def test_pairwise_scores_by_hand():
 
 
 def test_demo_imports_the_export_shaped_files_through_dagster(tmp_path) -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.test_cli import run_demo
 
-    cli = str(Path(sys.executable).with_name("datafactory"))
-    home = tmp_path / "home"
-    env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    done = subprocess.run([cli, "demo", "--people", "40", "--records", "80", "--files", "1", "--exports", "40"],
-                          capture_output=True, text=True, env=env, timeout=900)
+    done = run_demo(tmp_path, "--people", "40", "--records", "80", "--files", "1", "--exports", "40", timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "wrote 7 export-shaped files" in done.stdout
     assert "8 file(s) imported, 0 duplicate(s), 0 rejected" in done.stdout  # HTML and XML .xls included
