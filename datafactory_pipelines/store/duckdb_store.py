@@ -55,8 +55,15 @@ DDL_FINGERPRINT = hashlib.sha256("\n".join([str(SCHEMA_VERSION), *DDL]).encode()
 
 
 def _ids(record_ids: list[int]) -> pd.DataFrame:
+    """Record ids as a one-column frame, for a query to join (the change path's key tables)."""
     import pandas as pd
     return pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")})
+
+
+def _lead_ids(lead_ids: list[str]) -> pd.DataFrame:
+    """Lead ids as a one-column frame, for a query to join."""
+    import pandas as pd
+    return pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})
 
 
 class DuckDBLeadStore:
@@ -554,11 +561,10 @@ class DuckDBLeadStore:
 
     def records_of_leads(self, lead_ids: list[str]) -> pd.DataFrame:
         """The live records of these leads."""
-        import pandas as pd
 
         return self._query_with("SELECT * FROM records WHERE retired_by IS NULL "
                                 "AND lead_id IN (SELECT lead_id FROM wanted) ORDER BY record_id",
-                                {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+                                {"wanted": _lead_ids(lead_ids)})
 
     def import_row(self, import_id: str) -> dict:
         """One import's row (a ValueError names an unknown id)."""
@@ -900,9 +906,8 @@ class DuckDBLeadStore:
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
         """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
         (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
-        import pandas as pd
         return self._query_with(change_sql.CHANGE_COUNTS, {
-            "added": pd.DataFrame({"record_id": pd.Series(list(added), dtype="int64")}),
+            "added": _ids(added),
             "removed": removed[["col", "value", "surname"]].astype(object)})
 
     def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame:
@@ -911,10 +916,9 @@ class DuckDBLeadStore:
 
     def record_leads_of(self, record_ids: list[int], lead_ids: list[str]) -> pd.DataFrame:
         """record_id, lead_id of the active records with these ids or in these leads (no other column)."""
-        import pandas as pd
         return self._query_with(change_sql.RECORD_LEADS_OF, {
             "wanted_records": _ids(record_ids),
-            "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+            "wanted_leads": _lead_ids(lead_ids)})
 
     def records_sharing(self, keys: pd.DataFrame) -> pd.DataFrame:
         """record_id, lead_id of the records carrying any of these (col, value)."""
@@ -924,32 +928,29 @@ class DuckDBLeadStore:
                            columns: list[str] | None = None) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read (`columns`: only
         these, "import_time" being when its import was saved; fewer columns, less of the base decompressed)."""
-        import pandas as pd
         select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
                            for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
         return self._query_with(
             f"SELECT {select} FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
             "OR r.lead_id IN (SELECT lead_id FROM wanted_leads)) ORDER BY r.record_id",
-            {"wanted_records": pd.DataFrame({"record_id": pd.Series(list(record_ids), dtype="int64")}),
-             "wanted_leads": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+            {"wanted_records": _ids(record_ids),
+             "wanted_leads": _lead_ids(lead_ids)})
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
         return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
     def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
-        import pandas as pd
         return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
-                                {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+                                {"wanted": _lead_ids(lead_ids)})
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""
-        import pandas as pd
 
         return self._query_with(
             "SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) OR (status = 'active' AND mobile <> '' "
             "AND mobile IN (SELECT mobile FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted))) ORDER BY lead_id",
-            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+            {"wanted": _lead_ids(lead_ids)})
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
         import pandas as pd
@@ -962,26 +963,23 @@ class DuckDBLeadStore:
         return list(found["lead_id"])
 
     def overrides_for(self, lead_ids: list[str]) -> pd.DataFrame:
-        import pandas as pd
         return self._query_with(
             f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM (SELECT *, row_number() OVER (PARTITION BY lead_id, field "
             "ORDER BY decided_at DESC) AS latest FROM lead_overrides WHERE lead_id IN (SELECT lead_id FROM wanted)) o "
             "WHERE latest = 1",
-            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+            {"wanted": _lead_ids(lead_ids)})
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame:
-        import pandas as pd
         where = "AND status = ?" if status else ""
         return self._query_with(
             f"SELECT * FROM conflicts WHERE lead_id IN (SELECT lead_id FROM wanted) {where} ORDER BY conflict_id",
-            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})}, [status] if status else [])
+            {"wanted": _lead_ids(lead_ids)}, [status] if status else [])
 
     def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame:
-        import pandas as pd
         return self._query_with(
             "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
             "OR lead_b IN (SELECT lead_id FROM wanted)",
-            {"wanted": pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})})
+            {"wanted": _lead_ids(lead_ids)})
 
     def saved_link_values(self) -> str:
         """The linkage config version every active record's saved link values come from ('mixed' when they
