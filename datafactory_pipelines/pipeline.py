@@ -50,7 +50,6 @@ from datafactory_pipelines.linkage.engine import (
     MIN_TRAINING_RECORDS,
     default_model,
     link_frame,
-    link_increment,
     link_neighbourhood,
     link_values,
 )
@@ -210,29 +209,11 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
-def link_all(store: LeadStore, full: bool = False, retrain: bool = False) -> tuple[pd.DataFrame, LinkResult]:
-    """Link the store's records: new ones incrementally against the leads, or everything (`full`).
-
-    The model is learned once the store is big enough, kept in the store so every run scores with the
-    same numbers, and learned again when the store has doubled (or when `retrain`).
-    """
-    records = store.records_for_linkage()
-    saved = store.link_model()
-    model = LinkModel.from_json(saved) if saved and not retrain else None
-    if records.empty:  # nothing left to link (every import undone)
-        empty = pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")})
-        return records, LinkResult(empty, pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]),
-                                   model or default_model(), relinked=None,
-                                   shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
-    if model is not None and _outgrown(model, len(records)):
-        model = None
-    apart = kept_apart(records, store.lead_splits())
-    if model is None or full or records["lead_id"].isna().all():
-        return records, link_records(records, model=model, apart=apart)
-    table = records[LEAD_LINK_COLUMNS].assign(record_id=records["record_id"].astype("int64"),
-                                              name_partial=records["name_partial"].fillna(False).astype(bool))
-    return records, link_increment(table, records["lead_id"].to_numpy(dtype=object), load_config(), model,
-                                   apart=apart, old_links=store.accepted_links())
+def _nothing_linked(model: LinkModel, relinked: np.ndarray | None) -> LinkResult:
+    """The link of no records: every import undone (a full pass), or a change that only removed records."""
+    return LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
+                      pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,
+                      relinked=relinked, shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
 
 
 def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
@@ -603,7 +584,7 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         timer.phase("read records for curation")
         records = store.records_for_linkage(columns=CURATE_READS)
         if link is None:
-            records, link = link_all(store, full=True, retrain=retrain)
+            link = _nothing_linked(model or default_model(), relinked=None)
         outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
                           curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
@@ -624,7 +605,7 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
     timer.phase("link", f"{table.num_rows} records, full pass")
     if model is not None and _outgrown(model, table.num_rows):
         model = None
-    if table.num_rows == 0:  # nothing to link (every import undone): see link_all
+    if table.num_rows == 0:  # nothing to link (every import undone): see _nothing_linked
         return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
     con = duckdb_settings.connect()
     try:
@@ -711,9 +692,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         loose |= more_loose
     records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
     if records.empty:  # nothing left to link: the change only removed records
-        link = LinkResult(pd.DataFrame({"record_id": pd.Series(dtype="int64"), "cluster_id": pd.Series(dtype="int64")}),
-                          pd.DataFrame(columns=["id_l", "id_r", "match_weight", "match_probability"]), model,
-                          relinked=np.zeros(0, dtype=np.int64))
+        link = _nothing_linked(model, relinked=np.zeros(0, dtype=np.int64))
     else:
         timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
         stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
