@@ -101,7 +101,8 @@ def test_tracking_link_click_records_the_event_redirects_and_feeds_latest_source
         # altered codes: a changed signature, a changed token; and a well-signed token that names no link
         flipped = code[:-1] + ("A" if code[-1] != "A" else "B")
         assert request("GET", f"{base}/t/{flipped}").status == 404
-        assert request("GET", f"{base}/t/{'x' + code[1:]}").status == 404
+        changed_token = ("y" if code[0] == "x" else "x") + code[1:]  # a code may already start with x
+        assert request("GET", f"{base}/t/{changed_token}").status == 404
         secret = store._query("SELECT value FROM store_meta WHERE key = 'link_secret'").iloc[0, 0].encode()
         assert request("GET", f"{base}/t/{sign('Q' * TOKEN_CHARS, secret)}").status == 404
         assert request("GET", f"{base}/t/short").status == 404
