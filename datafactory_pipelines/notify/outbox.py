@@ -67,12 +67,10 @@ def append_outbox_for_seqs(con: Any, first_seq: int, last_seq: int) -> int:
     """`append_outbox` for history rows first_seq..last_seq already written in this transaction (no frames)."""
     if last_seq < first_seq:
         return 0
-    con.execute("CREATE OR REPLACE TEMP TABLE outbox_history AS SELECT seq, lead_id, field, old_value, new_value, "
-                "hash FROM history WHERE seq BETWEEN ? AND ?", [first_seq, last_seq])
-    try:
-        return _append_outbox_from(con, "outbox_history")
-    finally:
-        con.execute("DROP TABLE outbox_history")
+    # read in place, not copied into a temporary table: a dropped table's memory is kept until the transaction
+    # ends (a full pass appends the outbox slice by slice: 0.6 GB at 4M history rows)
+    return _append_outbox_from(con, f"(SELECT seq, lead_id, field, old_value, new_value, hash FROM history "
+                                    f"WHERE seq BETWEEN {int(first_seq)} AND {int(last_seq)})")
 
 
 def _append_outbox_from(con: Any, history_rows: str) -> int:

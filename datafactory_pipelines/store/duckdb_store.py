@@ -31,7 +31,7 @@ from datafactory_pipelines.history import (
     field_changes_table,
     text_column,
 )
-from datafactory_pipelines.notify.outbox import append_outbox, append_outbox_for_seqs
+from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
@@ -533,12 +533,18 @@ class DuckDBLeadStore:
 
     @staticmethod
     def _insert_history(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
-        con.register("history_rows", rows)
+        import pyarrow as pa
+
+        # as a stream: DuckDB reads it once and keeps no reference to the table (a registered table stayed
+        # alive after the insert: at 4M rows, hundreds of MB)
+        con.register("history_rows", pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()))
         try:
             con.execute(f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) SELECT * FROM history_rows")
         finally:
             con.unregister("history_rows")
-        append_outbox(con, rows)  # the lead's owner hears of it, in this same transaction (notify/outbox.py)
+        # the lead's owner hears of it, in this same transaction (notify/outbox.py)
+        seqs = rows.column("seq")
+        append_outbox_for_seqs(con, seqs[0].as_py(), seqs[len(seqs) - 1].as_py())
 
     def lead_splits(self) -> pd.DataFrame:
         return self._query("SELECT * FROM lead_splits")
