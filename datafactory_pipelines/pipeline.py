@@ -343,6 +343,9 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     # the whole-base frames curating built are not needed by the write: freed before it allocates its own
     # (at 1M records they hold ~2 GB; the write phase set the base import's peak)
     del golden, linked, facts, known, existing
+    # the accepted pairs with their contributions: made from the linkage, a phase of its own before the write
+    timer.phase("match links")
+    match_links = accepted_links(link)
     timer.phase("write", f"{len(upserts)} leads changed")
     # each lead's history names the imports whose new records it took (a bulk import of 100 files
     # must not write all 100 ids into every row); a lead changed without new records: the change's imports
@@ -350,7 +353,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         else None
     changes = LeadChanges(record_leads=record_leads, upserts=upserts,
                           shared_contacts=link.shared_keys, link_model=link.model.to_json(),
-                          match_links=accepted_links(link),
+                          match_links=match_links,
                           relinked=None if link.relinked is None else [int(x) for x in link.relinked],
                           new_conflicts=new_conflicts, action=action, actor=actor, cause=cause, created=created,
                           updated=int(changed.sum()) - created, merged=len(merges), lead_causes=lead_causes,
