@@ -369,11 +369,23 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
 
 
 def _lead_causes(fresh: pd.DataFrame, record_leads: pd.DataFrame) -> pd.Series:
-    """lead_id -> the ids of the imports (comma-joined, sorted) whose newly linked records the lead holds."""
-    pairs = fresh.merge(record_leads.dropna(subset=["lead_id"]), on="record_id")[["lead_id", "import_id"]]
-    pairs = pairs.drop_duplicates().sort_values(["lead_id", "import_id"])
-    return pairs.assign(import_id=pairs["import_id"].astype(str)).groupby("lead_id", sort=False)["import_id"].agg(
-        ",".join)
+    """lead_id -> the ids of the imports (comma-joined, sorted) whose newly linked records the lead holds.
+    Done on integer codes (a 1M-record base import: 1M records, 100 imports, 400k leads), one join per lead."""
+    linked = record_leads.dropna(subset=["lead_id"])
+    position = pd.Index(linked["record_id"].to_numpy()).get_indexer(fresh["record_id"].to_numpy())
+    found = position >= 0
+    lead_codes, leads = pd.factorize(linked["lead_id"].to_numpy()[position[found]])
+    import_codes, imports = pd.factorize(fresh["import_id"].to_numpy()[found], sort=True)
+    if not len(lead_codes):
+        return pd.Series([], dtype=object)
+    # one key per (lead, import) pair, sorted: by lead, then by import id
+    pairs = np.unique(lead_codes.astype(np.int64) * len(imports) + import_codes)
+    lead_of_pair, import_of_pair = np.divmod(pairs, len(imports))
+    names = [str(name) for name in imports[import_of_pair]]
+    bounds = [0, *(np.flatnonzero(np.diff(lead_of_pair)) + 1).tolist(), len(pairs)]
+    causes = [names[start] if end - start == 1 else ",".join(names[start:end])
+              for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+    return pd.Series(causes, index=leads[lead_of_pair[bounds[:-1]]], dtype=object)
 
 
 def accepted_links(link: LinkResult) -> pd.DataFrame:
