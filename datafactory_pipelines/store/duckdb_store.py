@@ -785,13 +785,13 @@ class DuckDBLeadStore:
         finally:
             con.close()
 
-    def kept_apart_pairs(self) -> pd.DataFrame:
+    def kept_apart_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame:
         """id_l, id_r: every active record of a split lead against every one of the lead it was split
-        from (operators' unmerges), found by join: only the split leads' records are read."""
-        return self._query(
-            "SELECT a.record_id AS id_l, b.record_id AS id_r FROM lead_splits s "
-            "JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL "
-            "JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL")
+        from (operators' unmerges), found by join: only the split leads' records are read. With
+        `lead_ids` (a change's neighbourhood), only the splits whose two leads are both among them."""
+        if lead_ids is None:
+            return self._query(change_sql.KEPT_APART_ALL)
+        return self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
 
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Every record with the columns linkage and survivorship read (`columns`: only these; "import_time"
@@ -1044,12 +1044,6 @@ class DuckDBLeadStore:
         return self._query_with(
             f"SELECT * FROM conflicts WHERE lead_id IN (SELECT lead_id FROM wanted) {where} ORDER BY conflict_id",
             {"wanted": _lead_ids(lead_ids)}, [status] if status else [])
-
-    def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
-            "OR lead_b IN (SELECT lead_id FROM wanted)",
-            {"wanted": _lead_ids(lead_ids)})
 
     def saved_link_values(self) -> str:
         """The linkage config version every active record's saved link values come from ('mixed' when they

@@ -165,6 +165,7 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
+    "CREATE INDEX IF NOT EXISTS lead_splits_by_lead ON lead_splits (lead_a, lead_b)",
 ]
 
 #: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
