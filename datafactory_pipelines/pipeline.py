@@ -216,20 +216,6 @@ def _nothing_linked(model: LinkModel, relinked: np.ndarray | None) -> LinkResult
                       relinked=relinked, shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
 
 
-def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
-    """Record pairs that must not share a cluster: every record of one split lead against the other's."""
-    parts = [pd.DataFrame({"id_l": pd.Series(dtype="int64"), "id_r": pd.Series(dtype="int64")})]
-    if splits.empty:
-        return parts[0]
-    by_lead = records.groupby("lead_id")["record_id"].apply(list)
-    for a, b in zip(splits.get("lead_a", []), splits.get("lead_b", []), strict=True):
-        left, right = by_lead.get(a, []), by_lead.get(b, [])
-        if left and right:
-            grid = np.array(np.meshgrid(left, right)).reshape(2, -1)
-            parts.append(pd.DataFrame({"id_l": grid[0], "id_r": grid[1]}))
-    return pd.concat(parts, ignore_index=True)
-
-
 def _outgrown(model: LinkModel, records: int) -> bool:
     trained = int(model.trained_on.get("records", 0))
     if model.trained_on.get("source") == "sample":  # the shipped cold-start model
@@ -711,7 +697,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     else:
         timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
         stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
-        apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
+        apart = store.kept_apart_pairs(sorted(leads))  # the same lookup as the full pass's, by lead
         link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, as the store's counters have them now

@@ -8,7 +8,6 @@ from datafactory_pipelines.linkage.engine import link_values
 from datafactory_pipelines.pipeline import (
     import_file,
     import_files,
-    kept_apart,
     prepare_file,
     relink_and_curate,
 )
@@ -90,14 +89,29 @@ def test_a_file_saved_without_link_values_makes_the_next_full_pass_compute_them(
     pd.testing.assert_frame_equal(_values(store)[computed.columns], computed, check_dtype=False)
 
 
+def _pairs_by_hand(store, leads: set[str] | None = None) -> set[tuple[int, int]]:
+    """Every active record of lead_a against every one of lead_b, per split (both leads among `leads`)."""
+    records = store.records_for_linkage()
+    by_lead = records.groupby("lead_id")["record_id"].apply(list)
+    return {(int(left), int(right)) for a, b in zip(*store.lead_splits()[["lead_a", "lead_b"]].T.to_numpy(), strict=True)
+            if leads is None or {a, b} <= leads
+            for left in by_lead.get(a, []) for right in by_lead.get(b, [])}
+
+
 def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
     store = open_store(tmp_path / "leads.duckdb")
     merge_then_unmerge(store, tmp_path)
     pairs = store.kept_apart_pairs()
-    expected = kept_apart(store.records_for_linkage(), store.lead_splits())
-    assert len(pairs) > 0
-    assert set(zip(pairs["id_l"], pairs["id_r"], strict=True)) == set(zip(expected["id_l"], expected["id_r"],
-                                                                          strict=True))
+    expected = _pairs_by_hand(store)
+    assert len(expected) > 0
+    assert set(zip(pairs["id_l"], pairs["id_r"], strict=True)) == expected
+    # the neighbourhood asks with its lead ids: the splits whose two leads are both in it
+    split = store.lead_splits().iloc[0]
+    other = store.leads()["lead_id"].iloc[0]
+    for leads in ({split["lead_a"], split["lead_b"]}, {split["lead_a"], other}, {split["lead_a"], split["lead_b"], other}):
+        found = store.kept_apart_pairs(sorted(leads))
+        assert set(zip(found["id_l"], found["id_r"], strict=True)) == _pairs_by_hand(store, leads)
+    assert store.kept_apart_pairs([split["lead_a"]]).empty
     before = {r: lead for r, lead in zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True)}
     relink_and_curate(store, full=True)  # the split holds in a full pass
     after = dict(zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True))

@@ -109,3 +109,19 @@ LINKS_TOUCHING = """
     UNION
     SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
     JOIN match_links m ON m.record_r = w.record_id"""
+
+#: id_l, id_r: every active record of a split lead against every one of the lead it was split from
+#: (operators' unmerges): the full pass's pairs.
+KEPT_APART_ALL = """
+    SELECT a.record_id AS id_l, b.record_id AS id_r FROM lead_splits s
+    JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL
+    JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL"""
+
+#: keys: wanted_leads (lead_id). The kept-apart pairs of the splits whose two leads are both among these
+#: (a change's neighbourhood holds every record of its leads and no record of any other lead).
+KEPT_APART = """
+    SELECT a.record_id AS id_l, b.record_id AS id_r FROM (SELECT DISTINCT lead_id FROM wanted_leads) w
+    JOIN lead_splits s ON s.lead_a = w.lead_id
+    JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL
+    JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL
+    WHERE s.lead_b IN (SELECT lead_id FROM wanted_leads)"""
