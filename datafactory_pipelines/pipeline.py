@@ -305,7 +305,8 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     changed = (old_hash != golden["content_hash"].to_numpy()) | (old_status != "active")
     # provenance, bookkeeping and (in the store) history only for the leads that changed
     upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
-    upserts["provenance"] = provenance(golden[changed], facts, RULE_FIELDS)
+    chosen_records = golden.loc[changed, [f"{field}__record" for field in RULE_FIELDS]]  # all provenance reads
+    upserts["provenance"] = provenance(chosen_records, facts, RULE_FIELDS)
     upserts["status"] = "active"
     upserts["merged_into"] = ""
     upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()

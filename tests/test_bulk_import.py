@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from datafactory_pipelines.linkage.engine import link_values
 from datafactory_pipelines.pipeline import (
@@ -116,3 +117,45 @@ def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
     relink_and_curate(store, full=True)  # the split holds in a full pass
     after = dict(zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True))
     assert after == before
+
+
+def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_nothing_of_itself(
+        tmp_path: Path, monkeypatch) -> None:
+    """Per-file atomicity under bulk_writes (one connection, checkpoints deferred): the failing file's
+    records, link values, import row and queue entries roll back together; the files saved before it
+    stay, also for a new connection after the failure."""
+    from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+
+    first, _, second, third, _ = _files(tmp_path)
+    failing = {"now": False}
+    next_seq, save = DuckDBLeadStore._next_queue_seq, DuckDBLeadStore.save_import
+
+    def next_seq_or_fail(con):  # the last step of a save: its records and values are written by then
+        if failing["now"]:
+            raise RuntimeError("disk full (simulated)")
+        return next_seq(con)
+
+    def save_marking_the_second(self, meta, *args, **kwargs):
+        failing["now"] = meta.file_name == second.name
+        return save(self, meta, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBLeadStore, "_next_queue_seq", staticmethod(next_seq_or_fail))
+    monkeypatch.setattr(DuckDBLeadStore, "save_import", save_marking_the_second)
+    store = open_store(tmp_path / "leads.duckdb")
+    outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
+    assert next(outcomes).status == "imported"
+    with pytest.raises(RuntimeError, match="simulated"):
+        next(outcomes)
+    monkeypatch.undo()
+
+    reopened = open_store(tmp_path / "leads.duckdb")
+    imports = reopened.imports()
+    assert list(imports["file_name"]) == [first.name]
+    kept = reopened.import_records(imports["import_id"].iloc[0])
+    assert len(kept) > 0 and reopened.counts()["records"] == len(kept)
+    assert set(_values(reopened)["record_id"]) == set(kept["record_id"])
+    assert len(reopened.link_queue()) == len(kept)
+    # the failed file comes in whole the next time
+    assert [o.status for o in import_files(reopened, [second, third], imported_by="t", workers=0)] == \
+        ["imported", "imported"]
+    assert list(reopened.imports()["file_name"]) == [first.name, second.name, third.name]

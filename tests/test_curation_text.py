@@ -103,3 +103,49 @@ def test_accepted_links_keep_the_pairs_at_or_above_the_threshold() -> None:
     links = accepted_links(link)
     assert links[["record_l", "record_r"]].to_numpy().tolist() == [[1, 2], [3, 4]]
     assert list(links["contributions"]) == ['{"name": 4.0, "mobile": 5.0}', '{"mobile": 12.0}']
+
+
+def _provenance_reference(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> list[str]:
+    from datafactory_pipelines.survivorship import survivorship_rules
+
+    rules = survivorship_rules()["fields"]
+    out = []
+    for _, lead in golden.iterrows():
+        chosen = {}
+        for field in fields:
+            record = lead[field + "__record"]
+            if pd.isna(record):
+                continue
+            fact = facts.loc[int(record)]
+            at = fact["collected_at"] if isinstance(fact["collected_at"], str) and fact["collected_at"] else \
+                str(fact["import_time"])[:10]
+            chosen[field] = {"record": int(record), "file": fact["source_file"], "row": int(fact["source_row"]),
+                             "source": fact["source"] or "", "at": at, "rule": rules.get(field, "latest")}
+        out.append(json.dumps(chosen, ensure_ascii=False) if chosen else "")
+    return out
+
+
+def test_provenance_is_the_json_of_each_chosen_records_facts() -> None:
+    from datafactory_pipelines.survivorship import provenance
+
+    fields = ["name", "mobile", "company", "title"]
+    facts = pd.DataFrame({
+        "record_id": [1, 2, 3, 4, 5],
+        "import_time": pd.to_datetime(["2025-03-01 10:00", "2025-04-02 11:00", "2025-05-03 12:00",
+                                       "2025-06-04 13:00", "2025-07-05 14:00"]),
+        "import_id": ["a", "a", "b", "b", "c"],
+        "source": ["展会", None, "", np.nan, '引号"和\\斜杠'],
+        "source_file": ["旧.xlsx", "旧.xlsx", "new.csv", "new.csv", "c.xlsx"],
+        "source_row": [2, 3, 2, 3, 9],
+        "collected_at": ["2025-01-05", None, "", "2024-12-31", None],
+    }).set_index("record_id")
+    golden = pd.DataFrame({
+        "lead_id": ["L1", "L2", "L3", "L4"],
+        "name__record": [1, 3, np.nan, 5], "mobile__record": [2, 3, np.nan, 4],
+        "company__record": [1, 4, np.nan, np.nan], "title__record": [np.nan, 2, np.nan, 5],
+    })
+    got = provenance(golden, facts, fields)
+    assert got == _provenance_reference(golden, facts, fields)
+    assert got[2] == ""  # nothing chosen
+    assert json.loads(got[1])["mobile"]["at"] == "2025-05-03"  # undated: the import's day
+    assert provenance(golden.iloc[:0], facts, fields) == []
