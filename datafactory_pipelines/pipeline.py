@@ -709,20 +709,14 @@ def _value_counts(store: LeadStore, config: LinkageConfig, removed: pd.DataFrame
     """
     # a record added and removed again before it was linked was never counted "before"
     removed = removed[~removed["record_id"].isin(added)]
-    per_name = store.change_counts(added, removed)
-    if per_name.empty:
+    out = store.change_counts(added, removed)  # per value, the surnames' counts taken into account in SQL
+    if out.empty:
         return pd.DataFrame({"col": pd.Series(dtype=object), "value": pd.Series(dtype=object),
                              "now": pd.Series(dtype="int64"), "before": pd.Series(dtype="int64"),
                              "names_now": pd.Series(dtype="int64"), "carried_by_new": pd.Series(dtype=bool),
                              "moved": pd.Series(dtype=bool)})
-    named = per_name["surname"].notna().to_numpy()
-    name_now = per_name["name_records"].to_numpy()
-    name_before = name_now - per_name["n_added"].to_numpy() + per_name["n_removed"].to_numpy()
-    grouped = per_name.assign(appeared=named & (name_now > 0) & (name_before <= 0),
-                              vanished=named & (name_now <= 0) & (name_before > 0)).groupby(["col", "value"])
-    out = grouped.agg(now=("n_records", "first"), names_now=("n_names", "first"), n_added=("n_added", "sum"),
-                      n_removed=("n_removed", "sum"), appeared=("appeared", "sum"),
-                      vanished=("vanished", "sum")).reset_index()
+    out = out.rename(columns={"n_records": "now", "n_names": "names_now"}).sort_values(["col", "value"],
+                                                                                       ignore_index=True)
     out["before"] = out["now"] - out["n_added"] + out["n_removed"]
     names_before = out["names_now"] - out["appeared"] + out["vanished"]
     out["carried_by_new"] = out["n_added"] > 0

@@ -81,7 +81,7 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
-    # (col, value, surname) the change adds/removes -> n_added, n_removed, n_records, n_names, name_records
+    # (col, value) the change adds/removes -> n_added, n_removed, n_records, n_names, appeared, vanished
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame: ...
 
     def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame: ...  # counters of the records' values

@@ -55,22 +55,34 @@ RECOUNT_VALUES = [
     "GROUP BY col, value",
 ]
 
-#: keys: added (record_id), removed (col, value, surname). Every (col, value, surname) the change adds
-#: (the stored values of the added records) or removes, with n_added, n_removed and the counters now:
-#: n_records and n_names of the value, name_records of the value with that surname.
+#: keys: added (record_id), removed (col, value, surname). Every (col, value) the change adds (the stored
+#: values of the added records) or removes, with n_added, n_removed, the counters now (n_records,
+#: n_names) and how many of its surnames the change made appear (no record carried the value with that
+#: surname before, one does now) or vanish: how many surnames carried it before is n_names - appeared +
+#: vanished, and nothing is counted over the base.
 CHANGE_COUNTS = """
     WITH changed AS (
         SELECT v.col, v.value, v.surname, 1 AS n_added, 0 AS n_removed
         FROM (SELECT DISTINCT record_id FROM added) a JOIN link_values v ON v.record_id = a.record_id
         UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
-    per_name AS (SELECT col, value, surname, CAST(sum(n_added) AS BIGINT) AS n_added,
-                        CAST(sum(n_removed) AS BIGINT) AS n_removed
-                 FROM changed GROUP BY col, value, surname)
-    SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
-           coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
-    FROM per_name p
-    LEFT JOIN value_counts c ON c.col = p.col AND c.value = p.value
-    LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname"""
+    per_name AS (SELECT col, value, surname, sum(n_added) AS n_added, sum(n_removed) AS n_removed
+                 FROM changed GROUP BY col, value, surname),
+    moved_names AS (
+        SELECT p.col, p.value, p.n_added, p.n_removed,
+               CASE WHEN p.surname IS NOT NULL AND coalesce(s.n_records, 0) > 0
+                         AND coalesce(s.n_records, 0) - p.n_added + p.n_removed <= 0 THEN 1 ELSE 0 END AS appeared,
+               CASE WHEN p.surname IS NOT NULL AND coalesce(s.n_records, 0) <= 0
+                         AND coalesce(s.n_records, 0) - p.n_added + p.n_removed > 0 THEN 1 ELSE 0 END AS vanished
+        FROM per_name p
+        LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname),
+    per_value AS (SELECT col, value, sum(n_added) AS n_added, sum(n_removed) AS n_removed,
+                         sum(appeared) AS appeared, sum(vanished) AS vanished
+                  FROM moved_names GROUP BY col, value)
+    SELECT v.col, v.value, CAST(v.n_added AS BIGINT) AS n_added, CAST(v.n_removed AS BIGINT) AS n_removed,
+           coalesce(c.n_records, 0) AS n_records, coalesce(c.n_names, 0) AS n_names,
+           CAST(v.appeared AS BIGINT) AS appeared, CAST(v.vanished AS BIGINT) AS vanished
+    FROM per_value v
+    LEFT JOIN value_counts c ON c.col = v.col AND c.value = v.value"""
 
 #: keys: wanted (col, value). The counters of these values.
 VALUE_STATS = """

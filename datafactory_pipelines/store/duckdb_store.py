@@ -904,8 +904,9 @@ class DuckDBLeadStore:
         return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
-        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
-        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
+        """Every (col, value) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed, the counters now and the surnames
+        it made appear or vanish (change_sql.CHANGE_COUNTS)."""
         return self._query_with(change_sql.CHANGE_COUNTS, {
             "added": _ids(added),
             "removed": removed[["col", "value", "surname"]].astype(object)})
