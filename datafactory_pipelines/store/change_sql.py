@@ -12,34 +12,34 @@ from __future__ import annotations
 def count_values(sign: int) -> list[str]:
     """Add (sign 1) or take away (sign -1) the values in the key table `counted` (col, value, surname)
     to or from the counters: how many records carry each value (value_counts.n_records), and per surname
-    (value_names) so that how many surnames carry it (value_counts.n_names) stays exact. A count that
-    reaches zero is deleted: the counters hold exactly the values some active record carries."""
+    (value_names) so that how many surnames carry it (value_counts.n_names) stays exact: a surname
+    appears where value_names gets the row, vanishes where it loses it. A count that reaches zero is
+    deleted: the counters hold exactly the values some active record carries."""
     sign = 1 if sign > 0 else -1
-    merges = []
-    for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
-                               ("value_counts", "value_delta", ("col", "value"))):
-        on = " AND ".join(f"t.{k} = d.{k}" for k in keys)
-        names = ", ".join(keys) + ", n_records" + (", n_names" if table == "value_counts" else "")
-        values = ", ".join(f"d.{k}" for k in keys) + ", d.n" + (", 0" if table == "value_counts" else "")
-        merges.append(f"""MERGE INTO {table} t USING {delta} d ON {on}
-            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
-            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
-            WHEN NOT MATCHED AND d.n > 0 THEN INSERT ({names}) VALUES ({values})""")
     return [
         "DROP TABLE IF EXISTS value_delta",
         "DROP TABLE IF EXISTS name_delta",
-        f"CREATE TEMPORARY TABLE value_delta AS SELECT col, value, {sign} * count(*) AS n FROM counted "
-        "GROUP BY col, value",
-        f"CREATE TEMPORARY TABLE name_delta AS SELECT col, value, surname, {sign} * count(*) AS n FROM counted "
-        "WHERE surname IS NOT NULL GROUP BY col, value, surname",
-        *merges,
-        # how many surnames carry each value whose surnames changed
-        """UPDATE value_counts SET n_names = m.n FROM (
-               SELECT d.col, d.value, count(s.surname) AS n
-               FROM (SELECT DISTINCT col, value FROM name_delta) d
-               LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value
-               GROUP BY d.col, d.value) m
-           WHERE value_counts.col = m.col AND value_counts.value = m.value""",
+        # per (col, value, surname): the change, and whether it makes the surname appear (+1) or vanish (-1)
+        f"""CREATE TEMPORARY TABLE name_delta AS
+            SELECT d.col, d.value, d.surname, d.n,
+                   CASE WHEN s.n_records IS NULL AND d.n > 0 THEN 1
+                        WHEN s.n_records IS NOT NULL AND s.n_records + d.n <= 0 THEN -1 ELSE 0 END AS names_moved
+            FROM (SELECT col, value, surname, {sign} * count(*) AS n FROM counted WHERE surname IS NOT NULL
+                  GROUP BY col, value, surname) d
+            LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value AND s.surname = d.surname""",
+        f"""CREATE TEMPORARY TABLE value_delta AS
+            SELECT v.col, v.value, v.n, CAST(coalesce(m.names, 0) AS BIGINT) AS names
+            FROM (SELECT col, value, {sign} * count(*) AS n FROM counted GROUP BY col, value) v
+            LEFT JOIN (SELECT col, value, sum(names_moved) AS names FROM name_delta GROUP BY col, value) m
+                   ON m.col = v.col AND m.value = v.value""",
+        """MERGE INTO value_names t USING name_delta d ON t.col = d.col AND t.value = d.value AND t.surname = d.surname
+            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
+            WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, surname, n_records) VALUES (d.col, d.value, d.surname, d.n)""",
+        """MERGE INTO value_counts t USING value_delta d ON t.col = d.col AND t.value = d.value
+            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n, n_names = t.n_names + d.names
+            WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, n_records, n_names) VALUES (d.col, d.value, d.n, d.names)""",
         "DROP TABLE value_delta",
         "DROP TABLE name_delta",
     ]
