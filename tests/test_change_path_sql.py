@@ -27,10 +27,8 @@ KEY_TABLES = {"added": "record_id BIGINT", "removed": "col VARCHAR, value VARCHA
 
 
 def _create_tables(cur) -> None:
-    for statement in DDL:
-        name = statement.split("TABLE IF NOT EXISTS", 1)[-1].split("(", 1)[0].strip()
-        if "CREATE TABLE" in statement and name in TABLES:
-            cur.execute(statement.replace("DOUBLE", "DOUBLE PRECISION"))  # PostgreSQL spells it out
+    for statement in DDL:  # the store's whole DDL, as written: PostgreSQL must accept every statement
+        cur.execute(statement)
     for statement in CHANGE_PATH_INDEXES:
         cur.execute(statement)
 

@@ -25,6 +25,7 @@ from datafactory_pipelines.masking import PERSONAL_COLUMNS, mask_value
 
 if TYPE_CHECKING:  # appending to the outbox needs no frames (a one-lead edit loads no pandas)
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,17 @@ def _transaction_key(con: Any) -> str:
     return f"{txid}@{began.isoformat()}"
 
 
-def append_outbox(con: Any, history_rows: pd.DataFrame) -> int:
-    """One outbox message per owned lead among `history_rows` (or the message this same transaction
-    already wrote for it, extended), on the caller's connection, inside its open transaction.
+def append_outbox(con: Any, history_rows: pd.DataFrame | pa.Table) -> int:
+    """One outbox message per owned lead among `history_rows` (a frame or Arrow table of history rows; or the
+    message this same transaction already wrote for it, extended), on the caller's connection, inside its
+    open transaction.
 
     The owner is the lead's owner after the change: a lead handed to someone else tells the new owner
     (and names the previous one); a lead whose owner was removed tells the old one.
     Returns the number of leads whose message was written or extended."""
-    if history_rows.empty:
+    if not len(history_rows):
         return 0
-    con.register("outbox_history", history_rows[["seq", "lead_id", "field", "old_value", "new_value", "hash"]])
+    con.register("outbox_history", history_rows)  # the SQL reads seq, lead_id, field, old_value, new_value, hash
     try:
         return _append_outbox_from(con, "outbox_history")
     finally:

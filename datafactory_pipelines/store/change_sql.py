@@ -45,14 +45,18 @@ def count_values(sign: int) -> list[str]:
     ]
 
 
-#: the counters counted again over all link values (a full pass rebuilds them)
+#: the counters counted again over all link values (a full pass rebuilds them): the values are grouped
+#: once per (col, value, surname), and value_counts summed from those groups (one pass over link_values,
+#: no count(DISTINCT surname))
 RECOUNT_VALUES = [
     "DELETE FROM value_names",
     "DELETE FROM value_counts",
-    "INSERT INTO value_names SELECT col, value, surname, count(*) FROM link_values WHERE surname IS NOT NULL "
+    "DROP TABLE IF EXISTS recount",
+    "CREATE TEMPORARY TABLE recount AS SELECT col, value, surname, count(*) AS n FROM link_values "
     "GROUP BY col, value, surname",
-    "INSERT INTO value_counts SELECT col, value, count(*), count(DISTINCT surname) FROM link_values "
-    "GROUP BY col, value",
+    "INSERT INTO value_names SELECT col, value, surname, n FROM recount WHERE surname IS NOT NULL",
+    "INSERT INTO value_counts SELECT col, value, sum(n), count(surname) FROM recount GROUP BY col, value",
+    "DROP TABLE recount",
 ]
 
 #: keys: added (record_id), removed (col, value, surname). Every (col, value) the change adds (the stored

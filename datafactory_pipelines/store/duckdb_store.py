@@ -12,17 +12,25 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
-from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, chain, chain_rows, field_changes
+from datafactory_pipelines.history import (
+    GENESIS,
+    HISTORY_COLUMNS,
+    chain_rows,
+    chain_table,
+    field_changes_table,
+    text_column,
+)
 from datafactory_pipelines.notify.outbox import append_outbox, append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
@@ -64,6 +72,35 @@ def _lead_ids(lead_ids: list[str]) -> pd.DataFrame:
     """Lead ids as a one-column frame, for a query to join."""
     import pandas as pd
     return pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})
+
+
+class _InOrderWriter:
+    """Runs `write` on one background thread, one item at a time and in order, while the caller makes the
+    next item: at most one item waits and one is written (memory stays at two slices). An error in a write
+    is raised in the caller (at its next `put` or at the end); nothing after it is written."""
+
+    def __init__(self, write: Callable[[Any], None]) -> None:
+        self._write = write
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
+        self._pending: Future | None = None
+
+    def put(self, item: Any) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._write, item)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def __enter__(self) -> _InOrderWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait()  # the caller's connection is used again only after the last write is done
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 class DuckDBLeadStore:
@@ -440,34 +477,67 @@ class DuckDBLeadStore:
     def _append_lead_history(self, con: duckdb.DuckDBPyConnection, before: pd.DataFrame, upserts: pd.DataFrame,
                              changes: LeadChanges) -> None:
         """The history of curated leads, a slice of leads at a time (in lead order, as one append would
-        write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them."""
-        import pandas as pd
+        write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them.
 
-        lead_ids = upserts["lead_id"].sort_values(kind="stable").to_numpy()
-        known = set(before["lead_id"])
-        for start in range(0, len(lead_ids), HISTORY_SLICE_LEADS):
-            part = set(lead_ids[start:start + HISTORY_SLICE_LEADS])
-            diffs = field_changes(before[before["lead_id"].isin(part)], upserts[upserts["lead_id"].isin(part)])
-            if diffs.empty:
-                continue
-            new_leads = ~diffs["lead_id"].isin(known)
-            action = pd.Series(changes.action, index=diffs.index).mask(new_leads, "create").mask(
-                (diffs["field"] == "status") & (diffs["new_value"] == "merged"), "merge")
-            cause = changes.cause if changes.lead_causes is None else \
-                diffs["lead_id"].map(changes.lead_causes).fillna(changes.cause)
-            self._append_history(con, diffs, action, changes.actor, cause)
+        Each slice's rows are made in Arrow (`history.field_changes_table`, `history.chain_table`) while
+        DuckDB inserts the slice before (it releases the GIL): the chain, sequential by nature, and the
+        insert overlap on two cores."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        order = np.argsort(upserts["lead_id"].to_numpy(), kind="stable")  # lead order
+        lead_ids = upserts["lead_id"].to_numpy()[order]
+        before_by_lead = before.set_index("lead_id")
+        is_new = ~pd.Index(lead_ids).isin(before_by_lead.index)
+        head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
+        seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
+        at = datetime.now(timezone.utc).replace(tzinfo=None)
+        with _InOrderWriter(lambda rows: self._insert_history(con, rows)) as writer:
+            for start in range(0, len(lead_ids), HISTORY_SLICE_LEADS):
+                part = upserts.iloc[order[start:start + HISTORY_SLICE_LEADS]]
+                part_ids = lead_ids[start:start + HISTORY_SLICE_LEADS]
+                part_new = is_new[start:start + HISTORY_SLICE_LEADS]
+                diffs = field_changes_table(before_by_lead.loc[part_ids[~part_new]].reset_index(), part)
+                if not diffs.num_rows:
+                    continue
+                # per lead of the slice, then per row: which lead each row is about (the slice is in lead order)
+                row_lead = pc.index_in(diffs["lead_id"], value_set=pa.array(part_ids, pa.string()))
+                new_lead = pa.array(part_new, pa.bool_()).take(row_lead)
+                merged = pc.and_(pc.equal(diffs["field"], "status"), pc.equal(diffs["new_value"], "merged"))
+                action = pc.if_else(merged, "merge", pc.if_else(new_lead, "create", changes.action))
+                if changes.lead_causes is None:
+                    cause: pa.Array | str = changes.cause
+                else:
+                    per_lead = changes.lead_causes.reindex(part_ids).fillna(changes.cause).astype(str).to_numpy()
+                    cause = pa.array(per_lead, pa.string()).take(row_lead)
+                rows = chain_table(diffs, seq, prev, at, action, changes.actor, cause)
+                seq, prev = seq + rows.num_rows, rows.column("hash")[rows.num_rows - 1].as_py()
+                writer.put(rows)
 
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: pd.Series | str) -> None:
+        """History rows for `diffs` (lead_id, field, old_value, new_value), chained after the last row."""
+        import pyarrow as pa
+
         if diffs.empty:
             return
         head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
         seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
         at = datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = chain(diffs, seq, prev, at, action, actor, cause)
+        changes = pa.table({name: text_column(diffs[name]) for name in ("lead_id", "field", "old_value", "new_value")})
+        rows = chain_table(changes, seq, prev, at, action if isinstance(action, str) else text_column(action), actor,
+                           cause if isinstance(cause, str) else text_column(cause))
+        self._insert_history(con, rows)
+
+    @staticmethod
+    def _insert_history(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         con.register("history_rows", rows)
-        con.execute("INSERT INTO history SELECT * FROM history_rows")
-        con.unregister("history_rows")
+        try:
+            con.execute(f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) SELECT * FROM history_rows")
+        finally:
+            con.unregister("history_rows")
         append_outbox(con, rows)  # the lead's owner hears of it, in this same transaction (notify/outbox.py)
 
     def lead_splits(self) -> pd.DataFrame:

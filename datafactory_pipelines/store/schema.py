@@ -65,7 +65,7 @@ DDL = [
     + "\n)",
     # Why records are one lead: each accepted pair, its match weight and every comparison's share of it.
     """CREATE TABLE IF NOT EXISTS match_links (
-        record_l BIGINT, record_r BIGINT, match_weight DOUBLE, match_probability DOUBLE, contributions VARCHAR
+        record_l BIGINT, record_r BIGINT, match_weight DOUBLE PRECISION, match_probability DOUBLE PRECISION, contributions VARCHAR
     )""",
     # Operators' decisions and one-to-one edits; the latest per (lead, field) holds.
     """CREATE TABLE IF NOT EXISTS lead_overrides (
@@ -103,7 +103,7 @@ DDL = [
     )""",
     """CREATE TABLE IF NOT EXISTS delivery_attempts (
         outbox_id BIGINT, endpoint VARCHAR, attempt BIGINT, attempted_at TIMESTAMP, status_code BIGINT,
-        error VARCHAR, duration_ms DOUBLE, next_attempt_at TIMESTAMP
+        error VARCHAR, duration_ms DOUBLE PRECISION, next_attempt_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
