@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS, duckdb_settings
 from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
+from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -71,6 +72,9 @@ CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
 # what the change path reads of its neighbourhood's records: linking's columns and curation's
 NEIGHBOURHOOD_READS = list(dict.fromkeys([*LEAD_LINK_COLUMNS, *CURATE_READS]))
+# what the change path reads of its leads as stored: not their provenance, the biggest column, which only
+# a lead retired by the change carries over (read then for those few)
+KNOWN_LEAD_READS = [c for c in LEAD_COLUMNS if c != "provenance"]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -278,7 +282,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
             more = store.linkage_records_of([], sorted(neighbours))
             linked = pd.concat([linked, more[["record_id", *CURATE_COLUMNS, "lead_id"]]], ignore_index=True)
         scope |= neighbours
-        existing = store.leads_by_id(sorted(scope | set(merges)))
+        existing = store.leads_by_id(sorted(scope | set(merges)), columns=KNOWN_LEAD_READS)
         if switchboards is None:
             landlines = pd.DataFrame({"col": "landline", "value": sorted(set(linked["landline"].dropna()) - {""})})
             stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
@@ -317,13 +321,20 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         retired["status"] = "merged"
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
-        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
     # a lead none of whose records is left (its import was undone) is retired, never deleted
     orphaned = known[(known["status"] == "active") & ~known.index.isin(golden["lead_id"])
                      & ~known.index.isin(list(merges))].reset_index()
     if len(orphaned):
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
+    if "provenance" not in known.columns and (len(retired) or len(orphaned)):  # read without it: theirs now
+        stored = store.leads_by_id(sorted({*retired["lead_id"], *orphaned["lead_id"]}), columns=["lead_id", "provenance"])
+        kept = stored.set_index("lead_id")["provenance"]
+        retired["provenance"] = retired["lead_id"].map(kept)
+        orphaned["provenance"] = orphaned["lead_id"].map(kept)
+    if len(retired):
+        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
+    if len(orphaned):
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
     active_now = len(golden)
     # the whole-base frames curating built are not needed by the write: freed before it allocates its own
