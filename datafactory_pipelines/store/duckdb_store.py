@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
 from datafactory_pipelines.history import (
     GENESIS,
     HISTORY_COLUMNS,
@@ -873,9 +873,13 @@ class DuckDBLeadStore:
             if len(changes.upserts):
                 upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
-                before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 # columns curation does not compute (source attribution, owner …) keep their stored values
                 carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                # the stored rows, for those and the history: not a provenance the change rewrites (untracked,
+                # the biggest column)
+                read = [c for c in LEAD_COLUMNS if c != "provenance" or c in carried or c in TRACKED_FIELDS]
+                before = con.execute(f"SELECT {', '.join(read)} FROM leads "
+                                     "WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 if carried:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
