@@ -715,7 +715,8 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     touched = counts.loc[counts["col"].isin(config.key_stats)]
     shared = touched[(touched["now"] > 0) & (touched["names_now"] > 2)].rename(
         columns={"col": "kind", "now": "n_records", "names_now": "n_names"})[["kind", "value", "n_records", "n_names"]]
-    link.shared_keys = shared.sort_values("n_records", ascending=False, ignore_index=True)
+    link.shared_keys = shared.sort_values(["n_records", "kind", "value"], ascending=[False, True, True],
+                                          ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
@@ -741,8 +742,7 @@ def _value_counts(store: LeadStore, config: LinkageConfig, removed: pd.DataFrame
                              "now": pd.Series(dtype="int64"), "before": pd.Series(dtype="int64"),
                              "names_now": pd.Series(dtype="int64"), "carried_by_new": pd.Series(dtype=bool),
                              "moved": pd.Series(dtype=bool)})
-    out = out.rename(columns={"n_records": "now", "n_names": "names_now"}).sort_values(["col", "value"],
-                                                                                       ignore_index=True)
+    out = out.rename(columns={"n_records": "now", "n_names": "names_now"})
     out["before"] = out["now"] - out["n_added"] + out["n_removed"]
     names_before = out["names_now"] - out["appeared"] + out["vanished"]
     out["carried_by_new"] = out["n_added"] > 0
