@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS, duckdb_settings
 from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
+from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -71,6 +72,9 @@ CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
 # what the change path reads of its neighbourhood's records: linking's columns and curation's
 NEIGHBOURHOOD_READS = list(dict.fromkeys([*LEAD_LINK_COLUMNS, *CURATE_READS]))
+# what the change path reads of its leads as stored: not their provenance, the biggest column, which only
+# a lead retired by the change carries over (read then for those few)
+KNOWN_LEAD_READS = [c for c in LEAD_COLUMNS if c != "provenance"]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -216,20 +220,6 @@ def _nothing_linked(model: LinkModel, relinked: np.ndarray | None) -> LinkResult
                       relinked=relinked, shared_keys=pd.DataFrame(columns=["kind", "value", "n_records", "n_names"]))
 
 
-def kept_apart(records: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
-    """Record pairs that must not share a cluster: every record of one split lead against the other's."""
-    parts = [pd.DataFrame({"id_l": pd.Series(dtype="int64"), "id_r": pd.Series(dtype="int64")})]
-    if splits.empty:
-        return parts[0]
-    by_lead = records.groupby("lead_id")["record_id"].apply(list)
-    for a, b in zip(splits.get("lead_a", []), splits.get("lead_b", []), strict=True):
-        left, right = by_lead.get(a, []), by_lead.get(b, [])
-        if left and right:
-            grid = np.array(np.meshgrid(left, right)).reshape(2, -1)
-            parts.append(pd.DataFrame({"id_l": grid[0], "id_r": grid[1]}))
-    return pd.concat(parts, ignore_index=True)
-
-
 def _outgrown(model: LinkModel, records: int) -> bool:
     trained = int(model.trained_on.get("records", 0))
     if model.trained_on.get("source") == "sample":  # the shipped cold-start model
@@ -292,7 +282,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
             more = store.linkage_records_of([], sorted(neighbours))
             linked = pd.concat([linked, more[["record_id", *CURATE_COLUMNS, "lead_id"]]], ignore_index=True)
         scope |= neighbours
-        existing = store.leads_by_id(sorted(scope | set(merges)))
+        existing = store.leads_by_id(sorted(scope | set(merges)), columns=KNOWN_LEAD_READS)
         if switchboards is None:
             landlines = pd.DataFrame({"col": "landline", "value": sorted(set(linked["landline"].dropna()) - {""})})
             stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
@@ -319,7 +309,8 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     changed = (old_hash != golden["content_hash"].to_numpy()) | (old_status != "active")
     # provenance, bookkeeping and (in the store) history only for the leads that changed
     upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
-    upserts["provenance"] = provenance(golden[changed], facts, RULE_FIELDS)
+    chosen_records = golden.loc[changed, [f"{field}__record" for field in RULE_FIELDS]]  # all provenance reads
+    upserts["provenance"] = provenance(chosen_records, facts, RULE_FIELDS)
     upserts["status"] = "active"
     upserts["merged_into"] = ""
     upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()
@@ -331,13 +322,20 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         retired["status"] = "merged"
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
-        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
     # a lead none of whose records is left (its import was undone) is retired, never deleted
     orphaned = known[(known["status"] == "active") & ~known.index.isin(golden["lead_id"])
                      & ~known.index.isin(list(merges))].reset_index()
     if len(orphaned):
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
+    if "provenance" not in known.columns and (len(retired) or len(orphaned)):  # read without it: theirs now
+        stored = store.leads_by_id(sorted({*retired["lead_id"], *orphaned["lead_id"]}), columns=["lead_id", "provenance"])
+        kept = stored.set_index("lead_id")["provenance"]
+        retired["provenance"] = retired["lead_id"].map(kept)
+        orphaned["provenance"] = orphaned["lead_id"].map(kept)
+    if len(retired):
+        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
+    if len(orphaned):
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
     active_now = len(golden)
     # the whole-base frames curating built are not needed by the write: freed before it allocates its own
@@ -374,36 +372,47 @@ def _lead_causes(fresh: pd.DataFrame, record_leads: pd.DataFrame) -> pd.Series:
     linked = record_leads.dropna(subset=["lead_id"])
     position = pd.Index(linked["record_id"].to_numpy()).get_indexer(fresh["record_id"].to_numpy())
     found = position >= 0
-    lead_codes, leads = pd.factorize(linked["lead_id"].to_numpy()[position[found]])
+    lead_codes, leads = pd.factorize(linked["lead_id"].to_numpy()[position[found]], sort=True)
     import_codes, imports = pd.factorize(fresh["import_id"].to_numpy()[found], sort=True)
     if not len(lead_codes):
-        return pd.Series([], dtype=object)
-    # one key per (lead, import) pair, sorted: by lead, then by import id
+        return pd.Series([], index=pd.Index([], name="lead_id"), name="import_id", dtype=object)
+    # one key per (lead, import) pair, sorted: by lead id, then by import id (both coded in sorted order)
     pairs = np.unique(lead_codes.astype(np.int64) * len(imports) + import_codes)
     lead_of_pair, import_of_pair = np.divmod(pairs, len(imports))
     names = [str(name) for name in imports[import_of_pair]]
     bounds = [0, *(np.flatnonzero(np.diff(lead_of_pair)) + 1).tolist(), len(pairs)]
     causes = [names[start] if end - start == 1 else ",".join(names[start:end])
               for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
-    return pd.Series(causes, index=leads[lead_of_pair[bounds[:-1]]], dtype=object)
+    return pd.Series(causes, index=pd.Index(leads[lead_of_pair[bounds[:-1]]], name="lead_id"), name="import_id",
+                     dtype=object)
 
 
 def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
     pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
-    weights = [c for c in pairs.columns if c.startswith("w_")]
-    # the JSON object json.dumps writes for {comparison: rounded weight, …} (zero weights left out),
-    # built a column at a time rather than a dict per pair
-    parts = []
-    for column in weights:
-        key = json.dumps(column[2:], ensure_ascii=False) + ": "
-        parts.append([key + _json_number(round(v, 2)) if v else "" for v in pairs[column].to_numpy(dtype=float).tolist()])
-    contributions = ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*parts, strict=True)] if parts else \
-        ["{}"] * len(pairs)
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),
-                         "contributions": contributions})
+                         "contributions": contributions_json(pairs)})
+
+
+def contributions_json(pairs: pd.DataFrame) -> np.ndarray:
+    """Per pair, the JSON object json.dumps writes for {comparison: round(weight, 2), …} (zero weights
+    left out), from the `w_<comparison>` columns.
+
+    Built a column at a time in Arrow: a comparison's weights take a few distinct values (one per level
+    and term-frequency bucket), so each distinct weight is written once and its text taken per pair."""
+    parts = []
+    for column in [c for c in pairs.columns if c.startswith("w_")]:
+        key = json.dumps(column[2:], ensure_ascii=False) + ": "
+        distinct, where = np.unique(pairs[column].to_numpy(dtype=float), return_inverse=True)
+        # each part carries its ", " in front (the first one is cut off below); a zero weight is ""
+        texts = pa.array([", " + key + _json_number(round(v, 2)) if v else "" for v in distinct.tolist()], pa.string())
+        parts.append(texts.take(pa.array(where.reshape(-1), pa.int64())))
+    if not parts:
+        return np.full(len(pairs), "{}", dtype=object)
+    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*parts, ""), 2)
+    return np.asarray(pc.binary_join_element_wise("{", body, "}", "").to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _json_number(value: float) -> str:
@@ -711,14 +720,15 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     else:
         timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
         stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
-        apart = kept_apart(records, store.lead_splits_for(sorted(leads)))
+        apart = store.kept_apart_pairs(sorted(leads))  # the same lookup as the full pass's, by lead
         link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, as the store's counters have them now
     touched = counts.loc[counts["col"].isin(config.key_stats)]
     shared = touched[(touched["now"] > 0) & (touched["names_now"] > 2)].rename(
         columns={"col": "kind", "now": "n_records", "names_now": "n_names"})[["kind", "value", "n_records", "n_names"]]
-    link.shared_keys = shared.sort_values("n_records", ascending=False, ignore_index=True)
+    link.shared_keys = shared.sort_values(["n_records", "kind", "value"], ascending=[False, True, True],
+                                          ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
@@ -738,20 +748,13 @@ def _value_counts(store: LeadStore, config: LinkageConfig, removed: pd.DataFrame
     """
     # a record added and removed again before it was linked was never counted "before"
     removed = removed[~removed["record_id"].isin(added)]
-    per_name = store.change_counts(added, removed)
-    if per_name.empty:
+    out = store.change_counts(added, removed)  # per value, the surnames' counts taken into account in SQL
+    if out.empty:
         return pd.DataFrame({"col": pd.Series(dtype=object), "value": pd.Series(dtype=object),
                              "now": pd.Series(dtype="int64"), "before": pd.Series(dtype="int64"),
                              "names_now": pd.Series(dtype="int64"), "carried_by_new": pd.Series(dtype=bool),
                              "moved": pd.Series(dtype=bool)})
-    named = per_name["surname"].notna().to_numpy()
-    name_now = per_name["name_records"].to_numpy()
-    name_before = name_now - per_name["n_added"].to_numpy() + per_name["n_removed"].to_numpy()
-    grouped = per_name.assign(appeared=named & (name_now > 0) & (name_before <= 0),
-                              vanished=named & (name_now <= 0) & (name_before > 0)).groupby(["col", "value"])
-    out = grouped.agg(now=("n_records", "first"), names_now=("n_names", "first"), n_added=("n_added", "sum"),
-                      n_removed=("n_removed", "sum"), appeared=("appeared", "sum"),
-                      vanished=("vanished", "sum")).reset_index()
+    out = out.rename(columns={"n_records": "now", "n_names": "names_now"})
     out["before"] = out["now"] - out["n_added"] + out["n_removed"]
     names_before = out["names_now"] - out["appeared"] + out["vanished"]
     out["carried_by_new"] = out["n_added"] > 0

@@ -34,39 +34,41 @@ def provenance(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> 
     source, collected_at, import_time, indexed by record_id (the records of those leads).
 
     Written as json.dumps writes {"record": …, "file": …, "row": …, "source": …, "at": …, "rule": …}, with each
-    record's part encoded once (a record often holds several chosen values; files and dates repeat)."""
+    record's part built once, a column at a time (a record often holds several chosen values; each distinct
+    file, source and date is encoded once), and each field's entries for all leads at once."""
     rules = survivorship_rules()["fields"]
-    chosen = [golden[field + "__record"].to_numpy(dtype="float64", na_value=np.nan).tolist() for field in fields]
-    wanted = pd.unique(np.array([r for column in chosen for r in column if r == r], dtype=np.int64))
+    chosen = [golden[field + "__record"].to_numpy(dtype="float64", na_value=np.nan) for field in fields]
+    found = [~np.isnan(records) for records in chosen]
+    wanted = pd.unique(np.concatenate([records[has] for records, has in zip(chosen, found, strict=True)])
+                       .astype(np.int64)) if chosen else np.zeros(0, dtype=np.int64)
     facts = facts.loc[wanted]
-    recency = facts["collected_at"].fillna("")
-    recency = recency.where(recency != "", facts["import_time"].astype(str).str[:10])
-    text = _json_cache()
-    about = {record: f'{record}, "file": {text(file)}, "row": {int(row)}, "source": {text(source or "")}, '
-                     f'"at": {text(at)}'
-             for record, file, row, source, at in zip(wanted.tolist(), facts["source_file"], facts["source_row"],
-                                                      facts["source"], recency, strict=True)}
-    heads = [f'"{field}": {{"record": ' for field in fields]
-    tails = [f', "rule": {text(rules.get(field, "latest"))}}}' for field in fields]
-    out = []
-    for records in zip(*chosen, strict=True):
-        entries = [head + about[int(record)] + tail
-                   for head, record, tail in zip(heads, records, tails, strict=True) if record == record]
-        out.append("{" + ", ".join(entries) + "}" if entries else "")
-    return out
+    recency = facts["collected_at"].fillna("").to_numpy(dtype=object)
+    undated = recency == ""
+    if undated.any():  # the import's date instead
+        recency[undated] = facts["import_time"][undated].astype(str).str[:10].to_numpy(dtype=object)
+    about = (wanted.astype(str).astype(object) + ', "file": ' + _json_texts(facts["source_file"].to_numpy(dtype=object))
+             + ', "row": ' + facts["source_row"].to_numpy(dtype=np.int64).astype(str).astype(object)
+             + ', "source": ' + _json_texts(np.array([s or "" for s in facts["source"]], dtype=object))
+             + ', "at": ' + _json_texts(recency))
+    position = pd.Index(wanted)
+    entries = []
+    for field, records, has in zip(fields, chosen, found, strict=True):
+        head = f'"{field}": {{"record": '
+        tail = f', "rule": {json.dumps(rules.get(field, "latest"), ensure_ascii=False)}}}'
+        entry = np.full(len(records), None, dtype=object)
+        entry[has] = head + about[position.get_indexer(records[has].astype(np.int64))] + tail
+        entries.append(entry)
+    return ["{" + ", ".join(filter(None, lead)) + "}" if any(lead) else "" for lead in zip(*entries, strict=True)] \
+        if entries else [""] * len(golden)
 
 
-def _json_cache():
-    """json.dumps (ensure_ascii=False) of values, each distinct value encoded once."""
-    known: dict[object, str] = {}
-
-    def text(value: object) -> str:
-        key = (type(value), value)
-        if key not in known:
-            known[key] = json.dumps(value, ensure_ascii=False)
-        return known[key]
-
-    return text
+def _json_texts(values: np.ndarray) -> np.ndarray:
+    """json.dumps (ensure_ascii=False) of each value, each distinct value encoded once."""
+    codes, distinct = pd.factorize(values)
+    texts = np.array([json.dumps(v, ensure_ascii=False) for v in distinct] + [""], dtype=object)[codes]
+    for i in np.flatnonzero(codes < 0):  # missing values (None, NaN) as json.dumps writes each
+        texts[i] = json.dumps(values[i], ensure_ascii=False)
+    return texts
 
 
 def content_hash(frame: pd.DataFrame) -> pd.Series:

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from datafactory_pipelines.linkage.engine import link_values
 from datafactory_pipelines.pipeline import (
     import_file,
     import_files,
-    kept_apart,
     prepare_file,
     relink_and_curate,
 )
@@ -90,15 +90,72 @@ def test_a_file_saved_without_link_values_makes_the_next_full_pass_compute_them(
     pd.testing.assert_frame_equal(_values(store)[computed.columns], computed, check_dtype=False)
 
 
+def _pairs_by_hand(store, leads: set[str] | None = None) -> set[tuple[int, int]]:
+    """Every active record of lead_a against every one of lead_b, per split (both leads among `leads`)."""
+    records = store.records_for_linkage()
+    by_lead = records.groupby("lead_id")["record_id"].apply(list)
+    return {(int(left), int(right)) for a, b in zip(*store.lead_splits()[["lead_a", "lead_b"]].T.to_numpy(), strict=True)
+            if leads is None or {a, b} <= leads
+            for left in by_lead.get(a, []) for right in by_lead.get(b, [])}
+
+
 def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
     store = open_store(tmp_path / "leads.duckdb")
     merge_then_unmerge(store, tmp_path)
     pairs = store.kept_apart_pairs()
-    expected = kept_apart(store.records_for_linkage(), store.lead_splits())
-    assert len(pairs) > 0
-    assert set(zip(pairs["id_l"], pairs["id_r"], strict=True)) == set(zip(expected["id_l"], expected["id_r"],
-                                                                          strict=True))
+    expected = _pairs_by_hand(store)
+    assert len(expected) > 0
+    assert set(zip(pairs["id_l"], pairs["id_r"], strict=True)) == expected
+    # the neighbourhood asks with its lead ids: the splits whose two leads are both in it
+    split = store.lead_splits().iloc[0]
+    other = store.leads()["lead_id"].iloc[0]
+    for leads in ({split["lead_a"], split["lead_b"]}, {split["lead_a"], other}, {split["lead_a"], split["lead_b"], other}):
+        found = store.kept_apart_pairs(sorted(leads))
+        assert set(zip(found["id_l"], found["id_r"], strict=True)) == _pairs_by_hand(store, leads)
+    assert store.kept_apart_pairs([split["lead_a"]]).empty
     before = {r: lead for r, lead in zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True)}
     relink_and_curate(store, full=True)  # the split holds in a full pass
     after = dict(zip(*store.links()[["record_id", "lead_id"]].T.to_numpy(), strict=True))
     assert after == before
+
+
+def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_nothing_of_itself(
+        tmp_path: Path, monkeypatch) -> None:
+    """Per-file atomicity under bulk_writes (one connection, checkpoints deferred): the failing file's
+    records, link values, import row and queue entries roll back together; the files saved before it
+    stay, also for a new connection after the failure."""
+    from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+
+    first, _, second, third, _ = _files(tmp_path)
+    failing = {"now": False}
+    next_seq, save = DuckDBLeadStore._next_queue_seq, DuckDBLeadStore.save_import
+
+    def next_seq_or_fail(con):  # the last step of a save: its records and values are written by then
+        if failing["now"]:
+            raise RuntimeError("disk full (simulated)")
+        return next_seq(con)
+
+    def save_marking_the_second(self, meta, *args, **kwargs):
+        failing["now"] = meta.file_name == second.name
+        return save(self, meta, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBLeadStore, "_next_queue_seq", staticmethod(next_seq_or_fail))
+    monkeypatch.setattr(DuckDBLeadStore, "save_import", save_marking_the_second)
+    store = open_store(tmp_path / "leads.duckdb")
+    outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
+    assert next(outcomes).status == "imported"
+    with pytest.raises(RuntimeError, match="simulated"):
+        next(outcomes)
+    monkeypatch.undo()
+
+    reopened = open_store(tmp_path / "leads.duckdb")
+    imports = reopened.imports()
+    assert list(imports["file_name"]) == [first.name]
+    kept = reopened.import_records(imports["import_id"].iloc[0])
+    assert len(kept) > 0 and reopened.counts()["records"] == len(kept)
+    assert set(_values(reopened)["record_id"]) == set(kept["record_id"])
+    assert len(reopened.link_queue()) == len(kept)
+    # the failed file comes in whole the next time
+    assert [o.status for o in import_files(reopened, [second, third], imported_by="t", workers=0)] == \
+        ["imported", "imported"]
+    assert list(reopened.imports()["file_name"]) == [first.name, second.name, third.name]

@@ -81,7 +81,7 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
-    # (col, value, surname) the change adds/removes -> n_added, n_removed, n_records, n_names, name_records
+    # (col, value) the change adds/removes -> n_added, n_removed, n_records, n_names, appeared, vanished
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame: ...
 
     def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame: ...  # counters of the records' values
@@ -95,7 +95,7 @@ class LeadStore(Protocol):
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame: ...  # stored accepted links: id_l, id_r
 
-    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame: ...
+    def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]: ...
 
@@ -107,8 +107,6 @@ class LeadStore(Protocol):
 
     def conflicts_for(self, lead_ids: list[str], status: str | None = "open") -> pd.DataFrame: ...
 
-    def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame: ...
-
     def change_path_state(self) -> dict[str, int]: ...  # active_records, max_lead_number, max_conflict_id, ...
 
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame: ...
@@ -116,7 +114,8 @@ class LeadStore(Protocol):
     # -- the full pass: the base read once, in columns --
     def active_records_arrow(self, columns: list[str]) -> Any: ...  # a pyarrow.Table, record id order
 
-    def kept_apart_pairs(self) -> pd.DataFrame: ...  # id_l, id_r: records of leads an operator split apart
+    def kept_apart_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame: ...  # id_l, id_r: records
+    # of leads an operator split apart (all, or of the splits within these leads)
 
     def apply_lead_changes(self, changes: LeadChanges) -> None: ...
 

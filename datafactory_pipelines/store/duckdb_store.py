@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
 from datafactory_pipelines.history import (
     GENESIS,
     HISTORY_COLUMNS,
@@ -54,8 +54,12 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 LOCK_WAIT_SECONDS = 120.0
 #: leads whose history is made and appended at once (bounds a full pass's memory; the rows are the same)
 HISTORY_SLICE_LEADS = 20_000
-# WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB)
-BULK_CHECKPOINT_THRESHOLD = "1GB"
+# WAL size between checkpoints while `bulk_writes` holds the connection (DuckDB's default: 16 MiB, and a
+# commit bigger than `auto_checkpoint_skip_wal_threshold` checkpoints at once: every 10k-row file). Measured
+# saving the 100 files of the 1M base: a checkpoint costs about the same per record whenever it runs, but
+# until it runs the saved rows stay in the buffer pool: at 1GB one checkpoint near the end, main process
+# 14-16 s CPU and 2.3 GB peak; at 256MB four, 13-14 s and 1.6 GB; per-file (16MB) about twice the time.
+BULK_CHECKPOINT_THRESHOLD = "256MB"
 # record columns the store sets when saving an import (the rest come with the prepared records)
 _SET_ON_SAVE = ("record_id", "import_id", "source_file", "imported_at", "lead_id", "retired_by", "first_lead_id")
 # The DDL this code creates: a store set up with the same needs no catalog writes when it is opened.
@@ -791,13 +795,13 @@ class DuckDBLeadStore:
         finally:
             con.close()
 
-    def kept_apart_pairs(self) -> pd.DataFrame:
+    def kept_apart_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame:
         """id_l, id_r: every active record of a split lead against every one of the lead it was split
-        from (operators' unmerges), found by join: only the split leads' records are read."""
-        return self._query(
-            "SELECT a.record_id AS id_l, b.record_id AS id_r FROM lead_splits s "
-            "JOIN records a ON a.lead_id = s.lead_a AND a.retired_by IS NULL "
-            "JOIN records b ON b.lead_id = s.lead_b AND b.retired_by IS NULL")
+        from (operators' unmerges), found by join: only the split leads' records are read. With
+        `lead_ids` (a change's neighbourhood), only the splits whose two leads are both among them."""
+        if lead_ids is None:
+            return self._query(change_sql.KEPT_APART_ALL)
+        return self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
 
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Every record with the columns linkage and survivorship read (`columns`: only these; "import_time"
@@ -879,9 +883,13 @@ class DuckDBLeadStore:
             if len(changes.upserts):
                 upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
-                before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 # columns curation does not compute (source attribution, owner …) keep their stored values
                 carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                # the stored rows, for those and the history: not a provenance the change rewrites (untracked,
+                # the biggest column)
+                read = [c for c in LEAD_COLUMNS if c != "provenance" or c in carried or c in TRACKED_FIELDS]
+                before = con.execute(f"SELECT {', '.join(read)} FROM leads "
+                                     "WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 if carried:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
@@ -980,8 +988,9 @@ class DuckDBLeadStore:
         return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
-        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
-        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
+        """Every (col, value) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed, the counters now and the surnames
+        it made appear or vanish (change_sql.CHANGE_COUNTS)."""
         return self._query_with(change_sql.CHANGE_COUNTS, {
             "added": _ids(added),
             "removed": removed[["col", "value", "surname"]].astype(object)})
@@ -1016,9 +1025,11 @@ class DuckDBLeadStore:
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
         return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
-    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
-        return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
-                                {"wanted": _lead_ids(lead_ids)})
+    def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+        """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
+        select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+        return self._query_with(f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) "
+                                "ORDER BY lead_id", {"wanted": _lead_ids(lead_ids)})
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""
@@ -1050,12 +1061,6 @@ class DuckDBLeadStore:
         return self._query_with(
             f"SELECT * FROM conflicts WHERE lead_id IN (SELECT lead_id FROM wanted) {where} ORDER BY conflict_id",
             {"wanted": _lead_ids(lead_ids)}, [status] if status else [])
-
-    def lead_splits_for(self, lead_ids: list[str]) -> pd.DataFrame:
-        return self._query_with(
-            "SELECT * FROM lead_splits WHERE lead_a IN (SELECT lead_id FROM wanted) "
-            "OR lead_b IN (SELECT lead_id FROM wanted)",
-            {"wanted": _lead_ids(lead_ids)})
 
     def saved_link_values(self) -> str:
         """The linkage config version every active record's saved link values come from ('mixed' when they

@@ -65,7 +65,7 @@ DDL = [
     + "\n)",
     # Why records are one lead: each accepted pair, its match weight and every comparison's share of it.
     """CREATE TABLE IF NOT EXISTS match_links (
-        record_l BIGINT, record_r BIGINT, match_weight DOUBLE, match_probability DOUBLE, contributions VARCHAR
+        record_l BIGINT, record_r BIGINT, match_weight DOUBLE PRECISION, match_probability DOUBLE PRECISION, contributions VARCHAR
     )""",
     # Operators' decisions and one-to-one edits; the latest per (lead, field) holds.
     """CREATE TABLE IF NOT EXISTS lead_overrides (
@@ -106,7 +106,7 @@ DDL = [
     )""",
     """CREATE TABLE IF NOT EXISTS delivery_attempts (
         outbox_id BIGINT, endpoint VARCHAR, attempt BIGINT, attempted_at TIMESTAMP, status_code BIGINT,
-        error VARCHAR, duration_ms DOUBLE, next_attempt_at TIMESTAMP
+        error VARCHAR, duration_ms DOUBLE PRECISION, next_attempt_at TIMESTAMP
     )""",
     "CREATE TABLE IF NOT EXISTS notify_endpoints (endpoint VARCHAR, disabled_at TIMESTAMP, reason VARCHAR)",
     # Events from other systems (CloudEvents), idempotent on (source, event_id). `seq` is the feed's
@@ -168,6 +168,7 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS match_links_right ON match_links (record_r)",
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
+    "CREATE INDEX IF NOT EXISTS lead_splits_by_lead ON lead_splits (lead_a, lead_b)",
 ]
 
 #: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
