@@ -173,6 +173,8 @@ def verify_chain(history: pd.DataFrame) -> ChainCheck:
     prev = GENESIS
     expected_seq = 1
     for row in history.sort_values("seq").itertuples(index=False):
+        if int(row.seq) < expected_seq:
+            return ChainCheck(len(history), prev, int(row.seq), f"row {int(row.seq)} appears twice")
         if int(row.seq) != expected_seq:
             return ChainCheck(len(history), prev, expected_seq, f"row {expected_seq} is missing")
         stamp = pd.Timestamp(row.changed_at).to_pydatetime().isoformat(timespec="microseconds")

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS, duckdb_settings
 from datafactory_pipelines.conflicts import hold_and_detect, keep_held_mobiles_primary, release_held_values
+from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.ingest import IngestError, RawImport, read_file
 from datafactory_pipelines.linkage import (
     LinkageConfig,
@@ -71,6 +72,9 @@ CURATE_COLUMNS = ["mobile", "landline", *RECORD_FACTS]
 CURATE_READS = ["record_id", "lead_id", "reachable", *CURATE_COLUMNS]
 # what the change path reads of its neighbourhood's records: linking's columns and curation's
 NEIGHBOURHOOD_READS = list(dict.fromkeys([*LEAD_LINK_COLUMNS, *CURATE_READS]))
+# what the change path reads of its leads as stored: not their provenance, the biggest column, which only
+# a lead retired by the change carries over (read then for those few)
+KNOWN_LEAD_READS = [c for c in LEAD_COLUMNS if c != "provenance"]
 
 
 def import_id_for(file_name: str, sha256: str) -> str:
@@ -278,7 +282,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
             more = store.linkage_records_of([], sorted(neighbours))
             linked = pd.concat([linked, more[["record_id", *CURATE_COLUMNS, "lead_id"]]], ignore_index=True)
         scope |= neighbours
-        existing = store.leads_by_id(sorted(scope | set(merges)))
+        existing = store.leads_by_id(sorted(scope | set(merges)), columns=KNOWN_LEAD_READS)
         if switchboards is None:
             landlines = pd.DataFrame({"col": "landline", "value": sorted(set(linked["landline"].dropna()) - {""})})
             stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
@@ -318,13 +322,20 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         retired["status"] = "merged"
         retired["merged_into"] = retired["lead_id"].map(merges)
         retired["updated_at"] = now
-        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
     # a lead none of whose records is left (its import was undone) is retired, never deleted
     orphaned = known[(known["status"] == "active") & ~known.index.isin(golden["lead_id"])
                      & ~known.index.isin(list(merges))].reset_index()
     if len(orphaned):
         orphaned["status"] = "retired"
         orphaned["updated_at"] = now
+    if "provenance" not in known.columns and (len(retired) or len(orphaned)):  # read without it: theirs now
+        stored = store.leads_by_id(sorted({*retired["lead_id"], *orphaned["lead_id"]}), columns=["lead_id", "provenance"])
+        kept = stored.set_index("lead_id")["provenance"]
+        retired["provenance"] = retired["lead_id"].map(kept)
+        orphaned["provenance"] = orphaned["lead_id"].map(kept)
+    if len(retired):
+        upserts = pd.concat([upserts, retired[upserts.columns]], ignore_index=True)
+    if len(orphaned):
         upserts = pd.concat([upserts, orphaned[upserts.columns]], ignore_index=True)
     active_now = len(golden)
     # the whole-base frames curating built are not needed by the write: freed before it allocates its own
@@ -707,7 +718,8 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     touched = counts.loc[counts["col"].isin(config.key_stats)]
     shared = touched[(touched["now"] > 0) & (touched["names_now"] > 2)].rename(
         columns={"col": "kind", "now": "n_records", "names_now": "n_names"})[["kind", "value", "n_records", "n_names"]]
-    link.shared_keys = shared.sort_values("n_records", ascending=False, ignore_index=True)
+    link.shared_keys = shared.sort_values(["n_records", "kind", "value"], ascending=[False, True, True],
+                                          ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
@@ -727,20 +739,13 @@ def _value_counts(store: LeadStore, config: LinkageConfig, removed: pd.DataFrame
     """
     # a record added and removed again before it was linked was never counted "before"
     removed = removed[~removed["record_id"].isin(added)]
-    per_name = store.change_counts(added, removed)
-    if per_name.empty:
+    out = store.change_counts(added, removed)  # per value, the surnames' counts taken into account in SQL
+    if out.empty:
         return pd.DataFrame({"col": pd.Series(dtype=object), "value": pd.Series(dtype=object),
                              "now": pd.Series(dtype="int64"), "before": pd.Series(dtype="int64"),
                              "names_now": pd.Series(dtype="int64"), "carried_by_new": pd.Series(dtype=bool),
                              "moved": pd.Series(dtype=bool)})
-    named = per_name["surname"].notna().to_numpy()
-    name_now = per_name["name_records"].to_numpy()
-    name_before = name_now - per_name["n_added"].to_numpy() + per_name["n_removed"].to_numpy()
-    grouped = per_name.assign(appeared=named & (name_now > 0) & (name_before <= 0),
-                              vanished=named & (name_now <= 0) & (name_before > 0)).groupby(["col", "value"])
-    out = grouped.agg(now=("n_records", "first"), names_now=("n_names", "first"), n_added=("n_added", "sum"),
-                      n_removed=("n_removed", "sum"), appeared=("appeared", "sum"),
-                      vanished=("vanished", "sum")).reset_index()
+    out = out.rename(columns={"n_records": "now", "n_names": "names_now"})
     out["before"] = out["now"] - out["n_added"] + out["n_removed"]
     names_before = out["names_now"] - out["appeared"] + out["vanished"]
     out["carried_by_new"] = out["n_added"] > 0

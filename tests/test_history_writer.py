@@ -9,12 +9,20 @@ import random
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, LEAD_COLUMNS, TRACKED_FIELDS
-from datafactory_pipelines.history import GENESIS, chain_rows, chain_table, field_changes, verify_chain
+from datafactory_pipelines.history import (
+    GENESIS,
+    HISTORY_COLUMNS,
+    chain_rows,
+    chain_table,
+    field_changes,
+    verify_chain,
+)
 from datafactory_pipelines.store import duckdb_store, open_store
 from datafactory_pipelines.store.base import LeadChanges
 
@@ -131,3 +139,53 @@ def test_field_changes_compares_text_as_before() -> None:
     assert field_changes(before, after).values.tolist() == [
         ["L1", "mobile", "", "137"], ["L1", "name", "", "李雷"], ["L1", "status", "", "active"],
         ["L2", "status", "", "merged"], ["L3", "mobile", "", "139"], ["L3", "status", "", "active"]]
+
+
+OLD_HISTORY_DDL = """CREATE TABLE history (
+    seq BIGINT PRIMARY KEY, changed_at TIMESTAMP, lead_id VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR,
+    action VARCHAR, actor VARCHAR, cause VARCHAR, prev_hash VARCHAR, hash VARCHAR)"""
+
+
+def _history_keys(path: Path) -> list:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'history'").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_store_whose_history_has_the_old_key_opens_appends_and_verifies(tmp_path: Path) -> None:
+    """Stores made before history lost its PRIMARY KEY keep it; the new writer appends to them as before."""
+    path = tmp_path / "leads.duckdb"
+    at = datetime(2026, 1, 5, 9, 0, 0)
+    old_rows = chain_rows([("L00000001", "name", "", "王芳"), ("L00000001", "mobile", "", "13700137000")], 1, GENESIS,
+                          at, "create", "ops", "imp-1")
+    con = duckdb.connect(str(path))
+    con.execute(OLD_HISTORY_DDL)
+    con.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", old_rows)
+    con.close()
+    store = open_store(path)
+    rng = random.Random(2)
+    leads = _leads(rng, [f"L{n:08d}" for n in range(2, 60)])
+    empty_links = pd.DataFrame({"record_id": pd.Series([], dtype="int64"), "lead_id": pd.Series([], dtype=object)})
+    changes = LeadChanges(record_leads=empty_links, upserts=leads, action="import", actor="ops", cause="imp-2")
+    store.apply_lead_changes(changes)
+    stored = _stored(store, 2)
+    assert stored == _expected(leads.iloc[:0], leads, changes, 3, old_rows[-1][-1], stored[0][1])
+    assert verify_chain(store.history()).ok
+    assert ("PRIMARY KEY",) in _history_keys(path)  # kept: the old store was not rewritten
+    fresh = tmp_path / "fresh" / "leads.duckdb"
+    open_store(fresh)
+    assert ("PRIMARY KEY",) not in _history_keys(fresh)
+
+
+def test_a_repeated_or_missing_row_is_named() -> None:
+    at = datetime(2026, 1, 5, 9, 0, 0)
+    rows = chain_rows([("L1", "name", "", "王芳"), ("L1", "mobile", "", "137"), ("L1", "email", "", "a@b.cn")], 1,
+                      GENESIS, at, "create", "ops", "imp-1")
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    assert verify_chain(frame).ok
+    check = verify_chain(pd.concat([frame, frame.iloc[[1]]], ignore_index=True))
+    assert (check.first_bad_seq, check.reason) == (2, "row 2 appears twice")
+    check = verify_chain(frame.drop(index=1))
+    assert (check.first_bad_seq, check.reason) == (2, "row 2 is missing")

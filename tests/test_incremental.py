@@ -175,3 +175,36 @@ def merge_then_unmerge(store, folder: Path) -> str:
     (_, survivor), = relink_and_curate(store).merges.items()
     unmerge(store, survivor, by="test")
     return survivor
+
+
+def test_leads_a_change_retires_keep_their_provenance(tmp_path: Path) -> None:
+    """The change path reads its leads without their provenance; a lead it merges away or retires (its
+    records undone) keeps the provenance it had."""
+    from datafactory_pipelines.restore import undo_import
+
+    sample = write_sample_files(tmp_path / "files", people=300, records=800, files=1, seed=7)
+    store = open_store(tmp_path / "leads.duckdb")
+    import_file(store, sample.files[0])
+    relink_and_curate(store)
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],
+                                                        ["赵敏", "", "zm@163.com", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    before = store.leads(include_retired=True).set_index("lead_id")["provenance"]
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["赵敏", "13500135000", "zm@163.com", "", "",
+                                                                 "2025-03-01"]]))
+    outcome = relink_and_curate(store)
+    assert outcome.path == "incremental"
+    (merged, _), = outcome.merges.items()
+    after = store.leads(include_retired=True).set_index("lead_id")
+    assert after.loc[merged, "status"] == "merged"
+    assert before[merged] and after.loc[merged, "provenance"] == before[merged]
+
+    alone = import_file(store, write_xlsx(tmp_path / "c.xlsx", [HEADER, ["孙悟空", "13900139000", "swk@163.com", "",
+                                                                        "", "2025-04-01"]]))
+    relink_and_curate(store)
+    lead = store.import_records(alone.import_id or "")["lead_id"].iloc[0]
+    provenance = store.leads().set_index("lead_id").loc[lead, "provenance"]
+    undo_import(store, alone.import_id or "", by="test")
+    row = store.leads(include_retired=True).set_index("lead_id").loc[lead]
+    assert row["status"] == "retired"
+    assert provenance and row["provenance"] == provenance

@@ -81,7 +81,7 @@ class LeadStore(Protocol):
 
     def value_stats(self, keys: pd.DataFrame) -> pd.DataFrame: ...  # (col, value) -> n_records, n_names
 
-    # (col, value, surname) the change adds/removes -> n_added, n_removed, n_records, n_names, name_records
+    # (col, value) the change adds/removes -> n_added, n_removed, n_records, n_names, appeared, vanished
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame: ...
 
     def neighbourhood_stats(self, record_ids: list[int]) -> pd.DataFrame: ...  # counters of the records' values
@@ -95,7 +95,7 @@ class LeadStore(Protocol):
 
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame: ...  # stored accepted links: id_l, id_r
 
-    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame: ...
+    def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]: ...
 

@@ -12,34 +12,34 @@ from __future__ import annotations
 def count_values(sign: int) -> list[str]:
     """Add (sign 1) or take away (sign -1) the values in the key table `counted` (col, value, surname)
     to or from the counters: how many records carry each value (value_counts.n_records), and per surname
-    (value_names) so that how many surnames carry it (value_counts.n_names) stays exact. A count that
-    reaches zero is deleted: the counters hold exactly the values some active record carries."""
+    (value_names) so that how many surnames carry it (value_counts.n_names) stays exact: a surname
+    appears where value_names gets the row, vanishes where it loses it. A count that reaches zero is
+    deleted: the counters hold exactly the values some active record carries."""
     sign = 1 if sign > 0 else -1
-    merges = []
-    for table, delta, keys in (("value_names", "name_delta", ("col", "value", "surname")),
-                               ("value_counts", "value_delta", ("col", "value"))):
-        on = " AND ".join(f"t.{k} = d.{k}" for k in keys)
-        names = ", ".join(keys) + ", n_records" + (", n_names" if table == "value_counts" else "")
-        values = ", ".join(f"d.{k}" for k in keys) + ", d.n" + (", 0" if table == "value_counts" else "")
-        merges.append(f"""MERGE INTO {table} t USING {delta} d ON {on}
-            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
-            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
-            WHEN NOT MATCHED AND d.n > 0 THEN INSERT ({names}) VALUES ({values})""")
     return [
         "DROP TABLE IF EXISTS value_delta",
         "DROP TABLE IF EXISTS name_delta",
-        f"CREATE TEMPORARY TABLE value_delta AS SELECT col, value, {sign} * count(*) AS n FROM counted "
-        "GROUP BY col, value",
-        f"CREATE TEMPORARY TABLE name_delta AS SELECT col, value, surname, {sign} * count(*) AS n FROM counted "
-        "WHERE surname IS NOT NULL GROUP BY col, value, surname",
-        *merges,
-        # how many surnames carry each value whose surnames changed
-        """UPDATE value_counts SET n_names = m.n FROM (
-               SELECT d.col, d.value, count(s.surname) AS n
-               FROM (SELECT DISTINCT col, value FROM name_delta) d
-               LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value
-               GROUP BY d.col, d.value) m
-           WHERE value_counts.col = m.col AND value_counts.value = m.value""",
+        # per (col, value, surname): the change, and whether it makes the surname appear (+1) or vanish (-1)
+        f"""CREATE TEMPORARY TABLE name_delta AS
+            SELECT d.col, d.value, d.surname, d.n,
+                   CASE WHEN s.n_records IS NULL AND d.n > 0 THEN 1
+                        WHEN s.n_records IS NOT NULL AND s.n_records + d.n <= 0 THEN -1 ELSE 0 END AS names_moved
+            FROM (SELECT col, value, surname, {sign} * count(*) AS n FROM counted WHERE surname IS NOT NULL
+                  GROUP BY col, value, surname) d
+            LEFT JOIN value_names s ON s.col = d.col AND s.value = d.value AND s.surname = d.surname""",
+        f"""CREATE TEMPORARY TABLE value_delta AS
+            SELECT v.col, v.value, v.n, CAST(coalesce(m.names, 0) AS BIGINT) AS names
+            FROM (SELECT col, value, {sign} * count(*) AS n FROM counted GROUP BY col, value) v
+            LEFT JOIN (SELECT col, value, sum(names_moved) AS names FROM name_delta GROUP BY col, value) m
+                   ON m.col = v.col AND m.value = v.value""",
+        """MERGE INTO value_names t USING name_delta d ON t.col = d.col AND t.value = d.value AND t.surname = d.surname
+            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
+            WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, surname, n_records) VALUES (d.col, d.value, d.surname, d.n)""",
+        """MERGE INTO value_counts t USING value_delta d ON t.col = d.col AND t.value = d.value
+            WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
+            WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n, n_names = t.n_names + d.names
+            WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, n_records, n_names) VALUES (d.col, d.value, d.n, d.names)""",
         "DROP TABLE value_delta",
         "DROP TABLE name_delta",
     ]
@@ -59,22 +59,34 @@ RECOUNT_VALUES = [
     "DROP TABLE recount",
 ]
 
-#: keys: added (record_id), removed (col, value, surname). Every (col, value, surname) the change adds
-#: (the stored values of the added records) or removes, with n_added, n_removed and the counters now:
-#: n_records and n_names of the value, name_records of the value with that surname.
+#: keys: added (record_id), removed (col, value, surname). Every (col, value) the change adds (the stored
+#: values of the added records) or removes, with n_added, n_removed, the counters now (n_records,
+#: n_names) and how many of its surnames the change made appear (no record carried the value with that
+#: surname before, one does now) or vanish: how many surnames carried it before is n_names - appeared +
+#: vanished, and nothing is counted over the base.
 CHANGE_COUNTS = """
     WITH changed AS (
         SELECT v.col, v.value, v.surname, 1 AS n_added, 0 AS n_removed
         FROM (SELECT DISTINCT record_id FROM added) a JOIN link_values v ON v.record_id = a.record_id
         UNION ALL SELECT col, value, surname, 0, 1 FROM removed),
-    per_name AS (SELECT col, value, surname, CAST(sum(n_added) AS BIGINT) AS n_added,
-                        CAST(sum(n_removed) AS BIGINT) AS n_removed
-                 FROM changed GROUP BY col, value, surname)
-    SELECT p.col, p.value, p.surname, p.n_added, p.n_removed, coalesce(c.n_records, 0) AS n_records,
-           coalesce(c.n_names, 0) AS n_names, coalesce(s.n_records, 0) AS name_records
-    FROM per_name p
-    LEFT JOIN value_counts c ON c.col = p.col AND c.value = p.value
-    LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname"""
+    per_name AS (SELECT col, value, surname, sum(n_added) AS n_added, sum(n_removed) AS n_removed
+                 FROM changed GROUP BY col, value, surname),
+    moved_names AS (
+        SELECT p.col, p.value, p.n_added, p.n_removed,
+               CASE WHEN p.surname IS NOT NULL AND coalesce(s.n_records, 0) > 0
+                         AND coalesce(s.n_records, 0) - p.n_added + p.n_removed <= 0 THEN 1 ELSE 0 END AS appeared,
+               CASE WHEN p.surname IS NOT NULL AND coalesce(s.n_records, 0) <= 0
+                         AND coalesce(s.n_records, 0) - p.n_added + p.n_removed > 0 THEN 1 ELSE 0 END AS vanished
+        FROM per_name p
+        LEFT JOIN value_names s ON s.col = p.col AND s.value = p.value AND s.surname = p.surname),
+    per_value AS (SELECT col, value, sum(n_added) AS n_added, sum(n_removed) AS n_removed,
+                         sum(appeared) AS appeared, sum(vanished) AS vanished
+                  FROM moved_names GROUP BY col, value)
+    SELECT v.col, v.value, CAST(v.n_added AS BIGINT) AS n_added, CAST(v.n_removed AS BIGINT) AS n_removed,
+           coalesce(c.n_records, 0) AS n_records, coalesce(c.n_names, 0) AS n_names,
+           CAST(v.appeared AS BIGINT) AS appeared, CAST(v.vanished AS BIGINT) AS vanished
+    FROM per_value v
+    LEFT JOIN value_counts c ON c.col = v.col AND c.value = v.value"""
 
 #: keys: wanted (col, value). The counters of these values.
 VALUE_STATS = """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.fields import LEAD_COLUMN_TYPES
+from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
 from datafactory_pipelines.history import (
     GENESIS,
     HISTORY_COLUMNS,
@@ -877,9 +877,13 @@ class DuckDBLeadStore:
             if len(changes.upserts):
                 upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
-                before = con.execute("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 # columns curation does not compute (source attribution, owner …) keep their stored values
                 carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                # the stored rows, for those and the history: not a provenance the change rewrites (untracked,
+                # the biggest column)
+                read = [c for c in LEAD_COLUMNS if c != "provenance" or c in carried or c in TRACKED_FIELDS]
+                before = con.execute(f"SELECT {', '.join(read)} FROM leads "
+                                     "WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
                 if carried:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
@@ -978,8 +982,9 @@ class DuckDBLeadStore:
         return self._query_with(change_sql.VALUE_STATS, {"wanted": keys[["col", "value"]]})
 
     def change_counts(self, added: list[int], removed: pd.DataFrame) -> pd.DataFrame:
-        """Every (col, value, surname) the change adds (the stored values of the `added` records) or removes
-        (`removed`: col, value, surname), with n_added, n_removed and the counters now (change_sql)."""
+        """Every (col, value) the change adds (the stored values of the `added` records) or removes
+        (`removed`: col, value, surname), with n_added, n_removed, the counters now and the surnames
+        it made appear or vanish (change_sql.CHANGE_COUNTS)."""
         return self._query_with(change_sql.CHANGE_COUNTS, {
             "added": _ids(added),
             "removed": removed[["col", "value", "surname"]].astype(object)})
@@ -1014,9 +1019,11 @@ class DuckDBLeadStore:
     def links_touching(self, record_ids: list[int]) -> pd.DataFrame:
         return self._query_with(change_sql.LINKS_TOUCHING, {"wanted": _ids(record_ids)})
 
-    def leads_by_id(self, lead_ids: list[str]) -> pd.DataFrame:
-        return self._query_with("SELECT * FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id",
-                                {"wanted": _lead_ids(lead_ids)})
+    def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+        """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
+        select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+        return self._query_with(f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) "
+                                "ORDER BY lead_id", {"wanted": _lead_ids(lead_ids)})
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""
