@@ -142,3 +142,17 @@ def test_sheet_starting_below_blank_rows_keeps_row_numbers(tmp_path: Path) -> No
     raw = read_file(tmp_path / "offset.xlsx")
     assert raw.sheets[0].header_row == 4
     assert raw.table["source_row"].tolist() == [5]
+
+
+def test_csv_rows_of_only_whitespace_are_blank_and_a_row_with_one_filled_cell_is_kept(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "空行.csv", [
+        ["姓名", "手机", "公司", "备注"],
+        ["张伟", "13800138000", "星海科技", ""],
+        ["  ", "\t", "\u3000", " "],  # spaces, a tab, an ideographic space: blank
+        ["", "", "", ""],
+        ["", "", "", "只有备注"],  # one filled cell, in the last column: a row
+        ["李娜", "13900139000", "", ""],
+    ], "utf-8")
+    raw = read_file(path)
+    assert raw.table["source_row"].tolist() == [2, 5, 6]
+    assert raw.sheets[0].blank_rows == 2

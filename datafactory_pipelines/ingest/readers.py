@@ -318,6 +318,20 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
     return None
 
 
+def _non_blank_rows(body: pd.DataFrame) -> np.ndarray:
+    """Rows with a cell that is not only whitespace (a cell that is not text counts as filled, as
+    `str.strip` leaves it). Column by column over the rows not yet known to be filled: most rows are
+    settled by their first cell."""
+    filled = np.zeros(len(body), dtype=bool)
+    for i in range(body.shape[1]):
+        undecided = np.flatnonzero(~filled)
+        if not len(undecided):
+            break
+        values = body.iloc[:, i].to_numpy()[undecided].tolist()
+        filled[undecided] = [not isinstance(v, str) or (v != "" and not v.isspace()) for v in values]
+    return filled
+
+
 def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
                 pinned: dict[str, str] | None = None) -> tuple[pd.DataFrame, RawSheet]:
     """table: strings ('' for empty); first_row: the Excel row number of table row 0."""
@@ -337,7 +351,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         non_blank = table.attrs["non_blank"][header_idx + 1:]
         body.attrs = {}  # pandas deep-copies attrs into every derived frame: drop the mask once used
     else:
-        non_blank = body.apply(lambda col: col.str.strip() != "").any(axis=1).to_numpy()
+        non_blank = _non_blank_rows(body)
     keep = non_blank.copy()
     maybe_header = (body.iloc[:, 0] == header[0]).to_numpy()
     if maybe_header.any():  # a header repeated inside the data (lists pasted together)
