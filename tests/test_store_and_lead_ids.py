@@ -146,3 +146,56 @@ def test_a_store_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> 
         leads = {r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads'").fetchall()}
     assert {"retired_by", "first_lead_id"} <= records and {"provenance", "landline_type"} <= leads
+
+
+def test_an_older_store_loses_the_leads_key_index_and_keeps_its_leads(tmp_path: Path) -> None:
+    """lead_id was the leads' PRIMARY KEY (DuckDB rewrites its whole index at every checkpoint after a
+    change): a store made so is rebuilt once without it, every lead as it was, and it goes on working."""
+    import duckdb
+
+    from datafactory_pipelines.store import open_store
+    from datafactory_pipelines.store.schema import DDL
+
+    path = tmp_path / "keyed.duckdb"
+    store = open_store(path)
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王建国", "13700137000", "", "", "", "2025-01-02"],
+                                                        ["李秀英", "13800138000", "", "", "", "2025-01-03"]]))
+    relink_and_curate(store)
+    leads_before = store.leads(include_retired=True)
+    keyed = next(s for s in DDL if "TABLE IF NOT EXISTS leads " in s).replace("lead_id VARCHAR NOT NULL",
+                                                                            "lead_id VARCHAR PRIMARY KEY")
+    with duckdb.connect(str(path)) as con:  # as an older version made it
+        con.execute("CREATE TABLE leads_copy AS SELECT * FROM leads")
+        con.execute("DROP TABLE leads")
+        con.execute(keyed)
+        con.execute("INSERT INTO leads SELECT * FROM leads_copy")
+        con.execute("DROP TABLE leads_copy")
+        con.execute("UPDATE store_meta SET value = 'older' WHERE key = 'schema_ddl'")
+        assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'leads' "
+                           "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0] == 1
+    store = open_store(path)
+    with duckdb.connect(str(path)) as con:
+        assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'leads' "
+                           "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0] == 0
+    pd.testing.assert_frame_equal(store.leads(include_retired=True), leads_before)
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["王建国", "13700137000", "wjg@163.com", "", "",
+                                                                 "2025-02-02"]]))
+    relink_and_curate(store)
+    leads = store.leads()
+    assert leads["lead_id"].is_unique and len(leads) == 2
+    assert leads.set_index("name").loc["王建国", "email"] == "wjg@163.com"
+
+
+def test_a_change_writing_one_lead_twice_is_refused_whole(tmp_path: Path) -> None:
+    """Without a key index on the leads table, the store itself refuses repeated lead ids in a change."""
+    from datafactory_pipelines.store import LeadChanges, open_store
+
+    store = open_store(tmp_path / "leads.duckdb")
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王建国", "13700137000", "", "", "", "2025-01-02"]]))
+    relink_and_curate(store)
+    before = store.leads(include_retired=True)
+    twice = pd.concat([before, before], ignore_index=True)
+    with pytest.raises(ValueError, match="repeated lead ids"):
+        store.apply_lead_changes(LeadChanges(record_leads=pd.DataFrame({"record_id": [], "lead_id": []}),
+                                             upserts=twice))
+    pd.testing.assert_frame_equal(store.leads(include_retired=True), before)

@@ -139,6 +139,7 @@ class DuckDBLeadStore:
     @staticmethod
     def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
         DuckDBLeadStore._content_unique_among_live_imports(con)
+        DuckDBLeadStore._leads_without_key_index(con)
         for table, columns in (("records", RECORD_COLUMNS), ("leads", LEAD_COLUMNS), ("imports", IMPORT_COLUMNS)):
             present = {row[0] for row in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
@@ -163,6 +164,24 @@ class DuckDBLeadStore:
         con.register("old_imports", old)
         con.execute(f"INSERT INTO imports ({columns}) SELECT {columns} FROM old_imports")
         con.unregister("old_imports")
+
+    @staticmethod
+    def _leads_without_key_index(con: duckdb.DuckDBPyConnection) -> None:
+        """Older stores made lead_id the leads' PRIMARY KEY, whose index DuckDB rewrites whole at every
+        checkpoint after a change: the table is rebuilt once without it (same rows; see schema.DDL)."""
+        keyed = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'leads' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()[0][0]
+        if not keyed:
+            return
+        present = [row[0] for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads' ORDER BY ordinal_position"
+        ).fetchall()]
+        con.execute("ALTER TABLE leads RENAME TO leads_keyed")
+        con.execute(next(statement for statement in DDL if "TABLE IF NOT EXISTS leads " in statement))
+        columns = ", ".join(f'"{c}"' for c in LEAD_COLUMNS if c in present)
+        con.execute(f"INSERT INTO leads ({columns}) SELECT {columns} FROM leads_keyed")
+        con.execute("DROP TABLE leads_keyed")
 
     @property
     def waiting_marker(self) -> Path:
@@ -881,6 +900,8 @@ class DuckDBLeadStore:
                 con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
                 con.unregister("shared_now")
             if len(changes.upserts):
+                if not changes.upserts["lead_id"].is_unique:  # the leads table has no key index to refuse it
+                    raise ValueError("a change may write each lead once: repeated lead ids in the upserts")
                 upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
                 con.register("lead_upserts", upserts)
                 # columns curation does not compute (source attribution, owner …) keep their stored values
