@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -292,6 +293,11 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     moment = datetime.now(timezone.utc).replace(tzinfo=None)
     now = moment.isoformat(timespec="microseconds")
 
+    # a full pass's curation frames are big: DuckDB's cached blocks are let go while Python holds them
+    # (restored before the write; an error rolls the change back and closes its connection)
+    frames_budget = ExitStack()
+    if scope is None:
+        frames_budget.enter_context(store.memory_budget(duckdb_settings.FRAMES_MEMORY_LIMIT))
     timer.phase("conflicts")
     known = existing.set_index("lead_id")
     facts = linked[["record_id", *RECORD_FACTS]].set_index("record_id")
@@ -344,6 +350,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     # the accepted pairs with their contributions: made from the linkage, a phase of its own before the write
     timer.phase("match links")
     match_links = accepted_links(link)
+    frames_budget.close()
     timer.phase("write", f"{len(upserts)} leads changed")
     # each lead's history names the imports whose new records it took (a bulk import of 100 files
     # must not write all 100 ids into every row); a lead changed without new records: the change's imports

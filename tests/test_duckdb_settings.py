@@ -57,3 +57,22 @@ def test_default_budget_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _settings(con)[0] != _settings(duckdb.connect())[0]  # not DuckDB's own 80% of RAM
     finally:
         con.close()
+
+
+def test_memory_budget_lowers_the_cap_within_a_change_and_restores_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(duckdb_settings.MEMORY_LIMIT_ENV, "300MB")
+    store = DuckDBLeadStore(tmp_path / "leads.duckdb")
+    with store.exclusive("test", atomic=True):
+        con = store._shared
+        # blocks the query leaves cached in the buffer pool
+        con.execute("CREATE TABLE filler AS SELECT range AS x, md5(range::VARCHAR) AS h FROM range(2000000)")
+        used = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+        with store.memory_budget("16MB"):
+            assert _settings(con)[0] == _shown("16MB")
+            lowered = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+        assert _settings(con)[0] == _shown("300MB")  # the configured cap again
+        assert con.execute("SELECT count(*) FROM filler").fetchone()[0] == 2_000_000  # nothing lost
+    assert lowered < used
+    with store.memory_budget("16MB"):  # outside a change: no connection is kept, nothing to cap
+        assert store._shared is None

@@ -76,6 +76,11 @@ class LeadStore(Protocol):
         """Many writes in a row over one connection, each transaction still its own."""
         ...
 
+    def memory_budget(self, limit: str) -> AbstractContextManager[None]:
+        """Within an atomic change, the database's buffer memory capped at `limit` while the caller holds
+        big frames in Python (DuckDB: `memory_limit`, which evicts cached blocks; PostgreSQL: nothing)."""
+        ...
+
     # -- the per-change path: everything below is looked up by key, never by reading the base --
     def link_queue(self) -> pd.DataFrame: ...  # seq, record_id, lead_id, change (added|removed|lead), col, value
 
