@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -316,7 +316,9 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     # provenance, bookkeeping and (in the store) history only for the leads that changed
     upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
     chosen_records = golden.loc[changed, [f"{field}__record" for field in RULE_FIELDS]]  # all provenance reads
-    upserts["provenance"] = provenance(chosen_records, facts, RULE_FIELDS)
+    # held as Arrow text (UTF-8 in one buffer), not Python strings: half the size (0.66 GB of str at 1M leads)
+    upserts["provenance"] = pd.array(provenance(chosen_records, facts, RULE_FIELDS),
+                                     dtype=pd.ArrowDtype(pa.large_string()))
     upserts["status"] = "active"
     upserts["merged_into"] = ""
     upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()
@@ -346,7 +348,10 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     active_now = len(golden)
     # the whole-base frames curating built are not needed by the write: freed before it allocates its own
     # (at 1M records they hold ~2 GB; the write phase set the base import's peak)
-    del golden, linked, facts, known, existing
+    # the records too (the caller of a full pass keeps no reference): the write needs only the new records' imports
+    fresh_imports = records.loc[fresh, ["record_id", "import_id"]].astype({"import_id": "category"}) \
+        if derived_cause else None
+    del golden, linked, facts, known, existing, records, previous  # previous: a view of the records
     # the accepted pairs with their contributions: made from the linkage, a phase of its own before the write
     timer.phase("match links")
     match_links = accepted_links(link)
@@ -354,8 +359,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     timer.phase("write", f"{len(upserts)} leads changed")
     # each lead's history names the imports whose new records it took (a bulk import of 100 files
     # must not write all 100 ids into every row); a lead changed without new records: the change's imports
-    lead_causes = _lead_causes(records.loc[fresh, ["record_id", "import_id"]], record_leads) if derived_cause \
-        else None
+    lead_causes = _lead_causes(fresh_imports, record_leads) if fresh_imports is not None else None
     changes = LeadChanges(record_leads=record_leads, upserts=upserts,
                           shared_contacts=link.shared_keys, link_model=link.model.to_json(),
                           match_links=match_links,
@@ -363,7 +367,9 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
                           new_conflicts=new_conflicts, action=action, actor=actor, cause=cause, created=created,
                           updated=int(changed.sum()) - created, merged=len(merges), lead_causes=lead_causes,
                           **change_fields)
-    store.apply_lead_changes(changes)
+    # a full pass's write under a lower DuckDB cap too: the frames above are still resident beside it
+    with store.memory_budget(duckdb_settings.WRITE_MEMORY_LIMIT) if scope is None else nullcontext():
+        store.apply_lead_changes(changes)
     timer.stop()
     active = active_now if scope is None else int(store.change_path_state()["active_leads"])
     return CurateOutcome(
@@ -609,16 +615,17 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         outcome = _relink_changes(store, config, model, state, queue, timer, actor=actor, cause=cause,
                                   action=action, queue_done=queue_done, curate_fresh=curate_fresh)
     else:
+        del queue  # a full pass reads every record: the queue (a row per queued value, 0.17 GB at 1M) goes now
         version = _values_version(config)
         # the link values saved with the records are kept when they all come from this config (a nightly
         # full pass or a retraining computes them again, as a repair)
         keep_values = not (full or retrain) and version in (state["link_values"], store.saved_link_values())
         link, values = _link_everything(store, config, model, timer, values=not keep_values)
-        timer.phase("read records for curation")
-        records = store.records_for_linkage(columns=CURATE_READS)
         if link is None:
             link = _nothing_linked(model or default_model(), relinked=None)
-        outcome = _curate(store, records, link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
+        timer.phase("read records for curation")
+        # passed on without a name here: `_curate` lets them go before its write (0.5 GB at 1M records)
+        outcome = _curate(store, store.records_for_linkage(columns=CURATE_READS), link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
                           curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
