@@ -28,7 +28,8 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 # peak 4.9 -> 3.6 GB, no slower (those phases run no big query).
 FRAMES_MEMORY_LIMIT = "256MB"
 # The store's cap during a full pass's write (the leads, history and links of every lead), beside the frames
-# it writes. At 1M records 1GB: the write's peak 4.84 -> 4.14 GB.
+# it writes. At 1M records 1GB: the write's peak 4.84 -> 4.14 GB (3.94 with the frames it writes made smaller);
+# measured on a busy machine only: the write may take a few seconds longer than at 2 GB (re-measure idle).
 WRITE_MEMORY_LIMIT = "1GB"
 
 

@@ -664,8 +664,9 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
         if link is None:
             link = _nothing_linked(model or default_model(), relinked=None)
         timer.phase("read records for curation")
-        # passed on without a name here: `_curate` lets them go before its write (0.5 GB at 1M records)
-        outcome = _curate(store, store.records_for_linkage(columns=CURATE_READS), link, scope=None, actor=actor, cause=cause, action=action, timer=timer,
+        # passed on without a name here, so that `_curate` can let them go before its write
+        outcome = _curate(store, store.records_for_linkage(columns=CURATE_READS), link, scope=None, actor=actor,
+                          cause=cause, action=action, timer=timer,
                           curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
