@@ -28,8 +28,8 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 # peak 4.9 -> 3.6 GB, no slower (those phases run no big query).
 FRAMES_MEMORY_LIMIT = "256MB"
 # The store's cap during a full pass's write (the leads, history and links of every lead), beside the frames
-# it writes. At 1M records 1GB: the write's peak 4.84 -> 4.14 GB (3.94 with the frames it writes made smaller);
-# measured on a busy machine only: the write may take a few seconds longer than at 2 GB (re-measure idle).
+# it writes. At 1M records, back to back on the same (busy) machine: at 2GB the write took 18.3 s and the
+# import peaked at 4.33 GB; at 1GB 17.8 s and 3.92 GB.
 WRITE_MEMORY_LIMIT = "1GB"
 
 
