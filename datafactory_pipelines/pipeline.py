@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -521,16 +522,18 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str = "datafactory",
-                 workers: int | None = None) -> Iterator[FileOutcome]:
+                 workers: int | None = None, reader: Callable[..., ReadyImport | FileOutcome] = read_for_import,
+                 ) -> Iterator[FileOutcome]:
     """Import many files, in order, one outcome per file as each is saved (save only: relink after).
 
     Files are read and standardized in `workers` processes side by side (default: one per core) while
     this process saves the ones before them; each file is saved in its own transaction, as
     `import_file` would, over one store connection. A file that cannot be read is rejected with its
-    reason and the others go on.
+    reason and the others go on, also when its reader process dies (`reader`: what a worker runs per
+    file, `read_for_import`; a module-level function).
     """
     workers = import_workers(len(paths)) if workers is None else workers
-    reading = _read_in_order(paths, imported_by, workers)
+    reading = _read_in_order(paths, imported_by, workers, reader)
     first = next(reading, None)
     if first is None:
         return
@@ -539,24 +542,61 @@ def import_files(store: LeadStore, paths: Sequence[str | Path], imported_by: str
             yield ready if isinstance(ready, FileOutcome) else save_ready(store, ready)
 
 
-def _read_in_order(paths: Sequence[str | Path], imported_by: str, workers: int) -> Iterator[ReadyImport | FileOutcome]:
+def _read_in_order(paths: Sequence[str | Path], imported_by: str, workers: int,
+                   reader: Callable[..., ReadyImport | FileOutcome] = read_for_import,
+                   ) -> Iterator[ReadyImport | FileOutcome]:
+    """Each file read, in the order given. A reader process that dies (killed for memory, a crash in a
+    parser) breaks its pool: the first file not yet read is read again in a process of its own, and
+    rejected if it kills that one too; a new pool goes on with the files after it."""
     if workers < 1:
         for path in paths:
-            yield read_for_import(path, imported_by, arrow=False)
+            yield reader(path, imported_by, arrow=False)
         return
+    paths = list(paths)
+    done = 0
+    while done < len(paths):
+        try:
+            for ready in _read_in_pool(paths[done:], imported_by, workers, reader):
+                done += 1
+                yield ready
+        except BrokenProcessPool:
+            log.warning("a reader process died while %s or a file after it was read; reading it alone",
+                        Path(paths[done]).name)
+            done += 1
+            yield _read_alone(paths[done - 1], imported_by, reader)
+
+
+def _read_in_pool(paths: Sequence[str | Path], imported_by: str, workers: int,
+                  reader: Callable[..., ReadyImport | FileOutcome]) -> Iterator[ReadyImport | FileOutcome]:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
     try:
         waiting = iter(paths)
         # a few files ahead of the saving, not all of them: memory stays at a few files' worth
-        pending = deque(pool.submit(read_for_import, path, imported_by) for path in islice(waiting, 2 * workers))
+        pending = deque(pool.submit(reader, path, imported_by) for path in islice(waiting, 2 * workers))
         while pending:
             ready = pending.popleft().result()
             following = next(waiting, None)
             if following is not None:
-                pending.append(pool.submit(read_for_import, following, imported_by))
+                pending.append(pool.submit(reader, following, imported_by))
             yield ready
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_alone(path: str | Path, imported_by: str,
+                reader: Callable[..., ReadyImport | FileOutcome]) -> ReadyImport | FileOutcome:
+    """One file read in a process of its own: a file that kills its reader is rejected, not retried forever."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=_worker_context())
+    try:
+        return pool.submit(reader, path, imported_by).result()
+    except BrokenProcessPool:
+        name = Path(path).name
+        log.error("%s killed its reader process; rejected", name)
+        return FileOutcome(Path(path), None, "rejected",
+                           error=f"{name}: the process reading this file died (out of memory, or a crash while "
+                                 "parsing it); nothing of it was saved. Check the file, then drop it again.")
+    finally:
+        pool.shutdown(wait=True)
 
 
 def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = False, actor: str = "datafactory",

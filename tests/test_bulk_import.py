@@ -15,6 +15,7 @@ from datafactory_pipelines.pipeline import (
 from datafactory_pipelines.sample_data import write_sample_files
 from datafactory_pipelines.store import open_store
 from tests.conftest import write_xlsx
+from tests.dying_reader import read_or_die
 from tests.store_compare import differing_leads
 from tests.test_incremental import merge_then_unmerge
 
@@ -159,3 +160,22 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
     assert [o.status for o in import_files(reopened, [second, third], imported_by="t", workers=0)] == \
         ["imported", "imported"]
     assert list(reopened.imports()["file_name"]) == [first.name, second.name, third.name]
+
+
+def test_a_file_that_kills_its_reader_process_is_rejected_and_the_others_come_in(tmp_path: Path) -> None:
+    sample = write_sample_files(tmp_path / "files", people=600, records=1600, files=4, seed=5)
+    killer = tmp_path / "files" / "this_one_dies.xlsx"
+    killer.write_bytes(sample.files[3].read_bytes())
+    files = [sample.files[0], killer, sample.files[1], sample.files[2]]
+    store = open_store(tmp_path / "bulk.duckdb")
+    outcomes = list(import_files(store, files, imported_by="t", workers=2, reader=read_or_die))
+
+    assert [o.path.name for o in outcomes] == [f.name for f in files]
+    assert [o.status for o in outcomes] == ["imported", "rejected", "imported", "imported"]
+    assert "this_one_dies.xlsx" in outcomes[1].error and "died" in outcomes[1].error
+    assert outcomes[1].import_id is None
+    single = open_store(tmp_path / "single.duckdb")
+    for path in (sample.files[0], sample.files[1], sample.files[2]):
+        import_file(single, path, imported_by="t")
+    pd.testing.assert_frame_equal(_records(store), _records(single))  # the other files whole, nothing of it
+    pd.testing.assert_frame_equal(_values(store), _values(single))

@@ -179,3 +179,22 @@ def test_change_path_sql_runs_alike_on_postgres_and_duckdb(tmp_path: Path) -> No
         _same(_query(cur, "SELECT col, value, count(*) AS n_records, count(DISTINCT surname) AS n_names "
                           "FROM link_values GROUP BY col, value"), counters)  # and equal a recount there
         con.close()
+
+
+def test_postgres_keeps_lead_ids_and_history_seqs_unique() -> None:
+    """DuckDB's store has no key index on leads.lead_id and history.seq (its single writer keeps them unique);
+    on PostgreSQL the DDL and its indexes refuse a repeated lead id or history row."""
+    with postgres_server() as url:
+        con = psycopg2.connect(url)
+        con.autocommit = True
+        cur = con.cursor()
+        _create_tables(cur)
+        cur.execute("INSERT INTO leads (lead_id) VALUES ('L000001')")
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            cur.execute("INSERT INTO leads (lead_id) VALUES ('L000001')")
+        cur.execute("INSERT INTO history (seq, lead_id, field) VALUES (1, 'L000001', 'name')")
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            cur.execute("INSERT INTO history (seq, lead_id, field) VALUES (1, 'L000001', 'mobile')")
+        cur.execute("SELECT count(*) FROM leads")
+        assert cur.fetchone()[0] == 1
+        con.close()

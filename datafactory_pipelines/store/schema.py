@@ -174,6 +174,8 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
     "CREATE INDEX IF NOT EXISTS lead_splits_by_lead ON lead_splits (lead_a, lead_b)",
+    # not a lookup: the history's sequence stays unique where an index costs little (see the history DDL)
+    "CREATE UNIQUE INDEX IF NOT EXISTS history_by_seq ON history (seq)",
 ]
 
 #: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
