@@ -50,7 +50,10 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
         pin_columns(paths, files, args.map, args.source)
     # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
     with store.exclusive(f"import {', '.join(p.name for p in files[:3])}{' …' if len(files) > 3 else ''}"):
-        return _import_files(store, files, args.by)
+        code = _import_files(store, files, args.by)
+    global _exit_at_once
+    _exit_at_once = True  # saved, linked, committed and every connection closed (see `run`)
+    return code
 
 
 def _import_files(store, files: list[Path], by: str) -> int:
@@ -533,5 +536,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+# Set by a command whose work is all on disk when it returns (every store connection closed, no thread,
+# nothing buffered but the terminal): the console script then leaves at once instead of tearing down.
+_exit_at_once = False
+
+
+def run() -> None:
+    """The `datafactory` console script: `main`, then exit. After an import, without the interpreter's
+    teardown: freeing a million-record import's frames and modules one by one took ~0.2 s of its wall time."""
+    code = main()
+    if _exit_at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -133,7 +133,7 @@ def test_explain_shows_why_records_are_one_lead(tmp_path: Path) -> None:
 
 HEAVY_MODULES = ("pandas", "dagster", "datafactory_pipelines.ingest", "datafactory_pipelines.rules",
                  "datafactory_pipelines.linkage", "datafactory_pipelines.pipeline", "datafactory_pipelines.survivorship",
-                 "datafactory_pipelines.standardize.frame", "pypinyin")
+                 "datafactory_pipelines.standardize.frame", "pypinyin", "scipy", "zhconv", "pkg_resources")
 
 
 def _loaded_by(home: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -167,7 +167,13 @@ def test_help_and_one_lead_commands_load_no_heavy_modules(tmp_path: Path) -> Non
     # a company is standardized like an imported one: its standardizer (vectorized, with pinyin tables) and no more
     done, loaded = _loaded_by(home, "lead", "set", lead, "company=云帆贸易有限公司")
     assert done.returncode == 0, done.stderr
-    assert loaded == {"pandas", "pypinyin"}
+    assert loaded == {"pandas"}  # the pinyin and simplified tables come from JSON, not by importing pypinyin/zhconv
+    # an import of Chinese names needs neither scipy (components are numpy) nor pypinyin nor zhconv's pkg_resources
+    b = write_xlsx(tmp_path / "b.xlsx", [["姓名", "手机", "邮箱", "公司"], ["張偉", "13800138000", "", "星海科技"],
+                                         ["李娜", "13900139000", "ln@qq.com", "云帆贸易"]])
+    done, loaded = _loaded_by(home, "import", str(b), "--by", "ops")
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 rows" in done.stdout and loaded.isdisjoint({"scipy", "pypinyin", "zhconv", "pkg_resources"})
     history = run_cli(home, "history", lead).stdout
     assert "title: 工程师 → 销售总监  [edit by ops; call]" in history
     assert run_cli(home, "verify-history").returncode == 0

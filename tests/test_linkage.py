@@ -56,3 +56,23 @@ def test_one_shared_mobile_with_a_different_name_does_not_link() -> None:
 def test_partial_name_links_by_surname_and_contact() -> None:
     ids = _link([{"name": "张总", "mobile": "13800138000"}, {"name": "张伟", "mobile": "13800138000"}])
     assert ids[0] == ids[1]
+
+
+def test_components_match_scipy_on_random_graphs() -> None:
+    """The numpy connected components give scipy's partition, each labelled by its smallest member."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from datafactory_pipelines.linkage.clustering import components
+
+    rng = np.random.default_rng(7)
+    for n, m in [(1, 0), (2, 1), (50, 0), (50, 30), (2000, 1500), (2000, 4000), (30000, 25000)]:
+        left, right = rng.integers(0, n, m), rng.integers(0, n, m)
+        ours = components(n, left, right)
+        theirs = connected_components(coo_matrix((np.ones(m, dtype=np.int8), (left, right)), shape=(n, n)),
+                                      directed=False)[1]
+        smallest = pd.Series(np.arange(n)).groupby(theirs).transform("min").to_numpy()
+        assert (ours == smallest).all(), (n, m)
+    chain = np.arange(999)[::-1]  # a long path, hooked from its far end first
+    assert (components(1000, chain, chain + 1) == 0).all()

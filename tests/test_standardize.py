@@ -154,3 +154,16 @@ def test_switchboard_style_landlines_are_landlines() -> None:
     assert standardize_phone("0755-5123456").landline == "0755-5123456"
     assert standardize_phone("010-5123456").landline == "010-5123456"
     assert standardize_phone("0755-0123456").status == "invalid"  # a local number never starts with 0
+
+
+def test_pinyin_table_read_from_the_json_equals_lazy_pinyin() -> None:
+    """The character readings read from pypinyin's JSON (without importing pypinyin) are what
+    `lazy_pinyin` gives, for every character of the blocks pinyin_key converts."""
+    from pypinyin import lazy_pinyin
+
+    from datafactory_pipelines.standardize.chinese import simplified_table, toneless_pinyin
+
+    different = [chr(c) for c in range(0x3400, 0xA000) if toneless_pinyin(chr(c)) != lazy_pinyin(chr(c))[0]]
+    assert different == []
+    assert toneless_pinyin("绿") == "lv" and toneless_pinyin("張") == "zhang" and toneless_pinyin("a") == "a"
+    assert simplified_table()[ord("張")] == "张"

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import lazy_pinyin
 
 from datafactory_pipelines.standardize.chinese import pinyin_key, to_simplified
 from datafactory_pipelines.standardize.text import (
@@ -110,6 +109,9 @@ _PINYIN_WORD = re.compile(
 @cache
 def _surname_rank() -> dict[str, int]:
     """Pinyin of a surname -> rank of its commonest character (0 = commonest)."""
+    # imported here: only romanized names need it, and compound surnames take phrase readings (尉迟 yuchi)
+    from pypinyin import lazy_pinyin
+
     rank: dict[str, int] = {}
     for i, ch in enumerate(COMMON_SURNAMES):
         rank.setdefault(lazy_pinyin(ch)[0], i)
