@@ -1,7 +1,7 @@
 """Property tests: the standardizers never raise on any text, and standardizing twice changes nothing."""
 
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from datafactory_pipelines.standardize import standardize_frame
@@ -43,6 +43,7 @@ def test_email_total_and_idempotent(text: str) -> None:
 
 @SETTINGS
 @given(TEXT)
+@example("a-总")  # a salutation was the cell's only Chinese: the name's pinyin changed on a second pass
 def test_name_total_and_idempotent(text: str) -> None:
     once = standardize_name(text)
     if once.name and not once.partial:

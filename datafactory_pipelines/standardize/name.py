@@ -73,7 +73,9 @@ def standardize_names(values) -> pd.DataFrame:
     invalid = pc.or_(contains(name, NOT_A_NAME), pc.and_(pc.equal(name, ""), pc.not_equal(text, "")))
     name = pick(invalid, "", name)
     key = pc.utf8_lower(name)
-    pinyin = pick(is_cjk, pinyin_key(name), sub(key, r"[\s,.'’-]", ""))
+    # the rule follows the name itself, not the cell: "a-总" keeps "a-" once 总 is taken as a salutation,
+    # and must get the pinyin "a-" gets alone (standardizing twice changes nothing)
+    pinyin = pick(contains(name, CJK), pinyin_key(name), sub(key, r"[\s,.'’-]", ""))
     raw_trimmed = pc.utf8_trim_whitespace(raw)
     status = pick(pc.and_(pc.equal(raw_trimmed, name), pc.equal(salutation, "")), VALID, REPAIRED)
     status = pick(invalid, INVALID, pick(pc.equal(raw_trimmed, ""), "empty", status))
