@@ -95,13 +95,23 @@ def test_each_lead_of_a_bulk_import_names_its_own_imports(tmp_path: Path) -> Non
     """Files imported together: a lead's history names the imports of its own records, not every file of the
     batch (at 100 files, every row carried 2 KB of ids: the 1M base import's memory went to that text)."""
     store = open_store(tmp_path / "leads.duckdb")
-    import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理",
-                                                                "展会", "2025-01-05"]]))
-    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["李雷", "13900139000", "", "远景物流", "采购",
-                                                                "官网", "2025-02-01"],
-                                                               ["王芳", "13700137000", "wf@qq.com", "星海科技",
-                                                                "销售总监", "官网", "2025-03-01"]]))
+    for path in _two_files(tmp_path):
+        import_file(store, path)
     relink_and_curate(store)  # both files linked in one pass
+    _assert_each_lead_names_its_own_imports(store)
+
+
+def _two_files(tmp_path: Path) -> tuple[Path, Path]:
+    """王芳 in both files, 李雷 in the second only."""
+    a = write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理", "展会", "2025-01-05"]])
+    b = write_xlsx(tmp_path / "b.xlsx", [HEADER, ["李雷", "13900139000", "", "远景物流", "采购", "官网", "2025-02-01"],
+                                         ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售总监", "官网",
+                                          "2025-03-01"]])
+    return a, b
+
+
+def _assert_each_lead_names_its_own_imports(store) -> pd.DataFrame:
+    """李雷's history names b.xlsx only, 王芳's both files, and the chain holds; returns the history."""
     imports = dict(zip(store.imports()["file_name"], store.imports()["import_id"], strict=True))
     history = store.history()
     causes = history.groupby("lead_id")["cause"].agg(lambda c: set(c))
@@ -109,22 +119,13 @@ def test_each_lead_of_a_bulk_import_names_its_own_imports(tmp_path: Path) -> Non
     assert causes[leads["李雷"]] == {imports["b.xlsx"]}
     assert causes[leads["王芳"]] == {",".join(sorted([imports["a.xlsx"], imports["b.xlsx"]]))}
     assert verify_chain(history).ok
+    return history
 
 
 def test_files_imported_in_one_call_each_lead_names_its_own_imports(tmp_path: Path) -> None:
     """`datafactory import a b`: a lead's history names the imports of its own records, not every file of the
     call (the CLI gave the whole call's ids as the cause of every row)."""
-    a = write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理", "展会", "2025-01-05"]])
-    b = write_xlsx(tmp_path / "b.xlsx", [HEADER, ["李雷", "13900139000", "", "远景物流", "采购", "官网", "2025-02-01"],
-                                         ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售总监", "官网",
-                                          "2025-03-01"]])
-    done = run_cli(tmp_path / "home", "import", a, b, "--by", "ops")
+    done = run_cli(tmp_path / "home", "import", *_two_files(tmp_path), "--by", "ops")
     assert done.returncode == 0, done.stderr
     store = open_store(tmp_path / "home" / "leads.duckdb")
-    imports = dict(zip(store.imports()["file_name"], store.imports()["import_id"], strict=True))
-    history = store.history()
-    causes = history.groupby("lead_id")["cause"].agg(lambda c: set(c))
-    leads = store.leads().set_index("name")["lead_id"]
-    assert causes[leads["李雷"]] == {imports["b.xlsx"]}
-    assert causes[leads["王芳"]] == {",".join(sorted([imports["a.xlsx"], imports["b.xlsx"]]))}
-    assert set(history["actor"]) == {"ops"} and verify_chain(history).ok
+    assert set(_assert_each_lead_names_its_own_imports(store)["actor"]) == {"ops"}
