@@ -40,11 +40,17 @@ def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, a
           cause: pd.Series | str) -> pd.DataFrame:
     """History rows for `changes` (lead_id, field, old_value, new_value), numbered from first_seq and chained
     from prev_hash (`action` and `cause`: one for all rows, or one per row)."""
+    return chain_frame(changes, first_seq, prev_hash, at, action, actor, cause).to_pandas()
+
+
+def chain_frame(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, action: pd.Series | str,
+                actor: str, cause: pd.Series | str) -> pa.Table:
+    """`chain` of a frame of changes, as the Arrow table the store inserts."""
     import pyarrow as pa
 
     table = pa.table({name: text_column(changes[name]) for name in ("lead_id", "field", "old_value", "new_value")})
     return chain_table(table, first_seq, prev_hash, at, action if isinstance(action, str) else text_column(action),
-                       actor, cause if isinstance(cause, str) else text_column(cause)).to_pandas()
+                       actor, cause if isinstance(cause, str) else text_column(cause))
 
 
 def field_changes_table(before: pd.DataFrame, after: pd.DataFrame) -> pa.Table:

@@ -27,10 +27,10 @@ from datafactory_pipelines.fields import LEAD_COLUMN_TYPES, TRACKED_FIELDS
 from datafactory_pipelines.history import (
     GENESIS,
     HISTORY_COLUMNS,
+    chain_frame,
     chain_rows,
     chain_table,
     field_changes_table,
-    text_column,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
@@ -564,17 +564,12 @@ class DuckDBLeadStore:
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: pd.Series | str) -> None:
         """History rows for `diffs` (lead_id, field, old_value, new_value), chained after the last row."""
-        import pyarrow as pa
-
         if diffs.empty:
             return
         head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
         seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
         at = datetime.now(timezone.utc).replace(tzinfo=None)
-        changes = pa.table({name: text_column(diffs[name]) for name in ("lead_id", "field", "old_value", "new_value")})
-        rows = chain_table(changes, seq, prev, at, action if isinstance(action, str) else text_column(action), actor,
-                           cause if isinstance(cause, str) else text_column(cause))
-        self._insert_history(con, rows)
+        self._insert_history(con, chain_frame(diffs, seq, prev, at, action, actor, cause))
 
     @staticmethod
     def _insert_history(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
