@@ -158,15 +158,8 @@ class DuckDBLeadStore:
         unique = con.execute(
             "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'imports' AND constraint_type = 'UNIQUE' "
             "AND list_contains(constraint_column_names, 'content_sha256')").fetchall()[0][0]
-        if not unique:
-            return
-        old = con.execute("SELECT * FROM imports").df()
-        con.execute("DROP TABLE imports")
-        con.execute(next(statement for statement in DDL if "TABLE IF NOT EXISTS imports" in statement))
-        columns = ", ".join(c for c in IMPORT_COLUMNS if c in old.columns)
-        con.register("old_imports", old)
-        con.execute(f"INSERT INTO imports ({columns}) SELECT {columns} FROM old_imports")
-        con.unregister("old_imports")
+        if unique:
+            DuckDBLeadStore._rebuild_from_ddl(con, "imports", IMPORT_COLUMNS)
 
     @staticmethod
     def _leads_without_key_index(con: duckdb.DuckDBPyConnection) -> None:
@@ -175,16 +168,20 @@ class DuckDBLeadStore:
         keyed = con.execute(
             "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'leads' AND constraint_type = 'PRIMARY KEY'"
         ).fetchall()[0][0]
-        if not keyed:
-            return
-        present = [row[0] for row in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads' ORDER BY ordinal_position"
-        ).fetchall()]
-        con.execute("ALTER TABLE leads RENAME TO leads_keyed")
-        con.execute(next(statement for statement in DDL if "TABLE IF NOT EXISTS leads " in statement))
-        columns = ", ".join(f'"{c}"' for c in LEAD_COLUMNS if c in present)
-        con.execute(f"INSERT INTO leads ({columns}) SELECT {columns} FROM leads_keyed")
-        con.execute("DROP TABLE leads_keyed")
+        if keyed:
+            DuckDBLeadStore._rebuild_from_ddl(con, "leads", LEAD_COLUMNS)
+
+    @staticmethod
+    def _rebuild_from_ddl(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> None:
+        """`table` made again from today's DDL (without a constraint an older version gave it), with the same
+        rows: the columns it has of `columns` are copied, in the database (no frame)."""
+        present = {row[0] for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}_before_rebuild")
+        con.execute(next(statement for statement in DDL if f"TABLE IF NOT EXISTS {table} (" in statement))
+        copied = ", ".join(f'"{c}"' for c in columns if c in present)
+        con.execute(f"INSERT INTO {table} ({copied}) SELECT {copied} FROM {table}_before_rebuild")
+        con.execute(f"DROP TABLE {table}_before_rebuild")
 
     @property
     def waiting_marker(self) -> Path:
