@@ -757,18 +757,21 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         ends = (set(via["id_l"].astype("int64")) | set(via["id_r"].astype("int64"))) - set(gone)
         reached = store.record_leads_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
         leads |= set(reached["lead_id"].dropna())
-    while True:  # clusters split earlier come back whole: follow the stored links to every cluster they reach
-        members = store.record_leads_of(sorted(loose), sorted(leads))
-        ids = set(members["record_id"].astype("int64"))
-        links = store.links_touching(sorted(ids)) if ids else pd.DataFrame(columns=["id_l", "id_r"])
+    # clusters split earlier come back whole: follow the stored links to every cluster they reach (each
+    # round looks up only the leads and records it added, and the links of their records)
+    ids: set[int] = set()
+    more_loose, more_leads = set(loose), set(leads)
+    while more_loose or more_leads:
+        members = store.record_leads_of(sorted(more_loose), sorted(more_leads))
+        found = set(members["record_id"].astype("int64")) - ids
+        ids |= found
+        links = store.links_touching(sorted(found)) if found else pd.DataFrame(columns=["id_l", "id_r"])
         beyond = (set(links["id_l"].astype("int64")) | set(links["id_r"].astype("int64"))) - ids
         if not beyond:
             break
         reached = store.record_leads_of(sorted(beyond), [])
         more_leads = set(reached["lead_id"].dropna()) - leads
         more_loose = set(reached.loc[reached["lead_id"].isna(), "record_id"].astype("int64")) - loose
-        if not more_leads and not more_loose:
-            break
         leads |= more_leads
         loose |= more_loose
     records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
