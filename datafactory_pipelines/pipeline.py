@@ -245,14 +245,15 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
 def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: set[str] | None,
             actor: str, cause: str, action: str, removed_mobiles: frozenset[str] = frozenset(),
             switchboards: set[str] | None = None, timer: PhaseTimer | None = None,
-            curate_fresh: Collection[str] = (), **change_fields: object) -> CurateOutcome:
+            curate_fresh: Collection[str] = (), state: dict | None = None, **change_fields: object) -> CurateOutcome:
     """Curate the leads of `records` (all leads when scope is None; else those and the leads in `scope`).
 
     records: every record of the leads concerned, with their current lead_id; link: their clusters.
+    state: the store's `change_path_state()` as this change found it (read again when not given).
     """
     timer = timer or PhaseTimer()
     timer.phase("lead ids")
-    state = store.change_path_state()
+    state = state or store.change_path_state()
     record_ids = records["record_id"].to_numpy()
     previous = pd.Series(records["lead_id"].to_numpy(), index=record_ids)
     fresh = records["lead_id"].isna().to_numpy() & records["reachable"].astype(bool).to_numpy()
@@ -372,7 +373,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     with store.memory_budget(duckdb_settings.WRITE_MEMORY_LIMIT) if scope is None else nullcontext():
         store.apply_lead_changes(changes)
     timer.stop()
-    active = active_now if scope is None else int(store.change_path_state()["active_leads"])
+    active = active_now if scope is None else store.active_lead_count()
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
@@ -790,7 +791,8 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     link.shared_keys = shared.sort_values(["n_records", "kind", "value"], ascending=[False, True, True],
                                           ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
-    return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
+    # the state the plan read: this change has written nothing since (one transaction)
+    return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer, state=state,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
 
 

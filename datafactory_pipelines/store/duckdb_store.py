@@ -1117,6 +1117,10 @@ class DuckDBLeadStore:
         ).iloc[0]
         return {k: (v if k == "link_values" else int(v)) for k, v in row.items()}
 
+    def active_lead_count(self) -> int:
+        """The active leads (of change_path_state, without its counts over the records)."""
+        return int(self._tuples("SELECT count(*) FROM leads WHERE status = 'active'")[0][0])
+
     # -- reading -----------------------------------------------------------------------------
     def leads(self, include_retired: bool = False) -> pd.DataFrame:
         where = "" if include_retired else "WHERE status = 'active'"
