@@ -69,7 +69,16 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
         con.unregister("members_df")
         con.execute("""CREATE OR REPLACE TEMP TABLE inner_pairs AS
             SELECT a._id AS _l, b._id AS _r, a.c FROM members a JOIN members b ON a.c = b.c AND a._id < b._id""")
-        inner = compare(con, config, "inner_pairs")
+        # most pairs inside a component were candidates and are scored already (same records, same model):
+        # their weights are reused, and only the pairs no blocking rule produced are compared here
+        con.register("scored_df", pairs[["_l", "_r", "match_weight"]])
+        scored_inner = con.execute(
+            "SELECT i._l, i._r, s.match_weight FROM inner_pairs i JOIN scored_df s USING (_l, _r)").df()
+        con.execute("""CREATE OR REPLACE TEMP TABLE unscored_pairs AS
+            SELECT i.* FROM inner_pairs i ANTI JOIN scored_df s USING (_l, _r)""")
+        con.unregister("scored_df")
+        conflicts.append(scored_inner.loc[scored_inner["match_weight"].to_numpy() < config.split_below, ["_l", "_r"]])
+        inner = compare(con, config, "unscored_pairs")
         weights, _ = match_weights(model, gamma_matrix(inner, config), tf_inputs(inner, config, population))
         conflicts.append(inner.loc[weights < config.split_below, ["_l", "_r"]])
     if apart is not None and len(apart):
