@@ -245,11 +245,14 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
 def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: set[str] | None,
             actor: str, cause: str, action: str, removed_mobiles: frozenset[str] = frozenset(),
             switchboards: set[str] | None = None, timer: PhaseTimer | None = None,
-            curate_fresh: Collection[str] = (), state: dict | None = None, **change_fields: object) -> CurateOutcome:
+            curate_fresh: Collection[str] = (), state: dict | None = None, counters: pd.DataFrame | None = None,
+            **change_fields: object) -> CurateOutcome:
     """Curate the leads of `records` (all leads when scope is None; else those and the leads in `scope`).
 
     records: every record of the leads concerned, with their current lead_id; link: their clusters.
     state: the store's `change_path_state()` as this change found it (read again when not given).
+    counters: (col, value, n_records, n_names) of values the records carry, as the store counts them now
+    (the neighbourhood's, already read to link it): the switchboards are found there before asking the store.
     """
     timer = timer or PhaseTimer()
     timer.phase("lead ids")
@@ -287,9 +290,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         scope |= neighbours
         existing = store.leads_by_id(sorted(scope | set(merges)), columns=KNOWN_LEAD_READS)
         if switchboards is None:
-            landlines = pd.DataFrame({"col": "landline", "value": sorted(set(linked["landline"].dropna()) - {""})})
-            stats = store.value_stats(landlines) if len(landlines) else pd.DataFrame(columns=["n_names", "value"])
-            switchboards = set(stats.loc[stats["n_names"] > 2, "value"])
+            switchboards = _switchboards(store, set(linked["landline"].dropna()) - {""}, counters)
     timer.phase("golden records", f"{linked['lead_id'].nunique()} leads")
     golden = store.golden_records(linked[["record_id", "lead_id"]], switchboards)
     moment = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -777,6 +778,7 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         leads |= more_leads
         loose |= more_loose
     records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
+    stats = None
     if records.empty:  # nothing left to link: the change only removed records
         link = _nothing_linked(model, relinked=np.zeros(0, dtype=np.int64))
     else:
@@ -794,7 +796,20 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
     # the state the plan read: this change has written nothing since (one transaction)
     return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer, state=state,
-                   shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
+                   counters=stats, shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
+
+
+def _switchboards(store: LeadStore, landlines: set[str], counters: pd.DataFrame | None) -> set[str]:
+    """The landlines among these that more than two surnames carry (the store's counters): taken from
+    `counters` where they are there, the rest looked up in the store."""
+    counted = pd.DataFrame({"value": pd.Series(dtype=object), "n_names": pd.Series(dtype="int64")})
+    if counters is not None and len(counters):
+        counted = counters.loc[(counters["col"] == "landline") & counters["value"].isin(landlines), ["value", "n_names"]]
+    missing = sorted(landlines - set(counted["value"]))
+    if missing:
+        looked_up = store.value_stats(pd.DataFrame({"col": "landline", "value": missing}))
+        counted = pd.concat([counted, looked_up[["value", "n_names"]]], ignore_index=True)
+    return set(counted.loc[counted["n_names"] > 2, "value"])
 
 
 def _rule_names(config: LinkageConfig) -> set[str]:
