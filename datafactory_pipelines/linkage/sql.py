@@ -155,25 +155,26 @@ def block_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, only_new_
                 FROM {sizes} WHERE col = '{rule_name(rule)}' AND value IN (SELECT k FROM bk)""")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE block_sizes AS SELECT k, count(*) AS n FROM bk GROUP BY k")
+        # the five largest blocks and how many are too big, in one round trip (a block too big has n > 1,
+        # so no row at all means none was skipped)
         largest = con.execute(
-            "SELECT k, n FROM block_sizes WHERE n > 1 ORDER BY n DESC LIMIT 5").fetchall()
-        skipped = con.execute(f"SELECT count(*) FROM block_sizes WHERE n > {config.max_block_size}").fetchall()[0][0]
+            f"SELECT k, n, (SELECT count(*) FROM block_sizes WHERE n > {config.max_block_size}) AS skipped "
+            "FROM block_sizes WHERE n > 1 ORDER BY n DESC LIMIT 5").fetchall()
+        skipped = largest[0][2] if largest else 0
         new_filter = f"AND (a._id >= {only_new_from} OR b._id >= {only_new_from})" if only_new_from is not None else ""
         if within:
             new_filter += f" AND a._id IN (SELECT _id FROM {within}) AND b._id IN (SELECT _id FROM {within})"
         if config.source_column:
             con.execute(f"CREATE OR REPLACE TEMP TABLE bk AS SELECT bk.*, r.{_q(config.source_column)} "
                         "FROM bk JOIN recs r USING (_id)")
-        before = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
-        con.execute(f"""
+        inserted = con.execute(f"""
             INSERT INTO pairs
             SELECT a._id, b._id FROM bk a JOIN bk b ON a.k = b.k AND a._id < b._id {cross} {new_filter}
-            WHERE a.k NOT IN (SELECT k FROM block_sizes WHERE n > {config.max_block_size})""")
-        after = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
-        stats["rules"].append({"rule": " + ".join(rule), "pairs": after - before})
-        stats["skipped_blocks"] += skipped
+            WHERE a.k NOT IN (SELECT k FROM block_sizes WHERE n > {config.max_block_size})""").fetchall()[0][0]
+        stats["rules"].append({"rule": " + ".join(rule), "pairs": int(inserted)})
+        stats["skipped_blocks"] += int(skipped)
         stats["largest_blocks"].extend(
-            {"rule": " + ".join(rule), "block_size": n} for _, n in largest)
+            {"rule": " + ".join(rule), "block_size": n} for _, n, _ in largest)
     con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT DISTINCT _l, _r FROM pairs")
     stats["largest_blocks"] = sorted(stats["largest_blocks"], key=lambda b: -b["block_size"])[:10]
     return stats
