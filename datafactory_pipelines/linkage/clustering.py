@@ -93,9 +93,12 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
         edges = edges[edges["c"].isin(bad)].sort_values(["c", "match_weight", "_l", "_r"],
                                                         ascending=[True, False, True, True])
         members_of = _members(labels, np.array(sorted(bad)))
-        edge_groups = {c: group for c, group in edges.groupby("c")}
-        for comp_id, comp_conflicts in conflicts.groupby("c"):
-            new = _constrained_merge(edge_groups[comp_id], comp_conflicts, members_of[comp_id])
+        # per component, its edges (strongest first) and conflicting pairs as plain arrays: a few hundred
+        # components are rebuilt at a 10k import, and pandas' per-group frames cost more than the merging
+        edge_groups = _groups(edges["c"].to_numpy(), edges["_l"].to_numpy(), edges["_r"].to_numpy())
+        conflict_groups = _groups(conflicts["c"].to_numpy(), conflicts["_l"].to_numpy(), conflicts["_r"].to_numpy())
+        for comp_id in sorted(conflict_groups):
+            new = _constrained_merge(*edge_groups[comp_id], *conflict_groups[comp_id], members_of[comp_id])
             for record, root in new.items():
                 labels[record] = n + root  # past every component number: no collision
             splits += 1
@@ -114,12 +117,23 @@ def _members(labels: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:
                                                                           strict=True)}
 
 
-def _constrained_merge(edges: pd.DataFrame, conflicts: pd.DataFrame, records: np.ndarray) -> dict[int, int]:
-    """Union records along edges strongest first, never joining two groups holding a conflicting pair."""
+def _groups(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """key -> (left, right) of its rows, each group in the rows' order."""
+    order = np.argsort(keys, kind="stable")
+    keys, left, right = keys[order], left[order], right[order]
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate([[0], cuts]).astype(np.int64)
+    return {int(keys[start]): (part_l, part_r) for start, part_l, part_r
+            in zip(starts, np.split(left, cuts), np.split(right, cuts), strict=True)} if len(keys) else {}
+
+
+def _constrained_merge(edge_l: np.ndarray, edge_r: np.ndarray, conflict_l: np.ndarray, conflict_r: np.ndarray,
+                       records: np.ndarray) -> dict[int, int]:
+    """Union records along edges (strongest first) never joining two groups holding a conflicting pair."""
     parent = {int(r): int(r) for r in records}
     groups = {int(r): {int(r)} for r in records}
     against: dict[int, set[int]] = {int(r): set() for r in records}
-    for a, b in zip(conflicts["_l"].to_numpy(), conflicts["_r"].to_numpy(), strict=True):
+    for a, b in zip(conflict_l.tolist(), conflict_r.tolist(), strict=True):
         against[int(a)].add(int(b))
         against[int(b)].add(int(a))
 
@@ -129,7 +143,7 @@ def _constrained_merge(edges: pd.DataFrame, conflicts: pd.DataFrame, records: np
             x = parent[x]
         return x
 
-    for a, b in zip(edges["_l"].to_numpy(), edges["_r"].to_numpy(), strict=True):
+    for a, b in zip(edge_l.tolist(), edge_r.tolist(), strict=True):
         ra, rb = find(int(a)), int(find(int(b)))
         if ra == rb:
             continue
