@@ -96,3 +96,44 @@ def test_term_frequency_counts_round_to_the_nearest_power_of_two_in_log() -> Non
     assert crossings == [int(2 ** (k + 0.5)) for k in range(17)]  # 2^16.5 = 92681.9 is the last below 100k
     # no count is kept as 0 and an unknown count stays unknown
     assert tf_bucket(np.array([0.0]))[0] == 0 and np.isnan(tf_bucket(np.array([np.nan]))[0])
+
+
+def test_contradicting_pairs_reuse_scored_weights_and_equal_comparing_every_pair() -> None:
+    """Clustering checks the pairs inside a component: reusing the weights of those that were candidates
+    (scored already) finds exactly the contradicting pairs that comparing every pair afresh finds."""
+    import numpy as np
+
+    from datafactory_pipelines import duckdb_settings
+    from datafactory_pipelines.linkage.clustering import _contradicting_pairs
+    from datafactory_pipelines.linkage.config import load_config
+    from datafactory_pipelines.linkage.engine import _population, default_model, link_frame, score_pairs
+    from datafactory_pipelines.linkage.model import match_weights
+    from datafactory_pipelines.linkage.sql import block_pairs, compare, gamma_matrix, prepare, tf_inputs
+
+    rng = np.random.default_rng(11)
+    names = [s + g for s in "张王李刘陈" for g in ("伟", "敏", "静", "总")]
+    companies = ["深圳星海科技有限公司", "杭州云帆贸易有限公司", "成都瑞丰华创软件有限公司"]
+    rows = [{"name": str(rng.choice(names)), "mobile": f"1380013{int(rng.integers(0, 40)):04d}",
+             "email": f"u{int(rng.integers(0, 40))}@163.com", "company": str(rng.choice(companies))}
+            for _ in range(400)]
+    std = standardize_frame(pd.DataFrame(rows))
+    std["record_id"] = range(1, len(std) + 1)
+    config, model = load_config(), default_model()
+    con = duckdb_settings.connect()
+    try:
+        n = prepare(con, link_frame(std), config)
+        block_pairs(con, config)
+        population = _population(model, n)
+        pairs = score_pairs(con, config, model, population)
+        con.execute("CREATE TEMP TABLE every_pair AS SELECT a._id AS _l, b._id AS _r FROM recs a JOIN recs b "
+                    "ON a._id < b._id WHERE b._id < 120")
+        reused = con.execute("SELECT count(*) FROM every_pair JOIN pairs USING (_l, _r)").fetchall()[0][0]
+        ours = _contradicting_pairs(con, config, model, pairs, population, "every_pair")
+        everything = compare(con, config, "every_pair")
+    finally:
+        con.close()
+    weights, _ = match_weights(model, gamma_matrix(everything, config), tf_inputs(everything, config, population))
+    expected = everything.loc[weights < config.split_below]
+    assert reused > 0 and len(expected) > 0  # both ways of finding a weight are exercised
+    assert set(zip(ours["_l"], ours["_r"], strict=True)) == set(zip(expected["_l"], expected["_r"], strict=True))
+    assert len(ours) == len(expected)

@@ -69,18 +69,7 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
         con.unregister("members_df")
         con.execute("""CREATE OR REPLACE TEMP TABLE inner_pairs AS
             SELECT a._id AS _l, b._id AS _r, a.c FROM members a JOIN members b ON a.c = b.c AND a._id < b._id""")
-        # most pairs inside a component were candidates and are scored already (same records, same model):
-        # their weights are reused, and only the pairs no blocking rule produced are compared here
-        con.register("scored_df", pairs[["_l", "_r", "match_weight"]])
-        scored_inner = con.execute(
-            "SELECT i._l, i._r, s.match_weight FROM inner_pairs i JOIN scored_df s USING (_l, _r)").df()
-        con.execute("""CREATE OR REPLACE TEMP TABLE unscored_pairs AS
-            SELECT i.* FROM inner_pairs i ANTI JOIN scored_df s USING (_l, _r)""")
-        con.unregister("scored_df")
-        conflicts.append(scored_inner.loc[scored_inner["match_weight"].to_numpy() < config.split_below, ["_l", "_r"]])
-        inner = compare(con, config, "unscored_pairs")
-        weights, _ = match_weights(model, gamma_matrix(inner, config), tf_inputs(inner, config, population))
-        conflicts.append(inner.loc[weights < config.split_below, ["_l", "_r"]])
+        conflicts.append(_contradicting_pairs(con, config, model, pairs, population, "inner_pairs"))
     if apart is not None and len(apart):
         conflicts.append(apart.loc[labels[apart["_l"].to_numpy()] == labels[apart["_r"].to_numpy()], ["_l", "_r"]])
     conflicts = pd.concat(conflicts, ignore_index=True)
@@ -105,6 +94,26 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
     # label = smallest member id, so labels are stable however components were numbered
     frame = pd.DataFrame({"_id": np.arange(n), "c": labels})
     return frame.groupby("c")["_id"].transform("min").to_numpy(), splits
+
+
+def _contradicting_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel,
+                         pairs: pd.DataFrame, population: int, table: str) -> pd.DataFrame:
+    """The pairs (_l, _r) of `table` whose match weight is below `split_below`.
+
+    Most pairs inside a component were candidates and are scored already in `pairs` (same records,
+    same model): their weights are reused, and only the pairs no blocking rule produced are compared.
+    """
+    con.register("scored_df", pairs[["_l", "_r", "match_weight"]])
+    try:
+        scored = con.execute(f"SELECT i._l, i._r, s.match_weight FROM {table} i JOIN scored_df s USING (_l, _r)").df()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE unscored_pairs AS "
+                    f"SELECT i._l, i._r FROM {table} i ANTI JOIN scored_df s USING (_l, _r)")
+    finally:
+        con.unregister("scored_df")
+    unscored = compare(con, config, "unscored_pairs")
+    weights, _ = match_weights(model, gamma_matrix(unscored, config), tf_inputs(unscored, config, population))
+    return pd.concat([scored.loc[scored["match_weight"].to_numpy() < config.split_below, ["_l", "_r"]],
+                      unscored.loc[weights < config.split_below, ["_l", "_r"]]], ignore_index=True)
 
 
 def _members(labels: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:
