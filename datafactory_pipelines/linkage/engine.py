@@ -313,6 +313,9 @@ def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkMo
     """
     ids = table[config.unique_id].to_numpy()
     con = duckdb_settings.connect()
+    # a neighbourhood is small (60k records at a 10k import into 1M): its many short statements run faster
+    # on one thread than on two (measured 0.46 s against 0.52 s at 1M, and one core left to the rest)
+    con.execute("SET threads = 1")
     try:
         n = prepare(con, table, config, stats=stats)
         blocking = block_pairs(con, config, sizes="store_stats")
