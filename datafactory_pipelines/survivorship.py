@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 
@@ -36,7 +38,7 @@ def provenance(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> 
     return provenance_array(golden, facts, fields).to_pylist()
 
 
-def provenance_array(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> pa.LargeStringArray:
+def provenance_array(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> pa.ChunkedArray:
     """Per lead of `golden`, JSON: for every field chosen by a rule, the record, source file, row, source,
     date and rule that chose it ("" when no field is). golden: `<field>__record` per field; facts:
     source_file, source_row, source, collected_at, import_time, indexed by record_id (the records of those leads).
@@ -49,7 +51,7 @@ def provenance_array(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str
     chosen = [golden[field + "__record"].to_numpy(dtype="float64", na_value=np.nan) for field in fields]
     found = [~np.isnan(records) for records in chosen]
     if not fields or not len(golden):
-        return pa.array([""] * len(golden), _TEXT)
+        return pa.chunked_array([pa.array([""] * len(golden), _TEXT)])
     wanted = pd.unique(np.concatenate([records[has] for records, has in zip(chosen, found, strict=True)])
                        .astype(np.int64))
     facts = facts.loc[wanted]
@@ -64,21 +66,42 @@ def provenance_array(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str
         pc.cast(pa.array(facts["source_row"].to_numpy(dtype=np.int64)), _TEXT), _text(', "source": '),
         _json_texts(np.array([s or "" for s in facts["source"]], dtype=object)), _text(', "at": '),
         _json_texts(recency), _text(""))
+    # every lead's text is a run of pieces: per chosen field its head ("{" before the first, ", " before the
+    # others), its record's part and its rule; then "}". The pieces are taken from one pool in lead order, so
+    # the taken values' bytes are the leads' texts back to back: each lead's text is a range of them.
+    count = len(fields)
+    heads = [f'{{"{field}": {{"record": ' for field in fields] + [f', "{field}": {{"record": ' for field in fields]
+    tails = [f', "rule": {json.dumps(rules.get(field, "latest"), ensure_ascii=False)}}}' for field in fields]
+    constants = pa.array([*heads, *tails, "}"], _TEXT)
+    pool = pa.concat_arrays([constants, about])
     position = pd.Index(wanted)
-    entries = []
-    for field, records, has in zip(fields, chosen, found, strict=True):
-        # each entry carries its ", " in front (cut off the first below); a field not chosen is ""
-        head = _text(f', "{field}": {{"record": ')
-        tail = _text(f', "rule": {json.dumps(rules.get(field, "latest"), ensure_ascii=False)}}}')
-        where = np.zeros(len(records), dtype=np.int64)
-        where[has] = position.get_indexer(records[has].astype(np.int64))
-        record = about.take(pa.array(where, mask=~has))
-        entries.append(pc.fill_null(pc.binary_join_element_wise(head, record, tail, _text("")), _text("")))
-    body = pc.binary_join_element_wise(*entries, _text(""))
-    whole = pc.binary_join_element_wise(_text("{"), pc.utf8_slice_codeunits(body, 2), _text("}"), _text(""))
-    return pc.if_else(pc.equal(body, _text("")), _text(""), whole)
+    pieces = np.full((len(golden), 3 * count + 1), -1, dtype=np.int32)
+    before = np.zeros(len(golden), dtype=bool)  # a field before this one is chosen
+    for f, (records, has) in enumerate(zip(chosen, found, strict=True)):
+        pieces[has, 3 * f] = np.where(before[has], count + f, f)
+        pieces[has, 3 * f + 1] = len(constants) + position.get_indexer(records[has].astype(np.int64))
+        pieces[has, 3 * f + 2] = 2 * count + f
+        before |= has
+    pieces[before, 3 * count] = 3 * count
+    present = pieces >= 0
+    flat = pieces[present]  # row by row: in lead order
+    ends = np.concatenate([[0], np.cumsum(present.sum(axis=1))])
+    del pieces, present
+
+    def texts(first: int, last: int) -> pa.LargeStringArray:  # leads first..last-1
+        taken = pool.take(pa.array(flat[ends[first]:ends[last]]))
+        offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64, count=len(taken) + 1, offset=taken.offset * 8)
+        return pa.LargeStringArray.from_buffers(last - first, pa.py_buffer(offsets[ends[first:last + 1] - ends[first]]),
+                                                taken.buffers()[2])
+
+    # Arrow's take lets go of the GIL: the parts are taken side by side, one per core
+    bounds = np.linspace(0, len(golden), _PARTS + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=_PARTS) as pool_of_threads:
+        parts = list(pool_of_threads.map(texts, bounds[:-1], bounds[1:]))
+    return pa.chunked_array(parts, _TEXT)
 
 
+_PARTS = max(1, min(4, os.cpu_count() or 1))
 _TEXT = pa.large_string()
 
 
