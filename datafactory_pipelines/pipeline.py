@@ -697,7 +697,8 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
 
 
 #: the format of link_values and their counters; a store with another one is linked in a full pass once
-LINK_VALUES_FORMAT = 2  # 2: surnames on key-stat values only, counters kept on write
+LINK_VALUES_FORMAT = 3  # 2: surnames on key-stat values only, counters kept on write; 3: term frequencies
+# round to the nearest power of two (tf_bucket), so links a store decided with 2's rounding up are decided again
 
 
 def _values_version(config: LinkageConfig) -> str:

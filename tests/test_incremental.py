@@ -208,3 +208,23 @@ def test_leads_a_change_retires_keep_their_provenance(tmp_path: Path) -> None:
     row = store.leads(include_retired=True).set_index("lead_id").loc[lead]
     assert row["status"] == "retired"
     assert provenance and row["provenance"] == provenance
+
+
+def test_a_store_linked_with_older_link_values_is_linked_again_in_one_full_pass(tmp_path: Path, monkeypatch) -> None:
+    """Links decided with an older format of the link values or their weights (term frequencies rounded
+    up, format 2) are decided again once, in a full pass, so incremental results equal a full pass."""
+    from datafactory_pipelines import pipeline
+
+    sample = write_sample_files(tmp_path / "files", people=800, records=3000, files=12, seed=3)
+    store = open_store(tmp_path / "old.duckdb")
+    with monkeypatch.context() as old_code:
+        old_code.setattr(pipeline, "LINK_VALUES_FORMAT", 2)
+        for path in sample.files[:10]:
+            import_file(store, path)
+        assert relink_and_curate(store).path == "full"
+    import_file(store, sample.files[10])
+    again = relink_and_curate(store)
+    assert (again.path, again.reason) == ("full", "the store's link values are from another linkage config "
+                                                  "(or an older version)")
+    import_file(store, sample.files[11])
+    assert relink_and_curate(store).path == "incremental"

