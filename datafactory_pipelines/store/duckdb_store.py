@@ -524,14 +524,16 @@ class DuckDBLeadStore:
                            [group_id, status])
 
     def _append_lead_history(self, con: duckdb.DuckDBPyConnection, before: pd.DataFrame, upserts: pd.DataFrame,
-                             changes: LeadChanges, meanwhile: Sequence[Callable[[], None]] = ()) -> None:
+                             changes: LeadChanges, meanwhile: Sequence[Callable[[], None]] = (),
+                             last: Sequence[Callable[[], None]] = ()) -> None:
         """The history of curated leads, a slice of leads at a time (in lead order, as one append would
         write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them.
 
         Each slice's rows are made in Arrow (`history.field_changes_table`, `history.chain_table`) while
         DuckDB inserts the slice before (it releases the GIL): the chain, sequential by nature, and the
         insert overlap on two cores. `meanwhile`: the change's other writes (on `con`, in order), run on the
-        writer's thread before the first slice is inserted, while the first slices are hashed."""
+        writer's thread before the first slice is inserted, while the first slices are hashed; `last`: the ones
+        run after the last slice, queued once every slice is hashed."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
@@ -567,6 +569,8 @@ class DuckDBLeadStore:
                 rows = chain_table(diffs, seq, prev, at, action, changes.actor, cause)
                 seq, prev = seq + rows.num_rows, rows.column("hash")[rows.num_rows - 1].as_py()
                 writer.put(rows)
+            for job in last:
+                writer.meanwhile(job)
 
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: pd.Series | str) -> None:
@@ -879,9 +883,10 @@ class DuckDBLeadStore:
             con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
                         "AND record_id IN (SELECT record_id FROM record_leads)")
             con.execute("DROP TABLE record_leads")
-            # the writes the leads' history does not read: while a big change's history is hashed, they run on
-            # the history writer's thread (DuckDB releases the GIL), one after the other on this connection
-            others = [lambda: self._write_link_state(con, changes)]
+            # the writes the leads' history does not read run on the history writer's thread, one after the
+            # other on this connection: the SQL ones while the first slices are hashed (DuckDB releases the
+            # GIL); the ones scanning pandas frames (they hold the GIL) after the hashing, with the leads
+            others = [lambda: self._write_link_state(con, changes), lambda: self._write_linked_frames(con, changes)]
             if len(changes.upserts):
                 if not changes.upserts["lead_id"].is_unique:  # the leads table has no key index to refuse it
                     raise ValueError("a change may write each lead once: repeated lead ids in the upserts")
@@ -906,8 +911,8 @@ class DuckDBLeadStore:
                     upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
                     upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
                     touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
-                others.append(lambda: self._write_leads(con, upserts))
-                self._append_lead_history(con, before, upserts, changes, meanwhile=others)
+                self._append_lead_history(con, before, upserts, changes, meanwhile=others[:1],
+                                          last=[others[1], lambda: self._write_leads(con, upserts)])
             else:
                 for write in others:
                     write()
@@ -918,10 +923,8 @@ class DuckDBLeadStore:
                 con.unregister("source_touches")
 
     def _write_link_state(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
-        """What a change writes besides its leads and their history: link values and their counters, the
-        queue, match links, conflicts, the model, shared contacts (as `changes` carries them)."""
-        import pandas as pd
-
+        """What a change writes of its linkage in SQL alone: link values and their counters, the queue, the
+        model (as `changes` carries them)."""
         if changes.link_values is not None:
             con.execute("DELETE FROM link_values")
             con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
@@ -937,6 +940,14 @@ class DuckDBLeadStore:
             con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
         if changes.queue_done is not None:
             con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
+        if changes.link_model is not None:
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
+
+    def _write_linked_frames(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
+        """What a change writes from its frames besides the leads: match links, conflicts, shared contacts.
+        (DuckDB's scan of a pandas frame holds the GIL: a full pass runs these after its hashing.)"""
+        import pandas as pd
+
         if changes.match_links is not None:
             if changes.relinked is None:
                 con.execute("DELETE FROM match_links")
@@ -953,8 +964,6 @@ class DuckDBLeadStore:
             con.register("new_conflicts", changes.new_conflicts[CONFLICT_COLUMNS])
             con.execute("INSERT INTO conflicts SELECT * FROM new_conflicts")
             con.unregister("new_conflicts")
-        if changes.link_model is not None:
-            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
         if changes.shared_contacts is not None:
             if changes.shared_values is None:
                 con.execute("DELETE FROM shared_contacts")
