@@ -245,14 +245,15 @@ def curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, actor: str
 def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: set[str] | None,
             actor: str, cause: str, action: str, removed_mobiles: frozenset[str] = frozenset(),
             switchboards: set[str] | None = None, timer: PhaseTimer | None = None,
-            curate_fresh: Collection[str] = (), **change_fields: object) -> CurateOutcome:
+            curate_fresh: Collection[str] = (), state: dict | None = None, **change_fields: object) -> CurateOutcome:
     """Curate the leads of `records` (all leads when scope is None; else those and the leads in `scope`).
 
     records: every record of the leads concerned, with their current lead_id; link: their clusters.
+    state: the store's `change_path_state()` as this change found it (read again when not given).
     """
     timer = timer or PhaseTimer()
     timer.phase("lead ids")
-    state = store.change_path_state()
+    state = state or store.change_path_state()
     record_ids = records["record_id"].to_numpy()
     previous = pd.Series(records["lead_id"].to_numpy(), index=record_ids)
     fresh = records["lead_id"].isna().to_numpy() & records["reachable"].astype(bool).to_numpy()
@@ -371,7 +372,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     with store.memory_budget(duckdb_settings.WRITE_MEMORY_LIMIT) if scope is None else nullcontext():
         store.apply_lead_changes(changes)
     timer.stop()
-    active = active_now if scope is None else int(store.change_path_state()["active_leads"])
+    active = active_now if scope is None else store.active_lead_count()
     return CurateOutcome(
         link=link, changes=changes, records_linked=len(record_leads),
         duplicates_found=int(record_leads["lead_id"].notna().sum()) - record_leads["lead_id"].nunique(),
@@ -757,18 +758,21 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         ends = (set(via["id_l"].astype("int64")) | set(via["id_r"].astype("int64"))) - set(gone)
         reached = store.record_leads_of(sorted(ends), []) if ends else pd.DataFrame(columns=["lead_id"])
         leads |= set(reached["lead_id"].dropna())
-    while True:  # clusters split earlier come back whole: follow the stored links to every cluster they reach
-        members = store.record_leads_of(sorted(loose), sorted(leads))
-        ids = set(members["record_id"].astype("int64"))
-        links = store.links_touching(sorted(ids)) if ids else pd.DataFrame(columns=["id_l", "id_r"])
+    # clusters split earlier come back whole: follow the stored links to every cluster they reach (each
+    # round looks up only the leads and records it added, and the links of their records)
+    ids: set[int] = set()
+    more_loose, more_leads = set(loose), set(leads)
+    while more_loose or more_leads:
+        members = store.record_leads_of(sorted(more_loose), sorted(more_leads))
+        found = set(members["record_id"].astype("int64")) - ids
+        ids |= found
+        links = store.links_touching(sorted(found)) if found else pd.DataFrame(columns=["id_l", "id_r"])
         beyond = (set(links["id_l"].astype("int64")) | set(links["id_r"].astype("int64"))) - ids
         if not beyond:
             break
         reached = store.record_leads_of(sorted(beyond), [])
         more_leads = set(reached["lead_id"].dropna()) - leads
         more_loose = set(reached.loc[reached["lead_id"].isna(), "record_id"].astype("int64")) - loose
-        if not more_leads and not more_loose:
-            break
         leads |= more_leads
         loose |= more_loose
     records = store.linkage_records_of(sorted(ids), [], columns=NEIGHBOURHOOD_READS)
@@ -787,7 +791,8 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     link.shared_keys = shared.sort_values(["n_records", "kind", "value"], ascending=[False, True, True],
                                           ignore_index=True)
     removed_mobiles = frozenset(removed.loc[removed["col"] == "mobile", "value"].dropna())
-    return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer,
+    # the state the plan read: this change has written nothing since (one transaction)
+    return _curate(store, records, link, scope=set(leads), removed_mobiles=removed_mobiles, timer=timer, state=state,
                    shared_values=touched.rename(columns={"col": "kind"})[["kind", "value"]], **curate_args)
 
 

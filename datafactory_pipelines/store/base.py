@@ -114,6 +114,8 @@ class LeadStore(Protocol):
 
     def change_path_state(self) -> dict[str, int]: ...  # active_records, max_lead_number, max_conflict_id, ...
 
+    def active_lead_count(self) -> int: ...  # leads with status 'active' (change_path_state's active_leads alone)
+
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame: ...
 
     # -- the full pass: the base read once, in columns --

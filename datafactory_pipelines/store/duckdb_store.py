@@ -1100,8 +1100,11 @@ class DuckDBLeadStore:
     def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
         """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
         select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
-        return self._query_with(f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) "
-                                "ORDER BY lead_id", {"wanted": _lead_ids(lead_ids)})
+        # the rows are found by their lead_id alone, then only those rows' columns are read (by DuckDB's
+        # rowid): at 400k leads, 19k leads' rows in 2/3 of the time of filtering every column's scan
+        return self._query_with(f"SELECT {select} FROM leads WHERE rowid IN (SELECT rowid FROM leads "
+                                "WHERE lead_id IN (SELECT lead_id FROM wanted)) ORDER BY lead_id",
+                                {"wanted": _lead_ids(lead_ids)})
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""
@@ -1150,6 +1153,10 @@ class DuckDBLeadStore:
             "(SELECT coalesce(max(value), '') FROM store_meta WHERE key = 'link_values') AS link_values"
         ).iloc[0]
         return {k: (v if k == "link_values" else int(v)) for k, v in row.items()}
+
+    def active_lead_count(self) -> int:
+        """The active leads (of change_path_state, without its counts over the records)."""
+        return int(self._tuples("SELECT count(*) FROM leads WHERE status = 'active'")[0][0])
 
     # -- reading -----------------------------------------------------------------------------
     def leads(self, include_retired: bool = False) -> pd.DataFrame:
