@@ -31,11 +31,10 @@ def pin_columns(paths: Paths, files: list[Path], pairs: list[str], source: str |
 
 def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
     """Each column with its role, confidence and a masked sample; warnings first; hidden sheets."""
-    imports = store.imports()
-    row = imports[imports["import_id"] == import_id]
-    if row.empty:
+    try:  # that import's row alone (a 100-file import read the whole table after every file)
+        sheets = store.import_row(import_id)["sheets"]
+    except ValueError:
         return []
-    sheets = row.iloc[0]["sheets"]
     sheets = json.loads(sheets) if isinstance(sheets, str) else list(sheets)
     lines = []
     for sheet in sheets:

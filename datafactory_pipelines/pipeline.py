@@ -59,7 +59,7 @@ from datafactory_pipelines.linkage.engine import (
 from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
-from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance
+from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance_array
 from datafactory_pipelines.survivorship_sql import CURATED_COLUMNS, RULE_FIELDS
 
 _UNSAFE = re.compile(r"[^\w.-]+")
@@ -320,8 +320,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
     upserts = golden.loc[changed, CURATED_COLUMNS + ["content_hash"]].reset_index(drop=True)
     chosen_records = golden.loc[changed, [f"{field}__record" for field in RULE_FIELDS]]  # all provenance reads
     # held as Arrow text (UTF-8 in one buffer), not Python strings: half the size (0.66 GB of str at 1M leads)
-    upserts["provenance"] = pd.array(provenance(chosen_records, facts, RULE_FIELDS),
-                                     dtype=pd.ArrowDtype(pa.large_string()))
+    upserts["provenance"] = pd.arrays.ArrowExtensionArray(provenance_array(chosen_records, facts, RULE_FIELDS))
     upserts["status"] = "active"
     upserts["merged_into"] = ""
     upserts["created_at"] = known["created_at"].reindex(upserts["lead_id"]).fillna(now).to_numpy()

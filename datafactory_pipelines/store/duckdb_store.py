@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -90,12 +90,19 @@ class _InOrderWriter:
         self._write = write
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
         self._pending: Future | None = None
+        self._jobs: list[Future] = []
 
     def put(self, item: Any) -> None:
         self._wait()
         self._pending = self._pool.submit(self._write, item)
 
+    def meanwhile(self, job: Callable[[], None]) -> None:
+        """Run `job` on the writer's thread before the items put after it (it queues: the caller goes on)."""
+        self._jobs.append(self._pool.submit(job))
+
     def _wait(self) -> None:
+        while self._jobs:  # run on the one thread in order: done before any item put after them
+            self._jobs.pop(0).result()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.result()
@@ -107,7 +114,7 @@ class _InOrderWriter:
         try:
             self._wait()  # the caller's connection is used again only after the last write is done
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)  # after an error: nothing queued runs
 
 
 class DuckDBLeadStore:
@@ -517,13 +524,16 @@ class DuckDBLeadStore:
                            [group_id, status])
 
     def _append_lead_history(self, con: duckdb.DuckDBPyConnection, before: pd.DataFrame, upserts: pd.DataFrame,
-                             changes: LeadChanges) -> None:
+                             changes: LeadChanges, meanwhile: Sequence[Callable[[], None]] = (),
+                             last: Sequence[Callable[[], None]] = ()) -> None:
         """The history of curated leads, a slice of leads at a time (in lead order, as one append would
         write it): a full pass over 400k new leads writes millions of rows, and memory must not grow with them.
 
         Each slice's rows are made in Arrow (`history.field_changes_table`, `history.chain_table`) while
         DuckDB inserts the slice before (it releases the GIL): the chain, sequential by nature, and the
-        insert overlap on two cores."""
+        insert overlap on two cores. `meanwhile`: the change's other writes (on `con`, in order), run on the
+        writer's thread before the first slice is inserted, while the first slices are hashed; `last`: the ones
+        run after the last slice, queued once every slice is hashed."""
         import numpy as np
         import pandas as pd
         import pyarrow as pa
@@ -537,6 +547,8 @@ class DuckDBLeadStore:
         seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
         at = datetime.now(timezone.utc).replace(tzinfo=None)
         with _InOrderWriter(lambda rows: self._insert_history(con, rows)) as writer:
+            for job in meanwhile:
+                writer.meanwhile(job)
             for start in range(0, len(lead_ids), HISTORY_SLICE_LEADS):
                 part = upserts.iloc[order[start:start + HISTORY_SLICE_LEADS]]
                 part_ids = lead_ids[start:start + HISTORY_SLICE_LEADS]
@@ -557,6 +569,8 @@ class DuckDBLeadStore:
                 rows = chain_table(diffs, seq, prev, at, action, changes.actor, cause)
                 seq, prev = seq + rows.num_rows, rows.column("hash")[rows.num_rows - 1].as_py()
                 writer.put(rows)
+            for job in last:
+                writer.meanwhile(job)
 
     def _append_history(self, con: duckdb.DuckDBPyConnection, diffs: pd.DataFrame, action: pd.Series | str,
                         actor: str, cause: pd.Series | str) -> None:
@@ -851,7 +865,6 @@ class DuckDBLeadStore:
         )
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:
-        import pandas as pd
         with self._transaction() as con:
             con.register("record_leads_df", changes.record_leads[["record_id", "lead_id"]])
             con.execute("CREATE OR REPLACE TEMP TABLE record_leads AS SELECT * FROM record_leads_df")
@@ -870,61 +883,23 @@ class DuckDBLeadStore:
             con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
                         "AND record_id IN (SELECT record_id FROM record_leads)")
             con.execute("DROP TABLE record_leads")
-            if changes.link_values is not None:
-                con.execute("DELETE FROM link_values")
-                con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
-                con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
-                con.unregister("all_values")
-                self._recount_values(con)
-                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
-                            [changes.link_values_version or ""])
-            elif changes.link_values_version and con.execute(  # the saved values are kept: counted once, stamped
-                    "SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value = ?",
-                    [changes.link_values_version]).fetchall()[0][0] == 0:
-                self._recount_values(con)
-                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
-            if changes.queue_done is not None:
-                con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
-            if changes.match_links is not None:
-                if changes.relinked is None:
-                    con.execute("DELETE FROM match_links")
-                else:
-                    con.register("relinked_ids", pd.DataFrame({"record_id": changes.relinked}, dtype="int64"))
-                    con.execute("DELETE FROM match_links WHERE record_l IN (SELECT record_id FROM relinked_ids) "
-                                "OR record_r IN (SELECT record_id FROM relinked_ids)")
-                    con.unregister("relinked_ids")
-                con.register("new_links", changes.match_links)
-                con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "
-                            "contributions FROM new_links")
-                con.unregister("new_links")
-            if changes.new_conflicts is not None and len(changes.new_conflicts):
-                con.register("new_conflicts", changes.new_conflicts[CONFLICT_COLUMNS])
-                con.execute("INSERT INTO conflicts SELECT * FROM new_conflicts")
-                con.unregister("new_conflicts")
-            if changes.link_model is not None:
-                con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
-            if changes.shared_contacts is not None:
-                if changes.shared_values is None:
-                    con.execute("DELETE FROM shared_contacts")
-                else:
-                    con.register("shared_values", changes.shared_values[["kind", "value"]])
-                    con.execute("DELETE FROM shared_contacts WHERE (kind, value) IN (SELECT kind, value FROM shared_values)")
-                    con.unregister("shared_values")
-                con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
-                con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
-                con.unregister("shared_now")
+            # the writes the leads' history does not read run on the history writer's thread, one after the
+            # other on this connection: the SQL ones while the first slices are hashed (DuckDB releases the
+            # GIL); the ones scanning pandas frames (they hold the GIL) after the hashing, with the leads
+            others = [lambda: self._write_link_state(con, changes), lambda: self._write_linked_frames(con, changes)]
             if len(changes.upserts):
                 if not changes.upserts["lead_id"].is_unique:  # the leads table has no key index to refuse it
                     raise ValueError("a change may write each lead once: repeated lead ids in the upserts")
                 upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
-                con.register("lead_upserts", upserts)
                 # columns curation does not compute (source attribution, owner …) keep their stored values
                 carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
                 # the stored rows, for those and the history: not a provenance the change rewrites (untracked,
-                # the biggest column)
+                # the biggest column); looked up by the upserts' ids alone (not a conversion of the whole frame)
                 read = [c for c in LEAD_COLUMNS if c != "provenance" or c in carried or c in TRACKED_FIELDS]
+                con.register("upsert_ids", upserts[["lead_id"]])
                 before = con.execute(f"SELECT {', '.join(read)} FROM leads "
-                                     "WHERE lead_id IN (SELECT lead_id FROM lead_upserts)").df()
+                                     "WHERE lead_id IN (SELECT lead_id FROM upsert_ids)").df()
+                con.unregister("upsert_ids")
                 if carried:
                     stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
                     for column in carried:
@@ -936,17 +911,79 @@ class DuckDBLeadStore:
                     upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
                     upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
                     touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
-                con.unregister("lead_upserts")
-                con.register("lead_upserts", upserts)
-                self._append_lead_history(con, before, upserts, changes)
-                con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
-                con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
-                con.unregister("lead_upserts")
+                self._append_lead_history(con, before, upserts, changes, meanwhile=others[:1],
+                                          last=[others[1], lambda: self._write_leads(con, upserts)])
+            else:
+                for write in others:
+                    write()
             if len(touches):
                 con.register("source_touches", touches)
                 con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
+
+    def _write_link_state(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
+        """What a change writes of its linkage in SQL alone: link values and their counters, the queue, the
+        model (as `changes` carries them)."""
+        if changes.link_values is not None:
+            con.execute("DELETE FROM link_values")
+            con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
+            con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
+            con.unregister("all_values")
+            self._recount_values(con)
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
+                        [changes.link_values_version or ""])
+        elif changes.link_values_version and con.execute(  # the saved values are kept: counted once, stamped
+                "SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value = ?",
+                [changes.link_values_version]).fetchall()[0][0] == 0:
+            self._recount_values(con)
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
+        if changes.queue_done is not None:
+            con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
+        if changes.link_model is not None:
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
+
+    def _write_linked_frames(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
+        """What a change writes from its frames besides the leads: match links, conflicts, shared contacts.
+        (DuckDB's scan of a pandas frame holds the GIL: a full pass runs these after its hashing.)"""
+        import pandas as pd
+
+        if changes.match_links is not None:
+            if changes.relinked is None:
+                con.execute("DELETE FROM match_links")
+            else:
+                con.register("relinked_ids", pd.DataFrame({"record_id": changes.relinked}, dtype="int64"))
+                con.execute("DELETE FROM match_links WHERE record_l IN (SELECT record_id FROM relinked_ids) "
+                            "OR record_r IN (SELECT record_id FROM relinked_ids)")
+                con.unregister("relinked_ids")
+            con.register("new_links", changes.match_links)
+            con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "
+                        "contributions FROM new_links")
+            con.unregister("new_links")
+        if changes.new_conflicts is not None and len(changes.new_conflicts):
+            con.register("new_conflicts", changes.new_conflicts[CONFLICT_COLUMNS])
+            con.execute("INSERT INTO conflicts SELECT * FROM new_conflicts")
+            con.unregister("new_conflicts")
+        if changes.shared_contacts is not None:
+            if changes.shared_values is None:
+                con.execute("DELETE FROM shared_contacts")
+            else:
+                con.register("shared_values", changes.shared_values[["kind", "value"]])
+                con.execute("DELETE FROM shared_contacts WHERE (kind, value) IN (SELECT kind, value FROM shared_values)")
+                con.unregister("shared_values")
+            con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
+            con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
+            con.unregister("shared_now")
+
+    @staticmethod
+    def _write_leads(con: duckdb.DuckDBPyConnection, upserts: pd.DataFrame) -> None:
+        """The curated leads written over their stored rows (`upserts`: every lead column)."""
+        con.register("lead_upserts", upserts)
+        try:
+            con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
+            con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
+        finally:
+            con.unregister("lead_upserts")
 
     # -- value counters, kept on write ------------------------------------------------------
     @staticmethod
