@@ -37,20 +37,22 @@ HOOK_SECONDS = [0.0]
 
 
 def _timed_hook(hook):
-    def timed(con, rows):
+    def timed(*args):
         started = time.perf_counter()
         try:
-            return hook(con, rows)
+            return hook(*args)
         finally:
             HOOK_SECONDS[0] += time.perf_counter() - started
     return timed
 
 
-duckdb_store.append_outbox = _timed_hook(duckdb_store.append_outbox)  # measure the hook where the store calls it
+# measure the hook where the store calls it: every history append ends in it (store `_insert_history`)
+duckdb_store.append_outbox_for_seqs = _timed_hook(duckdb_store.append_outbox_for_seqs)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
-OWNERS = [f"销售{i:02d}" for i in range(20)]
+# salespeople by name: an owner column must hold people's names ("销售07" is not one; the column would stay extra)
+OWNERS = [SURNAMES[i] + GIVEN[(3 * i) % len(GIVEN)] + GIVEN[(7 * i + 1) % len(GIVEN)] for i in range(20)]
 
 
 def lead_list(n: int, with_owner: bool, seed: int = 7) -> pd.DataFrame:
