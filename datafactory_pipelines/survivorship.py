@@ -32,12 +32,6 @@ def survivorship_rules() -> dict:
     return yaml.safe_load(text)
 
 
-def provenance(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> list[str]:
-    """Per lead of `golden`, JSON: for every field chosen by a rule, the record, source file, row, source,
-    date and rule that chose it (`provenance_array`, as Python strings)."""
-    return provenance_array(golden, facts, fields).to_pylist()
-
-
 def provenance_array(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> pa.ChunkedArray:
     """Per lead of `golden`, JSON: for every field chosen by a rule, the record, source file, row, source,
     date and rule that chose it ("" when no field is). golden: `<field>__record` per field; facts:

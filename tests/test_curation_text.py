@@ -126,7 +126,10 @@ def _provenance_reference(golden: pd.DataFrame, facts: pd.DataFrame, fields: lis
 
 
 def test_provenance_is_the_json_of_each_chosen_records_facts() -> None:
-    from datafactory_pipelines.survivorship import provenance
+    from datafactory_pipelines.survivorship import provenance_array
+
+    def provenance(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> list[str]:
+        return provenance_array(golden, facts, fields).to_pylist()
 
     fields = ["name", "mobile", "company", "title"]
     facts = pd.DataFrame({
