@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -886,7 +887,8 @@ class DuckDBLeadStore:
             # the writes the leads' history does not read run on the history writer's thread, one after the
             # other on this connection: the SQL ones while the first slices are hashed (DuckDB releases the
             # GIL); the ones scanning pandas frames (they hold the GIL) after the hashing, with the leads
-            others = [lambda: self._write_link_state(con, changes), lambda: self._write_linked_frames(con, changes)]
+            link_state = partial(self._write_link_state, con, changes)
+            linked_frames = partial(self._write_linked_frames, con, changes)
             if len(changes.upserts):
                 if not changes.upserts["lead_id"].is_unique:  # the leads table has no key index to refuse it
                     raise ValueError("a change may write each lead once: repeated lead ids in the upserts")
@@ -911,11 +913,11 @@ class DuckDBLeadStore:
                     upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
                     upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
                     touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
-                self._append_lead_history(con, before, upserts, changes, meanwhile=others[:1],
-                                          last=[others[1], lambda: self._write_leads(con, upserts)])
+                self._append_lead_history(con, before, upserts, changes, meanwhile=[link_state],
+                                          last=[linked_frames, partial(self._write_leads, con, upserts)])
             else:
-                for write in others:
-                    write()
+                link_state()
+                linked_frames()
             if len(touches):
                 con.register("source_touches", touches)
                 con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
