@@ -20,8 +20,11 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.server import serve
 
     token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
-    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token})")
-    serve(str(paths.store), args.host, args.port, log_level=args.log_level)
+    dispatch = args.dispatch or os.environ.get("DATAFACTORY_DISPATCH", "") == "1"
+    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token}"
+         + ("; notification dispatcher on" if dispatch else "") + ")")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level,
+          dispatch_home=paths.home if dispatch else None)
     return 0
 
 
@@ -130,6 +133,9 @@ def add_event_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--dispatch", action="store_true",
+                   help="also apply stored events and deliver notifications at once (the notification "
+                        "dispatcher; DATAFACTORY_DISPATCH=1 does the same): see docs/notifications-deployment.md")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("rules", help="list the rules, check every rule file, or dry-run events through them")

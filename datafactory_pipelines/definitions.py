@@ -44,3 +44,8 @@ from sensors.notify import outbox_sensor  # noqa: E402
 
 defs = dg.Definitions.merge(defs, dg.Definitions(
     assets=[notification_deliveries], jobs=[deliver_notifications], sensors=[outbox_sensor]))
+
+# The notification dispatcher's record: its batches as materializations, no run per batch (sensors/dispatch.py).
+from sensors.dispatch import dispatch_journal_sensor  # noqa: E402
+
+defs = dg.Definitions.merge(defs, dg.Definitions(sensors=[dispatch_journal_sensor]))

@@ -23,7 +23,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -33,6 +34,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from datafactory_pipelines.events.feed import insert_events
 from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_events
 from datafactory_pipelines.links import record_click
+from datafactory_pipelines.notify.dispatcher import Dispatcher
 from datafactory_pipelines.store import DuckDBLeadStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
@@ -68,8 +70,10 @@ class _Job:
 class StoreWriter:
     """The server's one connection to the lead store, used by one thread, held only while it is busy."""
 
-    def __init__(self, store: DuckDBLeadStore, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(self, store: DuckDBLeadStore, idle_seconds: float = IDLE_SECONDS,
+                 on_commit: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.on_commit = on_commit  # told after each commit (the notification dispatcher wakes)
         self.idle_seconds = idle_seconds
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.commits = 0
@@ -149,6 +153,8 @@ class StoreWriter:
                 for j in jobs:
                     if not j.future.done():
                         j.future.set_exception(exc)
+            if self.on_commit is not None:
+                self.on_commit()
             if con is not None and self._someone_waits(opened_at):
                 con.close()
                 con = None
@@ -162,18 +168,26 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(store_path: str, token: str | None) -> FastAPI:
+def create_app(store_path: str, token: str | None, dispatch_home: Path | None = None) -> FastAPI:
+    """The app; with `dispatch_home` (the data folder) it also runs the notification dispatcher
+    (notify/dispatcher.py): stored events applied and owners told at once, not by a run per batch."""
     store = DuckDBLeadStore(store_path)  # creates the tables once
-    writer = StoreWriter(store)
+    dispatcher = Dispatcher(store, dispatch_home) if dispatch_home is not None else None
+    writer = StoreWriter(store, on_commit=dispatcher.wake if dispatcher else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if dispatcher:
+            dispatcher.start()
         yield
         writer.close()  # commits what is queued, then lets go of the store
+        if dispatcher:
+            dispatcher.stop()  # ends after its pass: what it claimed is recorded
 
     app = FastAPI(title="datafactory events", version="1.0", lifespan=lifespan,
                   description="CloudEvents ingress for lead events, and tracking links.")
     app.state.writer = writer
+    app.state.dispatcher = dispatcher
     schemas = event_schemas()
 
     def authorized(request: Request) -> bool:
@@ -190,7 +204,10 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"ok": True, "commits": writer.commits, "yields": writer.yields}
+        answer: dict[str, Any] = {"ok": True, "commits": writer.commits, "yields": writer.yields}
+        if dispatcher:
+            answer["dispatcher"] = {"active": dispatcher.active, **asdict(dispatcher.stats)}
+        return answer
 
     @app.post("/events", status_code=202)
     async def post_events(request: Request) -> Response:
@@ -259,7 +276,8 @@ def check_bind(host: str, token: str | None) -> None:
                                 "(set a token, or listen on 127.0.0.1)")
 
 
-def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning") -> None:
+def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning",
+          dispatch_home: Path | None = None) -> None:
     import uvicorn
 
     # The event loop and the store's writer thread hand every request to each other; with Python's
@@ -267,4 +285,4 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level:
     sys.setswitchinterval(0.001)
     token = os.environ.get("DATAFACTORY_API_TOKEN") or None
     check_bind(host, token)
-    uvicorn.run(create_app(store_path, token), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(create_app(store_path, token, dispatch_home), host=host, port=port, log_level=log_level, access_log=False)

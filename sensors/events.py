@@ -8,6 +8,7 @@ from assets.partitions import LEAD_STORE_TAG
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_file
 from datafactory_pipelines.inbox import inbox_files
+from datafactory_pipelines.notify.dispatcher import dispatcher_alive
 
 BATCH_EVENTS = 5000  # events per run
 IN_PROGRESS = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -29,13 +30,18 @@ def _settle_seconds() -> float:
 )
 def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
     paths = lead_store.paths()
-    store = lead_store.open()
     files = [p for p in inbox_files(paths.inbox / "events", _settle_seconds())
              if p.suffix.lower() in EVENT_FILE_SUFFIXES]
+    handed_over = dispatcher_alive(paths.store)
+    if handed_over and not files:  # no need to open the store, which the dispatcher's server holds
+        return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
+    store = lead_store.open()
     for path in files:
         outcome = ingest_event_file(store, path, paths.processed / "events", paths.rejected / "events")
         context.log.info(f"{path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
                          f"{len(outcome.errors)} bad lines")
+    if handed_over:  # it applies the events within a second; recorded by dispatch_journal_sensor
+        return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
     cursor = int(context.cursor or 0)
     requests = []
     behind = feed_window(store, 0, BATCH_EVENTS)

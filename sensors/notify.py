@@ -8,6 +8,7 @@ from assets.notify import deliver_notifications
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.notify.config import NotifyConfigError, load_notify_config
 from datafactory_pipelines.notify.delivery import due_batch
+from datafactory_pipelines.notify.dispatcher import dispatcher_alive
 
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                dg.DagsterRunStatus.STARTED]
@@ -32,6 +33,9 @@ def outbox_run_key(first_id: int, last_id: int, max_attempt: int, fingerprint: s
                 "deliver_notifications run, keyed by the due batch's outbox id range and attempt.",
 )
 def outbox_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
+    handed_over = dispatcher_alive(lead_store.paths().store)
+    if handed_over:  # it delivers within a second; recorded by dispatch_journal_sensor
+        return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
     try:
         config = load_notify_config(lead_store.paths().home)
     except NotifyConfigError as err:

@@ -300,18 +300,20 @@ def _record(store: LeadStore, outcomes: list[_Outcome]) -> None:
 
 
 def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: datetime | None = None,
-                rng: random.Random | None = None) -> DeliveryReport:
+                rng: random.Random | None = None, lease_seconds: float | None = None) -> DeliveryReport:
     """Route new messages, then attempt every delivery that is due, once. Safe to run concurrently.
 
     Call it outside any lead change: it sends while no transaction is open, and writes the results in
-    short transactions of their own (every RECORD_EVERY results or RECORD_SECONDS) under the writer lock."""
+    short transactions of their own (every RECORD_EVERY results or RECORD_SECONDS) under the writer lock.
+    `lease_seconds`: how long the claimed deliveries stay this pass's (default: two timeouts and a minute);
+    a pass that dies leaves them due again after it, with the same message id."""
     report = DeliveryReport()
     now = now or _now()
-    lease = max([w.timeout_seconds for w in config.webhooks] + [config.smtp.timeout_seconds if config.smtp else 0])
+    if lease_seconds is None:
+        lease_seconds = RECORD_SECONDS + 2 * longest_timeout(config) + 60
     with store.exclusive("notify: route and claim deliveries"), store.transaction() as con:
         report.routed, report.unrouted = route(con, config, now)
-        claimed = claim(con, config, now, limit,
-                        lease_seconds=RECORD_SECONDS + 2 * lease + 60)
+        claimed = claim(con, config, now, limit, lease_seconds=lease_seconds)
     gone: set[str] = set()
     outcomes: list[_Outcome] = []
     flushed = time.monotonic()
@@ -322,6 +324,11 @@ def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: d
         outcomes.append(_attempt(row, config, gone, report, rng))
     _record(store, outcomes)
     return report
+
+
+def longest_timeout(config: NotifyConfig) -> float:
+    """The longest one attempt may take (webhook or mail timeout)."""
+    return max([w.timeout_seconds for w in config.webhooks] + [config.smtp.timeout_seconds if config.smtp else 0])
 
 
 def _attempt(row, config: NotifyConfig, gone: set[str], report: DeliveryReport,

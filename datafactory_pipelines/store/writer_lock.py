@@ -36,6 +36,9 @@ class WriterLock:
     def __init__(self, lock_path: Path) -> None:
         self.lock_path = lock_path
         self.holder_path = lock_path.with_name(lock_path.name + ".holder")
+        # touched each time a writer lets go: a process that delivers what others commit (the notification
+        # dispatcher of `datafactory serve`) watches its time instead of querying the store
+        self.changed_path = lock_path.with_name(lock_path.name.replace(".writer.lock", "") + ".changed")
         self._file_lock = FileLock(str(lock_path), thread_local=False)
         self._in_process = threading.RLock()
         self._depth = 0
@@ -89,6 +92,8 @@ class WriterLock:
         with suppress(OSError):
             self.holder_path.write_text("", encoding="utf-8")
         self._file_lock.release()
+        with suppress(OSError):  # after the release: whoever is woken can take the lock at once
+            self.changed_path.touch()
 
     def _holder(self) -> str:
         try:

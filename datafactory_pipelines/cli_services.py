@@ -1,0 +1,41 @@
+"""`datafactory run-services`: serve (with the notification dispatcher), the Dagster daemon and webserver."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+from datafactory_pipelines.config import Paths
+
+
+def cmd_run_services(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.cli import _dagster_home
+    from datafactory_pipelines.services import SERVICES, Supervisor, service_commands, services_env
+
+    wanted = [name.strip() for name in args.services.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(SERVICES))
+    if unknown or not wanted:
+        raise ValueError(f"--services: unknown {', '.join(unknown) or '(none given)'}; choose from "
+                         f"{', '.join(SERVICES)}")
+    dagster_home = _dagster_home(paths)  # writes dagster.yaml there unless one exists
+    commands = service_commands(args.host, args.port, args.ui_host, args.ui_port)
+    supervisor = Supervisor({name: commands[name] for name in wanted}, services_env(paths.home, dagster_home),
+                            paths.home / "services", say=lambda text: print(f"run-services: {text}", flush=True))
+    print(f"run-services: DATAFACTORY_HOME={paths.home} DAGSTER_HOME={dagster_home}; events on "
+          f"http://{args.host}:{args.port}" + (f", Dagster UI on http://{args.ui_host}:{args.ui_port}"
+                                                if "webserver" in wanted else ""), flush=True)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    return supervisor.run()
+
+
+def add_services_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run-services", help="the unattended deployment: serve with the notification dispatcher, "
+                                            "the Dagster daemon and webserver, restarted when one ends")
+    p.add_argument("--host", default="127.0.0.1", help="where `serve` listens")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--ui-host", default="127.0.0.1", help="where the Dagster webserver listens")
+    p.add_argument("--ui-port", type=int, default=3000)
+    p.add_argument("--services", default="serve,daemon,webserver",
+                   help="which to run, comma-separated (default: all three)")
+    p.set_defaults(func=cmd_run_services)

@@ -1,0 +1,191 @@
+"""The unattended deployment: `datafactory run-services` (serve with the notification dispatcher) posting
+signed webhooks to a real receiver on 127.0.0.1; a kill -9 of the dispatcher midway loses nothing and
+tells no owner anything twice (each webhook-id once, a re-send carrying the same id and body); Dagster
+records what the dispatcher did through its journal sensor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from standardwebhooks import Webhook as StandardWebhook
+
+from assets.resources import LeadStoreResource
+from datafactory_pipelines.notify.journal import read_journal
+from datafactory_pipelines.pipeline import import_file, relink_and_curate
+from datafactory_pipelines.store import open_store
+from sensors.dispatch import dispatch_journal_sensor
+from sensors.events import event_feed_sensor
+from sensors.notify import outbox_sensor
+from tests.conftest import write_xlsx
+from tests.event_helpers import event, free_port, request
+from tests.test_cli import run_cli
+from tests.test_notify import HEADER, SECRET, _configure
+from tests.webhook_receiver import WebhookReceiver
+
+WAIT_SECONDS = 90  # generous: the machine is shared; speed is measured in benchmarks/notify_latency.py
+
+
+@pytest.fixture
+def receiver():
+    server = WebhookReceiver()
+    yield server
+    server.close()
+
+
+def owned_leads(home: Path, tmp_path: Path, count: int) -> list[tuple[str, str]]:
+    """`count` leads owned by 李娜, each with its own mobile: (lead_id, mobile)."""
+    store = open_store(home / "leads.duckdb")
+    rows = [HEADER] + [[f"王{'芳敏静丽强磊军洋勇艳'[i % 10]}{'一二三四五六七八九十'[i // 10 % 10]}",
+                        f"137{i:08d}", f"p{i}@qq.com", "星海科技", "销售经理", "李娜", "2025-01-01"]
+                       for i in range(count)]
+    assert import_file(store, write_xlsx(tmp_path / "线索.xlsx", rows)).status == "imported"
+    relink_and_curate(store)
+    leads = store.leads()
+    return sorted(zip(leads["lead_id"], leads["mobile"], strict=True), key=lambda pair: pair[1])
+
+
+@contextmanager
+def run_services(home: Path, dagster_home: Path, services: str = "serve") -> Iterator[tuple[str, subprocess.Popen]]:
+    """`datafactory run-services` in its own process; yields the events URL once /health answers."""
+    port = free_port()
+    env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    env.pop("DATAFACTORY_API_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "datafactory_pipelines.cli", "run-services", "--services",
+                                services, "--port", str(port), "--ui-port", str(free_port())],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(base), "the event server to answer")
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output = process.communicate(timeout=40)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output = process.communicate()[0].decode(errors="replace")
+        print(output)
+
+
+def healthy(base: str) -> bool:
+    try:
+        return request("GET", f"{base}/health").status == 200
+    except OSError:
+        return False
+
+
+def wait_for(condition, what: str, seconds: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}")
+        time.sleep(0.05)
+
+
+def post(base: str, body: dict) -> None:
+    """POST an event until the server accepts it (it may be restarting); a replay is acknowledged."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            answer = request("POST", f"{base}/events", body)
+            assert answer.status == 202, answer.body
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def mobile_change(event_id: str, old: str, new: str) -> dict:
+    return event(event_id, "lead.mobile_changed", {"old_mobile": old, "new_mobile": new,
+                                                   "verified": ["old_sms", "new_sms"]})
+
+
+def ids_received(receiver: WebhookReceiver) -> set[str]:
+    return {r.headers["webhook-id"] for r in list(receiver.requests)}
+
+
+def test_events_and_lead_set_reach_the_owner_and_dagster_records_the_batches(
+        datafactory_home: Path, tmp_path: Path, receiver, instance: dg.DagsterInstance) -> None:
+    (lead, mobile), = owned_leads(datafactory_home, tmp_path, 1)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
+    with run_services(datafactory_home, tmp_path / "dagster_home") as (base, _):
+        wait_for(lambda: len(receiver.requests) == 1, "the lead's creation message")
+        post(base, mobile_change("m-1", mobile, "13600136000"))
+        wait_for(lambda: len(receiver.requests) == 2, "the event's message")
+        sent = StandardWebhook(SECRET).verify(receiver.requests[1].body, receiver.requests[1].headers)["data"]
+        assert sent["lead_id"] == lead and sent["owner"] == "李娜"
+        assert {c["field"] for c in sent["changes"]} == {"mobile", "mobile_alternates"}
+        assert all("event m-1" in c["cause"] for c in sent["changes"])
+
+        # a change committed by another process: the dispatcher sees the store's change marker
+        done = run_cli(datafactory_home, "lead", "set", lead, "title=采购总监", "--by", "王经理")
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: len(receiver.requests) == 3, "the edit's message")
+        sent = StandardWebhook(SECRET).verify(receiver.requests[2].body, receiver.requests[2].headers)["data"]
+        assert [(c["field"], c["new"], c["actor"]) for c in sent["changes"]] == [("title", "采购总监", "王经理")]
+
+        journal = datafactory_home / "leads.duckdb.dispatch.jsonl"
+        wait_for(lambda: sum(e.counts.get("delivered", 0) for e in read_journal(journal, 0)) == 3,
+                 "the journal to say so (written after the results are)")
+        # while the dispatcher lives, the run-per-batch sensors hand over to it without opening the store
+        with dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()}) as context:
+            assert "handed over to the notification" in event_feed_sensor(context).skip_reason.skip_message
+            assert "handed over to the notification" in outbox_sensor(context).skip_reason.skip_message
+            recorded = dispatch_journal_sensor(context)
+    by_asset: dict[str, list[dict]] = {}
+    for materialization in recorded.asset_events:
+        by_asset.setdefault(materialization.asset_key.to_user_string(), []).append(
+            {k: v.value for k, v in materialization.metadata.items()})
+    assert [(m["events"], m["field_changes"]) for m in by_asset["lead_events"]] == [(1, 2)]
+    outcomes = " ".join(by_asset["lead_events"][0]["by_type_and_outcome"].split())
+    assert "| lead.mobile_changed | applied | 1 |" in outcomes
+    assert sum(m["delivered"] for m in by_asset["notification_deliveries"]) == 3
+    assert int(recorded.cursor) == journal.stat().st_size
+    with open_store(datafactory_home / "leads.duckdb").transaction() as con:
+        assert con.execute("SELECT status FROM events").fetchall() == [("applied",)]
+        assert con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY ALL").fetchall() == [
+            ("delivered", 3)]
+
+
+def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_once(
+        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+    leads = owned_leads(datafactory_home, tmp_path, 24)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
+    with run_services(datafactory_home, tmp_path / "dagster_home") as (base, _):
+        pid_file = datafactory_home / "services" / "serve.pid"
+        first_pid = int(pid_file.read_text())
+        for i, (_, mobile) in enumerate(leads):
+            post(base, mobile_change(f"m-{i}", mobile, f"136{i:08d}"))
+            if i == len(leads) // 2:  # midway: the dispatcher is applying and delivering
+                os.kill(first_pid, signal.SIGKILL)
+            time.sleep(0.05)
+        wait_for(lambda: pid_file.exists() and int(pid_file.read_text()) != first_pid, "serve to start again")
+        with open_store(datafactory_home / "leads.duckdb").transaction() as con:
+            expected = {row[0] for row in con.execute("SELECT message_id FROM outbox").fetchall()}
+        wait_for(lambda: ids_received(receiver) >= expected and len(expected) == 2 * len(leads),
+                 "every message (one per lead's creation, one per event)")
+        time.sleep(1.0)  # nothing else may arrive: no message is told twice under another id
+    store = open_store(datafactory_home / "leads.duckdb")
+    with store.transaction() as con:
+        outbox = {row[0] for row in con.execute("SELECT message_id FROM outbox").fetchall()}
+        statuses = con.execute("SELECT status, count(*) FROM events GROUP BY ALL").fetchall()
+        deliveries = con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY ALL").fetchall()
+    assert statuses == [("applied", len(leads))]
+    assert deliveries == [("delivered", 2 * len(leads))]
+    assert ids_received(receiver) == outbox and len(outbox) == 2 * len(leads)
+    bodies: dict[str, bytes] = {}
+    for received in receiver.requests:  # a re-send after the kill carries the same id and the same message
+        StandardWebhook(SECRET).verify(received.body, received.headers)
+        assert bodies.setdefault(received.headers["webhook-id"], received.body) == received.body
+    print(f"{len(receiver.requests)} requests for {len(outbox)} messages "
+          f"({len(receiver.requests) - len(outbox)} re-sent with their webhook-id after the kill)")
