@@ -29,6 +29,14 @@ def cmd_run_services(args: argparse.Namespace, paths: Paths) -> int:
     return supervisor.run()
 
 
+def cmd_dagster_home(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.cli import _dagster_home
+
+    home = _dagster_home(paths)
+    print(home, flush=True)  # e.g. ExecStartPre of a dagster-daemon unit: its dagster.yaml is then in place
+    return 0
+
+
 def add_services_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run-services", help="the unattended deployment: serve with the notification dispatcher, "
                                             "the Dagster daemon and webserver, restarted when one ends")
@@ -39,3 +47,7 @@ def add_services_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--services", default="serve,daemon,webserver",
                    help="which to run, comma-separated (default: all three)")
     p.set_defaults(func=cmd_run_services)
+
+    p = sub.add_parser("dagster-home", help="write dagster.yaml into DAGSTER_HOME (default $DATAFACTORY_HOME/"
+                                            "dagster_home) unless one is there, and print the folder")
+    p.set_defaults(func=cmd_dagster_home)

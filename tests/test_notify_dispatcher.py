@@ -54,13 +54,14 @@ def owned_leads(home: Path, tmp_path: Path, count: int) -> list[tuple[str, str]]
 
 
 @contextmanager
-def run_services(home: Path, dagster_home: Path, services: str = "serve") -> Iterator[tuple[str, subprocess.Popen]]:
+def run_services(home: Path, dagster_home: Path, services: str = "serve",
+                 ui_port: int = 0) -> Iterator[tuple[str, subprocess.Popen]]:
     """`datafactory run-services` in its own process; yields the events URL once /health answers."""
     port = free_port()
     env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     env.pop("DATAFACTORY_API_TOKEN", None)
     process = subprocess.Popen([sys.executable, "-m", "datafactory_pipelines.cli", "run-services", "--services",
-                                services, "--port", str(port), "--ui-port", str(free_port())],
+                                services, "--port", str(port), "--ui-port", str(ui_port or free_port())],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,9 +77,9 @@ def run_services(home: Path, dagster_home: Path, services: str = "serve") -> Ite
         print(output)
 
 
-def healthy(base: str) -> bool:
+def healthy(base: str, path: str = "/health") -> bool:
     try:
-        return request("GET", f"{base}/health").status == 200
+        return request("GET", f"{base}{path}").status == 200
     except OSError:
         return False
 
@@ -189,3 +190,31 @@ def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_
         assert bodies.setdefault(received.headers["webhook-id"], received.body) == received.body
     print(f"{len(receiver.requests)} requests for {len(outbox)} messages "
           f"({len(receiver.requests) - len(outbox)} re-sent with their webhook-id after the kill)")
+
+
+def test_the_whole_deployment_records_every_batch_in_dagster_and_restarts_a_killed_daemon(
+        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+    """serve, dagster-daemon and dagster-webserver from one command: the daemon (started directly, its
+    dagster.yaml from DAGSTER_HOME) runs dispatch_journal_sensor, which records the dispatcher's batches as
+    materializations; a killed daemon is started again."""
+    leads = owned_leads(datafactory_home, tmp_path, 3)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
+    dagster_home, ui_port = tmp_path / "dagster_home", free_port()
+    with run_services(datafactory_home, dagster_home, "serve,daemon,webserver", ui_port) as (base, _):
+        assert "tag_concurrency_limits" in (dagster_home / "dagster.yaml").read_text()
+        for i, (_, mobile) in enumerate(leads):
+            post(base, mobile_change(f"m-{i}", mobile, f"136{i:08d}"))
+        wait_for(lambda: len(ids_received(receiver)) == 6, "the creations' and the events' messages")
+        daemon_pid = int((datafactory_home / "services" / "daemon.pid").read_text())
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            def recorded(asset: str, count: str) -> int:
+                records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+                return sum(int(r.asset_materialization.metadata[count].value) for r in records)
+
+            wait_for(lambda: recorded("lead_events", "events") == 3 and recorded(
+                "notification_deliveries", "delivered") == 6, "the daemon's sensor to record the batches", 180)
+            assert instance.get_runs() == []  # recorded, not a run per batch
+        os.kill(daemon_pid, signal.SIGKILL)
+        wait_for(lambda: int((datafactory_home / "services" / "daemon.pid").read_text()) != daemon_pid,
+                 "the daemon to start again")
+        wait_for(lambda: healthy(f"http://127.0.0.1:{ui_port}", "/server_info"), "the Dagster webserver", 180)
