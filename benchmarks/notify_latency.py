@@ -169,6 +169,20 @@ def healthy(base: str) -> bool:
         return False
 
 
+def edit_leads(home: Path, code: Path, lead_ids: list[str], interval: float) -> dict[str, float]:
+    """`datafactory lead set LEAD title=…` for each lead, each in its own process, at a steady rate."""
+    env = {**os.environ, "DATAFACTORY_HOME": str(home), "PYTHONPATH": str(code)}
+    started: dict[str, float] = {}
+    first = time.monotonic()
+    for i, lead_id in enumerate(lead_ids):
+        time.sleep(max(0.0, first + i * interval - time.monotonic()))
+        started[lead_id] = time.time()
+        subprocess.run([sys.executable, "-m", "datafactory_pipelines.cli", "lead", "set", lead_id,
+                        f"title=采购总监{i}", "--by", "benchmark"], env=env, cwd=str(code), check=True,
+                       stdout=subprocess.DEVNULL)
+    return started
+
+
 def epoch(moment: datetime) -> float:
     return moment.replace(tzinfo=timezone.utc).timestamp()
 
@@ -187,6 +201,8 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the deployment runs (PYTHONPATH)")
     parser.add_argument("--out", type=Path, help="data folder (default: a temporary one, removed after)")
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for the messages")
+    parser.add_argument("--edits", type=int, default=0,
+                        help="then this many `datafactory lead set` commands (other processes), one every --interval")
     args = parser.parse_args()
 
     home = args.out or Path(tempfile.mkdtemp(prefix="notify-latency-"))
@@ -202,6 +218,7 @@ def main() -> None:
     started = time.monotonic()
     processes = start(args.deployment, home, args.code, port)
     posted: dict[str, float] = {}
+    edited: dict[str, float] = {}
     try:
         wait(lambda: healthy(base), "the event server", 120)
         wait(lambda: receiver.count >= len(leads), "the leads' creation messages (the deployment is up)", args.wait)
@@ -217,17 +234,21 @@ def main() -> None:
                                         "verified": ["old_sms", "new_sms"]}})
         wait(lambda: all(len(receiver.arrivals.get(lead, [])) >= 2 for lead in posted),
              "every event's message", args.wait)
+        edited = edit_leads(home, args.code, [lead for lead, _ in leads[:args.edits]], args.interval)
+        wait(lambda: all(len(receiver.arrivals.get(lead, [])) >= 3 for lead in edited),
+             "every edit's message", args.wait)
     finally:
         stop(processes)
     store = open_store(home / "leads.duckdb")
     with store.transaction() as con:
         events = con.execute("SELECT lead_id, received_at, applied_at FROM events ORDER BY seq").fetchall()
-        created = con.execute("SELECT lead_id, max(created_at) FROM outbox GROUP BY lead_id").fetchall()
-    outbox_at = dict(created)
+        created = con.execute("SELECT lead_id, list(created_at ORDER BY outbox_id) FROM outbox GROUP BY lead_id"
+                              ).fetchall()
+    outbox_at = {lead: times[1] for lead, times in created}  # [creation, event, edit]
     stages: dict[str, list[float]] = {"POST -> received (committed)": [], "received -> applied (+ outbox)": [],
                                       "outbox -> delivered (at the receiver)": [], "POST -> delivered": []}
     for lead_id, received_at, applied_at in events:
-        delivered = receiver.arrivals[lead_id][-1][0]
+        delivered = receiver.arrivals[lead_id][1][0]
         stages["POST -> received (committed)"].append(epoch(received_at) - posted[lead_id])
         stages["received -> applied (+ outbox)"].append(epoch(applied_at) - epoch(received_at))
         stages["outbox -> delivered (at the receiver)"].append(delivered - epoch(outbox_at[lead_id]))
@@ -237,6 +258,13 @@ def main() -> None:
           f"{receiver.count} webhooks received ({resent} re-sent with the same webhook-id)")
     for stage, values in stages.items():
         print(f"  {stage:<40} {stats(values)}")
+    if edited:
+        commits = {lead: times[2] for lead, times in created if lead in edited}
+        print(f"{len(edited)} `datafactory lead set` (each its own process), one every {args.interval:g} s:")
+        print(f"  {'command start -> delivered':<40} "
+              f"{stats([receiver.arrivals[lead][2][0] - edited[lead] for lead in edited])}")
+        print(f"  {'commit (outbox) -> delivered':<40} "
+              f"{stats([receiver.arrivals[lead][2][0] - epoch(commits[lead]) for lead in edited])}")
     if not args.out:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import argparse
 import signal
+from pathlib import Path
 
 from datafactory_pipelines.config import Paths
+
+
+def prepare_dagster_home(paths: Paths) -> Path:
+    """DAGSTER_HOME with datafactory's dagster.yaml (written unless one is there), its storage created once:
+    a daemon and a webserver started together on a fresh folder would otherwise both create the SQLite
+    schemas (seen: "alembic_version has more than one head")."""
+    import dagster as dg
+
+    from datafactory_pipelines.cli import _dagster_home
+
+    home = _dagster_home(paths)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+    return home
 
 
 def cmd_run_services(args: argparse.Namespace, paths: Paths) -> int:
@@ -17,7 +32,7 @@ def cmd_run_services(args: argparse.Namespace, paths: Paths) -> int:
     if unknown or not wanted:
         raise ValueError(f"--services: unknown {', '.join(unknown) or '(none given)'}; choose from "
                          f"{', '.join(SERVICES)}")
-    dagster_home = _dagster_home(paths)  # writes dagster.yaml there unless one exists
+    dagster_home = prepare_dagster_home(paths) if {"daemon", "webserver"} & set(wanted) else _dagster_home(paths)
     commands = service_commands(args.host, args.port, args.ui_host, args.ui_port)
     supervisor = Supervisor({name: commands[name] for name in wanted}, services_env(paths.home, dagster_home),
                             paths.home / "services", say=lambda text: print(f"run-services: {text}", flush=True))
@@ -30,9 +45,7 @@ def cmd_run_services(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_dagster_home(args: argparse.Namespace, paths: Paths) -> int:
-    from datafactory_pipelines.cli import _dagster_home
-
-    home = _dagster_home(paths)
+    home = prepare_dagster_home(paths)
     print(home, flush=True)  # e.g. ExecStartPre of a dagster-daemon unit: its dagster.yaml is then in place
     return 0
 
@@ -49,5 +62,5 @@ def add_services_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run_services)
 
     p = sub.add_parser("dagster-home", help="write dagster.yaml into DAGSTER_HOME (default $DATAFACTORY_HOME/"
-                                            "dagster_home) unless one is there, and print the folder")
+                                            "dagster_home) unless one is there, create its storage, print it")
     p.set_defaults(func=cmd_dagster_home)
