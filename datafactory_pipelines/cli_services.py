@@ -6,6 +6,7 @@ import argparse
 import signal
 from pathlib import Path
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 
@@ -51,16 +52,20 @@ def cmd_dagster_home(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_services_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run-services", help="the unattended deployment: serve with the notification dispatcher, "
-                                            "the Dagster daemon and webserver, restarted when one ends")
+    p = add_command(sub, "run-services", "the unattended deployment: serve with the notification dispatcher, "
+                                         "the Dagster daemon and webserver, each started again when it ends",
+                    description="Start `serve --dispatch` (POST /events; events applied and owners told at once), "
+                                "dagster-daemon and dagster-webserver with one environment (DATAFACTORY_HOME, "
+                                "DAGSTER_HOME and its dagster.yaml), and start again any that ends. SIGTERM stops "
+                                "them all. See docs/notifications-deployment.md.")
     p.add_argument("--host", default="127.0.0.1", help="where `serve` listens")
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--ui-host", default="127.0.0.1", help="where the Dagster webserver listens")
     p.add_argument("--ui-port", type=int, default=3000)
     p.add_argument("--services", default="serve,daemon,webserver",
-                   help="which to run, comma-separated (default: all three)")
+                   help="which to run, comma-separated (default: serve,daemon,webserver)")
     p.set_defaults(func=cmd_run_services)
 
-    p = sub.add_parser("dagster-home", help="write dagster.yaml into DAGSTER_HOME (default $DATAFACTORY_HOME/"
-                                            "dagster_home) unless one is there, create its storage, print it")
+    p = add_command(sub, "dagster-home", "write dagster.yaml into DAGSTER_HOME (default $DATAFACTORY_HOME/"
+                                         "dagster_home) unless one is there, create its storage, print the folder")
     p.set_defaults(func=cmd_dagster_home)

@@ -206,7 +206,9 @@ def create_app(store_path: str, token: str | None, dispatch_home: Path | None = 
     def health() -> dict[str, Any]:
         answer: dict[str, Any] = {"ok": True, "commits": writer.commits, "yields": writer.yields}
         if dispatcher:
-            answer["dispatcher"] = {"active": dispatcher.active, **asdict(dispatcher.stats)}
+            # counts only: an error's text may quote a value, and /health asks for no token
+            answer["dispatcher"] = {"active": dispatcher.active, **{k: v for k, v in asdict(dispatcher.stats).items()
+                                                                     if k != "last_error"}}
         return answer
 
     @app.post("/events", status_code=202)
