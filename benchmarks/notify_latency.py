@@ -1,6 +1,6 @@
 """From POST /events to the owner's signed webhook: latency through a real deployment, to a real receiver.
 
-    python benchmarks/notify_latency.py [--events 20] [--interval 3] [--deployment run-services]
+    python benchmarks/notify_latency.py [--events 20] [--interval 3] [--edits 10] [--deployment run-services]
     python benchmarks/notify_latency.py --deployment ui+serve --code /path/to/main   # the deployment before
 
 1. A fresh data folder: --events owned leads imported (one .xlsx through the real import), notify.yaml with
@@ -13,6 +13,9 @@
    The leads' creation messages are waited for first (the deployment is then up, sensors included).
 3. One verified mobile change per lead is POSTed at a steady rate (one every --interval seconds); the
    receiver notes when each lead's message arrives.
+   With --edits M, M `datafactory lead set` commands follow (each its own process, one every --interval):
+   their commit (the outbox row's time) to the owner's webhook. With --import-rows R, one `datafactory import`
+   of R new owned leads: each lead's message, from the import's commit.
 4. The deployment is stopped and the breakdown read from the store: received (the event's commit,
    events.received_at), applied (events.applied_at: rules run, history and outbox written in that
    transaction), delivered (the webhook at the receiver). p50, p95 and max of each stage and of the whole.
@@ -183,6 +186,23 @@ def edit_leads(home: Path, code: Path, lead_ids: list[str], interval: float) -> 
     return started
 
 
+def import_leads(home: Path, code: Path, n: int) -> float:
+    """`datafactory import` of one .xlsx of n new owned leads, in its own process; when it was started."""
+    path = home.parent / f"{home.name}-import.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(HEADER)
+    for i in range(n):
+        workbook.active.append([SURNAMES[(i + 7) % 20] + GIVEN[(i * 3) % len(GIVEN)], f"135{i:08d}", f"n{i}@163.com",
+                                "云帆贸易有限公司", "采购经理", "李娜", "2025-02-01"])
+    workbook.save(path)
+    env = {**os.environ, "DATAFACTORY_HOME": str(home), "PYTHONPATH": str(code)}
+    started = time.time()
+    subprocess.run([sys.executable, "-m", "datafactory_pipelines.cli", "import", str(path), "--by", "benchmark"],
+                   env=env, cwd=str(code), check=True, stdout=subprocess.DEVNULL)
+    path.unlink()
+    return started
+
+
 def epoch(moment: datetime) -> float:
     return moment.replace(tzinfo=timezone.utc).timestamp()
 
@@ -201,6 +221,8 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the deployment runs (PYTHONPATH)")
     parser.add_argument("--out", type=Path, help="data folder (default: a temporary one, removed after)")
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for the messages")
+    parser.add_argument("--import-rows", type=int, default=0,
+                        help="then `datafactory import` (its own process) of a file of this many new owned leads")
     parser.add_argument("--edits", type=int, default=0,
                         help="then this many `datafactory lead set` commands (other processes), one every --interval")
     args = parser.parse_args()
@@ -237,6 +259,10 @@ def main() -> None:
         edited = edit_leads(home, args.code, [lead for lead, _ in leads[:args.edits]], args.interval)
         wait(lambda: all(len(receiver.arrivals.get(lead, [])) >= 3 for lead in edited),
              "every edit's message", args.wait)
+        if args.import_rows:
+            imported_at = import_leads(home, args.code, args.import_rows)
+            wait(lambda: len(receiver.arrivals) >= len(leads) + args.import_rows, "every imported lead's message",
+                 args.wait)
     finally:
         stop(processes)
     store = open_store(home / "leads.duckdb")
@@ -258,6 +284,13 @@ def main() -> None:
           f"{receiver.count} webhooks received ({resent} re-sent with the same webhook-id)")
     for stage, values in stages.items():
         print(f"  {stage:<40} {stats(values)}")
+    if args.import_rows:
+        new = {lead: times[0] for lead, times in created if lead not in posted}
+        print(f"`datafactory import` of {len(new)} new owned leads (its own process):")
+        print(f"  {'command start -> delivered':<40} "
+              f"{stats([receiver.arrivals[lead][0][0] - imported_at for lead in new])}")
+        print(f"  {'commit (outbox) -> delivered':<40} "
+              f"{stats([receiver.arrivals[lead][0][0] - epoch(at) for lead, at in new.items()])}")
     if edited:
         commits = {lead: times[2] for lead, times in created if lead in edited}
         print(f"{len(edited)} `datafactory lead set` (each its own process), one every {args.interval:g} s:")

@@ -4,8 +4,8 @@ Before it, an event waited for `event_feed_sensor` (5-10 s), an `apply_lead_even
 for a 0.2 s step), `outbox_sensor` (15 s) and a `deliver_notifications` run (7-12 s): 27 s median from
 POST /events to the webhook. The dispatcher is one long-lived thread of `datafactory serve --dispatch`:
 - woken at once by the server's own commits (`wake`), and by any other process's change (an import,
-  `lead set`, an event file) through the store's change marker, touched when a writer lets go of the
-  writer lock: a stat every POLL_SECONDS, no query and no connection while nothing changed;
+  `lead set`, an event file) through the store's change marker, written when a writer lets go of the
+  writer lock: read every POLL_SECONDS (a few bytes), no query and no connection while nothing changed;
 - a pass applies the waiting events with the rules (the same `apply_events`, one transaction per batch),
   then routes and delivers what is due (the same `deliver_due`: Standard Webhooks, retries, dead letters);
 - it sleeps until the next change or the next retry falls due;
@@ -41,7 +41,7 @@ from datafactory_pipelines.store.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2  # how often the change marker is looked at (a stat)
+POLL_SECONDS = 0.2  # how often the change marker is looked at (a read of a few bytes)
 HEARTBEAT_SECONDS = 2.0
 ALIVE_SECONDS = 10.0  # a heartbeat older than this: no dispatcher (the sensors take over)
 EVENT_BATCH = 5000  # events per transaction, as the feed sensor's runs
@@ -70,6 +70,14 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _marker(path: Path) -> str:
+    """The change marker's text (the last writer's pid and release time, in ns); "" when there is none yet."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _utcnow() -> datetime:
@@ -148,14 +156,14 @@ class Dispatcher:
     def _serve(self) -> None:
         log.info("notify dispatcher (pid %d) serves %s", os.getpid(), self.store.path)
         beat = 0.0
-        seen = -1.0  # the change marker's time when the last pass began
+        seen: str | None = None  # the change marker's text when the last pass began
         next_due: datetime | None = None
         while not self._stopping.is_set():
             now = time.monotonic()
             if now - beat >= HEARTBEAT_SECONDS:
                 self.heartbeat.write_text(f"pid {os.getpid()}", encoding="utf-8")
                 beat = now
-            changed = _mtime(self.changed_path)
+            changed = _marker(self.changed_path)
             due = next_due is not None and _utcnow() >= next_due
             if self._woken.is_set() or changed != seen or due:
                 self._woken.clear()

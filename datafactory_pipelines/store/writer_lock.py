@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -36,8 +37,8 @@ class WriterLock:
     def __init__(self, lock_path: Path) -> None:
         self.lock_path = lock_path
         self.holder_path = lock_path.with_name(lock_path.name + ".holder")
-        # touched each time a writer lets go: a process that delivers what others commit (the notification
-        # dispatcher of `datafactory serve`) watches its time instead of querying the store
+        # written each time a writer lets go: a process that delivers what others commit (the notification
+        # dispatcher of `datafactory serve --dispatch`) watches it instead of querying the store
         self.changed_path = lock_path.with_name(lock_path.name.replace(".writer.lock", "") + ".changed")
         self._file_lock = FileLock(str(lock_path), thread_local=False)
         self._in_process = threading.RLock()
@@ -92,8 +93,9 @@ class WriterLock:
         with suppress(OSError):
             self.holder_path.write_text("", encoding="utf-8")
         self._file_lock.release()
-        with suppress(OSError):  # after the release: whoever is woken can take the lock at once
-            self.changed_path.touch()
+        with suppress(OSError):  # after the release: whoever is woken can take the lock at once. A new text each
+            # time, not a touch: two releases within one tick of the file system's clock keep the same mtime
+            self.changed_path.write_text(f"{os.getpid()} {time.time_ns()}", encoding="utf-8")
 
     def _holder(self) -> str:
         try:
