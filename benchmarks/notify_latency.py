@@ -270,7 +270,7 @@ def main() -> None:
         events = con.execute("SELECT lead_id, received_at, applied_at FROM events ORDER BY seq").fetchall()
         created = con.execute("SELECT lead_id, list(created_at ORDER BY outbox_id) FROM outbox GROUP BY lead_id"
                               ).fetchall()
-    outbox_at = {lead: times[1] for lead, times in created}  # [creation, event, edit]
+    outbox_at = {lead: times[1] for lead, times in created if lead in posted}  # [creation, event, edit]
     stages: dict[str, list[float]] = {"POST -> received (committed)": [], "received -> applied (+ outbox)": [],
                                       "outbox -> delivered (at the receiver)": [], "POST -> delivered": []}
     for lead_id, received_at, applied_at in events:
