@@ -227,3 +227,32 @@ def test_the_whole_deployment_records_every_batch_in_dagster_and_restarts_a_kill
         wait_for(lambda: int((datafactory_home / "services" / "daemon.pid").read_text()) != daemon_pid,
                  "the daemon to start again")
         wait_for(lambda: healthy(f"http://127.0.0.1:{ui_port}", "/server_info"), "the Dagster webserver", 180)
+
+
+def test_one_dispatcher_per_store_the_other_stands_by_and_takes_over(
+        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+    """Two dispatchers on one store (two servers): one serves, the other stands by; when the first stops, the
+    second serves. A change committed without waking either is seen through the store's change marker."""
+    from datafactory_pipelines.decisions import edit_leads
+    from datafactory_pipelines.notify.dispatcher import Dispatcher, dispatcher_alive
+
+    (lead, _), = owned_leads(datafactory_home, tmp_path, 1)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
+    store = open_store(datafactory_home / "leads.duckdb")
+    first, second = Dispatcher(store, datafactory_home), Dispatcher(store, datafactory_home)
+    first.start()
+    wait_for(lambda: first.active and len(receiver.requests) == 1, "the first to serve (the creation message)")
+    second.start()
+    try:
+        edit_leads(store, [{"lead_id": lead, "field": "title", "value": "采购总监"}], by="王经理")
+        wait_for(lambda: len(receiver.requests) == 2, "the edit's message, through the change marker")
+        assert not second.active and dispatcher_alive(store.path) == f"pid {os.getpid()}"
+        first.stop()
+        wait_for(lambda: second.active, "the second to take over")
+        edit_leads(store, [{"lead_id": lead, "field": "title", "value": "总经理"}], by="王经理")
+        wait_for(lambda: len(receiver.requests) == 3, "the second edit's message, from the second dispatcher")
+    finally:
+        first.stop()
+        second.stop()
+    assert dispatcher_alive(store.path) is None  # a stopped dispatcher leaves no heartbeat behind
+    assert (first.stats.delivered, second.stats.delivered) == (2, 1)

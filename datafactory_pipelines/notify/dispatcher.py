@@ -47,6 +47,8 @@ ALIVE_SECONDS = 10.0  # a heartbeat older than this: no dispatcher (the sensors 
 EVENT_BATCH = 5000  # events per transaction, as the feed sensor's runs
 DELIVERY_BATCH = 50  # deliveries claimed per pass: a killed pass re-sends at most this many
 LEASE_MARGIN_SECONDS = 5.0
+FIRST_RETRY_SECONDS = 1.0  # after a failed pass (the store busy for long, a bug); doubling while they fail
+MAX_RETRY_SECONDS = 60.0
 
 
 def heartbeat_path(store_path: str | os.PathLike[str]) -> Path:
@@ -146,23 +148,32 @@ class Dispatcher:
             except Timeout:  # another server's dispatcher serves this store: stand by
                 self._stopping.wait(HEARTBEAT_SECONDS)
                 continue
+            served = threading.Event()
+            beating = threading.Thread(target=self._beat, args=(served,), name="notify-dispatcher-heartbeat",
+                                       daemon=True)
+            beating.start()
             try:
                 self._serve()
             finally:
+                served.set()
+                beating.join()
                 with contextlib.suppress(OSError):
                     self.heartbeat.unlink(missing_ok=True)
                 self._owner_lock.release()
 
+    def _beat(self, served: threading.Event) -> None:
+        """The heartbeat, from a thread of its own: a long pass (5,000 events, a slow endpoint) is not a death."""
+        while not served.is_set():
+            with contextlib.suppress(OSError):
+                self.heartbeat.write_text(f"pid {os.getpid()}", encoding="utf-8")
+            served.wait(HEARTBEAT_SECONDS)
+
     def _serve(self) -> None:
         log.info("notify dispatcher (pid %d) serves %s", os.getpid(), self.store.path)
-        beat = 0.0
         seen: str | None = None  # the change marker's text when the last pass began
         next_due: datetime | None = None
+        failures = 0
         while not self._stopping.is_set():
-            now = time.monotonic()
-            if now - beat >= HEARTBEAT_SECONDS:
-                self.heartbeat.write_text(f"pid {os.getpid()}", encoding="utf-8")
-                beat = now
             changed = _marker(self.changed_path)
             due = next_due is not None and _utcnow() >= next_due
             if self._woken.is_set() or changed != seen or due:
@@ -170,15 +181,18 @@ class Dispatcher:
                 seen = changed  # taken before the pass reads: a commit during it is seen by the next look
                 try:
                     result = self.run_pass()
-                    next_due = result.next_due
+                    next_due, failures = result.next_due, 0
                     if result.more:
                         self._woken.set()
-                except Exception as exc:  # noqa: BLE001 - the thread must live on; the next change retries
+                except Exception as exc:  # noqa: BLE001 - the thread must live on; tried again after a pause
+                    failures += 1
                     self.stats.errors += 1
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                    log.exception("notify dispatcher: a pass failed (tried again at the next change)")
-                    next_due = None
-                    self._stopping.wait(1.0)
+                    pause = min(FIRST_RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS)
+                    log.exception("notify dispatcher: a pass failed (%d in a row); trying again in %.0f s",
+                                  failures, pause)
+                    next_due, seen = None, None  # the next look runs a pass whatever changed
+                    self._stopping.wait(pause)
                 continue
             self._woken.wait(self.poll_seconds)
 
