@@ -76,6 +76,8 @@ def process_event_feed(instance: dg.DagsterInstance, progress: Callable[[str], N
 
     context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
     result = event_feed_sensor(context)
+    if result.skip_reason:  # e.g. handed over to the notification dispatcher, which applies them at once
+        progress(result.skip_reason.skip_message)
     job = defs.resolve_job_def(apply_lead_events.name)
     runs = []
     for request in result.run_requests or []:
