@@ -2,9 +2,9 @@
 
 The dispatcher of `datafactory serve --dispatch` applies events and delivers notifications within a second
 or two; a run per batch would cost 7-12 s of launch each. It writes a journal line per batch (counts only);
-this sensor reads the journal from its cursor (a byte offset) and records each line as a materialization of
-`lead_events` or `notification_deliveries`, with the same counts a run of those assets reports. It never
-opens the lead store.
+this sensor reads the journal from its cursor (the file's inode and a byte offset) and records each line as
+a materialization of `lead_events` or `notification_deliveries`, with the same counts a run of those assets
+reports. It never opens the lead store.
 """
 
 import dagster as dg
@@ -59,9 +59,15 @@ def materialization(entry: JournalEntry) -> dg.AssetMaterialization | None:
 )
 def dispatch_journal_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
     path = journal_path(lead_store.paths().store)
-    entries = read_journal(path, int(context.cursor or 0))
+    try:
+        file_id = path.stat().st_ino
+    except FileNotFoundError:
+        return dg.SensorResult(skip_reason=f"no {path.name} yet (no dispatcher has run)")
+    # cursor "inode:offset": a journal moved away (rotated) and begun again is read from its start
+    read_id, _, offset = (context.cursor or "").rpartition(":")
+    entries = read_journal(path, int(offset) if offset and read_id == str(file_id) else 0)
     if not entries:
         return dg.SensorResult(skip_reason=f"nothing new in {path.name}")
     events = [m for m in (materialization(e) for e in entries) if m is not None]
     context.log.info(f"{len(events)} batch(es) recorded from the dispatcher's journal")
-    return dg.SensorResult(asset_events=events, cursor=str(entries[-1].offset))
+    return dg.SensorResult(asset_events=events, cursor=f"{file_id}:{entries[-1].offset}")
