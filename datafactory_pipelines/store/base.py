@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from datafactory_pipelines.store.change import StoreChange
 
 if TYPE_CHECKING:  # the interface names frames; importing it (a quick `lead set`) loads no pandas
     import pandas as pd
@@ -206,4 +209,35 @@ class LeadStore(Protocol):
 
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None: ...
 
-    def transaction(self) -> AbstractContextManager[Any]: ...
+    # -- changes through the typed change object (store/change.py); never a connection --
+    def change(self, purpose: str) -> AbstractContextManager[StoreChange]:
+        """A whole change: alone (the writer lock, as `exclusive(purpose, atomic=True)`) and in one
+        transaction; everything written through the object it yields happens, or none of it does."""
+        ...
+
+    def reading(self) -> AbstractContextManager[StoreChange]:
+        """Reads that must agree with each other (one transaction), without taking the writer lock."""
+        ...
+
+    def batched_writer(self, purpose: str, idle_seconds: float, yield_seconds: float) -> BatchedChanges:
+        """A long-lived writer (the event server's): each submitted function of the change object runs in a
+        transaction shared with the items submitted together."""
+        ...
+
+    def events_waiting_after(self, after_seq: int, status: str, limit: int) -> list[int]: ...
+
+    def event_counts(self) -> pd.DataFrame: ...  # type, status, n
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Tests and diagnostics only (library code uses `change`): one transaction, as an object that also
+        runs the backend's SQL."""
+        ...
+
+
+class BatchedChanges(Protocol):
+    commits: int
+    yields: int
+
+    def submit(self, work: Callable[[StoreChange], Any]) -> Future: ...
+
+    def close(self) -> None: ...

@@ -181,3 +181,7 @@ CHANGE_PATH_INDEXES = [
 #: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
 TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
                for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]
+
+# the outbox's columns, in table order (notify/outbox.py tells what a message is)
+OUTBOX_COLUMNS = ["outbox_id", "message_id", "created_at", "lead_id", "owner", "previous_owner", "n_changes",
+                  "first_seq", "last_seq", "txn_key", "notes", "routed_at"]
