@@ -51,3 +51,32 @@ def test_the_history_chain_is_appended_in_one_place() -> None:
     heads = [f"{path.relative_to(ROOT)}" for folder in LIBRARY for path in folder.rglob("*.py")
              if "ORDER BY seq DESC LIMIT 1" in path.read_text(encoding="utf-8")]
     assert heads == ["datafactory_pipelines/store/shared_sql.py"]
+
+
+def test_a_change_is_one_transaction_through_a_typed_object_without_a_connection(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from datafactory_pipelines.history import verify_chain
+    from datafactory_pipelines.store import open_store
+
+    store = open_store(tmp_path / "leads.duckdb")
+    rows = [("L00000001", "title", "", "经理"), ("L00000001", "title", "经理", "总监")]
+    with store.change("test: two appends") as tx:
+        assert not hasattr(tx, "execute") and not hasattr(tx, "sql")  # typed methods only
+        tx.append_history(rows, "edit", "李娜", "客户来电")  # a few rows, no frames
+        frame = pd.DataFrame({"lead_id": ["L00000002"], "field": ["company"], "old_value": [""],
+                              "new_value": ["星海科技"]})
+        assert tx.append_history(frame, "rule", pd.Series(["rule a"]), pd.Series(["event e-1"])) == (3, 3)
+        tx.add_meta_value("test_key", "kept")
+    try:
+        with store.change("test: fails half-way") as tx:
+            tx.append_history(rows, "edit", "李娜", "rolled back")
+            tx.add_meta_value("other_key", "gone")
+            raise RuntimeError("the change's next write failed")
+    except RuntimeError:
+        pass
+    history = store.history()
+    assert history["seq"].tolist() == [1, 2, 3] and history["actor"].tolist() == ["李娜", "李娜", "rule a"]
+    assert verify_chain(history).ok
+    with store.reading() as tx:
+        assert tx.meta_value("test_key") == "kept" and tx.meta_value("other_key") is None

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-#: rows as `history.chain_rows` makes them (a few, no frames) or as `history.chain_table` does (Arrow)
-HistoryRows = "list[tuple] | pa.Table"
-
-
 class HistoryTable(Protocol):
     """What a backend does for `append_history`, inside the change's open transaction."""
 
