@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -16,10 +15,6 @@ from datafactory_pipelines.store.schema import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
 )
-
-if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
-    pass
-
 
 # The DDL this code creates: a store set up with the same needs no catalog writes when it is opened.
 DDL_FINGERPRINT = hashlib.sha256("\n".join([str(SCHEMA_VERSION), *DDL]).encode()).hexdigest()[:16]
