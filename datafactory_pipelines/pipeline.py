@@ -56,6 +56,7 @@ from datafactory_pipelines.linkage.engine import (
     link_neighbourhood,
     link_values,
 )
+from datafactory_pipelines.linkage.review import Recalibration, band_pairs
 from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
@@ -642,6 +643,8 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
     timer = PhaseTimer(progress)
     timer.phase("plan")
     config = load_config()
+    # what people's answers about possible matches taught (linkage/review.py): the same in every path
+    config.recalibration = Recalibration.from_json(store.review_recalibration())
     state = store.change_path_state()
     queue = store.link_queue()
     saved = store.link_model()
@@ -671,8 +674,18 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
                           curate_fresh=curate_fresh, link_values=values, link_values_version=version,
                           queue_done=queue_done)
     outcome.path, outcome.reason = path, reason
+    _queue_possible_matches(store, outcome.link, config)
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
+
+
+def _queue_possible_matches(store: LeadStore, link: LinkResult, config: LinkageConfig) -> None:
+    """The change's pairs in the middle band, kept for people to decide (in the change's transaction)."""
+    band = band_pairs(link.pairs, config.review_from, config.review_to)
+    if band.empty:
+        return
+    band["contributions"] = contributions_json(band)
+    store.save_match_reviews(band)
 
 
 def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None, timer: PhaseTimer,
@@ -691,7 +704,8 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
         return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
     con = duckdb_settings.connect()
     try:
-        link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
+        link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs(),
+                          together=store.kept_together_pairs())
         computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None
     finally:
         con.close()
@@ -784,7 +798,9 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
         timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
         stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
         apart = store.kept_apart_pairs(sorted(leads))  # the same lookup as the full pass's, by lead
-        link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
+        together = store.kept_together_pairs(sorted(leads))  # pairs people said are one person
+        link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart,
+                                  together)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, as the store's counters have them now
     touched = counts.loc[counts["col"].isin(config.key_stats)]

@@ -36,6 +36,7 @@ from datafactory_pipelines.history import (
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
+from datafactory_pipelines.store.review_sql import MatchReviewSQL
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     DDL,
@@ -118,7 +119,7 @@ class _InOrderWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)  # after an error: nothing queued runs
 
 
-class DuckDBLeadStore:
+class DuckDBLeadStore(MatchReviewSQL):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -848,8 +849,15 @@ class DuckDBLeadStore:
         from (operators' unmerges), found by join: only the split leads' records are read. With
         `lead_ids` (a change's neighbourhood), only the splits whose two leads are both among them."""
         if lead_ids is None:
-            return self._query(change_sql.KEPT_APART_ALL)
-        return self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
+            split = self._query(change_sql.KEPT_APART_ALL)
+        else:
+            split = self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
+        decided = self.decided_apart_pairs(lead_ids)  # and the pairs people answered "different people"
+        if decided.empty:
+            return split
+        import pandas as pd
+
+        return pd.concat([split, decided], ignore_index=True)
 
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Every record with the columns linkage and survivorship read (`columns`: only these; "import_time"
