@@ -60,17 +60,23 @@ def _truth_of_exports(folder: Path, people: int, seed: int) -> tuple[list[Path],
                                               "person": "x" + truth["person_id"].astype(str)})
 
 
-def score(store, truth: pd.DataFrame) -> tuple[float, float, float]:
+def _joined(store, truths: list[pd.DataFrame]) -> pd.DataFrame:
+    """Each truth joined to the store's rows on the keys it has (the generator's files have one sheet)."""
     links = store.links()[["source_file", "sheet", "source_row", "lead_id", "record_id"]]
-    keys = [c for c in ("source_file", "sheet", "source_row") if c in truth.columns]
-    scored = truth.merge(links, on=keys, how="left")
+    parts = []
+    for truth in truths:
+        keys = [c for c in ("source_file", "sheet", "source_row") if c in truth.columns]
+        parts.append(truth[[*keys, "person"]].merge(links, on=keys, how="left"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def score(store, truths: list[pd.DataFrame]) -> tuple[float, float, float]:
+    scored = _joined(store, truths)
     return pairwise(scored["person"], scored["lead_id"])
 
 
-def person_of_records(store, truth: pd.DataFrame) -> dict[int, str]:
-    links = store.links()[["source_file", "sheet", "source_row", "record_id"]]
-    keys = [c for c in ("source_file", "sheet", "source_row") if c in truth.columns]
-    joined = truth.merge(links, on=keys)
+def person_of_records(store, truths: list[pd.DataFrame]) -> dict[int, str]:
+    joined = _joined(store, truths).dropna(subset=["record_id"])
     return dict(zip(joined["record_id"].astype("int64"), joined["person"], strict=True))
 
 
@@ -100,13 +106,13 @@ def main() -> None:
         truths.append(export_truth)
     if not files:
         parser.error("give GEN_DIR, --exports-seed, or both")
-    truth = pd.concat(truths, ignore_index=True)
+    truth = truths
     started = time.perf_counter()
     for outcome in import_files(store, files):
         if outcome.status != "imported":
             print(f"{outcome.path.name}: {outcome.status} {outcome.error}")
     relink_and_curate(store)
-    print(f"imported and linked {len(truth)} rows from {len(files)} files in {time.perf_counter() - started:.1f}s")
+    print(f"imported and linked {sum(len(t) for t in truths)} rows from {len(files)} files in {time.perf_counter() - started:.1f}s")
     person = person_of_records(store, truth)
     print("| answers | open pairs | P | R | F1 | merges / apart so far | answers that overturned the model | seconds |")
     print("|---|---|---|---|---|---|---|---|")
