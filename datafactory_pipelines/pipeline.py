@@ -74,6 +74,7 @@ from datafactory_pipelines.linkage.incremental import (  # noqa: F401 - their ol
     _value_counts,
     link_change,
 )
+from datafactory_pipelines.linkage.review import Recalibration, band_pairs
 from datafactory_pipelines.linkage.sql import link_values_sql, value_columns
 from datafactory_pipelines.phases import PhaseTimer, peak_rss_gb, release_memory, rss_gb  # noqa: F401
 from datafactory_pipelines.standardize import standardize_frame
@@ -274,6 +275,8 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
     timer = PhaseTimer(progress)
     timer.phase("plan")
     config = load_config()
+    # what people's answers about possible matches taught (linkage/review.py): the same in every path
+    config.recalibration = Recalibration.from_json(store.review_recalibration())
     state = store.change_path_state()
     queue = store.link_queue()
     saved = store.link_model()
@@ -303,6 +306,7 @@ def _relink_and_curate(store: LeadStore, full: bool, retrain: bool, actor: str, 
             action=action, timer=timer, curate_fresh=curate_fresh, match_links=accepted_links,
             change_fields={"link_values": values, "link_values_version": version, "queue_done": queue_done}))
     outcome.path, outcome.reason = path, reason
+    _queue_possible_matches(store, outcome.link, config)
     log.info("relink done: %s path, %s", path, ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings.items()))
     return outcome
 
@@ -321,6 +325,15 @@ def _relink_changes(store: LeadStore, config: LinkageConfig, model: LinkModel, s
     return curate_change(store, request)
 
 
+def _queue_possible_matches(store: LeadStore, link: LinkResult, config: LinkageConfig) -> None:
+    """The change's pairs in the middle band, kept for people to decide (in the change's transaction)."""
+    band = band_pairs(link.pairs, config.review_from, config.review_to)
+    if band.empty:
+        return
+    band["contributions"] = contributions_json(band)
+    store.save_match_reviews(band)
+
+
 def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel | None, timer: PhaseTimer,
                      values: bool = True) -> tuple[LinkResult | None, pa.Table | None]:
     """The full pass's linking: the active records' linkage columns read once as Arrow and linked in
@@ -337,7 +350,8 @@ def _link_everything(store: LeadStore, config: LinkageConfig, model: LinkModel |
         return None, pa.Table.from_pandas(_no_values(), preserve_index=False) if values else None
     con = duckdb_settings.connect()
     try:
-        link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs())
+        link = link_table(table, config, model, con=con, apart=store.kept_apart_pairs(),
+                          together=store.kept_together_pairs())
         computed = con.sql(link_values_sql(config)).to_arrow_table() if values else None
     finally:
         con.close()

@@ -136,7 +136,9 @@ def link_change(store: LeadStore, config: LinkageConfig, model: LinkModel, state
         timer.phase("link", f"{len(added)} new records, {len(records)} in their neighbourhood")
         stats = store.neighbourhood_stats(records["record_id"].astype("int64").tolist())
         apart = store.kept_apart_pairs(sorted(leads))  # the same lookup as the full pass's, by lead
-        link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart)
+        together = store.kept_together_pairs(sorted(leads))  # pairs people said are one person
+        link = link_neighbourhood(link_frame(records), config, model, stats, _population(model, state), apart,
+                                  together)
         link.relinked = np.union1d(link.relinked, removed["record_id"].dropna().astype("int64").unique())
     # the shared contacts of every value the change touched, as the store's counters have them now
     touched = counts.loc[counts["col"].isin(config.key_stats)]

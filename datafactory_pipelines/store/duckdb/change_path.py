@@ -54,8 +54,15 @@ class DuckDBChangePath:
         from (operators' unmerges), found by join: only the split leads' records are read. With
         `lead_ids` (a change's neighbourhood), only the splits whose two leads are both among them."""
         if lead_ids is None:
-            return self._query(change_sql.KEPT_APART_ALL)
-        return self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
+            split = self._query(change_sql.KEPT_APART_ALL)
+        else:
+            split = self._query_with(change_sql.KEPT_APART, {"wanted_leads": _lead_ids(lead_ids)})
+        decided = self.decided_apart_pairs(lead_ids)  # and the pairs people answered "different people"
+        if decided.empty:
+            return split
+        import pandas as pd
+
+        return pd.concat([split, decided], ignore_index=True)
 
 
     def records_for_linkage(self, columns: list[str] | None = None) -> pd.DataFrame:

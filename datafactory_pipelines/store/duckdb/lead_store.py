@@ -31,6 +31,7 @@ from datafactory_pipelines.store.duckdb.connections import (  # noqa: F401 - the
 from datafactory_pipelines.store.duckdb.history_table import DuckDBHistoryTable
 from datafactory_pipelines.store.duckdb.imports import DuckDBImports
 from datafactory_pipelines.store.duckdb.lead_writes import DuckDBLeadWrites
+from datafactory_pipelines.store.duckdb.match_reviews import DuckDBMatchReviews
 from datafactory_pipelines.store.duckdb.operator_changes import DuckDBOperatorChanges
 from datafactory_pipelines.store.duckdb.reading import DuckDBReading
 from datafactory_pipelines.store.duckdb.schema_setup import DDL_FINGERPRINT, DuckDBSchemaSetup  # noqa: F401
@@ -53,7 +54,7 @@ def _connection(con: duckdb.DuckDBPyConnection | DuckDBChange) -> duckdb.DuckDBP
 
 
 class DuckDBLeadStore(DuckDBConnections, DuckDBSchemaSetup, DuckDBImports, DuckDBChangePath,
-                      DuckDBLeadWrites, DuckDBReading, DuckDBOperatorChanges):
+                      DuckDBLeadWrites, DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
