@@ -1,8 +1,8 @@
 """What the notification dispatcher asks the store between passes: is there work, and when is the next.
 
-Read through `store.transaction()` (a read-write connection, nothing written): inside `datafactory serve`
-the event writer keeps a read-write connection open, and DuckDB refuses a second connection to the same
-file in one process with another configuration (read-only).
+Read through `store.reading()` (one transaction on a read-write connection, nothing written, no writer
+lock): inside `datafactory serve` the event writer keeps a read-write connection open, and DuckDB refuses a
+second connection to the same file in one process with another configuration (read-only).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def dispatch_state(store: LeadStore, endpoints: list[str], event_limit: int) -> 
     """The next batch of waiting events (at most `event_limit`), the messages to route, and when the next
     delivery to one of `endpoints` (configured, enabled) falls due: a pending one at its next attempt, one
     being sent when its lease runs out."""
-    with store.transaction() as con:
+    with store.reading() as tx:
+        con = tx._con  # noqa: SLF001 - this module is the store's own (DuckDB)
         first, last, count = con.execute(
             "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0), count(*) FROM "
             "(SELECT seq FROM events WHERE status = ? ORDER BY seq LIMIT ?)", [RECEIVED, event_limit]).fetchall()[0]
