@@ -25,7 +25,9 @@ from python_calamine import CalamineWorkbook
 
 from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
 from datafactory_pipelines.config import Paths
+from datafactory_pipelines.ingest.cells import add_provenance, read_cells
 from datafactory_pipelines.ingest.containers import file_date, read_html_tables, read_spreadsheetml, sniff
+from datafactory_pipelines.ingest.dates_by_column import read_dates_by_column
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
@@ -51,6 +53,7 @@ class RawSheet:
     columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
     warnings: list[str] = field(default_factory=list)  # roles read with little confidence
     notes: list[str] = field(default_factory=list)  # e.g. rows dated by the file's own date
+    cells: dict = field(default_factory=dict)  # what reading every cell added: contacts outside their column
 
 
 @dataclass
@@ -212,14 +215,14 @@ def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], 
             frame = arrow.to_pandas()
             frame = frame.astype(object).where(frame.notna(), "")
             frame.columns = range(frame.shape[1])
-            frame.attrs["non_blank"] = _non_blank_rows(arrow)
+            frame.attrs["non_blank"] = _non_blank_arrow_rows(arrow)
             tables.append((name, frame, first_rows[name] or 1))
         return tables, hidden
     except Exception:
         return None
 
 
-def _non_blank_rows(table: pa.Table) -> np.ndarray:
+def _non_blank_arrow_rows(table: pa.Table) -> np.ndarray:
     """Rows with any cell that is more than whitespace, computed in Arrow (much faster than str.strip)."""
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for column in table.columns:
@@ -338,13 +341,19 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if table.empty or not (table != "").to_numpy().any():
         raise IngestError(file_name, "the sheet is empty", sheet=sheet)
     header_idx = _find_header(table, pinned)
+    guessed: list[str] = []
     if header_idx is None:
-        raise IngestError(
-            file_name,
-            f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected column names "
-            "such as 姓名/联系人, 手机/电话, 邮箱 (Name, Mobile, Email)",
-            sheet=sheet,
-        )
+        if not _holds_contacts(table):
+            raise IngestError(
+                file_name,
+                f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected column names "
+                "such as 姓名/联系人, 手机/电话, 邮箱 (Name, Mobile, Email)",
+                sheet=sheet,
+            )
+        # no header a person would recognize, but phones and emails in the cells: read them by content
+        table, header_idx = _with_made_up_header(table), 0
+        first_row -= 1
+        guessed.append("no header row: every row read as data, columns placed by what their cells hold")
     header = [str(c).strip() for c in table.iloc[header_idx]]
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
     if "non_blank" in table.attrs:
@@ -360,7 +369,9 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
 
     roles = decide_roles(header, body[keep], pinned)
     mapping = mapping_of(roles)
-    if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}):
+    codes_only = any(r.identifier for r in roles)  # contact-like values that are codes: quarantined, not rejected
+    if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}) and not codes_only \
+            and not _cells_hold_contacts(body[keep], roles):
         raise IngestError(
             file_name,
             "no contact column (手机, 邮箱, 微信, QQ, 抖音, 快手 / Mobile, Email, WeChat …) in the header "
@@ -382,6 +393,8 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
             frame[f] = frame[f].where(column.str.strip() == "", joined)
         else:
             frame[f] = frame[f].where(frame[f] != "", column)
+    cells, provenance = read_cells(frame, body, roles)
+    date_notes = read_dates_by_column(frame, roles)
     extra_names: dict[int, str] = {}
     for r in roles:
         if r.role in (OWNER, REFERRER) and r.role not in CANONICAL_FIELDS:
@@ -394,6 +407,8 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         frame["extra"] = extras.to_json(orient="records", lines=True, force_ascii=False).splitlines()
     else:
         frame["extra"] = "{}"
+    if cells.contacts_outside_column:
+        frame["extra"] = add_provenance(frame["extra"].tolist(), provenance)
     frame.insert(0, "source_row", range(first_row + header_idx + 1, first_row + header_idx + 1 + len(body)))
     frame.insert(0, "sheet", sheet)
     frame = frame[keep].reset_index(drop=True)
@@ -405,9 +420,38 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         rows_read=len(frame),
         blank_rows=int(len(body) - len(frame)),
         columns=[r.as_dict() for r in roles],
-        warnings=warnings_of(roles),
+        warnings=guessed + warnings_of(roles),
+        notes=date_notes,
+        cells=cells.as_dict(),
     )
     return frame[RAW_COLUMNS], info
+
+
+_HOLDS_CONTACT = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)|0\d{2,3}-?\d{7,8}|[\w.+-]+@[\w-]+\.\w")
+
+
+def _holds_contacts(table: pd.DataFrame) -> bool:
+    """Whether the first rows of a sheet hold phones or emails in any cell."""
+    head = table.head(HEADER_SEARCH_ROWS)
+    return any(_HOLDS_CONTACT.search(str(c)) for row in head.itertuples(index=False) for c in row)
+
+
+def _with_made_up_header(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a header row of our own ("列1", "列2", …) before its first row."""
+    header = pd.DataFrame([[f"列{i + 1}" for i in range(table.shape[1])]], columns=table.columns)
+    out = pd.concat([header, table], ignore_index=True)
+    out.attrs = {}
+    if "non_blank" in table.attrs:
+        out.attrs["non_blank"] = np.concatenate([[True], table.attrs["non_blank"]])
+    return out
+
+
+def _cells_hold_contacts(body: pd.DataFrame, roles: list) -> bool:
+    """Contacts in cells outside any contact column (a name cell with its phone): the sheet is a lead list."""
+    probe = pd.DataFrame({f: pd.Series("", index=range(min(len(body), 200)), dtype=object)
+                          for f in CANONICAL_FIELDS})
+    reading, _ = read_cells(probe, body.head(200).reset_index(drop=True), roles)
+    return reading.contacts_outside_column > 0
 
 
 def _cell_text(value: object) -> str:

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.ingest.headers import canonical_field, header_role
+from datafactory_pipelines.ingest.headers import canonical_field, header_role, is_identifier_header
+from datafactory_pipelines.ingest.identifiers import identifier_evidence
 from datafactory_pipelines.ingest.mixed import QQ_NUMBER
 from datafactory_pipelines.masking import mask_value
+from datafactory_pipelines.standardize.chinese import simplified_table
 from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.name import SALUTATIONS, SURNAME_ONLY_SALUTATIONS
@@ -131,7 +133,10 @@ def sample_values(values: pd.Series) -> pd.Series:
     spread = _spread(values, SAMPLE_SIZE * 4)
     # read as the standardizers read it: control and bidi characters dropped (a stray U+202E is no reason
     # for a column of names not to look like names)
-    text = pd.Series(as_strings(spread.astype(str).tolist()).to_pylist(), index=spread.index, dtype=object).str.strip()
+    # and in simplified characters (陳大文 is a name as 陈大文 is), for the profile only: the file's text is kept
+    table = simplified_table()
+    text = pd.Series([v.translate(table) for v in as_strings(spread.astype(str).tolist()).to_pylist()],
+                     index=spread.index, dtype=object).str.strip()
     text = text[text != ""]
     return _spread(text, SAMPLE_SIZE)
 
@@ -190,6 +195,7 @@ class ColumnRole:
     sample: str = ""  # masked
     header_vote: str | None = None
     content: dict[str, float] = field(default_factory=dict)
+    identifier: bool = False  # a column of codes (客户编号, 订单号): an extra attribute, never a contact
 
     @property
     def uncertain(self) -> bool:
@@ -241,9 +247,15 @@ def decide_roles(headers: list[str], body: pd.DataFrame, pinned: dict[str, str] 
         values = body.iloc[:, i] if i < body.shape[1] else pd.Series([], dtype=object)
         vote = header_role(header)
         profile = profile_values(samples[i], contacts, sampled=True)
-        role, confidence = _one_column(vote, profile)
+        codes = _identifier_reason(header, vote, samples[i], profile)
+        if codes:
+            role, confidence = None, 0.9
+        else:
+            role, confidence = _one_column(vote, profile)
         column = ColumnRole(i, header, role, confidence, _evidence(vote, profile), header_vote=vote,
-                            content=profile.shares)
+                            content=profile.shares, identifier=bool(codes))
+        if codes:
+            column.evidence += f"; identifiers, not contacts: {codes}"
         if header in pinned:
             column.role = None if pinned[header] in ("", "extra", "ignore") else pinned[header]
             column.confidence = 1.0
@@ -252,6 +264,23 @@ def decide_roles(headers: list[str], body: pd.DataFrame, pinned: dict[str, str] 
         roles.append(column)
     _resolve(roles, body, set(pinned))
     return roles
+
+
+def _identifier_reason(header: str, vote: str | None, sample: pd.Series, profile: ColumnProfile) -> str:
+    """Why a column holds codes rather than contacts ('' when it does not): its header names codes
+    (客户编号, Order No) and its values are not mostly phones or emails, or, under a header that names
+    no contact, its values share one fixed shape, one per row (C000123, 2026120700017), or count up."""
+    if vote in ("name", "company", "address", "title", "collected_at", "source", OWNER, REFERRER, "extra"):
+        return ""
+    s = profile.shares
+    real_contacts = s.get("mobile", 0) + s.get("landline", 0) + s.get("email", 0)
+    if real_contacts >= 0.5 or s.get("date", 0) >= 0.5:
+        return ""
+    if is_identifier_header(header):
+        return "the header names codes"
+    if vote in CONTACT_ROLES or vote == MIXED:  # 微信 / QQ / 联系方式 headers: the header's word stands
+        return ""
+    return identifier_evidence(sample)
 
 
 def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, float]:
@@ -263,7 +292,7 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     phone = contact_kinds["mobile"] + contact_kinds["landline"]
     # a short number in a phone column is a bad phone, not a QQ number: QQ counts only where the header
     # does not name one kind
-    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote in (MIXED, None) else 0.0)
+    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote == MIXED else 0.0)
     kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], ids))
     content_kind, share = profile.best()
 
@@ -299,7 +328,7 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     # unknown header: content alone, and only when it is clear
     if kinds_present >= 2 and phone + contact_kinds["email"] + contact_kinds["wechat"] >= 0.7:
         return MIXED, 0.7
-    if content_kind in ("code",) or share < 0.8:
+    if content_kind in ("code", "qq") or share < 0.8:  # a QQ number needs a header that says QQ
         return None, 0.0
     return _CONTENT_KIND_TO_ROLE.get(content_kind), min(share, 0.95) * 0.85
 
