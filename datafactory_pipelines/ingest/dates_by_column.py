@@ -5,11 +5,14 @@ import says so."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datafactory_pipelines.standardize.dates import standardize_date
 
-_SLASH = r"^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})(?:\s|$)"
+_SLASH = r"^\s*(?P<first>\d{1,2})\s*[/.-]\s*(?P<second>\d{1,2})\s*[/.-]\s*(?P<year>\d{4})(?:\s|$)"
 
 
 def day_first(values: pd.Series) -> bool | None:
@@ -17,17 +20,20 @@ def day_first(values: pd.Series) -> bool | None:
     parts = values.astype(str).str.extract(_SLASH).dropna()
     if parts.empty:
         return None
-    first, second = parts[0].astype(int), parts[1].astype(int)
+    first, second = parts["first"].astype(int), parts["second"].astype(int)
     return bool((first > 12).sum() > (second > 12).sum())
 
 
 def read_dates_by_column(frame: pd.DataFrame, roles: list) -> list[str]:
     """Day-first columns' slash dates written as ISO dates (month-first ones read as they are); report notes."""
     column = frame["collected_at"].astype(str)
-    order = day_first(column)
+    slash = np.asarray(pc.match_substring_regex(pa.array(column.to_numpy(), type=pa.string()), _SLASH)
+                       .to_numpy(zero_copy_only=False), dtype=bool)  # RE2: a column of ISO dates costs little
+    if not slash.any():
+        return []
+    order = day_first(column[slash])
     if order is None:
         return []
-    slash = column.str.contains(_SLASH, regex=True)
     if order:  # month first is how the standardizer reads them anyway: the file's text is kept then
         distinct = column[slash].unique()
         read = {v: standardize_date(v, day_first=True) for v in distinct}

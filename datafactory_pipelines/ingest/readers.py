@@ -32,6 +32,7 @@ from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
+from datafactory_pipelines.ingest.people_in_row import stack_people
 from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
 from datafactory_pipelines.ingest.safety import check_zip_container
 
@@ -308,6 +309,8 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
     best, best_score = None, 1
     head = [[str(c).strip() for c in row] for row in table.head(HEADER_SEARCH_ROWS).itertuples(index=False)]
     for i, row in enumerate(head):
+        if any(_CONTACT_VALUE.search(c) for c in row if c):
+            continue  # a row holding a phone or an email is data, whatever words stand beside them
         score = header_score(row) + sum(c in pinned for c in row if c) * 2 if pinned else header_score(row)
         if score > best_score:
             best, best_score = i, score
@@ -366,6 +369,15 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if maybe_header.any():  # a header repeated inside the data (lists pasted together)
         keep &= ~(body[maybe_header] == pd.Series(header, index=body.columns)).all(axis=1).reindex(
             body.index, fill_value=False).to_numpy()
+    positions = np.arange(len(body))  # the body row each frame row comes from (several people share a row)
+    rows_in_sheet = len(body)
+    people = stack_people(header, body[keep].reset_index(drop=True))
+    if people is not None:
+        kept_rows = np.flatnonzero(keep)
+        header, body, at = people
+        positions, keep = kept_rows[at], np.ones(len(body), dtype=bool)
+        guessed.append(f"several people in one row: {len(body)} people read from {len(kept_rows)} rows, "
+                       "each with only the contacts of their own columns")
 
     roles = decide_roles(header, body[keep], pinned)
     mapping = mapping_of(roles)
@@ -409,7 +421,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         frame["extra"] = "{}"
     if cells.contacts_outside_column:
         frame["extra"] = add_provenance(frame["extra"].tolist(), provenance)
-    frame.insert(0, "source_row", range(first_row + header_idx + 1, first_row + header_idx + 1 + len(body)))
+    frame.insert(0, "source_row", first_row + header_idx + 1 + positions)
     frame.insert(0, "sheet", sheet)
     frame = frame[keep].reset_index(drop=True)
     info = RawSheet(
@@ -418,7 +430,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         headers={header[i]: f for i, f in mapping.items()},
         extra_headers=[header[i] for i, name in extra_names.items() if name == header[i]],
         rows_read=len(frame),
-        blank_rows=int(len(body) - len(frame)),
+        blank_rows=int(rows_in_sheet - len(np.unique(positions[keep]))),
         columns=[r.as_dict() for r in roles],
         warnings=guessed + warnings_of(roles),
         notes=date_notes,

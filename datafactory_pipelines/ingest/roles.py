@@ -326,6 +326,9 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     if vote is not None:
         return vote, 0.9
     # unknown header: content alone, and only when it is clear
+    words = max(s.get("name", 0), s.get("company", 0), s.get("title", 0))
+    if phone + contact_kinds["email"] >= 0.5 and words >= 0.5:  # 姓名：张伟 电话：138…: a registration per cell
+        return None, 0.6
     if kinds_present >= 2 and phone + contact_kinds["email"] + contact_kinds["wechat"] >= 0.7:
         return MIXED, 0.7
     if content_kind in ("code", "qq") or share < 0.8:  # a QQ number needs a header that says QQ
