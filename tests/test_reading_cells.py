@@ -164,3 +164,13 @@ def test_several_people_in_one_row_each_keep_only_their_own_contacts(tmp_path: P
     assert (records["mobile_alternates"] == "").all()  # one person's phone never another's
     assert records["source_row"].tolist() == [2, 2, 3, 3, 3]
     assert records["company"].tolist()[:3] == ["星海科技有限公司", "星海科技有限公司", "远航贸易有限公司"]
+
+
+def test_someone_elses_number_in_a_remark_or_a_second_name_column_is_not_the_leads(tmp_path: Path) -> None:
+    rows = [["姓名", "手机", "紧急联系人", "备注"],
+            ["张伟", _mobile(0), "李娜 13900579999", "紧急联系人电话: 13900578888"],
+            ["王芳", _mobile(2), "", "老板微信: boss_wang88 邮箱: wangfang@163.com"]]
+    records = prepare_file(write_csv(tmp_path / "x.csv", rows)).records
+    assert records["mobile_alternates"].tolist() == ["", ""]
+    assert records["wechat"].tolist() == ["", ""]
+    assert records["email"].tolist() == ["", "wangfang@163.com"]  # labelled, and hers

@@ -52,6 +52,10 @@ _PHONE = re.compile(r"(?<![0-9A-Za-z.])(?:[(（]?\+?\s?86[)）]?[-\s]?)?[(（]?\
                     r"(?:\s*(?:转|分机|ext\.?|#)\s*\d{1,6})?(?![0-9A-Za-z])")
 _PHONE_LABEL_BEFORE = re.compile(r"(?i)(?:手机号?码?|电话号?码?|座机|固话|备用|联系方式|联系电话|新号码?|号码|移动电话|"
                                  r"tel|mobile|phone|cell|电)\s*[:：]?\s*$")
+_EMAIL_LABEL_BEFORE = re.compile(r"(?i)(?:邮箱|邮件|电邮|email|e-mail|mail)\s*(?:地址)?\s*[:：]?\s*$")
+# words before a number that make it someone else's: 紧急联系人电话, 推荐人手机, 助理电话, 老板微信
+_SOMEONE_ELSE = re.compile(r"联系人|紧急|推荐|介绍|助理|秘书|同事|老板|负责人|家人|爱人|家属|太太|老公|老婆|朋友|"
+                           r"销售|业务员|客服|我司|本公司|前台")
 _STRUCT_LABEL = re.compile(r"(?i)(?P<label>联系人|联络人|姓名|名字|称呼|客户|公司名称|公司|单位|职位|职务|职称|头衔|"
                            r"地址|手机号?码?|电话|座机|邮箱|email|e-mail|微信号?|qq号?|备用|"
                            r"name|company|title|mobile|phone|tel)\s*[:：]\s*")
@@ -101,10 +105,17 @@ def split_cell(cell: str, labelled_only: bool = False, readable: dict[str, bool]
         return parts
     mask = list(simple)
     for m in _EMAIL.finditer(simple):
+        before = simple[max(0, m.start() - 12):m.start()]
+        if labelled_only and not _EMAIL_LABEL_BEFORE.search(before[-8:]):
+            continue
+        if not keep_unreadable and _SOMEONE_ELSE.search(before):
+            continue
         parts.emails.append(text[m.start():m.end()].replace(" ", ""))
         _blank(mask, m.start(), m.end())
     for m in _LABELLED_ID.finditer("".join(mask)):
         value, label = m.group("value"), m.group("label").lower()
+        if not keep_unreadable and _SOMEONE_ELSE.search(simple[max(0, m.start() - 8):m.start()]):
+            continue
         if label.startswith(("qq", "扣")):
             if not value.isdigit():
                 continue
@@ -122,8 +133,11 @@ def split_cell(cell: str, labelled_only: bool = False, readable: dict[str, bool]
         if sum(c.isdigit() for c in candidate) < 7 and not _SCIENTIFIC.fullmatch(candidate):
             continue
         reads = readable.get(candidate, False) if readable is not None else True
-        if labelled_only and not _PHONE_LABEL_BEFORE.search(masked[max(0, m.start() - 8):m.start()]):
+        before = masked[max(0, m.start() - 12):m.start()]
+        if labelled_only and not _PHONE_LABEL_BEFORE.search(before[-8:]):
             continue
+        if not keep_unreadable and _SOMEONE_ELSE.search(before.split("\x00")[-1]):
+            continue  # 紧急联系人电话: 139…: a number, but not this lead's
         if not reads and not keep_unreadable:
             continue
         parts.phones.append(candidate)
@@ -216,7 +230,8 @@ def mode_of(role: ColumnRole, roles: list[ColumnRole]) -> str:
         if role.header_vote == "extra":
             return REMARK
         date_like = role.content.get("date", 0) >= 0.5
-        return "" if date_like or role.header_vote in ("owner", "referrer") else FREE
+        # another person's columns (a second name column, the owner, the referrer) hold their contacts
+        return "" if date_like or role.header_vote in ("owner", "referrer", "name") else FREE
     if role.role in ("mobile", MIXED, "email", "wechat") and not has_name:
         return BESIDE_CONTACT
     return ""
