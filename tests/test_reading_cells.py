@@ -174,3 +174,17 @@ def test_someone_elses_number_in_a_remark_or_a_second_name_column_is_not_the_lea
     assert records["mobile_alternates"].tolist() == ["", ""]
     assert records["wechat"].tolist() == ["", ""]
     assert records["email"].tolist() == ["", "wangfang@163.com"]  # labelled, and hers
+
+
+def test_the_import_report_counts_contacts_read_outside_their_column(tmp_path: Path) -> None:
+    from datafactory_pipelines.pipeline import import_file
+    from datafactory_pipelines.store import open_store
+
+    rows = [["联系人", "公司", "备注"], ["张伟 13900570001", "星海科技有限公司", "备用: 13900570002"],
+            ["李娜", "星海科技有限公司", "微信: lina_88"]]
+    store = open_store(tmp_path / "leads.duckdb")
+    outcome = import_file(store, write_xlsx(tmp_path / "x.xlsx", rows))
+    assert outcome.status == "imported" and outcome.rows_unreachable == 0
+    sheets = json.loads(store.imports()["sheets"].iloc[0])
+    assert sheets[0]["cells"]["contacts_outside_column"] == 3
+    assert sheets[0]["cells"]["contacts_by_column"] == {"联系人": 1, "备注": 2}
