@@ -188,3 +188,14 @@ def test_the_import_report_counts_contacts_read_outside_their_column(tmp_path: P
     sheets = json.loads(store.imports()["sheets"].iloc[0])
     assert sheets[0]["cells"]["contacts_outside_column"] == 3
     assert sheets[0]["cells"]["contacts_by_column"] == {"联系人": 1, "备注": 2}
+
+
+def test_repeated_contact_headers_are_several_people_and_two_phone_columns_are_one(tmp_path: Path) -> None:
+    rows = [["公司", "联系人", "手机", "联系人", "手机", "地址"],
+            ["星海科技有限公司", "张伟", _mobile(0), "李娜", _mobile(1), "杭州市某路1号"]]
+    records = prepare_file(write_xlsx(tmp_path / "dup.xlsx", rows)).records
+    assert records["name"].tolist() == ["张伟", "李娜"]
+    assert records["mobile"].tolist() == [_mobile(0), _mobile(1)]
+    one = [["姓名", "电话1", "电话2"], ["张伟", _mobile(0), _mobile(1)]]
+    records = prepare_file(write_xlsx(tmp_path / "one.xlsx", one)).records
+    assert len(records) == 1 and records["mobile_alternates"].iloc[0] == _mobile(1)

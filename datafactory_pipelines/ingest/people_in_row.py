@@ -42,24 +42,46 @@ def split_index(header: str) -> tuple[str, int | None]:
 
 
 def person_groups(headers: list[str]) -> dict[int, dict[str, int]] | None:
-    """person number -> {base header: column}; None unless at least two people have a contact column."""
+    """person number -> {base header: column}; None unless at least two people have a name column
+    (电话1 / 电话2 beside one 姓名 are one person's two numbers)."""
     groups: dict[int, dict[str, int]] = {}
-    bases: dict[str, str] = {}
     for i, header in enumerate(headers):
         base, index = split_index(header)
         if index is None or not 1 <= index <= 10 or header_role(base) not in _PERSON_ROLES:
             continue
         groups.setdefault(index, {})[normalize_header(base)] = i
-        bases[normalize_header(base)] = base
-    with_contact = [k for k, cols in groups.items() if any(header_role(b) in _CONTACT_ROLES for b in cols)]
-    if len(with_contact) < 2 and not (len(with_contact) == 1 and _unnumbered_first(headers, groups)):
-        return None
     first = _unnumbered_first(headers, groups)
     if first and 1 not in groups:
         groups[1] = first
-    if len([k for k, cols in groups.items() if any(header_role(b) in _CONTACT_ROLES for b in cols)]) < 2:
+    if _named(groups) < 2:
+        groups = _repeated_headers(headers)
+    if _named(groups) < 2:
         return None
     return dict(sorted(groups.items()))
+
+
+def _named(groups: dict[int, dict[str, int]]) -> int:
+    return sum(any(header_role(b) == "name" for b in cols) for cols in groups.values())
+
+
+def _repeated_headers(headers: list[str]) -> dict[int, dict[str, int]]:
+    """联系人 / 手机 / 联系人 / 手机: the same name header again starts the next person, who takes the
+    person columns up to the one after."""
+    keys = [normalize_header(h) for h in headers]
+    names = [i for i, k in enumerate(keys) if header_role(k) == "name" and keys.count(k) >= 2]
+    if len({keys[i] for i in names}) != 1:
+        return {}
+    groups: dict[int, dict[str, int]] = {}
+    for number, start in enumerate(names, start=1):
+        end = names[number] if number < len(names) else len(keys)
+        cols = {keys[start]: start}
+        for i in range(start + 1, end):
+            if header_role(keys[i]) in _PERSON_ROLES - {"name"} and keys[i] not in cols:
+                cols[keys[i]] = i
+            else:
+                break  # a shared column (company, address) ends the person
+        groups[number] = cols
+    return groups
 
 
 def _unnumbered_first(headers: list[str], groups: dict[int, dict[str, int]]) -> dict[str, int]:
@@ -84,6 +106,8 @@ def stack_people(header: list[str], body: pd.DataFrame
     for cols in groups.values():
         for b, i in cols.items():
             display.setdefault(b, split_index(header[i])[0] or header[i])
+    if len(set(display.values())) < len(display):  # two bases shown alike: keep the normalized keys
+        display = {b: b for b in display}
     parts, positions = [], []
     for number, cols in groups.items():
         part = pd.DataFrame({f"s{i}": body.iloc[:, i].to_numpy() for i in shared})
