@@ -199,3 +199,13 @@ def test_repeated_contact_headers_are_several_people_and_two_phone_columns_are_o
     one = [["姓名", "电话1", "电话2"], ["张伟", _mobile(0), _mobile(1)]]
     records = prepare_file(write_xlsx(tmp_path / "one.xlsx", one)).records
     assert len(records) == 1 and records["mobile_alternates"].iloc[0] == _mobile(1)
+
+
+def test_date_columns_under_unknown_headers_are_dates_not_wechat_or_qq(tmp_path: Path) -> None:
+    rows = [["姓名", "手机", "rq", "dt"]]
+    rows += [[p, _mobile(i), f"{['Jan', 'Mar', 'May'][i % 3]}-{i + 1:02d}-2026", f"202603{i + 1:02d}"]
+             for i, p in enumerate(PEOPLE)]
+    raw = read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+    roles = roles_of(raw)
+    assert roles["rq"] in ("collected_at", "extra") and roles["dt"] in ("collected_at", "extra")
+    assert (raw.table["wechat"] == "").all() and (raw.table["qq"] == "").all()

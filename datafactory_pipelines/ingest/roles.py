@@ -166,20 +166,24 @@ def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool
         contacts = contact_lookup(list(distinct))
     flags = np.array([contacts[v] for v in distinct], dtype=bool).reshape(-1, 3)
     is_mobile, is_landline, is_email = flags[:, 0], flags[:, 1], flags[:, 2]
+    # a date (20260305, Mar-05-2026) is never a WeChat id, a QQ number or a code
+    is_date = np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
+                                                       and not v.isdigit()) for v in distinct], dtype=bool)
+    is_date |= np.array([len(v) == 8 and v.isdigit() and standardize_date(v) != "" for v in distinct], dtype=bool)
     checks = {
         "mobile": is_mobile,
         "landline": is_landline,
         "email": is_email,
-        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email,
-        "qq": np.array([bool(QQ_NUMBER.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
+        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email
+        & ~is_date,
+        "qq": np.array([bool(QQ_NUMBER.match(v)) for v in distinct]) & ~is_mobile & ~is_landline & ~is_date,
         "name": np.array([looks_like_chinese_name(v) or looks_like_romanized_name(v) for v in distinct]),
         "company": np.array([bool(_COMPANY.search(v)) for v in distinct]),
         "title": np.array([_SPACE.sub("", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
                            and len(v) <= 12 for v in distinct]),
         "address": np.array([bool(_ADDRESS.search(v)) and len(v) >= 6 for v in distinct]),
-        "date": np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
-                                                          and not v.isdigit()) for v in distinct]),
-        "code": np.array([bool(_CODE.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
+        "date": is_date,
+        "code": np.array([bool(_CODE.match(v)) for v in distinct]) & ~is_mobile & ~is_landline & ~is_date,
     }
     shares = {kind: float((weight * hit).sum()) for kind, hit in checks.items()}
     return ColumnProfile({k: round(v, 3) for k, v in shares.items() if v > 0}, n, len(distinct) / n)
