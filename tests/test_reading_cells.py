@@ -110,6 +110,7 @@ def test_traditional_headers_and_values_read_like_simplified_ones(tmp_path: Path
     records = prepare_file(tmp_path / "tw.xlsx").records
     assert records["name"].tolist() == ["陈大文", "张伟"]
     assert records["company"].iloc[0] == "深圳鼎新软件股份有限公司"
+    assert records["title"].tolist() == ["销售总监", "采购经理"]
 
 
 def test_dates_in_common_forms_and_the_day_month_order_per_column(tmp_path: Path) -> None:
