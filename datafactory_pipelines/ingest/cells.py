@@ -68,7 +68,10 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _DIGIT = re.compile(r"\d")
 # which cells are worth reading at all (RE2, over the distinct values of a column at once)
 _HAS_CONTACT = r"\d{7}|\d{3,4}[-\s]\d{3,4}|@|＠|[eE]\+1\d|微信|威信|(?i:wechat|weixin|wx|vx|qq)|扣扣"
-_HAS_PARTS = _HAS_CONTACT + r"|[(（]|[:：]|[,，/;；、]|\S\s+\S"
+# a name cell worth splitting: a contact, a label, a separator, or a title or company beside the name
+# (张伟（销售总监）, 张伟 采购经理); "Zhang Wei" and 张伟(先生) are names as they are
+_TITLE_OR_FIRM = r"(?:经理|总监|主管|专员|工程师|助理|总裁|董事|主任|顾问|代表|会计|出纳|文员|有限|公司|集团|(?i:manager|director))"
+_HAS_PARTS = _HAS_CONTACT + r"|[:：]|[,，/;；、]|[(（][^)）]*" + _TITLE_OR_FIRM + r"|\s\S*" + _TITLE_OR_FIRM
 
 
 @dataclass
