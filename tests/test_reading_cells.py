@@ -210,3 +210,11 @@ def test_date_columns_under_unknown_headers_are_dates_not_wechat_or_qq(tmp_path:
     roles = roles_of(raw)
     assert roles["rq"] in ("collected_at", "extra") and roles["dt"] in ("collected_at", "extra")
     assert (raw.table["wechat"] == "").all() and (raw.table["qq"] == "").all()
+
+
+def test_a_headerless_sheet_whose_first_row_has_no_phone_keeps_that_row(tmp_path: Path) -> None:
+    rows = [["张伟", "", "星海科技有限公司"]] + [[p, _mobile(i), "远航贸易有限公司"] for i, p in enumerate(PEOPLE[1:])]
+    path = tmp_path / "x.csv"
+    path.write_text("\n".join(",".join(r) for r in rows), encoding="utf-8")
+    raw = read_file(path, pinned={})
+    assert raw.table["name"].tolist() == PEOPLE

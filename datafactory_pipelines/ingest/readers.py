@@ -33,7 +33,16 @@ from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_scor
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
 from datafactory_pipelines.ingest.people_in_row import stack_people
-from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
+from datafactory_pipelines.ingest.roles import _COMPANY as COMPANY_WORDS
+from datafactory_pipelines.ingest.roles import (
+    MIXED,
+    OWNER,
+    REFERRER,
+    decide_roles,
+    looks_like_chinese_name,
+    mapping_of,
+    warnings_of,
+)
 from datafactory_pipelines.ingest.safety import check_zip_container
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -318,8 +327,8 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
         return best
     for i, row in enumerate(head[:-1]):
         labels = [c for c in row if c]
-        if len(labels) >= 2 and not any(_CONTACT_VALUE.search(c) for c in labels) \
-                and any(_CONTACT_VALUE.search(c) for c in head[i + 1]):
+        if len(labels) >= 2 and not any(_CONTACT_VALUE.search(c) or _looks_like_data(c) for c in labels) \
+                and any(_CONTACT_VALUE.search(c) for row in head[i + 1:i + 4] for c in row):
             return i
     return None
 
@@ -440,6 +449,11 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
 
 
 _HOLDS_CONTACT = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)|0\d{2,3}-?\d{7,8}|[\w.+-]+@[\w-]+\.\w")
+
+
+def _looks_like_data(cell: str) -> bool:
+    """A person's name or a company's: a value, never a column label."""
+    return looks_like_chinese_name(cell) or bool(COMPANY_WORDS.search(cell)) and len(cell) > 6
 
 
 def _holds_contacts(table: pd.DataFrame) -> bool:
