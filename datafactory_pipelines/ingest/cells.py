@@ -38,6 +38,7 @@ from datafactory_pipelines.ingest.roles import (
 )
 from datafactory_pipelines.standardize.chinese import simplified_table
 from datafactory_pipelines.standardize.phone import standardize_phones
+from datafactory_pipelines.standardize.text import as_strings
 
 NAME, REMARK, FREE, BESIDE_CONTACT = "name", "remark", "free", "beside_contact"
 PROVENANCE_KEY = "contacts_found_in"  # extra attribute: the columns a row's contacts were read from
@@ -214,11 +215,18 @@ def split_cells(cells: list[str], labelled_only: bool = False, keep_unreadable: 
     return [split_cell(c, labelled_only, readable, keep_unreadable) for c in cells]
 
 
-def worth_reading(values: list[str], pattern: str) -> np.ndarray:
-    """Which distinct values may hold parts (RE2 over Arrow: a column of plain names costs next to nothing)."""
-    if not values:
+def _arrow_text(column: pd.Series) -> pa.Array:
+    try:
+        return pc.fill_null(pa.array(column.to_numpy(), type=pa.string(), from_pandas=True), "")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers among the strings
+        return as_strings(column.tolist())
+
+
+def worth_reading(values: pa.Array, pattern: str) -> np.ndarray:
+    """Which cells may hold parts (RE2 over Arrow: a column of plain names costs next to nothing)."""
+    if not len(values):
         return np.zeros(0, dtype=bool)
-    hits = pc.match_substring_regex(pa.array(values, type=pa.string()), pattern)
+    hits = pc.match_substring_regex(values, pattern)
     return np.asarray(pc.fill_null(hits, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -280,19 +288,17 @@ def read_cells(frame: pd.DataFrame, body: pd.DataFrame, roles: list[ColumnRole])
         mode = mode_of(role, roles)
         if not mode or role.index >= body.shape[1]:
             continue
-        column = body.iloc[:, role.index].astype(str)
-        distinct = list(pd.unique(column))
         pattern = _HAS_PARTS if mode in (NAME, BESIDE_CONTACT) else _HAS_CONTACT
-        chosen = [v for v, hit in zip(distinct, worth_reading(distinct, pattern), strict=True) if hit]
-        if not chosen:
-            continue
-        parsed = dict(zip(chosen, split_cells(chosen, labelled_only=mode == REMARK, keep_unreadable=mode == NAME),
-                          strict=True))
-        codes = pd.Series(column.to_numpy()).map({v: i for i, v in enumerate(chosen)})
-        rows = np.flatnonzero(codes.notna().to_numpy())
+        # RE2 over the whole column first (Arrow, no Python per row): most cells hold nothing more
+        hits = worth_reading(_arrow_text(body.iloc[:, role.index]), pattern)
+        rows = np.flatnonzero(hits)
         if not len(rows):
             continue
-        parts = [parsed[chosen[int(c)]] for c in codes.to_numpy()[rows]]
+        cells = body.iloc[rows, role.index].astype(str).to_numpy()
+        chosen = list(pd.unique(cells))
+        parsed = dict(zip(chosen, split_cells(chosen, labelled_only=mode == REMARK, keep_unreadable=mode == NAME),
+                          strict=True))
+        parts = [parsed[c] for c in cells]
         _apply(frame, role, mode, rows, parts, sheet_has, reading, provenance)
     return reading, provenance.tolist()
 
