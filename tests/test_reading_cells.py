@@ -218,3 +218,13 @@ def test_a_headerless_sheet_whose_first_row_has_no_phone_keeps_that_row(tmp_path
     path.write_text("\n".join(",".join(r) for r in rows), encoding="utf-8")
     raw = read_file(path, pinned={})
     assert raw.table["name"].tolist() == PEOPLE
+
+
+def test_a_row_number_column_does_not_make_a_sheet_without_contacts_a_lead_list(tmp_path: Path) -> None:
+    import pytest
+
+    from datafactory_pipelines.ingest import IngestError
+
+    rows = [["序号", "姓名", "公司"]] + [[str(i + 1), p, "星海科技有限公司"] for i, p in enumerate(PEOPLE)]
+    with pytest.raises(IngestError, match="no contact column"):
+        read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})

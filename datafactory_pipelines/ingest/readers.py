@@ -390,7 +390,10 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
 
     roles = decide_roles(header, body[keep], pinned)
     mapping = mapping_of(roles)
-    codes_only = any(r.identifier for r in roles)  # contact-like values that are codes: quarantined, not rejected
+    # codes that look like contacts (C000123 as a WeChat id): the rows are quarantined, never reachable, and
+    # the operator sees why; a sheet with nothing contact-like at all is no lead list
+    codes_only = any(r.identifier and sum(r.content.get(k, 0) for k in ("wechat", "qq", "mobile", "landline")) >= 0.5
+                     for r in roles)
     if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}) and not codes_only \
             and not _cells_hold_contacts(body[keep], roles):
         raise IngestError(
