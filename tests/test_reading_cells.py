@@ -228,3 +228,11 @@ def test_a_row_number_column_does_not_make_a_sheet_without_contacts_a_lead_list(
     rows = [["序号", "姓名", "公司"]] + [[str(i + 1), p, "星海科技有限公司"] for i, p in enumerate(PEOPLE)]
     with pytest.raises(IngestError, match="no contact column"):
         read_file(write_xlsx(tmp_path / "x.xlsx", rows), pinned={})
+
+
+def test_a_column_an_operator_pinned_as_extra_is_not_read_for_contacts(tmp_path: Path) -> None:
+    rows = [["姓名", "手机", "跟进"], ["张伟", _mobile(0), "备用电话：13900579999 周五联系"], ["李娜", _mobile(1), "已报价"],
+            ["王芳", _mobile(2), "意向强"]]
+    path = write_xlsx(tmp_path / "x.xlsx", rows)
+    assert read_file(path, pinned={}).table["mobile"].tolist()[0] == f"{_mobile(0)};13900579999"
+    assert read_file(path, pinned={"跟进": "extra"}).table["mobile"].tolist()[0] == _mobile(0)

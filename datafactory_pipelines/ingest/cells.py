@@ -234,6 +234,8 @@ def mode_of(role: ColumnRole, roles: list[ColumnRole]) -> str:
     """How far this column's cells are believed (see the module docstring); '' = not read."""
     if role.identifier:
         return ""
+    if role.role is None and role.evidence.startswith("pinned by operator"):
+        return ""  # an operator said this column is no field of the lead: its cells are not read either
     has_name = any(r.role == "name" for r in roles)
     if role.role == "name":
         return NAME
