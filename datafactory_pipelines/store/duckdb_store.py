@@ -36,6 +36,7 @@ from datafactory_pipelines.history import (
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
 from datafactory_pipelines.store import change_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
+from datafactory_pipelines.store.console_queries import ConsoleQueries
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     DDL,
@@ -118,7 +119,7 @@ class _InOrderWriter:
             self._pool.shutdown(wait=True, cancel_futures=True)  # after an error: nothing queued runs
 
 
-class DuckDBLeadStore:
+class DuckDBLeadStore(ConsoleQueries):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
