@@ -93,6 +93,10 @@ class ConsoleQueries:
             con.execute("INSERT INTO contact_flags VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
                         [lead_id, channel, value, status, reason, f"console: {by}", moment])
 
+    def history_head_seq(self) -> int:
+        """The last history row's seq (0 for an empty history)."""
+        return int(self._tuples("SELECT coalesce(max(seq), 0) FROM history")[0][0])
+
     # -- imports -----------------------------------------------------------------------------
     def import_rows(self, limit: int = 200) -> list[dict]:
         """The latest imports, newest first, with how many of their records are linked now."""
