@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 
@@ -45,9 +46,9 @@ def cmd_users(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_users_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("users", help="console accounts: add NAME --role viewer|operator|admin, list, remove NAME",
-                       description="Accounts of the operators' console. Passwords are asked for (twice) and kept "
-                                   "only as Argon2id hashes in $DATAFACTORY_HOME/console_users.json.")
+    p = add_command(sub, "users", "console accounts: add NAME --role viewer|operator|admin, list, remove NAME",
+                    description="Accounts of the operators' console. Passwords are asked for (twice) and kept "
+                                "only as Argon2id hashes in $DATAFACTORY_HOME/console_users.json.")
     p.add_argument("action", choices=["add", "list", "remove"])
     p.add_argument("name", nargs="?", default="")
     p.add_argument("--role", choices=["viewer", "operator", "admin"],
