@@ -24,21 +24,26 @@ ROLES = {"boss": "admin", "li": "operator", "kan": "viewer", "guessed": "operato
 
 
 def console_home(folder: Path) -> Path:
-    """A store with two imports: four leads (王芳 has two mobiles), and conflicts on titles (one group)."""
+    """A store with two imports: 王芳 with a second, older mobile among her alternates; 钱伟's two leads (one
+    by mobile, one by email) merged by the second import; conflicts on two titles (one group); and a row of
+    hostile text (a script tag for a name, bidi controls in the company)."""
     folder.mkdir(parents=True, exist_ok=True)
     store = open_store(folder / "leads.duckdb")
     import_file(store, write_xlsx(folder / "展会2025.xlsx", [
         HEADER, ["王芳", "13700137000", "wf@qq.com", "深圳星海科技有限公司", "销售经理", "展会2025", "2025-01-01"],
+        ["王芳", "18612345678", "wf@qq.com", "深圳星海科技有限公司", "销售经理", "展会2025", "2024-06-01"],
         ["李娜", "13900139000", "ln@163.com", "云帆贸易", "工程师", "展会2025", "2025-01-01"],
         ["赵敏", "13500135000", "zm@126.com", "绿地建材", "采购经理", "展会2025", "2025-01-01"],
         ["<script>window.pwned=1</script>", "13600136000", "x@evil.com", "\u202eevil\u202c Ltd", "x", "展会2025",
          "2025-01-01"],
+        ["钱伟", "13200132000", "", "", "", "展会2025", "2025-01-01"],
+        ["钱伟", "", "qianwei@163.com", "", "", "展会2025", "2025-01-01"],
     ]), imported_by="boss")
     relink_and_curate(store, actor="boss")
     import_file(store, write_xlsx(folder / "展会2026.xlsx", [
         HEADER, ["王芳", "13700137000", "wf@qq.com", "星海科技", "销售总监", "展会2026", "2026-03-01"],
-        ["王芳", "18612345678", "wf@qq.com", "星海科技", "销售总监", "展会2026", "2026-03-01"],
         ["李娜", "13900139000", "ln@163.com", "云帆贸易", "技术总监", "展会2026", "2026-03-01"],
+        ["钱伟", "13200132000", "qianwei@163.com", "钱氏实业", "经理", "展会2026", "2026-03-01"],  # joins both
     ]), imported_by="boss")
     relink_and_curate(store, actor="boss")
     book = UserBook(folder)

@@ -126,7 +126,7 @@ def test_make_an_alternate_primary_then_mark_it_invalid(served) -> None:
     lead = _lead_id(store_path, "王芳")
     row = open_store(store_path).lead_rows([lead])[0]
     primary, alternate = row["mobile"], row["mobile_alternates"]
-    assert primary and alternate and ";" not in alternate
+    assert (primary, alternate) == ("13700137000", "18612345678")
     page = client.get(f"/console/leads/{lead}")
     client.post(f"/console/leads/{lead}/edit", {"csrf": page.csrf(), "version": page.field("version"),
                                                 "action": "primary", "field": "mobile", "value": alternate})
@@ -142,6 +142,72 @@ def test_make_an_alternate_primary_then_mark_it_invalid(served) -> None:
     flags = store.lead_contact_flags(lead)
     assert [(f["value"], f["status"], f["rule"]) for f in flags] == [(alternate, "unreachable", "console: li")]
     assert "空号" in client.get(f"/console/leads/{lead}").body
+
+
+def test_unmerge_from_the_lead_page(served) -> None:
+    base, store_path = served
+    client = Client(base)
+    client.sign_in("li")
+    leads = open_store(store_path).leads(include_retired=True)
+    merged = leads[leads["status"] == "merged"]
+    survivor, other = str(merged["merged_into"].iloc[0]), str(merged["lead_id"].iloc[0])
+    page = client.get(f"/console/leads/{survivor}")
+    assert f"/console/leads/{other}" in page.body and 'id="unmerge"' in page.body
+    done = client.post(f"/console/leads/{survivor}/edit", {"csrf": page.csrf(), "version": page.field("version"),
+                                                           "action": "unmerge", "note": "两个人"})
+    assert done.status == 200 and other in done.body
+    store = open_store(store_path)
+    assert store.lead_rows([other])[0]["status"] == "active"
+    assert store.history(other).iloc[-1]["actor"] == "li"
+    assert {(a, b) for a, b in zip(store.lead_splits()["lead_a"], store.lead_splits()["lead_b"], strict=True)} \
+        & {(survivor, other), (other, survivor)}
+
+
+def test_a_change_tells_the_owner_who_made_it(served) -> None:
+    from datafactory_pipelines.notify.outbox import build_messages
+
+    base, store_path = served
+    client = Client(base)
+    client.sign_in("li")
+    lead = _lead_id(store_path, "李娜")
+    for field, value in (("owner", "销售王五"), ("company", "云帆国际贸易有限公司")):
+        page = client.get(f"/console/leads/{lead}")
+        assert client.post(f"/console/leads/{lead}/edit", {
+            "csrf": page.csrf(), "version": page.field("version"), "action": "set", "field": field, "value": value,
+            "note": "回访"}).status == 200
+    store = open_store(store_path)
+    outbox = store.table_snapshot(["outbox"])["outbox"]
+    outbox = outbox[outbox["lead_id"] == lead]
+    with store.transaction() as con:
+        messages = build_messages(con, outbox)
+    company = [c for m in messages.values() for c in m["changes"] if c["field"] == "company"]
+    assert company and company[-1]["actor"] == "li" and company[-1]["cause"] == "回访"
+    page = client.get(f"/console/leads/{lead}")
+    assert "销售王五" in page.body.split('id="outbox"')[1]  # the notifications, on the lead's page
+
+
+def test_restore_is_for_admins(served) -> None:
+    from datafactory_pipelines.decisions import edit_leads
+
+    base, store_path = served
+    lead = _lead_id(store_path, "赵敏")
+    before = open_store(store_path).lead_rows([lead])[0]["address"]
+    moment = str(open_store(store_path).history(lead).iloc[-1]["changed_at"])
+    edit_leads(open_store(store_path), [{"lead_id": lead, "field": "address", "value": "北京市朝阳区某路1号"}],
+               by="someone")
+    operator = Client(base)
+    operator.sign_in("li")
+    page = operator.get(f"/console/leads/{lead}")
+    assert 'id="restore"' not in page.body
+    assert operator.post(f"/console/leads/{lead}/restore", {"csrf": page.csrf(), "as_of": moment}).status == 403
+    admin = Client(base)
+    admin.sign_in("boss")
+    page = admin.get(f"/console/leads/{lead}")
+    done = admin.post(f"/console/leads/{lead}/restore", {"csrf": page.csrf(), "as_of": moment})
+    assert done.status == 200 and "restored" in done.body
+    store = open_store(store_path)
+    assert store.lead_rows([lead])[0]["address"] == before
+    assert store.history(lead).iloc[-1]["actor"] == "boss"
 
 
 def test_a_conflict_group_decided_at_once(served) -> None:

@@ -114,7 +114,7 @@ def test_an_operators_and_an_admins_day(site, browser, tmp_path: Path) -> None:
     driver.get(f"{base}/console/login")
     _shot(driver, tmp_path, "login")
     _sign_in(driver, base, "li")
-    assert _by_id(driver, "active-leads").text == "4"
+    assert _by_id(driver, "active-leads").text == "5"
     _shot(driver, tmp_path, "overview")
 
     # find a lead by pinyin, open it
