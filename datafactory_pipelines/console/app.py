@@ -14,6 +14,8 @@ import logging
 import re
 import secrets
 import shutil
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -49,7 +51,7 @@ from datafactory_pipelines.console.users import User, UserBook
 from datafactory_pipelines.decisions import DecisionError
 from datafactory_pipelines.fields import EDITABLE_FIELDS, FIELDS, MASK_OF
 from datafactory_pipelines.masking import mask_value
-from datafactory_pipelines.store import DuckDBLeadStore
+from datafactory_pipelines.store.held_open import HeldOpenStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ PREFIX = "/console"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
 CHART_DAYS = 30
+# the search index is built again when this many records or history rows came after it (each search
+# reads those tails by scanning them)
+INDEX_LAG_RECORDS = 50_000
+INDEX_LAG_HISTORY = 200_000
+INDEX_CHECK_SECONDS = 300
 # what a viewer sees masked: phones, ids and emails (names stay: people are found by them)
 VIEWER_MASKED = frozenset(f for f, kind in MASK_OF.items() if kind in ("digits", "email"))
 # bidirectional and invisible format characters: shown as their code point, never obeyed
@@ -87,7 +94,7 @@ class Console:
     """The console's state in one server process: store, accounts, sessions, templates."""
 
     def __init__(self, store_path: str | Path, secure_cookies: bool) -> None:
-        self.store = DuckDBLeadStore(store_path)
+        self.store = HeldOpenStore(store_path)  # the database stays open between a page's reads
         self.home = Path(store_path).resolve().parent
         self.users = UserBook(self.home)
         self.sessions = SessionBook()
@@ -99,6 +106,20 @@ class Console:
         self.templates = Jinja2Templates(directory=str(folder))
         self.templates.env.finalize = inert
         self.css = resources.files("datafactory_pipelines.console").joinpath("console.css").read_text("utf-8")
+        threading.Thread(target=self._keep_search_index, name="console-search-index", daemon=True).start()
+
+    def _keep_search_index(self) -> None:
+        """Build the search index when there is none, and again when the store has moved far past it."""
+        while True:
+            try:
+                lag = self.store.search_index_lag()
+                if lag is None or lag["records"] > INDEX_LAG_RECORDS or lag["history"] > INDEX_LAG_HISTORY:
+                    started = time.perf_counter()
+                    built = self.store.build_search_index()
+                    logger.info("console search index built: %s in %.1fs", built, time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - searching still works without the index (by scanning)
+                logger.exception("console search index not built")
+            time.sleep(INDEX_CHECK_SECONDS)
 
     # -- rendering ---------------------------------------------------------------------------
     def lang(self, request: Request) -> str:

@@ -12,9 +12,13 @@ statistics and a vectorized filter on that one column; see benchmarks/console_sp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 # The columns a search may look a value up in (the only ones this module puts into SQL by name).
 SEARCH_RECORD_COLUMNS = ("mobile", "landline", "email", "wechat", "qq", "douyin", "kuaishou", "name", "name_key",
@@ -23,6 +27,39 @@ SEARCH_LEAD_COLUMNS = ("lead_id", "mobile", "landline", "email", "wechat", "qq",
                        "company")
 RESULT_COLUMNS = ("lead_id", "name", "mobile", "email", "wechat", "company", "title", "owner", "status",
                   "merged_into", "record_count", "updated_at")
+MAX_RECORD_HITS = 200  # a very common name: the first this many records, enough for a page of leads
+
+
+class _SearchIndex:
+    """The search index file, opened read-only and reopened when a new build replaced it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.stamp: float | None = None
+        self.marks: tuple[int, int] | None = None
+
+    def refresh(self) -> None:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self.stamp:
+            return
+        if self.con is not None:
+            self.con.close()
+        self.con, self.marks, self.stamp = None, None, stamp
+        if stamp is not None:
+            self.con = duckdb.connect(str(self.path), read_only=True)
+            row = self.con.execute("SELECT record_id, seq FROM marks").fetchall()[0]
+            self.marks = (int(row[0]), int(row[1]))
+
+    def lookup(self, keys: list[str], limit: int) -> tuple[list[int], list[str]]:
+        if self.con is None:
+            return [], []
+        rows = self.con.cursor().execute("SELECT record_id, lead_id FROM search_keys WHERE key IN "
+                                         f"(SELECT unnest(?)) LIMIT {int(limit)}", [keys]).fetchall()
+        return [int(r) for r, _ in rows if r is not None], [lead for _, lead in rows if lead]
 
 
 class ConsoleQueries:
@@ -31,36 +68,122 @@ class ConsoleQueries:
     _rows: Any
     _tuples: Any
     _transaction: Any
+    _connect: Any
+    path: Path
 
     # -- finding a lead ----------------------------------------------------------------------
+    @property
+    def search_index_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".search.duckdb")
+
+    def build_search_index(self) -> dict[str, int]:
+        """Write the search index beside the store: every searchable value of every record (and every value a
+        person or a rule set by hand), sorted by value, so that DuckDB's per-row-group min/max skips all
+        but the row group holding a value. Built from one snapshot of the store, then swapped in whole.
+        Changes after it are found from the store's own tails (records after its last record id, history
+        after its last seq): the index is derived data, never the truth, and can be deleted at any time."""
+        final = self.search_index_path
+        building = final.with_name(final.name + ".building")
+        building.unlink(missing_ok=True)
+        records = " UNION ALL ".join(
+            f"SELECT {c} AS key, record_id, NULL::VARCHAR AS lead_id FROM records "
+            f"WHERE record_id <= $w AND coalesce({c}, '') <> ''" for c in SEARCH_RECORD_COLUMNS)
+        by_hand = "SELECT value, NULL::BIGINT, lead_id FROM lead_overrides WHERE coalesce(value, '') <> ''"
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            marks = con.execute("SELECT coalesce((SELECT max(record_id) FROM records), 0), "
+                                "coalesce((SELECT max(seq) FROM history), 0)").fetchall()[0]
+            con.execute(f"ATTACH '{building}' AS search_build")
+            try:
+                con.execute(f"CREATE TABLE search_build.search_keys AS SELECT DISTINCT key, record_id, lead_id "
+                            f"FROM ({records} UNION ALL {by_hand}) ORDER BY key".replace("$w", str(int(marks[0]))))
+                con.execute("CREATE TABLE search_build.marks AS SELECT ?::BIGINT AS record_id, ?::BIGINT AS seq",
+                            [int(marks[0]), int(marks[1])])
+                rows = con.execute("SELECT count(*) FROM search_build.search_keys").fetchall()[0][0]
+                con.execute("COMMIT")
+            finally:
+                con.execute("DETACH search_build")
+        finally:
+            con.close()
+        os.replace(building, final)
+        return {"keys": int(rows), "record_id": int(marks[0]), "seq": int(marks[1])}
+
+    def search_index_lag(self) -> dict[str, int] | None:
+        """How far the store has moved past the index: records and history rows after its marks (None: no index)."""
+        marks = self._search_index().marks
+        if marks is None:
+            return None
+        row = self._tuples("SELECT (SELECT count(*) FROM records WHERE record_id > ?), "
+                           "(SELECT count(*) FROM history WHERE seq > ?)", list(marks))[0]
+        return {"records": int(row[0]), "history": int(row[1])}
+
+    def _search_index(self) -> _SearchIndex:
+        index = getattr(self, "_search_index_handle", None)
+        if index is None:
+            index = _SearchIndex(self.search_index_path)
+            self._search_index_handle = index
+        index.refresh()
+        return index
+
     def find_leads(self, record_keys: Mapping[str, Sequence[str]], lead_keys: Mapping[str, Sequence[str]],
                    limit: int = 50) -> list[dict]:
         """Leads whose records or golden values equal one of the given keys (column -> values), each
-        merged lead replaced by the lead it was merged into; active leads first, then by name."""
-        conditions, params = [], []
-        for column, values in record_keys.items():
+        merged lead replaced by the lead it was merged into; active leads first, then by name.
+
+        With the search index: its sorted keys, then the records and history written since it (both
+        tails are found by their ever-growing ids); the leads are then read by id. Without it, the same
+        question is a scan of the records and leads columns."""
+        for column in record_keys:
             if column not in SEARCH_RECORD_COLUMNS:
                 raise ValueError(f"not a searchable record column: {column}")
-            if values:
-                conditions.append(f"SELECT lead_id FROM records WHERE {column} IN (SELECT unnest(?)) "
-                                  "AND lead_id IS NOT NULL")
-                params.append(list(values))
-        for column, values in lead_keys.items():
+        for column in lead_keys:
             if column not in SEARCH_LEAD_COLUMNS:
                 raise ValueError(f"not a searchable lead column: {column}")
-            if values:
-                conditions.append(f"SELECT lead_id FROM leads WHERE {column} IN (SELECT unnest(?))")
-                params.append(list(values))
-        if not conditions:
+        keys = sorted({v for column, values in (*record_keys.items(), *lead_keys.items()) if column != "lead_id"
+                       for v in values if v})
+        if not keys and not lead_keys.get("lead_id"):
             return []
-        hits = " UNION ".join(conditions)
-        columns = ", ".join(f"l.{c}" for c in RESULT_COLUMNS)
-        return self._rows(
-            f"WITH hit AS ({hits}), "
-            "found AS (SELECT DISTINCT coalesce(nullif(l.merged_into, ''), l.lead_id) AS lead_id "
-            "          FROM leads l WHERE l.lead_id IN (SELECT lead_id FROM hit)) "
-            f"SELECT {columns} FROM leads l WHERE l.lead_id IN (SELECT lead_id FROM found) "
-            "ORDER BY l.status = 'active' DESC, l.name, l.lead_id LIMIT ?", [*params, limit])
+        keys = keys or ["\x00"]  # (a lead id alone: no value to look up, and an empty list has no type)
+        index = self._search_index()
+        indexed_records, indexed_leads = index.lookup(keys, MAX_RECORD_HITS)
+        since_record, since_seq = index.marks or (-1, -1)
+        record_filter = " OR ".join(f"{c} IN (SELECT unnest($keys))" for c, v in record_keys.items() if v)
+        newer = [int(r[0]) for r in self._tuples(
+            f"SELECT record_id FROM records WHERE record_id > $since AND ({record_filter}) LIMIT {MAX_RECORD_HITS}",
+            {"since": since_record, "keys": keys})] if record_filter else []
+        record_ids = sorted(set(indexed_records) | set(newer))[:MAX_RECORD_HITS]
+        lead_ids = set(indexed_leads) | set(lead_keys.get("lead_id", []))
+        if record_ids:
+            listed = ", ".join(str(r) for r in record_ids)  # constants: DuckDB answers them from the key index
+            lead_ids |= {r[0] for r in self._tuples(
+                f"SELECT lead_id FROM records WHERE record_id IN ({listed}) AND lead_id IS NOT NULL")}
+        # golden values set since the index (edits, decisions, rules) are in the history's tail; without an
+        # index, the leads' own columns are scanned
+        if since_seq >= 0:
+            lead_ids |= {r[0] for r in self._tuples(
+                "SELECT DISTINCT lead_id FROM history WHERE seq > $since AND (new_value IN (SELECT unnest($keys)) "
+                "OR list_has_any(string_split(new_value, ';'), $keys))", {"since": since_seq, "keys": keys})}
+        else:
+            lead_filter = " OR ".join(f"{c} IN (SELECT unnest($keys))" for c, v in lead_keys.items()
+                                      if v and c != "lead_id")
+            if lead_filter:
+                lead_ids |= {r[0] for r in self._tuples(f"SELECT lead_id FROM leads WHERE {lead_filter}",
+                                                        {"keys": keys})}
+        if not lead_ids:
+            return []
+        columns = ", ".join(RESULT_COLUMNS)
+        found = self._leads_by_ids(sorted(lead_ids)[:MAX_RECORD_HITS], columns)
+        survivors = {row["merged_into"] for row in found if row["merged_into"]} - {row["lead_id"] for row in found}
+        found += self._leads_by_ids(sorted(survivors), columns)
+        shown = {row["lead_id"]: row for row in found if not row["merged_into"]}
+        return sorted(shown.values(), key=lambda r: (r["status"] != "active", r["name"] or "", r["lead_id"]))[:limit]
+
+    def _leads_by_ids(self, lead_ids: list[str], columns: str) -> list[dict]:
+        if not lead_ids:
+            return []
+        marks = ", ".join("?" * len(lead_ids))
+        return self._rows(f"SELECT {columns} FROM leads WHERE lead_id IN ({marks})", list(lead_ids))
 
     # -- one lead ----------------------------------------------------------------------------
     def lead_history_rows(self, lead_ids: Sequence[str]) -> list[dict]:
