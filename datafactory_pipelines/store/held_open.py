@@ -3,7 +3,8 @@
 Every store operation opens a connection and closes it again. Opening the DuckDB file costs ~100 ms (catalog,
 WAL) when nothing else in the process holds it open, ~1-5 ms when something does: a lead page makes a dozen
 reads. So this store keeps one connection (the keeper) open while pages are being served, and hands every
-operation a cursor of it (a connection of its own, to the same open database). Like the event server's
+operation a connection of its own to that open database (DuckDB shares one open database between the
+connections of a process that open the same file the same way). Like the event server's
 writer, it lets go when idle for `idle_seconds` and at once when another process waits for the file
 (`waiting_marker`): imports and the CLI are never shut out for longer than a request takes.
 
@@ -48,7 +49,9 @@ class HeldOpenStore(DuckDBLeadStore):
                 self._keeper = super()._connect(read_only=False)  # waits (with back-off) while another has it
                 self._keeper_opened = time.time()
             self._last_use = time.monotonic()
-            return self._keeper.cursor()
+        # a connection of its own to the database the keeper holds open (DuckDB's instance cache): ~ms.
+        # Not a cursor of the keeper: the keeper runs nothing, so letting go of it never waits for a query
+        return super()._connect(read_only=False)
 
     def _someone_waits(self) -> bool:
         try:
@@ -65,7 +68,7 @@ class HeldOpenStore(DuckDBLeadStore):
                 idle = time.monotonic() - self._last_use > self.idle_seconds
                 waits = not idle and self._someone_waits()
                 if idle or waits:
-                    # open cursors keep the database until they close; new operations open it again
+                    # connections in use keep the database until they close; new operations open it again
                     self._keeper.close()
                     self._keeper = None
                     if waits:
@@ -73,7 +76,7 @@ class HeldOpenStore(DuckDBLeadStore):
                     log.debug("let go of %s (%s)", self.path, "idle" if idle else "another process waits")
 
     def release(self) -> None:
-        """Let go of the database now (open cursors keep it until they close)."""
+        """Let go of the database now (connections in use keep it until they close)."""
         with self._keeper_guard:
             if self._keeper is not None:
                 self._keeper.close()
