@@ -39,6 +39,12 @@ def test_index_then_tails_then_no_index(tmp_path: Path) -> None:
     assert [r["lead_id"] for r in find_leads(store, zhao)] == [zhao]
     store.build_search_index()
     assert _found(store, "13300133000") == {"周杰"} and _found(store, "zhaomin_wx") == {"赵敏"}
+    # an index of another store (here: of another home, copied beside this store) is not used
+    other = open_store(console_home(tmp_path / "other"))
+    other.build_search_index()
+    store.search_index_path.write_bytes(other.search_index_path.read_bytes())
+    assert store.search_index_lag() is None
+    assert _found(store, "zhaomin_wx") == {"赵敏"} and _found(store, "13300133000") == {"周杰"}
     store.search_index_path.unlink()
     assert _found(store, "zhaomin_wx") == {"赵敏"} and _found(store, "wangfang") == {"王芳"}
     assert find_leads(store, "nobody at all") == []

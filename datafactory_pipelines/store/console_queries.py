@@ -38,6 +38,7 @@ class _SearchIndex:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.stamp: float | None = None
         self.marks: tuple[int, int] | None = None
+        self.head_hash = ""
 
     def refresh(self) -> None:
         try:
@@ -51,8 +52,14 @@ class _SearchIndex:
         self.con, self.marks, self.stamp = None, None, stamp
         if stamp is not None:
             self.con = duckdb.connect(str(self.path), read_only=True)
-            row = self.con.execute("SELECT record_id, seq FROM marks").fetchall()[0]
-            self.marks = (int(row[0]), int(row[1]))
+            row = self.con.execute("SELECT record_id, seq, head_hash FROM marks").fetchall()[0]
+            self.marks, self.head_hash = (int(row[0]), int(row[1])), str(row[2] or "")
+
+    def disown(self) -> None:
+        """Not this store's: searches scan instead, until a build replaces the file (its time stamp changes)."""
+        if self.con is not None:
+            self.con.close()
+        self.con, self.marks = None, None
 
     def lookup(self, keys: list[str], limit: int) -> tuple[list[int], list[str]]:
         if self.con is None:
@@ -94,12 +101,15 @@ class ConsoleQueries:
             con.execute("BEGIN TRANSACTION")
             marks = con.execute("SELECT coalesce((SELECT max(record_id) FROM records), 0), "
                                 "coalesce((SELECT max(seq) FROM history), 0)").fetchall()[0]
+            head = con.execute("SELECT hash FROM history WHERE seq = ?", [marks[1]]).fetchall()
             con.execute(f"ATTACH '{building}' AS search_build")
             try:
                 con.execute(f"CREATE TABLE search_build.search_keys AS SELECT DISTINCT key, record_id, lead_id "
                             f"FROM ({records} UNION ALL {by_hand}) ORDER BY key".replace("$w", str(int(marks[0]))))
-                con.execute("CREATE TABLE search_build.marks AS SELECT ?::BIGINT AS record_id, ?::BIGINT AS seq",
-                            [int(marks[0]), int(marks[1])])
+                # the history row it was built after, by hash: an index of another store (or of this one
+                # before a restore) is told apart and not used
+                con.execute("CREATE TABLE search_build.marks AS SELECT ?::BIGINT AS record_id, ?::BIGINT AS seq, "
+                            "?::VARCHAR AS head_hash", [int(marks[0]), int(marks[1]), head[0][0] if head else ""])
                 rows = con.execute("SELECT count(*) FROM search_build.search_keys").fetchall()[0][0]
                 con.execute("COMMIT")
             finally:
@@ -124,6 +134,10 @@ class ConsoleQueries:
             index = _SearchIndex(self.search_index_path)
             self._search_index_handle = index
         index.refresh()
+        if index.marks is not None:
+            found = self._tuples("SELECT hash FROM history WHERE seq = ?", [index.marks[1]])
+            if (found[0][0] if found else "") != index.head_hash:
+                index.disown()  # built from another history: ignored until built again
         return index
 
     def find_leads(self, record_keys: Mapping[str, Sequence[str]], lead_keys: Mapping[str, Sequence[str]],
