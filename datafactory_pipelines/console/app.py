@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "/console"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
+UPLOAD_KEEP_SECONDS = 86400
 CHART_DAYS = 30
 # the search index is built again when this many records or history rows came after it (each search
 # reads those tails by scanning them)
@@ -176,6 +177,15 @@ def _safe_name(name: str) -> str:
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     stem = re.sub(r"[^\w.\-\u4e00-\u9fff]", "_", stem).strip("._")[:80] or "upload"
     return stem + suffix
+
+
+def _forget_old_uploads(folder: Path) -> None:
+    """Files uploaded for a preview and never imported are kept a day, then removed."""
+    if not folder.is_dir():
+        return
+    for upload in folder.iterdir():
+        if upload.is_dir() and time.time() - upload.stat().st_mtime > UPLOAD_KEEP_SECONDS:
+            shutil.rmtree(upload, ignore_errors=True)
 
 
 def _json_list(value: object) -> list:
@@ -477,6 +487,7 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
         if not name.lower().endswith(UPLOAD_SUFFIXES):
             return console.message(request, session, 400, "refused", back=f"{PREFIX}/imports",
                                    detail=f"{name}: expected {', '.join(UPLOAD_SUFFIXES)}")
+        _forget_old_uploads(console.uploads)
         token = secrets.token_hex(16)
         folder = console.uploads / token
         folder.mkdir(parents=True, exist_ok=True)

@@ -242,17 +242,15 @@ class ConsoleQueries:
             "AS records_linked FROM imports i ORDER BY i.imported_at DESC, i.import_id DESC LIMIT ?", [limit])
 
     def import_lead_effects(self, import_id: str) -> dict[str, int]:
-        """How many leads an import created, changed and merged, from the history rows that name it."""
-        like = f"%{import_id}%"
+        """How many leads an import created, changed and merged, from the history rows that name it (a scan of
+        the history's cause column: an import's page, not a search)."""
+        named = f",{import_id},"  # the cause names one import id, or several joined by commas
         row = self._rows(
             "SELECT count(DISTINCT lead_id) FILTER (WHERE field = 'status' AND old_value = '' "
             "                                        AND new_value = 'active') AS created, "
             "       count(DISTINCT lead_id) FILTER (WHERE field = 'merged_into' AND new_value <> '') AS merged, "
             "       count(DISTINCT lead_id) AS touched "
-            "FROM history WHERE lead_id IN (SELECT DISTINCT coalesce(first_lead_id, lead_id) FROM records "
-            "                               WHERE import_id = ? UNION SELECT DISTINCT lead_id FROM records "
-            "                               WHERE import_id = ?) "
-            "AND (',' || cause || ',') LIKE ?", [import_id, import_id, like])[0]
+            "FROM history WHERE contains(',' || cause || ',', ?)", [named])[0]
         created, merged, touched = (int(row[k] or 0) for k in ("created", "merged", "touched"))
         return {"created": created, "merged": merged, "changed": max(touched - created - merged, 0)}
 
