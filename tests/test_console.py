@@ -300,3 +300,58 @@ def test_users_add_keeps_only_an_argon2id_hash(tmp_path: Path) -> None:
     short = subprocess.run([sys.executable, "-m", "datafactory_pipelines.cli", "users", "add", "x", "--role", "admin",
                             "--password-stdin"], input="short\n", capture_output=True, text=True, env=env, timeout=60)
     assert short.returncode == 2 and "at least" in short.stderr
+
+
+def test_served_over_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    import datetime
+    import signal
+    import ssl
+    import time
+    import urllib.request
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.event_helpers import free_port
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    home = tmp_path / "home"
+    UserBook(home).add("tls", "viewer", "tls password 12")
+    port = free_port()
+    env = {**os.environ, "DATAFACTORY_HOME": str(home)}
+    env.pop("DATAFACTORY_API_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "datafactory_pipelines.cli", "serve", "--port", str(port),
+                                "--ssl-certfile", str(tmp_path / "cert.pem"), "--ssl-keyfile",
+                                str(tmp_path / "key.pem")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # a throw-away self-signed certificate: what is tested is the server
+    client = Client(f"https://127.0.0.1:{port}")
+    client.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(client.jar),
+                                                urllib.request.HTTPSHandler(context=context))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/health").status == 200:
+                    break
+            except OSError as err:
+                assert process.poll() is None and time.monotonic() < deadline, f"the TLS server did not start: {err}"
+                time.sleep(0.2)
+        assert client.sign_in("tls", "tls password 12").url.endswith("/console/")
+        cookie = next(c for c in client.jar if c.name == "df_console")
+        assert cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
