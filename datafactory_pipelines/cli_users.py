@@ -49,8 +49,8 @@ def add_users_parser(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "users", "console accounts: add NAME --role viewer|operator|admin, list, remove NAME",
                     description="Accounts of the operators' console. Passwords are asked for (twice) and kept "
                                 "only as Argon2id hashes in $DATAFACTORY_HOME/console_users.json.")
-    p.add_argument("action", choices=["add", "list", "remove"])
-    p.add_argument("name", nargs="?", default="")
+    p.add_argument("action", choices=["add", "list", "remove"], help="add an account, list them, or remove one")
+    p.add_argument("name", nargs="?", default="", help="the account's name (what the history says it did)")
     p.add_argument("--role", choices=["viewer", "operator", "admin"],
                    help="viewer: reads, phones and emails masked; operator: edits, decides, imports; "
                         "admin: also undoes imports and restores")
