@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+from datafactory_pipelines.store.duckdb import DuckDBLeadStore
 
 log = logging.getLogger(__name__)
 
