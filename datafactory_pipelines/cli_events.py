@@ -21,11 +21,13 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.server import serve
 
     token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
+    scheme = "https" if args.ssl_certfile else "http"
     dispatch = args.dispatch or os.environ.get("DATAFACTORY_DISPATCH", "") == "1"
-    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token}"
-         + ("; notification dispatcher on" if dispatch else "") + ")")
-    serve(str(paths.store), args.host, args.port, log_level=args.log_level,
-          dispatch_home=paths.home if dispatch else None)
+    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {paths.store}; bearer token {token}"
+         + ("; notification dispatcher on" if dispatch else "") + f"); "
+         f"console on {scheme}://{args.host}:{args.port}/console")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
+          ssl_keyfile=args.ssl_keyfile, behind_proxy=args.behind_proxy, dispatch_home=paths.home if dispatch else None)
     return 0
 
 
@@ -138,10 +140,16 @@ def add_event_commands(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "serve", "event ingress (POST /events) and tracking links (/t/<code>) over HTTP",
                     description="Serve POST /events (CloudEvents from other systems, stored idempotently on source "
                                 "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Without "
-                                "DATAFACTORY_API_TOKEN it answers loopback callers only.")
+                                "DATAFACTORY_API_TOKEN it answers loopback callers only. Also the operators' console "
+                                "under /console (see docs/console.md).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     p.add_argument("--log-level", default="warning", help="uvicorn's log level (default warning)")
+    p.add_argument("--ssl-certfile", help="TLS certificate (PEM): needed to serve the console beyond 127.0.0.1")
+    p.add_argument("--ssl-keyfile", help="TLS private key (PEM), with --ssl-certfile")
+    p.add_argument("--behind-proxy", action="store_true",
+                   help="a TLS-terminating reverse proxy forwards to this server: allow a non-loopback --host "
+                        "without TLS here, mark cookies Secure and trust its X-Forwarded-* headers")
     p.add_argument("--dispatch", action="store_true",
                    help="also apply stored events and deliver notifications at once (the notification "
                         "dispatcher; DATAFACTORY_DISPATCH=1 does the same): see docs/notifications-deployment.md")

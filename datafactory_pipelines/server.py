@@ -58,7 +58,8 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(store_path: str, token: str | None, dispatch_home: Path | None = None) -> FastAPI:
+def create_app(store_path: str, token: str | None, secure_cookies: bool = False,
+               dispatch_home: Path | None = None) -> FastAPI:
     """The app; with `dispatch_home` (the data folder) it also runs the notification dispatcher
     (notify/dispatcher.py): stored events applied and owners told at once, not by a run per batch."""
     store: LeadStore = open_store(store_path)  # creates the tables once
@@ -174,6 +175,9 @@ def create_app(store_path: str, token: str | None, dispatch_home: Path | None = 
             return Response(status_code=404)
         return RedirectResponse(target, status_code=302)
 
+    from datafactory_pipelines.console import mount_console
+
+    mount_console(app, store_path, secure_cookies=secure_cookies)  # the operators' pages under /console
     return app
 
 
@@ -183,7 +187,19 @@ def check_bind(host: str, token: str | None) -> None:
                                 "(set a token, or listen on 127.0.0.1)")
 
 
+def check_console_bind(host: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_proxy: bool) -> None:
+    """The console's sign-in and cookies travel in clear over plain HTTP: beyond loopback only with TLS, or
+    behind a reverse proxy that terminates TLS (said explicitly)."""
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise ServerConfigError("--ssl-certfile and --ssl-keyfile go together")
+    if not is_loopback(host) and not ssl_certfile and not behind_proxy:
+        raise ServerConfigError(f"refusing to serve the console on {host} over plain HTTP: give --ssl-certfile and "
+                                "--ssl-keyfile, or --behind-proxy when a TLS reverse proxy forwards to it "
+                                "(see docs/console.md)")
+
+
 def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning",
+          ssl_certfile: str | None = None, ssl_keyfile: str | None = None, behind_proxy: bool = False,
           dispatch_home: Path | None = None) -> None:
     import uvicorn
 
@@ -192,4 +208,8 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level:
     sys.setswitchinterval(0.001)
     token = os.environ.get("DATAFACTORY_API_TOKEN") or None
     check_bind(host, token)
-    uvicorn.run(create_app(store_path, token, dispatch_home), host=host, port=port, log_level=log_level, access_log=False)
+    check_console_bind(host, ssl_certfile, ssl_keyfile, behind_proxy)
+    secure = bool(ssl_certfile) or behind_proxy
+    uvicorn.run(create_app(store_path, token, secure_cookies=secure,
+                           dispatch_home=dispatch_home), host=host, port=port, log_level=log_level,
+                access_log=False, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, proxy_headers=behind_proxy)
