@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -28,6 +27,7 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
 def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.events.apply import dry_run
     from datafactory_pipelines.events.feed import parse_event_lines
+    from datafactory_pipelines.events.json_guard import parse_limited
     from datafactory_pipelines.events.types import EventError, validate_event
     from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules
     from datafactory_pipelines.store import open_store
@@ -56,12 +56,12 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
     path = Path(args.event_file)
     text = path.read_text(encoding="utf-8-sig")
     try:
-        parsed = json.loads(text)
+        parsed = parse_limited(text)  # depth checked first: a deep file is refused, never a RecursionError
         raw = parsed if isinstance(parsed, list) else [parsed]
         checked = [validate_event(e, i) for i, e in enumerate(raw, start=1)]
         errors = [c.describe() for c in checked if isinstance(c, EventError)]
         events = [c for c in checked if not isinstance(c, EventError)]
-    except json.JSONDecodeError:
+    except ValueError:  # JSON Lines (or a file too deep: then each line is judged on its own)
         events, bad = parse_event_lines(text.splitlines(), path.name)
         errors = [reason for _, reason in bad]
     for error in errors:

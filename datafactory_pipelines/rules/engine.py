@@ -22,6 +22,7 @@ from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.ids import standardize_wechats
 from datafactory_pipelines.standardize.name import standardize_names
+from datafactory_pipelines.standardize.owner import standardize_owner
 from datafactory_pipelines.standardize.phone import MOBILE_PATTERN, standardize_phones
 from datafactory_pipelines.standardize.text import clean_text
 
@@ -209,7 +210,10 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
     elif action.kind == "assign_owner":
         if "owner" not in LEAD_COLUMNS:
             raise ActionError("this lead store has no owner field yet")
-        ctx.set("owner", str(value_of("owner")).strip())
+        owner = standardize_owner(value_of("owner"))  # as imports and `lead set owner=` clean it
+        if not owner:
+            raise ActionError("owner is empty once control and invisible characters are removed")
+        ctx.set("owner", owner)
     elif action.kind == "notify":
         ctx.plan.notes.append({"rule": ctx.rule.name, "message": str(value_of("message", ctx.rule.name))})
 
