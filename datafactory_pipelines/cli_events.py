@@ -16,11 +16,14 @@ def _say(text: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.api_keys import keys_path
     from datafactory_pipelines.server import serve
 
-    token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
-    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token})")
-    serve(str(paths.store), args.host, args.port, log_level=args.log_level)
+    token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set"
+    keys = keys_path(paths.home)
+    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; admin token {token}; "
+         f"API keys {keys})")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level, keys_file=keys)
     return 0
 
 
@@ -125,6 +128,9 @@ def cmd_apply_events(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_event_commands(sub: argparse._SubParsersAction) -> None:
+    from datafactory_pipelines.cli_keys import add_keys_parser
+
+    add_keys_parser(sub)
     user = os.environ.get("USER", "cli")
     p = sub.add_parser("serve", help="event ingress (POST /events) and tracking links (/t/<code>) over HTTP")
     p.add_argument("--host", default="127.0.0.1")

@@ -181,7 +181,7 @@ def parse_event_lines(lines: Iterable[str | bytes | tuple[int, bytes, str]], fil
             bad.append((line, f"{where}: not JSON ({err.msg}, column {err.colno})"))
         except (ValueError, RecursionError) as err:
             bad.append((line, f"{where}: {err}"))
-    for (number, line, _), result in zip(parsed, _validated([raw for _, _, raw in parsed]), strict=True):
+    for (number, line, _), result in zip(parsed, validate_guarded([raw for _, _, raw in parsed]), strict=True):
         if isinstance(result, EventError):
             bad.append((line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
                         + f": {result.field}: {result.message}"))
@@ -190,7 +190,7 @@ def parse_event_lines(lines: Iterable[str | bytes | tuple[int, bytes, str]], fil
     return valid, bad
 
 
-def _validated(raws: list[object]) -> list[ValidEvent | EventError]:
+def validate_guarded(raws: list[object]) -> list[ValidEvent | EventError]:
     """validate_events, and should a value make the batch check itself fail, each event on its own."""
     try:
         return validate_events(raws)
