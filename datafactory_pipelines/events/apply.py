@@ -274,6 +274,7 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
         "lead_id": pd.Series([p.lead_id for p in plans], dtype=object),
         "outcome": [json.dumps({"rules": p.fired, "changes": len(p.changes), "conflicts": len(p.conflicts),
                                 "flags": len(p.flags), **({"notify": p.notes} if p.notes else {}),
+                                **({"untrusted": p.held} if p.held else {}),
                                 **({"error": p.error} if p.error else {})}, ensure_ascii=False) for p in plans]})
     con.register("event_statuses", statuses)
     con.execute("UPDATE events SET status = s.status, lead_id = s.lead_id, outcome = s.outcome, applied_at = ? "

@@ -38,6 +38,9 @@ ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "notify": {"message": ("expr", False)},
 }
 SETTABLE_FIELDS = tuple(EDITABLE_FIELDS)  # what `lead set` may change, a rule may change
+# What a source the rule does not trust may never overwrite: the fields that say who the person is and how
+# to reach them. An untrusted change to one of them becomes a conflict for an operator (see rules/engine.py).
+PROTECTED_FIELDS = ("name", "address", "mobile", "email")
 CHANNELS = ("mobile", "email")
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _CHAIN = re.compile(r"(?<![\w.])(?:event|lead|trusted_sources)(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -136,6 +139,7 @@ class Rule:
     actions: list[Action]
     description: str = ""
     origin: str = ""  # file:line
+    trusted_sources: tuple[str, ...] = ()  # sources this rule trusts besides the rule set's own list
 
 
 @dataclass
@@ -146,6 +150,10 @@ class RuleSet:
 
     def for_type(self, event_type: str) -> list[Rule]:
         return [r for r in self.rules if event_type in r.on]
+
+    def trusted_by(self, rule: Rule) -> list[str]:
+        """The sources a rule trusts: its own `trusted_sources`, then every file's and the environment's."""
+        return list(dict.fromkeys([*rule.trusted_sources, *self.trusted_sources]))
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -253,7 +261,8 @@ def parse_rules(text: str, file_name: str) -> tuple[list[Rule], list[str]]:
         if not isinstance(raw, dict):
             raise RuleError(f"{where}: a rule is a mapping with name, on, when, actions")
         lines = raw.get("__lines__", {})
-        unknown = set(raw) - {"name", "description", "on", "when", "actions", "__line__", "__lines__"}
+        unknown = set(raw) - {"name", "description", "on", "when", "actions", "trusted_sources", "__line__",
+                              "__lines__"}
         if unknown:
             raise RuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         name = raw.get("name")
@@ -272,7 +281,12 @@ def parse_rules(text: str, file_name: str) -> tuple[list[Rule], list[str]]:
         if not isinstance(actions_raw, list) or not actions_raw:
             raise RuleError(f"{where}: rule {name!r} needs a list of actions")
         actions = [_parse_action(a, f"{file_name}:{line}") for a in actions_raw]
-        rules.append(Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where))
+        own = raw.get("trusted_sources") or []
+        if not isinstance(own, list) or not all(isinstance(s, str) and s.strip() for s in own):
+            raise RuleError(f"{file_name}:{lines.get('trusted_sources', line)}: rule {name!r}: trusted_sources "
+                            f"must be a list of event sources, got {own!r}")
+        rules.append(Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where,
+                          tuple(s.strip() for s in own)))
     return rules, list(trusted)
 
 
