@@ -33,7 +33,7 @@ from datafactory_pipelines.api_keys import ADMIN, ANY_SOURCE, SCOPES, ApiKey, Ke
 from datafactory_pipelines.events.feed import insert_events, validate_guarded
 from datafactory_pipelines.events.json_guard import parse_batch
 from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas
-from datafactory_pipelines.links import record_click
+from datafactory_pipelines.links import link_target, record_click
 from datafactory_pipelines.store import DuckDBLeadStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
@@ -290,6 +290,14 @@ def create_app(store_path: str, token: str | None, keys_file: str | os.PathLike[
         target = await asyncio.wrap_future(writer.submit(lambda con: record_click(con, code, agent, ip)))
         if target is None:
             return _problem(404, "no such link")
+        return RedirectResponse(target, status_code=302)
+
+    @app.head("/t/{code}")
+    async def check_link(code: str) -> Response:
+        """The same answer as a click, without recording one: link checkers and chat previews send HEAD."""
+        target = await asyncio.wrap_future(writer.submit(lambda con: link_target(con, code)))
+        if target is None:
+            return Response(status_code=404)
         return RedirectResponse(target, status_code=302)
 
     return app
