@@ -140,8 +140,9 @@ def add_event_commands(sub: argparse._SubParsersAction) -> None:
     user = os.environ.get("USER", "cli")
     p = add_command(sub, "serve", "event ingress (POST /events) and tracking links (/t/<code>) over HTTP",
                     description="Serve POST /events (CloudEvents from other systems, stored idempotently on source "
-                                "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Without "
-                                "DATAFACTORY_API_TOKEN it answers loopback callers only.")
+                                "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Callers present "
+                                "DATAFACTORY_API_TOKEN (the admin key, any source) or a key from `datafactory "
+                                "keys add` (only its sources); with neither configured it listens on loopback only.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     p.add_argument("--log-level", default="warning", help="uvicorn's log level (default warning)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 
@@ -42,10 +43,19 @@ def cmd_keys(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_keys_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("keys", help="API keys per sending system: which event sources each may send")
-    p.add_argument("action", choices=["add", "list", "revoke"])
-    p.add_argument("name", nargs="?", help="the sending system, e.g. crm or app")
-    p.add_argument("--source", action="append", help="a CloudEvents `source` this key may send (repeatable)")
-    p.add_argument("--scopes", action="append", default=[], help="events:write (the one scope today)")
-    p.add_argument("--by", default=os.environ.get("USER", "cli"))
-    p.set_defaults(func=cmd_keys)
+    p = add_command(sub, "keys", "API keys per sending system: which event sources each may send",
+                    description="Make, list and revoke the API keys other systems send events with. A key may "
+                                "send only for the sources it names; only its SHA-256 is kept (in "
+                                "$DATAFACTORY_API_KEYS, default $DATAFACTORY_HOME/api_keys.json). "
+                                "DATAFACTORY_API_TOKEN stays the admin key (any source).")
+    actions = p.add_subparsers(dest="action", required=True, metavar="{add,list,revoke}")
+    q = add_command(actions, "add", "make a key for a sending system and print it once")
+    q.add_argument("name", help="the sending system, e.g. crm or app")
+    q.add_argument("--source", action="append", required=True,
+                   help="a CloudEvents `source` this key may send events for (repeat for several)")
+    q.add_argument("--scopes", action="append", default=[], help="what the key may do: events:write (the default)")
+    q.add_argument("--by", default=os.environ.get("USER", "cli"), help="who made the key (default $USER)")
+    add_command(actions, "list", "every key: name, sources, scopes, active or revoked (never the key itself)")
+    q = add_command(actions, "revoke", "revoke a key: the server refuses it from the next request")
+    q.add_argument("name", help="the key's name")
+    p.set_defaults(func=cmd_keys, name=None, source=None)
