@@ -57,6 +57,22 @@ def _spans(text: str) -> tuple[list[tuple[int, int, int]], bool]:
     return spans, is_array
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _loads(text: str) -> object:
+    """json.loads refusing NaN and Infinity (Python's extension, not JSON) and text that is not text: a
+    lone surrogate escape (\\ud800) parses into a str no UTF-8 store or file can hold."""
+    value = json.loads(text, parse_constant=_no_constant)
+    if "\\u" in text:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"a string holds a lone surrogate ({err.object[err.start]!a}), not text") from err
+    return value
+
+
 def max_depth(text: str) -> int:
     """The deepest nesting of arrays and objects in a JSON text (0 for a scalar); no recursion."""
     depth = deepest = 0
@@ -75,7 +91,7 @@ def parse_limited(text: str, limit: int = MAX_JSON_DEPTH) -> object:
     depth = max_depth(text)
     if depth > limit:
         raise ValueError(f"JSON nested {depth} deep; at most {limit}")
-    return json.loads(text)
+    return _loads(text)
 
 
 def parse_batch(text: str, limit: int = MAX_JSON_DEPTH) -> tuple[list[Element], bool]:
@@ -85,10 +101,16 @@ def parse_batch(text: str, limit: int = MAX_JSON_DEPTH) -> tuple[list[Element], 
     The usual body (shallow, well formed) is parsed in one call; only a body with a too-deep part is split,
     so the good events next to a hostile one are kept. ValueError when the body as a whole is not JSON."""
     if max_depth(text) <= limit:
-        value = json.loads(text)  # json.JSONDecodeError (a ValueError) for a body that is not JSON
-        if isinstance(value, list):
-            return [Element(0, 0, 0, item) for item in value], True
-        return [Element(0, len(text), 0, value)], False
+        try:
+            value = _loads(text)  # json.JSONDecodeError (a ValueError) for a body that is not JSON
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # NaN or a lone surrogate somewhere: find which event holds it
+            value = None
+        else:
+            if isinstance(value, list):
+                return [Element(0, 0, 0, item) for item in value], True
+            return [Element(0, len(text), 0, value)], False
     spans, is_array = _spans(text)
     elements = []
     for start, end, depth in spans:
@@ -100,8 +122,10 @@ def parse_batch(text: str, limit: int = MAX_JSON_DEPTH) -> tuple[list[Element], 
             element.error = f"JSON nested {depth} deep; at most {limit}"
         else:
             try:
-                element.value = json.loads(piece)
+                element.value = _loads(piece)
             except json.JSONDecodeError as err:
                 element.error = f"not JSON ({err.msg}, column {err.colno})"
+            except ValueError as err:
+                element.error = str(err)
         elements.append(element)
     return elements, is_array
