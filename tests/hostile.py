@@ -107,5 +107,5 @@ def hostile_event_lines() -> dict[str, bytes]:
         "owner of invisible characters only": _event_line(
             {**who, "owner": "\u202e\u200b\u2066"}, type="lead.owner_assigned"),
         "source of 600 characters": _event_line({**who, "title": "CTO"}, source="s" * 600),
-        "a JSON array where an event goes": b"[" + _event_line({**who, "title": "CTO"}) + b"]",
+        "1,001 events on one line": b"[" + b",".join([_event_line({**who, "title": "CTO"})] * 1001) + b"]",
     }

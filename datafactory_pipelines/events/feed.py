@@ -160,17 +160,17 @@ def parse_event_lines(lines: Iterable[str | bytes | tuple[int, bytes, str]], fil
     """Valid events and (raw line, error naming file, line and field) for the rest. A bad line never stops
     the others: not UTF-8, too long, not JSON, nested too deep, or not a valid event, it is set aside."""
     valid: list[ValidEvent] = []
-    bad: list[tuple[str | bytes, str]] = []
+    bad: list[tuple[int, str | bytes, str]] = []
     parsed: list[tuple[int, str | bytes, object]] = []
     for position, item in enumerate(lines, start=1):
         number, line, refused = item if isinstance(item, tuple) else (position, item, "")
         where = f"{file_name} line {number}"
         if refused:
-            bad.append((line, f"{where}: {refused}"))
+            bad.append((number, line, f"{where}: {refused}"))
             continue
         text, refused = _decoded(number, line)
         if refused:
-            bad.append((line, f"{where}: {refused}"))
+            bad.append((number, line, f"{where}: {refused}"))
             continue
         text = text.strip()
         if not text:
@@ -178,16 +178,17 @@ def parse_event_lines(lines: Iterable[str | bytes | tuple[int, bytes, str]], fil
         try:
             parsed.append((number, line, parse_limited(text)))
         except json.JSONDecodeError as err:
-            bad.append((line, f"{where}: not JSON ({err.msg}, column {err.colno})"))
+            bad.append((number, line, f"{where}: not JSON ({err.msg}, column {err.colno})"))
         except (ValueError, RecursionError) as err:
-            bad.append((line, f"{where}: {err}"))
+            bad.append((number, line, f"{where}: {err}"))
     for (number, line, _), result in zip(parsed, validate_guarded([raw for _, _, raw in parsed]), strict=True):
         if isinstance(result, EventError):
-            bad.append((line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
+            bad.append((number, line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
                         + f": {result.field}: {result.message}"))
         else:
             valid.append(result)
-    return valid, bad
+    bad.sort(key=lambda item: item[0])  # in the file's order
+    return valid, [(line, reason) for _, line, reason in bad]
 
 
 def validate_guarded(raws: list[object]) -> list[ValidEvent | EventError]:
