@@ -89,6 +89,8 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
                  f"{conflict['incoming_value']}  [{conflict['rule']}]")
         for flag in plan.flags:
             _say(f"    {flag['channel']} {flag['value']} marked {flag['status']}  [{flag['rule']}]")
+        for held in plan.held:
+            _say(f"    {held['field']} not replaced ({held['outcome']}): {held['reason']}")
         for note in plan.notes:
             _say(f"    notify: {note['message']}  [{note['rule']}]")
     _say("(dry run: nothing was changed)")

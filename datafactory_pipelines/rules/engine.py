@@ -79,6 +79,7 @@ class _Context:
         self.rule, self.event, self.lead, self.policy, self.plan, self.waiting = rule, event, lead, policy, plan, waiting
         self.standard = standard
         self.trusted = trusted  # does this rule trust the event's source
+        self.held = ""  # why a change of this rule was held back (its `notify` must not claim it was made)
 
     def may_change(self, column: str) -> bool:
         """A source the rule does not trust may fill a protected field the lead lacks, never replace one."""
@@ -90,8 +91,8 @@ class _Context:
         if str(self.lead.get(column) or "") == value:
             return
         self.conflict(column, value)
-        self.plan.held.append({"field": column, "outcome": "conflict", "reason": (
-            f"source {str(self.event.get('source'))[:200]!r} is not trusted by rule {self.rule.name!r}")})
+        self.held = f"source {str(self.event.get('source'))[:200]!r} is not trusted by rule {self.rule.name!r}"
+        self.plan.held.append({"field": column, "outcome": "conflict", "reason": self.held})
 
     def set(self, column: str, value: str) -> None:
         old = str(self.lead.get(column) or "")
@@ -239,7 +240,10 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
             raise ActionError("owner is empty once control and invisible characters are removed")
         ctx.set("owner", owner)
     elif action.kind == "notify":
-        ctx.plan.notes.append({"rule": ctx.rule.name, "message": str(value_of("message", ctx.rule.name))})
+        message = str(value_of("message", ctx.rule.name))
+        if ctx.held:
+            message += f" — not applied: {ctx.held}; a conflict waits for an operator's decision"
+        ctx.plan.notes.append({"rule": ctx.rule.name, "message": message})
 
 
 def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | None, policy: dict[str, str],
