@@ -48,6 +48,8 @@ def _spans(text: str) -> tuple[list[tuple[int, int, int]], bool]:
             deepest = max(deepest, depth)
         elif token in "]}":
             if is_array and depth == 1:  # the end of the top-level array
+                if text[match.end():].strip():
+                    raise ValueError(f"extra data after the array at character {match.end()}")
                 spans.append((start, match.start(), deepest - 1))
                 return spans, True
             depth -= 1
