@@ -67,6 +67,24 @@ def test_4_an_untrusted_source_cannot_replace_mobile_email_name_or_address(tmp_p
     assert store.leads().set_index("lead_id").at[zhang["lead_id"], "mobile"] == "13500135000"
 
 
+def test_4_an_untrusted_bounce_flags_the_primary_but_does_not_demote_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two-step takeover: an unverified change adds the attacker's address as an alternate (allowed from
+    anyone), then a forged bounce of the primary would promote it. The bounce is flagged, nothing demoted."""
+    monkeypatch.delenv("DATAFACTORY_TRUSTED_SOURCES", raising=False)
+    store = store_with_leads(tmp_path)
+    _post(store,
+          event("b-1", "lead.email_changed", {"old_email": "lina@example.com", "new_email": "thief@evil.example"},
+                source=ATTACKER),
+          event("b-2", "lead.contact_bounced", {"channel": "email", "value": "lina@example.com",
+                                                "reason": "mailbox does not exist"}, source=ATTACKER))
+    apply_events(store, load_rules(tmp_path))
+    lina = lead_by_mobile(store, "13900139000")
+    assert lina["email"] == "lina@example.com" and lina["email_alternates"] == "thief@evil.example"
+    flags = store._query("SELECT channel, value, status FROM contact_flags")
+    assert flags.values.tolist() == [["email", "lina@example.com", "bounced"]]  # an operator can see it
+
+
 def test_4_a_rule_names_the_sources_it_trusts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATAFACTORY_TRUSTED_SOURCES", raising=False)
     store = store_with_leads(tmp_path)
