@@ -85,13 +85,16 @@ class _Context:
         """A source the rule does not trust may fill a protected field the lead lacks, never replace one."""
         return self.trusted or column not in PROTECTED_FIELDS or not str(self.lead.get(column) or "")
 
+    def untrusted(self) -> str:
+        return f"source {str(self.event.get('source'))[:200]!r} is not trusted by rule {self.rule.name!r}"
+
     def hold(self, column: str, value: str) -> None:
         """An untrusted source's value for a protected field the lead has: never written over it, but a
         conflict an operator decides (accepting it goes through the decision path, as for an import's)."""
         if str(self.lead.get(column) or "") == value:
             return
         self.conflict(column, value)
-        self.held = f"source {str(self.event.get('source'))[:200]!r} is not trusted by rule {self.rule.name!r}"
+        self.held = self.untrusted()
         self.plan.held.append({"field": column, "outcome": "conflict", "reason": self.held})
 
     def set(self, column: str, value: str) -> None:
@@ -214,9 +217,8 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
         primary = str(lead.get(channel) or "")
         alternates = split_list(lead.get(f"{channel}_alternates"))
         if value == primary and not ctx.may_change(channel):  # flagged below, but the primary stays
-            ctx.plan.held.append({"field": channel, "outcome": "not applied", "reason": (
-                f"source {str(ctx.event.get('source'))[:200]!r} is not trusted by rule {ctx.rule.name!r}: "
-                "the primary is flagged, not replaced")})
+            ctx.plan.held.append({"field": channel, "outcome": "not applied",
+                                  "reason": f"{ctx.untrusted()}: the primary is flagged, not replaced"})
         elif value == primary:  # the next alternate takes its place; the old value stays in the history
             ctx.set(channel, alternates[0] if alternates else "")
             ctx.set(f"{channel}_alternates", ";".join(alternates[1:]))
