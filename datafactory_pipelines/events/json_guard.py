@@ -18,7 +18,8 @@ MAX_JSON_DEPTH = 16  # a batch (1) > event (2) > data (3) > a list in data (4): 
 
 # a string (possibly unterminated: then it runs to the end, and never makes the scan go back), or one
 # structural character; everything else (numbers, literals, blanks) is skipped by finditer
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\Z)|[\[\]{},]', re.DOTALL)
+_STRING_TEXT = r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\Z)'
+_TOKENS = re.compile(_STRING_TEXT + r"|[\[\]{},]", re.DOTALL)
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _loads(text: str) -> object:
     return value
 
 
-_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\Z)', re.DOTALL)
+_STRING = re.compile(_STRING_TEXT, re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
