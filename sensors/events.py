@@ -6,7 +6,7 @@ import dagster as dg
 from assets.events import apply_lead_events
 from assets.partitions import LEAD_STORE_TAG
 from assets.resources import LeadStoreResource
-from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_file
+from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_files
 from datafactory_pipelines.inbox import inbox_files
 
 BATCH_EVENTS = 5000  # events per run
@@ -32,9 +32,8 @@ def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStore
     store = lead_store.open()
     files = [p for p in inbox_files(paths.inbox / "events", _settle_seconds())
              if p.suffix.lower() in EVENT_FILE_SUFFIXES]
-    for path in files:
-        outcome = ingest_event_file(store, path, paths.processed / "events", paths.rejected / "events")
-        context.log.info(f"{path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
+    for outcome in ingest_event_files(store, files, paths.processed / "events", paths.rejected / "events"):
+        context.log.info(f"{outcome.path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
                          f"{len(outcome.errors)} bad lines")
     cursor = int(context.cursor or 0)
     requests = []
