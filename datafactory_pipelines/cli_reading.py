@@ -41,6 +41,9 @@ def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
         if sheet.get("hidden"):
             lines.append(f"      sheet {sheet['name']!r}: hidden, skipped")
             continue
+        if sheet.get("skipped"):
+            lines.append(f"      sheet {sheet['name']!r}: skipped, {sheet['skipped']}")
+            continue
         for warning in sheet.get("warnings", []):
             lines.append(f"      WARNING sheet {sheet['name']!r}: {warning}")
         for note in sheet.get("notes", []):

@@ -28,6 +28,13 @@ from datafactory_pipelines.config import Paths
 from datafactory_pipelines.ingest.containers import file_date, read_html_tables, read_spreadsheetml, sniff
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
+from datafactory_pipelines.ingest.layout import (
+    ROW_SKIP_REASONS,
+    fill_merged_down,
+    judge_sheet,
+    layout_rows,
+    xlsx_vertical_merges,
+)
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
 from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
@@ -51,6 +58,9 @@ class RawSheet:
     columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
     warnings: list[str] = field(default_factory=list)  # roles read with little confidence
     notes: list[str] = field(default_factory=list)  # e.g. rows dated by the file's own date
+    skipped_rows: dict[str, int] = field(default_factory=dict)  # why -> rows that are not people (totals, notes)
+    merged_cells: int = 0  # cells given the value of a cell merged down over them
+    contacts_outside_column: int = 0  # contacts found in cells that are not their column's (filled by the reader)
 
 
 @dataclass
@@ -62,6 +72,7 @@ class RawImport:
     table: pd.DataFrame  # RAW_COLUMNS
     sheets: list[RawSheet] = field(default_factory=list)
     skipped_sheets: list[str] = field(default_factory=list)
+    skipped_reasons: dict[str, str] = field(default_factory=dict)  # sheet -> why it is not a lead list
     hidden_sheets: list[str] = field(default_factory=list)  # skipped: a hidden sheet is not a lead list
     container: str = ""  # what the file really is: xlsx, xls, html, spreadsheetml, csv
     source_key: str = ""  # files from one source share it (and its pinned mapping)
@@ -135,12 +146,20 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     sheets: list[RawSheet] = []
     skipped: list[str] = []
     problems: list[IngestError] = []
+    reasons: dict[str, str] = {}
     for sheet_name, table, first_row in tables:
         try:
             frame, info = _read_table(path.name, sheet_name, table, first_row, pinned)
         except IngestError as err:
             problems.append(err)
             skipped.append(sheet_name)
+            reasons[sheet_name] = err.reason
+            continue
+        verdict = judge_sheet(table, frame, info.header_row - first_row, sheet_name)
+        if not verdict.is_leads:  # instructions, an example table, a summary or a pivot: not leads
+            problems.append(IngestError(path.name, f"not a lead list: {verdict.reason}", sheet=sheet_name))
+            skipped.append(sheet_name)
+            reasons[sheet_name] = f"not a lead list: {verdict.reason}"
             continue
         frames.append(frame)
         sheets.append(info)
@@ -152,7 +171,7 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     _date_undated_rows(path, container, table, sheets)
     return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped,
-                     hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
+                     skipped_reasons=reasons, hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
 
 
 def _date_undated_rows(path: Path, container: str, table: pd.DataFrame, sheets: list[RawSheet]) -> None:
@@ -184,11 +203,23 @@ def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list
                 hidden.append(meta.name)
                 continue
             # keep leading blank rows so row numbers match what Excel shows
-            grid = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            tables.append((meta.name, _grid_frame(grid, convert=True), 1))
+            sheet = workbook.get_sheet_by_name(meta.name)
+            frame = _grid_frame(sheet.to_python(skip_empty_area=False), convert=True)
+            _fill_merges(frame, getattr(sheet, "merged_cell_ranges", None) or [])
+            tables.append((meta.name, frame, 1))
     except Exception as exc:  # calamine raises several error types for damaged files
         raise IngestError(path.name, f"cannot be opened as a spreadsheet ({type(exc).__name__}: {exc})") from exc
     return tables, hidden
+
+
+def _fill_merges(frame: pd.DataFrame, ranges: list) -> None:
+    """Vertically merged cells give their value to every row they cover; which rows are blank is decided
+    before (a merge reaching into empty rows does not make them rows of data)."""
+    vertical = [(r1, c1, r2, c2) for (r1, c1), (r2, c2) in ranges if r2 > r1]
+    if not vertical or frame.empty:
+        return
+    frame.attrs["non_blank"] = _non_blank_rows(frame)
+    frame.attrs["merged_cells"] = fill_merged_down(frame, vertical)
 
 
 def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
@@ -198,6 +229,8 @@ def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], 
     Returns None when anything is unusual, and the exact (slower) reader takes over.
     """
     try:
+        if xlsx_vertical_merges(path):  # merged cells need their cell positions: the exact reader has them
+            return None
         first_rows = first_rows_with_values(path)
         reader = fastexcel.read_excel(str(path))
         tables, hidden = [], []
@@ -212,14 +245,14 @@ def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], 
             frame = arrow.to_pandas()
             frame = frame.astype(object).where(frame.notna(), "")
             frame.columns = range(frame.shape[1])
-            frame.attrs["non_blank"] = _non_blank_rows(arrow)
+            frame.attrs["non_blank"] = _non_blank_arrow_rows(arrow)
             tables.append((name, frame, first_rows[name] or 1))
         return tables, hidden
     except Exception:
         return None
 
 
-def _non_blank_rows(table: pa.Table) -> np.ndarray:
+def _non_blank_arrow_rows(table: pa.Table | pa.RecordBatch) -> np.ndarray:
     """Rows with any cell that is more than whitespace, computed in Arrow (much faster than str.strip)."""
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for column in table.columns:
@@ -347,6 +380,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         )
     header = [str(c).strip() for c in table.iloc[header_idx]]
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
+    merged_cells = int(table.attrs.get("merged_cells", 0))
     if "non_blank" in table.attrs:
         non_blank = table.attrs["non_blank"][header_idx + 1:]
         body.attrs = {}  # pandas deep-copies attrs into every derived frame: drop the mask once used
@@ -357,6 +391,16 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if maybe_header.any():  # a header repeated inside the data (lists pasted together)
         keep &= ~(body[maybe_header] == pd.Series(header, index=body.columns)).all(axis=1).reindex(
             body.index, fill_value=False).to_numpy()
+    skipped_rows: dict[str, int] = {}
+    layout_notes: list[str] = [f"{merged_cells} cells under a merged cell take its value"] if merged_cells else []
+    kept_at = np.flatnonzero(keep)
+    for kind, mask in layout_rows(body[keep]).items():  # totals and footnotes are not people
+        at = kept_at[mask]
+        keep[at] = False
+        why = ROW_SKIP_REASONS[kind]
+        skipped_rows[why] = len(at)
+        shown = ", ".join(str(first_row + header_idx + 1 + i) for i in at[:5]) + (" …" if len(at) > 5 else "")
+        layout_notes.append(f"{len(at)} row{'s' if len(at) > 1 else ''} skipped, {why} (row {shown})")
 
     roles = decide_roles(header, body[keep], pinned)
     mapping = mapping_of(roles)
@@ -403,9 +447,12 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         headers={header[i]: f for i, f in mapping.items()},
         extra_headers=[header[i] for i, name in extra_names.items() if name == header[i]],
         rows_read=len(frame),
-        blank_rows=int(len(body) - len(frame)),
+        blank_rows=int(len(body) - len(frame)) - sum(skipped_rows.values()),
         columns=[r.as_dict() for r in roles],
         warnings=warnings_of(roles),
+        notes=layout_notes,
+        skipped_rows=skipped_rows,
+        merged_cells=merged_cells,
     )
     return frame[RAW_COLUMNS], info
 
