@@ -135,10 +135,7 @@ EXAMPLE_NAMES = {"张三", "李四", "王五", "赵六", "钱七", "孙八", "�
                  "janedoe", "张小三", "李小四"}
 _EXAMPLE_EMAIL = re.compile(r"(?i)@(?:[\w-]+\.)*(?:example|test|sample|domain|xxx|xx|abc|company|email|mail)"
                             r"\.(?:com|org|net|cn)\b|^(?:test|example|sample|xxx|abc|name|someone|user)@")
-_EXAMPLE_PHONE = re.compile(r"(?i)^\D*(?:1[3-9]\d(?:x{4}|\*{4})\d{4}|1[3-9]x{9}|1x{10}|13800138000|13812345678|"
-                            r"1[3-9]\d(?:0{8}|1{8}|12345678|87654321)|138-?0013-?8000|0\d{2,3}-?(?:12345678|88888888|"
-                            r"xxxxxxxx))\D*$")
-_EXAMPLE_TEXT = re.compile(r"(?i)某某|xx公司|xxx|示例|样例|例如|例：|比如|sample|example|填写|必填|选填|格式")
+_EXAMPLE_TEXT = re.compile(r"(?i)某某|xx公司|xxx|示例|样例|例如|例：|比如|填写|必填|选填|格式")
 _PIVOT_WORDS = re.compile(r"(?i)^(?:行标签|列标签|求和项|计数项|平均值项|最大值项|最小值项|数据透视|row labels|"
                           r"column labels|sum of|count of|average of)")
 _NUMBER = re.compile(r"^\s*[-+]?[\d,]*\.?\d+\s*%?\s*$")
@@ -151,22 +148,21 @@ class SheetVerdict:
 
     reason: str = ""
     rows: int = 0
+    weak: bool = False  # skipped only when another sheet of the file holds leads
 
     @property
     def is_leads(self) -> bool:
         return not self.reason
 
 
-def _example_row(values: dict[str, str]) -> bool:
+def _example_row(values: dict[str, str]) -> tuple[bool, bool]:
+    """(made-up values, only an example address): an example name (张三, 李四) or words such as 示例 / 某某 /
+    XX公司 are made up for sure; an @example.com address alone is weaker (test lists use it for real-looking
+    people). A well-known placeholder number (13800138000) alone says nothing."""
     name = re.sub(r"[\s·.()（）先生女士]", "", values.get("name", "")).lower()
-    if name in EXAMPLE_NAMES:
-        return True
-    if _EXAMPLE_EMAIL.search(values.get("email", "")):
-        return True
-    mobile = values.get("mobile", "")
-    if mobile and any(_EXAMPLE_PHONE.match(p) for p in re.split(r"[;,/，、\s]+", mobile) if p):
-        return True
-    return any(_EXAMPLE_TEXT.search(values.get(f, "")) for f in ("name", "company", "email", "wechat"))
+    strong = name in EXAMPLE_NAMES or any(bool(_EXAMPLE_TEXT.search(values.get(f, "")))
+                                          for f in ("name", "company", "email", "wechat"))
+    return strong, not strong and bool(_EXAMPLE_EMAIL.search(values.get("email", "")))
 
 
 def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: str = "") -> SheetVerdict:
@@ -181,11 +177,12 @@ def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: 
         return SheetVerdict("", 0)
     fields = [f for f in _PEOPLE_FIELDS if f in frame.columns]
     records = frame[fields].astype(str).to_dict("records")
-    examples = sum(_example_row(r) for r in records)
-    if examples * 2 >= rows:
+    marks = [_example_row(r) for r in records]
+    strong, weak = sum(m[0] for m in marks), sum(m[1] for m in marks)
+    if (strong + weak) * 2 >= rows:
         shown = ", ".join(sorted({r.get("name", "") for r in records if r.get("name")} & EXAMPLE_NAMES)[:3])
-        return SheetVerdict(f"an example table: {examples} of {rows} rows hold example values"
-                            + (f" ({shown})" if shown else ""), rows)
+        return SheetVerdict(f"an example table: {strong + weak} of {rows} rows hold example values"
+                            + (f" ({shown})" if shown else " (example addresses)"), rows, weak=strong * 2 < rows)
     text = grid.astype(str).apply(lambda c: c.str.strip())
     filled = (text != "").to_numpy()
     lone = filled.sum(axis=1) == 1

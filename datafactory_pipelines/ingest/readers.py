@@ -147,6 +147,7 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     skipped: list[str] = []
     problems: list[IngestError] = []
     reasons: dict[str, str] = {}
+    doubtful: list[tuple[pd.DataFrame, RawSheet, str]] = []
     for sheet_name, table, first_row in tables:
         try:
             frame, info = _read_table(path.name, sheet_name, table, first_row, pinned)
@@ -156,11 +157,24 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
             reasons[sheet_name] = err.reason
             continue
         verdict = judge_sheet(table, frame, info.header_row - first_row, sheet_name)
+        if verdict.weak:  # only example addresses: decided once we know whether another sheet holds leads
+            doubtful.append((frame, info, verdict.reason))
+            continue
         if not verdict.is_leads:  # instructions, an example table, a summary or a pivot: not leads
             problems.append(IngestError(path.name, f"not a lead list: {verdict.reason}", sheet=sheet_name))
             skipped.append(sheet_name)
             reasons[sheet_name] = f"not a lead list: {verdict.reason}"
             continue
+        frames.append(frame)
+        sheets.append(info)
+    other_sheets_hold_leads = bool(frames)
+    for frame, info, why in doubtful:
+        if other_sheets_hold_leads:
+            skipped.append(info.name)
+            reasons[info.name] = f"not a lead list: {why}"
+            continue
+        info.warnings.append(f"looks like {why.split(':')[0]} ({why.split(': ', 1)[-1]}), but no other sheet "
+                             "holds leads: read as leads")
         frames.append(frame)
         sheets.append(info)
     if not frames:
