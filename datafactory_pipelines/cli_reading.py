@@ -53,6 +53,24 @@ def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
     return lines
 
 
+def say_preview(paths: Paths, files: list[Path], pairs: list[str]) -> int:
+    """`import --dry-run`: each file described as the import would read it; nothing written. Exit 1 when a
+    file would be rejected."""
+    from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for
+    from datafactory_pipelines.ingest.preview import preview_file
+
+    pins = parse_pins(pairs)
+    mappings = load_mappings(paths.home) if paths.home.exists() else {}
+    rejected = 0
+    for path in files:
+        preview = preview_file(path, pinned={**pinned_for(path.name, mappings), **pins})
+        rejected += bool(preview.error)
+        for line in preview.lines():
+            print(line, flush=True)
+    print("dry run: nothing was imported, pinned or moved", flush=True)
+    return 1 if rejected else 0
+
+
 def say_column_report(store: LeadStore, import_id: str) -> None:
     for line in column_report_lines(store, import_id):
         print(line, flush=True)

@@ -190,17 +190,23 @@ def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: 
     prose = sum(len(v) >= 8 and bool(_PROSE.search(v)) for v in lone_cells)
     if prose >= max(3, rows) and prose + rows >= 4:
         return SheetVerdict(f"instructions: {prose} lines of prose and only {rows} rows of data", rows)
+    return SheetVerdict(summary_reason(text, header_row), rows)
+
+
+def summary_reason(grid: pd.DataFrame, header_row: int = 0) -> str:
+    """Why a sheet is a summary or a pivot (no row holds a contact, and its cells are numbers or pivot
+    labels such as 行标签 / 求和项), else ''. Also names what a sheet without a header row is."""
+    text = grid.astype(str).apply(lambda c: c.str.strip())
     data = text.iloc[header_row + 1:]
     cells = [v for v in data.to_numpy().ravel().tolist() if v]
     with_contact = int(data.agg(" ".join, axis=1).str.contains(_CONTACT_IN_ROW).sum()) if len(data) else 0
     pivot = any(_PIVOT_WORDS.match(v) for v in text.to_numpy().ravel().tolist() if v)
     numbers = sum(bool(_NUMBER.match(v)) for v in cells)
-    if with_contact == 0 and cells and (pivot or numbers * 2 >= len(cells)):
+    if with_contact == 0 and cells and (pivot or numbers * 3 >= len(cells)):
         kind = "a pivot table" if pivot else "a summary"
-        return SheetVerdict(f"{kind}: {numbers} of {len(cells)} cells are numbers and no row holds a contact",
-                            rows)
-    return SheetVerdict("", rows)
+        return f"{kind}: {numbers} of {len(cells)} cells are numbers and no row holds a contact"
+    return ""
 
 
-__all__ = ["ROW_SKIP_REASONS", "SheetVerdict", "fill_merged_down", "judge_sheet", "layout_rows",
+__all__ = ["ROW_SKIP_REASONS", "SheetVerdict", "fill_merged_down", "judge_sheet", "layout_rows", "summary_reason",
            "xlsx_vertical_merges"]

@@ -33,6 +33,7 @@ from datafactory_pipelines.ingest.layout import (
     fill_merged_down,
     judge_sheet,
     layout_rows,
+    summary_reason,
     xlsx_vertical_merges,
 )
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
@@ -154,7 +155,8 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
         except IngestError as err:
             problems.append(err)
             skipped.append(sheet_name)
-            reasons[sheet_name] = err.reason
+            summary = summary_reason(table) if not table.empty else ""
+            reasons[sheet_name] = f"not a lead list: {summary}" if summary else err.reason
             continue
         verdict = judge_sheet(table, frame, info.header_row - first_row, sheet_name)
         if verdict.weak:  # only example addresses: decided once we know whether another sheet holds leads
