@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 # -- merged cells ------------------------------------------------------------------------------------
 _MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 _SHEET_DATA_END = re.compile(rb"</(?:\w+:)?sheetData>")
-_SHEET_ENTRY = re.compile(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"')
-_REL_ENTRY = re.compile(r'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"')
+_SHEET_TAG = re.compile(r"<(?:\w+:)?sheet\b[^>]*>")
+_REL_TAG = re.compile(r"<(?:\w+:)?Relationship\b[^>]*>")
+_ATTRIBUTE = re.compile(r'\b([\w:]+)="([^"]*)"')
 
 Range = tuple[int, int, int, int]  # first row, first column, last row, last column; 0-based, inclusive
 
@@ -39,6 +40,24 @@ def _column_number(letters: bytes) -> int:
     return n - 1
 
 
+def sheet_members(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(sheet name, zip member of its XML) in workbook order, whatever order the writer put attributes in
+    (Excel and xlsxwriter write Id before Target, openpyxl after)."""
+    workbook = archive.read("xl/workbook.xml").decode("utf-8")
+    rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    targets = {}
+    for tag in _REL_TAG.findall(rels):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        targets[attributes.get("Id", "")] = attributes.get("Target", "")
+    members = []
+    for tag in _SHEET_TAG.findall(workbook):
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        target = targets.get(attributes.get("r:id", ""), "").lstrip("/")
+        members.append((html.unescape(attributes.get("name", "")),
+                        target if target.startswith("xl/") else f"xl/{target}"))
+    return members
+
+
 def xlsx_vertical_merges(path: Path) -> dict[str, list[Range]]:
     """Sheet name -> its merged ranges that span more than one row (0-based, inclusive).
 
@@ -46,12 +65,7 @@ def xlsx_vertical_merges(path: Path) -> dict[str, list[Range]]:
     chunks and only its tail is searched (about 0.2 s for a 116 MB sheet of 200k rows)."""
     found: dict[str, list[Range]] = {}
     with zipfile.ZipFile(path) as archive:
-        workbook = archive.read("xl/workbook.xml").decode("utf-8")
-        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8")
-        targets = dict(_REL_ENTRY.findall(rels))
-        for name, rid in _SHEET_ENTRY.findall(workbook):
-            target = targets.get(rid, "").lstrip("/")
-            member = target if target.startswith("xl/") else f"xl/{target}"
+        for name, member in sheet_members(archive):
             ranges: list[Range] = []
             with archive.open(member) as xml:
                 tail, past_data = b"", False
@@ -69,7 +83,7 @@ def xlsx_vertical_merges(path: Path) -> dict[str, list[Range]]:
                 if int(r2) > int(r1):
                     ranges.append((int(r1) - 1, _column_number(c1), int(r2) - 1, _column_number(c2)))
             if ranges:
-                found[html.unescape(name)] = ranges
+                found[name] = ranges
     return found
 
 

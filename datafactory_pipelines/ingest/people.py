@@ -133,10 +133,11 @@ def why_lead(lead: NameCandidate, others: list[NameCandidate]) -> str:
 
 
 def is_owner_like(candidate: NameCandidate) -> bool:
-    """A few names each over many rows, not agreeing with the contacts: the sales team."""
+    """A few names, each over many rows (five or more on average: a salesperson follows dozens of leads, a
+    customer refers a handful of friends), not agreeing with the contacts: the sales team."""
     if not candidate.filled:
         return False
-    return candidate.distinct / candidate.filled < 0.35 and candidate.agreement < 0.6 and candidate.distinct <= max(
+    return candidate.distinct / candidate.filled <= 0.2 and candidate.agreement < 0.6 and candidate.distinct <= max(
         30, candidate.filled // 20)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import html
 import io
 import re
 import zipfile
@@ -33,6 +32,7 @@ from datafactory_pipelines.ingest.layout import (
     fill_merged_down,
     judge_sheet,
     layout_rows,
+    sheet_members,
     summary_reason,
     xlsx_vertical_merges,
 )
@@ -278,30 +278,23 @@ def _non_blank_arrow_rows(table: pa.Table | pa.RecordBatch) -> np.ndarray:
 
 
 _CELL_WITH_VALUE = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="[A-Z]+(\d+)"[^>]*?>\s*<(?:\w+:)?(?:v|is)\b')
-_SHEET_ENTRY = re.compile(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"')
-_REL_ENTRY = re.compile(r'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"')
 
 
 def first_rows_with_values(path: Path) -> dict[str, int]:
     """Sheet name -> row number of its first cell holding a value (0 for an empty sheet)."""
     with zipfile.ZipFile(path) as archive:
-        workbook = archive.read("xl/workbook.xml").decode("utf-8")
-        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8")
-        targets = {rid: target for rid, target in _REL_ENTRY.findall(rels)}
         found: dict[str, int] = {}
-        for name, rid in _SHEET_ENTRY.findall(workbook):
-            target = targets[rid].lstrip("/")
-            member = target if target.startswith("xl/") else f"xl/{target}"
+        for name, member in sheet_members(archive):  # any attribute order (openpyxl writes Target before Id)
             with archive.open(member) as xml:
                 head = b""
                 for chunk in iter(lambda: xml.read(1 << 16), b""):  # the first value is near the top
                     head += chunk
                     match = _CELL_WITH_VALUE.search(head)
                     if match:
-                        found[html.unescape(name)] = int(match.group(1))
+                        found[name] = int(match.group(1))
                         break
                 else:
-                    found[html.unescape(name)] = 0
+                    found[name] = 0
         return found
 
 
