@@ -107,39 +107,64 @@ def fill_merged_down(grid: pd.DataFrame, ranges: list[Range]) -> int:
 
 # -- rows that are not people ------------------------------------------------------------------------
 _TOTAL_LABEL = re.compile(
-    r"(?i)^\s*(?:本页|全部|总|各)?\s*(?:合\s*计|小\s*计|总\s*计|共\s*计|累\s*计|总\s*数|汇\s*总|"
-    r"sub-?\s*totals?|grand\s+totals?|totals?|sum)\s*(?:[:：(（\[].{0,16}|\s.{0,12})?$")
+    r"(?i)^\s*(?:本页|全部|总|各)?\s*(?:(?:合\s*计|小\s*计|总\s*计|共\s*计|累\s*计|总\s*数|汇\s*总).{0,16}"
+    r"|(?:sub-?\s*totals?|grand\s+totals?|totals?|sum)\b.{0,16})$")
 _CONTACT_IN_ROW = re.compile(r"@|(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)|(?<!\d)0\d{2,3}[\s)）-]{0,2}\d{7,8}(?!\d)")
 _PROSE = re.compile(r"[。；！？]|[，,].*[，,]|^\s*(?:注|说明|备注|提示|温馨提示|数据来源|制表|导出时间|打印时间|"
                     r"填写说明|note|source)\s*[:：]|^\s*(?:\d+|[一二三四五六七八九十]+)\s*[、.．)）]")
 ROW_SKIP_REASONS = {"total": "a total or subtotal", "note": "a line of text under or between the rows, not a person"}
 
 
+# the first two characters a total's label can start with (合计, 小 计, 总计, 本页合计, Total, SUM, Grand total …)
+_LABEL_STARTS = np.array([a + b for a in "合小总共累汇" for b in "计数总 \u3000"] + ["本页", "全部", "各项"]
+                         + [w[:2] for w in ("total", "Total", "TOTAL", "sum", "Sum", "SUM", "subtotal", "grand",
+                                             "Grand", "GRAND")])
+_LABEL_CODES = _LABEL_STARTS.astype("U2").view(np.int64)
+LABEL_COLUMNS = 3  # a total's label stands in one of the first columns (序号, 姓名 …)
+
+
+def lone_rows(values: np.ndarray) -> np.ndarray:
+    """Rows with exactly one filled cell (grids are strings, '' for empty). Column by column over the rows
+    still in question: most rows hold two cells after two columns, so a big sheet costs two comparisons."""
+    n, width = values.shape
+    count = np.zeros(n, dtype=np.int64)
+    open_rows = np.arange(n)
+    for i in range(width):
+        if not len(open_rows):
+            break
+        count[open_rows] += values[open_rows, i] != ""
+        open_rows = open_rows[count[open_rows] < 2]
+    lone = np.zeros(n, dtype=bool)
+    lone[open_rows] = count[open_rows] == 1
+    return lone
+
+
 def layout_rows(body: pd.DataFrame) -> dict[str, np.ndarray]:
     """Rows of a sheet's data that are not people: kind -> mask. Totals (合计, 小计, Total…) carry a label
-    in one of their first cells and no contact; a note is a lone sentence with no contact."""
+    in one of their first filled cells and no contact; a note is a lone sentence with no contact.
+
+    Cheap on big sheets: a label is looked for by its first two characters (numpy, no Python per cell) in
+    the first columns, and rows are read in Python only when they are candidates (such a start, or a single
+    filled cell)."""
     n = len(body)
     if n == 0 or body.shape[1] == 0:
         return {}
-    text = body.astype(str)
-    filled = (text.apply(lambda c: c.str.strip()) != "").to_numpy()
-    joined = text.agg(" ".join, axis=1)
-    has_contact = joined.str.contains(_CONTACT_IN_ROW).to_numpy()
-    # the label stands in one of the first filled cells of the row (合计 in 序号 or in 姓名)
-    first_cells = np.full(n, "", dtype=object)
-    seen = np.zeros(n, dtype=int)
-    for i in range(body.shape[1]):
-        take = filled[:, i] & (seen < 3)
-        column = text.iloc[:, i].to_numpy()
-        hits = np.array([bool(_TOTAL_LABEL.match(v)) for v in column[take]], dtype=bool)
-        first_cells[np.flatnonzero(take)[hits]] = "total"
-        seen += filled[:, i]
-    total = (first_cells == "total") & ~has_contact
-    lone = filled.sum(axis=1) == 1
-    lone_text = np.array([" ".join(r) for r in text.to_numpy()[lone].tolist()], dtype=object)
+    values = body.to_numpy(dtype=object)
+    candidates = np.zeros(n, dtype=bool)
+    for i in range(min(LABEL_COLUMNS, body.shape[1])):
+        # two UCS-4 characters are 8 bytes: compared as integers (np.isin on strings sorts them, 10x slower)
+        candidates |= np.isin(values[:, i].astype("U2").view(np.int64), _LABEL_CODES)
+    lone = lone_rows(values)
+    total = np.zeros(n, dtype=bool)
     note = np.zeros(n, dtype=bool)
-    note[np.flatnonzero(lone)] = [len(v.strip()) >= 8 and bool(_PROSE.search(v)) for v in lone_text]
-    note &= ~has_contact & ~total
+    for r in np.flatnonzero(candidates | lone):
+        cells = [str(v).strip() for v in values[r] if v != ""]
+        if not cells or any(_CONTACT_IN_ROW.search(c) for c in cells):
+            continue
+        if candidates[r] and any(_TOTAL_LABEL.match(c) for c in cells[:3]):
+            total[r] = True
+        elif lone[r] and len(cells[0]) >= 8 and _PROSE.search(cells[0]):
+            note[r] = True
     return {k: m for k, m in (("total", total), ("note", note)) if m.any()}
 
 
@@ -154,6 +179,11 @@ _PIVOT_WORDS = re.compile(r"(?i)^(?:行标签|列标签|求和项|计数项|平�
                           r"column labels|sum of|count of|average of)")
 _NUMBER = re.compile(r"^\s*[-+]?[\d,]*\.?\d+\s*%?\s*$")
 _PEOPLE_FIELDS = ("name", "mobile", "email", "wechat", "qq", "company")
+JUDGE_SAMPLE = 400  # rows spread over a sheet: enough to judge a share, cheap on 200k rows
+
+
+def _spread(n: int, limit: int) -> np.ndarray:
+    return np.arange(n) if n <= limit else np.linspace(0, n - 1, limit).astype(int)
 
 
 @dataclass
@@ -190,31 +220,34 @@ def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: 
     if rows == 0:
         return SheetVerdict("", 0)
     fields = [f for f in _PEOPLE_FIELDS if f in frame.columns]
-    records = frame[fields].astype(str).to_dict("records")
+    sample = frame.iloc[_spread(rows, JUDGE_SAMPLE)]  # a share is judged as well on a few hundred rows
+    records = sample[fields].astype(str).to_dict("records")
     marks = [_example_row(r) for r in records]
     strong, weak = sum(m[0] for m in marks), sum(m[1] for m in marks)
-    if (strong + weak) * 2 >= rows:
-        shown = ", ".join(sorted({r.get("name", "") for r in records if r.get("name")} & EXAMPLE_NAMES)[:3])
-        return SheetVerdict(f"an example table: {strong + weak} of {rows} rows hold example values"
-                            + (f" ({shown})" if shown else " (example addresses)"), rows, weak=strong * 2 < rows)
-    text = grid.astype(str).apply(lambda c: c.str.strip())
-    filled = (text != "").to_numpy()
-    lone = filled.sum(axis=1) == 1
-    lone_cells = [v for row in text.to_numpy()[lone].tolist() for v in row if v]
+    if (strong + weak) * 2 >= len(records):
+        found = ", ".join(sorted({r.get("name", "") for r in records if r.get("name")} & EXAMPLE_NAMES)[:3])
+        share = f"{strong + weak} of {rows}" if len(records) == rows else f"{(strong + weak) / len(records):.0%} of"
+        return SheetVerdict(f"an example table: {share} rows hold example values"
+                            + (f" ({found})" if found else " (example addresses)"), rows,
+                            weak=strong * 2 < len(records))
+    values = grid.to_numpy(dtype=object)
+    lone = lone_rows(values)
+    lone_cells = [str(v).strip() for row in values[lone] for v in row if v != ""]
     prose = sum(len(v) >= 8 and bool(_PROSE.search(v)) for v in lone_cells)
     if prose >= max(3, rows) and prose + rows >= 4:
         return SheetVerdict(f"instructions: {prose} lines of prose and only {rows} rows of data", rows)
-    return SheetVerdict(summary_reason(text, header_row), rows)
+    return SheetVerdict(summary_reason(grid, header_row), rows)
 
 
 def summary_reason(grid: pd.DataFrame, header_row: int = 0) -> str:
     """Why a sheet is a summary or a pivot (no row holds a contact, and its cells are numbers or pivot
     labels such as 行标签 / 求和项), else ''. Also names what a sheet without a header row is."""
-    text = grid.astype(str).apply(lambda c: c.str.strip())
-    data = text.iloc[header_row + 1:]
-    cells = [v for v in data.to_numpy().ravel().tolist() if v]
+    data = grid.iloc[header_row + 1:]
+    data = data.iloc[_spread(len(data), JUDGE_SAMPLE)].astype(str)  # a summary is small; a sample says enough
+    cells = [v.strip() for v in data.to_numpy().ravel().tolist() if v.strip()]
     with_contact = int(data.agg(" ".join, axis=1).str.contains(_CONTACT_IN_ROW).sum()) if len(data) else 0
-    pivot = any(_PIVOT_WORDS.match(v) for v in text.to_numpy().ravel().tolist() if v)
+    head = grid.iloc[: header_row + 2].astype(str).to_numpy().ravel().tolist()
+    pivot = any(_PIVOT_WORDS.match(v.strip()) for v in head + cells[:50] if v.strip())
     numbers = sum(bool(_NUMBER.match(v)) for v in cells)
     if with_contact == 0 and cells and (pivot or numbers * 3 >= len(cells)):
         kind = "a pivot table" if pivot else "a summary"

@@ -126,10 +126,12 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     hidden: list[str] = []
     if suffix in EXCEL_SUFFIXES:
         container = sniff(path)
+        merged_parts: set[str] | None = None
         if container == "zip":
-            check_zip_container(path)  # zip bombs, over-long cells, DTDs: refused before any reader unpacks
+            # zip bombs, over-long cells, DTDs: refused before any reader unpacks; merged cells noticed
+            merged_parts = check_zip_container(path)
         if container in ("ole", "zip", "unknown"):
-            tables, hidden = _excel_tables(path)
+            tables, hidden = _excel_tables(path, may_have_merges=merged_parts is None or bool(merged_parts))
             container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))
         elif container == "text":
             tables = [(path.stem, _csv_table(path), 1)]
@@ -205,10 +207,10 @@ def _date_undated_rows(path: Path, container: str, table: pd.DataFrame, sheets: 
                                f"from the {origin}")
 
 
-def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
+def _excel_tables(path: Path, may_have_merges: bool = True) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
     """Visible sheets as (name, table of strings, Excel row number of the table's first row); hidden names."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        fast = _xlsx_tables_fast(path)
+        fast = _xlsx_tables_fast(path, may_have_merges)
         if fast is not None:
             return fast
     try:
@@ -238,14 +240,14 @@ def _fill_merges(frame: pd.DataFrame, ranges: list) -> None:
     frame.attrs["merged_cells"] = fill_merged_down(frame, vertical)
 
 
-def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
+def _xlsx_tables_fast(path: Path, may_have_merges: bool = True) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
     """fastexcel reads straight to Arrow, several times faster than cell-by-cell Python objects.
 
     It starts each sheet at its first non-empty row, so the row offset is read from the sheet XML.
     Returns None when anything is unusual, and the exact (slower) reader takes over.
     """
     try:
-        if xlsx_vertical_merges(path):  # merged cells need their cell positions: the exact reader has them
+        if may_have_merges and xlsx_vertical_merges(path):  # merged cells need their positions: the exact reader
             return None
         first_rows = first_rows_with_values(path)
         reader = fastexcel.read_excel(str(path))
