@@ -222,3 +222,20 @@ def test_layout_families_score_and_no_lead_comes_from_a_row_that_is_not_a_person
     scores = pairwise_scores(joined, joined["lead_id"])
     assert scores["precision"] >= 0.95 and scores["recall"] >= 0.9, scores
     assert pd.Series(sample.truth["file"]).nunique() == len(sample.files)
+
+
+def test_spreadsheetml_merged_down_cells_fill_every_row(tmp_path: Path) -> None:
+    """OA systems save SpreadsheetML 2003 as .xls: ss:MergeDown covers the rows below, which omit the cell."""
+    path = tmp_path / "OA导出.xls"
+    path.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">
+<Worksheet ss:Name="客户"><Table>
+<Row><Cell><Data ss:Type="String">单位</Data></Cell><Cell><Data ss:Type="String">联系人</Data></Cell>
+<Cell><Data ss:Type="String">手机</Data></Cell></Row>
+<Row><Cell ss:MergeDown="1"><Data ss:Type="String">杭州星海科技有限公司</Data></Cell>
+<Cell><Data ss:Type="String">王伟</Data></Cell><Cell><Data ss:Type="String">13811112222</Data></Cell></Row>
+<Row><Cell ss:Index="2"><Data ss:Type="String">陈静</Data></Cell><Cell><Data ss:Type="String">13933334444</Data></Cell></Row>
+</Table></Worksheet></Workbook>""", encoding="utf-8")
+    raw = read_file(path, pinned={})
+    assert raw.table["company"].tolist() == ["杭州星海科技有限公司", "杭州星海科技有限公司"]
+    assert raw.sheets[0].merged_cells == 1
