@@ -109,7 +109,9 @@ def fill_merged_down(grid: pd.DataFrame, ranges: list[Range]) -> int:
 _TOTAL_LABEL = re.compile(
     r"(?i)^\s*(?:本页|全部|总|各)?\s*(?:(?:合\s*计|小\s*计|总\s*计|共\s*计|累\s*计|总\s*数|汇\s*总).{0,16}"
     r"|(?:sub-?\s*totals?|grand\s+totals?|totals?|sum)\b.{0,16})$")
-_CONTACT_IN_ROW = re.compile(r"@|(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)|(?<!\d)0\d{2,3}[\s)）-]{0,2}\d{7,8}(?!\d)")
+# a contact anywhere in a cell (+8613800138000, 0571-8654 1234, a@b.cn): generous on purpose, since a row or
+# sheet wrongly thought contact-free would be skipped, while one wrongly thought to hold one is only kept
+_CONTACT_IN_ROW = re.compile(r"@|＠|1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}|0\d{2,3}[\s)）-]{0,2}\d{7,8}")
 _PROSE = re.compile(r"[。；！？]|[，,].*[，,]|^\s*(?:注|说明|备注|提示|温馨提示|数据来源|制表|导出时间|打印时间|"
                     r"填写说明|note|source)\s*[:：]|^\s*(?:\d+|[一二三四五六七八九十]+)\s*[、.．)）]")
 ROW_SKIP_REASONS = {"total": "a total or subtotal", "note": "a line of text under or between the rows, not a person"}
@@ -235,8 +237,24 @@ def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: 
     lone_cells = [str(v).strip() for row in values[lone] for v in row if v != ""]
     prose = sum(len(v) >= 8 and bool(_PROSE.search(v)) for v in lone_cells)
     if prose >= max(3, rows) and prose + rows >= 4:
-        return SheetVerdict(f"instructions: {prose} lines of prose and only {rows} rows of data", rows)
+        # weak: a tiny list with a long footnote is still a list when no other sheet holds one
+        return SheetVerdict(f"instructions: {prose} lines of prose and only {rows} rows of data", rows, weak=True)
+    if _holds_contacts(frame.iloc[_spread(rows, JUDGE_SAMPLE)]):
+        return SheetVerdict("", rows)  # the columns read as contacts hold some: not a summary
     return SheetVerdict(summary_reason(grid, header_row), rows)
+
+
+_CONTACT_LOOK = {"mobile": re.compile(r"\d(?:\D?\d){6}"), "email": re.compile(r"[@＠]"),
+                 "wechat": re.compile(r"[A-Za-z].*\d|\d.*[A-Za-z]|[A-Za-z_-]{6}"), "qq": re.compile(r"\d{5}")}
+
+
+def _holds_contacts(rows: pd.DataFrame) -> bool:
+    """Whether any value read as a contact looks like one (a phone's seven digits, an @, a WeChat id, a QQ
+    number); a pivot's 计数项:手机 column holds counts, not phones."""
+    for field, look in _CONTACT_LOOK.items():
+        if field in rows.columns and rows[field].astype(str).str.contains(look).any():
+            return True
+    return False
 
 
 def summary_reason(grid: pd.DataFrame, header_row: int = 0) -> str:
