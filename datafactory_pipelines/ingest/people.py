@@ -106,8 +106,10 @@ def rank_name_columns(body: pd.DataFrame, candidates: list[tuple[int, str, bool,
         values = body.iloc[rows, index].astype(str).str.strip()
         filled = values[values != ""]
         distance = min((abs(index - c) for c in contact_indices), default=0)
-        ranked.append(NameCandidate(index, header, pinned, known, name_contact_agreement(body, index, contact_indices),
-                                    distance, share, int(filled.nunique()), len(filled)))
+        # one candidate is the lead's name whatever it agrees with: nothing to measure
+        agreement = name_contact_agreement(body, index, contact_indices) if len(candidates) > 1 else 1.0
+        ranked.append(NameCandidate(index, header, pinned, known, agreement, distance, share,
+                                    int(filled.nunique()), len(filled)))
     if not ranked:
         return []
     top = max(ranked, key=lambda c: (c.pinned, c.agreement))
