@@ -49,7 +49,12 @@ def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
         for note in sheet.get("notes", []):
             lines.append(f"      note: {note}")
         for c in sheet.get("columns", []):
-            lines.append(f"      {c['column'][:18]:<18} -> {c['role']:<12} {c['confidence']:>4.0%}  {c['sample'][:40]}")
+            evidence = str(c.get("evidence", ""))
+            parts = evidence.split("; ", 2)  # header; content; the decision across columns
+            why = "  (pinned by operator)" if evidence.startswith("pinned") else (
+                f"  ({parts[2]})" if len(parts) == 3 else "")
+            lines.append(f"      {c['column'][:18]:<18} -> {c['role']:<12} {c['confidence']:>4.0%}  {c['sample'][:40]}"
+                         + why)
     return lines
 
 
