@@ -3,7 +3,7 @@
 The habits behind them (not the examples) are what the product must read like a person:
 - a template workbook: an instructions sheet with an example table (张三 / 李四 / @example.com) before the
   data, the company cell merged down over the people who work there, a subtotal row after each company,
-  a total row and a footnote under the table, then a summary sheet and a pivot sheet;
+  a total row and a footnote under the table, then a summary sheet, a pivot sheet and our staff's phone list;
 - a visit log: one person on several rows, name, company and phone merged down over that person's visits,
   and the salesperson under a header the product does not know;
 - referral lists whose two name columns have headers the product does not know (or where the referrer's
@@ -105,6 +105,10 @@ def _template_workbook(path: Path, rng: random.Random, people: list[dict]) -> di
     for owner, count in owners_count.items():
         pivot.append([owner, count, count // 2])
     pivot.append(["总计", n, n // 2])
+    staff = book.create_sheet("员工通讯录")  # visible: our own people and their phones, not leads
+    staff.append(["姓名", "手机", "邮箱", "部门"])
+    for i, owner in enumerate(OWNERS):
+        staff.append([owner, f"1360571{i:04d}", f"staff{i}@ourcompany.cn", rng.choice(DEPARTMENTS)])
     book.save(path)
     return {"客户线索": data.truth}
 

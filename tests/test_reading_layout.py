@@ -26,7 +26,7 @@ from tests.test_cli import CLI
 
 def _template(path: Path) -> Path:
     """Instructions with an example table, then the data (company merged down, subtotals, a total, a
-    footnote), then a summary and a pivot."""
+    footnote), then a summary, a pivot and our staff's phone list."""
     book = openpyxl.Workbook()
     notes = book.active
     notes.title = "填写说明"
@@ -57,15 +57,20 @@ def _template(path: Path) -> Path:
     pivot.append(["行标签", "计数项:手机"])
     pivot.append(["刘洋", 2])
     pivot.append(["孙丽", 3])
+    staff = book.create_sheet("员工")  # our own people and their phones: the owners of 客户
+    staff.append(["姓名", "手机"])
+    staff.append(["刘洋", "13605710001"])
+    staff.append(["孙丽", "13605710002"])
     book.save(path)
     return path
 
 
-def test_instructions_summary_and_pivot_sheets_are_skipped_with_the_reason(tmp_path: Path) -> None:
+def test_instructions_summary_pivot_and_staff_sheets_are_skipped_with_the_reason(tmp_path: Path) -> None:
     raw = read_file(_template(tmp_path / "模板.xlsx"), pinned={})
     assert raw.table["sheet"].unique().tolist() == ["客户"]
     assert "张三" not in raw.table["name"].tolist()
-    assert set(raw.skipped_reasons) == {"填写说明", "汇总", "透视"}
+    assert set(raw.skipped_reasons) == {"填写说明", "汇总", "透视", "员工"}
+    assert "our own staff: 2 of its 2 names are the owners of sheet '客户'" in raw.skipped_reasons["员工"]
     assert "example" in raw.skipped_reasons["填写说明"] and "张三" in raw.skipped_reasons["填写说明"]
     assert raw.skipped_reasons["汇总"].startswith("not a lead list: a summary")
     assert raw.skipped_reasons["透视"].startswith("not a lead list: a pivot table")
@@ -98,7 +103,7 @@ def test_total_and_note_rows_are_skipped_with_a_note_not_quarantined(tmp_path: P
     assert (outcome.status, outcome.rows_read, outcome.rows_unreachable) == ("imported", 5, 0)
     sheets = json.loads(store.import_row(outcome.import_id)["sheets"])
     skipped = {s["name"]: s["skipped"] for s in sheets if s.get("skipped")}
-    assert set(skipped) == {"填写说明", "汇总", "透视"}
+    assert set(skipped) == {"填写说明", "汇总", "透视", "员工"}
 
 
 def _referral(path: Path, referrer_header: str, lead_header: str, lead_first: bool) -> Path:
@@ -184,6 +189,7 @@ def test_dry_run_shows_each_sheet_and_writes_nothing(tmp_path: Path) -> None:
     assert "2 a total or subtotal" in out and "contacts from cells outside their column: 0" in out
     assert "sheet '填写说明': not read as leads, not a lead list: an example table" in out
     assert "sheet '汇总': not read as leads" in out and "sheet '透视': not read as leads" in out
+    assert "sheet '员工': not read as leads, not a lead list: our own staff" in out
     assert "联系人" in out and "-> name" in out and "header: name; content: name 100%" in out  # role + evidence
     assert "138****2222" in out and "13811112222" not in out  # the first rows as read, masked
     assert "王*" in out and "王伟" not in out

@@ -273,5 +273,29 @@ def summary_reason(grid: pd.DataFrame, header_row: int = 0) -> str:
     return ""
 
 
-__all__ = ["ROW_SKIP_REASONS", "SheetVerdict", "fill_merged_down", "judge_sheet", "layout_rows", "summary_reason",
+def staff_sheets(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Sheets whose people are the owners of another sheet of the file (its 负责人 / 销售): our own staff
+    list with their phones, not leads. Sheet name -> why."""
+    def names(frame: pd.DataFrame, field: str) -> set[str]:
+        if field not in frame.columns:
+            return set()
+        values = frame[field].astype(str).str.replace(r"\s", "", regex=True)
+        return set(values[values != ""].unique().tolist())
+
+    owners = {sheet: names(frame, "owner") for sheet, frame in frames.items()}
+    found: dict[str, str] = {}
+    for sheet, frame in frames.items():
+        people = names(frame, "name")
+        for other, theirs in owners.items():
+            if other == sheet or len(people) < 2 or not theirs:
+                continue
+            shared = len(people & theirs)
+            if shared >= 0.8 * len(people):
+                found[sheet] = (f"our own staff: {shared} of its {len(people)} names are the owners of sheet "
+                                f"{other!r}")
+                break
+    return found
+
+
+__all__ = ["staff_sheets", "ROW_SKIP_REASONS", "SheetVerdict", "fill_merged_down", "judge_sheet", "layout_rows", "summary_reason",
            "xlsx_vertical_merges"]

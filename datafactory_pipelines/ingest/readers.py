@@ -33,6 +33,7 @@ from datafactory_pipelines.ingest.layout import (
     judge_sheet,
     layout_rows,
     sheet_members,
+    staff_sheets,
     summary_reason,
     xlsx_vertical_merges,
 )
@@ -181,6 +182,12 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
                              "holds leads: read as leads")
         frames.append(frame)
         sheets.append(info)
+    if len(frames) > 1:  # a visible staff list: its people are the owners of another sheet
+        for name, why in staff_sheets({info.name: frame for frame, info in zip(frames, sheets, strict=True)}).items():
+            at = [info.name for info in sheets].index(name)
+            del frames[at], sheets[at]
+            skipped.append(name)
+            reasons[name] = f"not a lead list: {why}"
     if not frames:
         if len(problems) == 1:
             raise problems[0]
