@@ -245,3 +245,11 @@ def test_spreadsheetml_merged_down_cells_fill_every_row(tmp_path: Path) -> None:
     raw = read_file(path, pinned={})
     assert raw.table["company"].tolist() == ["杭州星海科技有限公司", "杭州星海科技有限公司"]
     assert raw.sheets[0].merged_cells == 1
+
+
+def test_html_table_saved_as_xls_rowspan_fills_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "后台导出.xls"
+    path.write_text('<html><head><meta charset="utf-8"></head><body><table><tr><td>单位</td><td>联系人</td>'
+                    '<td>手机</td></tr><tr><td rowspan="2">杭州星海科技有限公司</td><td>王伟</td><td>13811112222</td>'
+                    '</tr><tr><td>陈静</td><td>13933334444</td></tr></table></body></html>', encoding="utf-8")
+    assert read_file(path, pinned={}).table["company"].tolist() == ["杭州星海科技有限公司"] * 2
