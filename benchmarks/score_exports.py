@@ -5,7 +5,9 @@
 Writes the files of ``datafactory_pipelines.sample_exports`` (real-shaped CRM, OA, form, ad and
 trade-show exports with their truth), imports each one as an operator's drop would, links and
 curates, and scores the lead of every truth row against the person it is. A rejected file's rows
-and rows that joined no lead count as leads of their own.
+and rows that joined no lead count as leads of their own. Then the same for the golden-record family
+(``sample_exports_golden``: one company written many ways, people who move), with how often the golden
+company, mobile and email equal each person's latest real value where their rows allow it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.sample_exports import pairwise_scores, write_export_files
+from datafactory_pipelines.sample_exports_golden import golden_report, write_golden_exports
 from datafactory_pipelines.store import open_store
 
 
@@ -36,6 +39,24 @@ def score_exports(out: Path, people: int = 240, seed: int = 11, verbose: bool = 
     return pairwise_scores(joined, joined["lead_id"])
 
 
+def score_golden_exports(out: Path, people: int = 200, seed: int = 11, verbose: bool = True) -> dict:
+    """The golden-record family (sample_exports_golden): pairwise scores, and per field how often the golden
+    company, mobile and email equal the person's latest real value, among people whose rows allow it."""
+    sample = write_golden_exports(out / "golden_files", people=people, seed=seed)
+    store_path = out / "golden.duckdb"
+    store_path.unlink(missing_ok=True)
+    store = open_store(store_path)
+    for path in sample.files:
+        outcome = import_file(store, path)
+        if verbose:
+            print(f"{path.name}: {outcome.status} {outcome.rows_read} rows, {outcome.rows_unreachable} unreachable")
+    relink_and_curate(store)
+    links = store.links().rename(columns={"source_file": "file"})
+    joined = sample.truth.merge(links[["file", "sheet", "source_row", "lead_id"]],
+                                on=["file", "sheet", "source_row"], how="left")
+    return {**pairwise_scores(joined, joined["lead_id"]), "golden": golden_report(sample.truth, links, store.leads())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path)
@@ -46,6 +67,12 @@ def main() -> None:
     scores = score_exports(out, args.people, args.seed)
     print(f"pairwise P {scores['precision']:.4f}  R {scores['recall']:.4f}  F1 {scores['f1']:.4f}  "
           f"({scores['true_pairs']} true pairs, {scores['predicted_pairs']} predicted)")
+    golden = score_golden_exports(out, max(60, args.people * 5 // 6), args.seed)
+    print(f"golden family: pairwise P {golden['precision']:.4f}  R {golden['recall']:.4f}  F1 {golden['f1']:.4f}  "
+          f"({golden['true_pairs']} true pairs, {golden['predicted_pairs']} predicted)")
+    for field, got in golden["golden"].items():
+        print(f"golden {field:8s} equals the latest real value for {got['share']:.1%} of people whose rows allow it "
+              f"({got['right']} of {got['allowed']}; {got['people']} people)")
 
 
 if __name__ == "__main__":

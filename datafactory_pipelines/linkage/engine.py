@@ -350,7 +350,8 @@ def link_frame(records: pd.DataFrame) -> pd.DataFrame:
 
 
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
-                     "wechat", "qq", "douyin", "kuaishou", "company_key", "name_roman", "name_surname"]
+                     "wechat", "qq", "douyin", "kuaishou", "company_key", "name_roman", "name_surname",
+                     "company_entity"]
 
 
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,

@@ -10,7 +10,9 @@ never shows a branch for its parent or the parent for a branch.
 
 The form says how completely a spelling names the company, for display (higher is better):
 0 names no company at all (重庆分公司, 有限公司: a unit with no trade name), 1 is a Latin-script name,
-2..5 a Chinese one: 2 plus one for each of a legal form, a place and a line of business.
+2..4 a Chinese name without a legal form (光正 2, 光正机械 or 广州光正 3, 广州光正机械 4) and 5..7 one with it
+(光正有限公司 5 … 广州光正机械有限公司 and 光正机械（广州）有限公司 7). Only a Chinese legal name (form 5 and up) or
+a branch says whether the person is at the parent or at a branch: a short name fits both.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def chinese_entity(company: str) -> tuple[str, str]:
     if not core or _PLACE_PREFIX.fullmatch(core) or _LEGAL.fullmatch(core):
         return "~" + company, "0"  # a unit without a trade name: it names no company by itself
     entity = _pinyin(core) + (f"|{branch}" if branch else "")
-    return entity, str(2 + has_legal + has_place + has_industry)
+    return entity, str(2 + 3 * has_legal + has_place + has_industry)
 
 
 def latin_entity(company: str) -> tuple[str, str]:
