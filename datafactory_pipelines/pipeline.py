@@ -56,6 +56,7 @@ from datafactory_pipelines.linkage.engine import (
     link_neighbourhood,
     link_values,
 )
+from datafactory_pipelines.linkage.engine import accepted as linkage_accepted
 from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
@@ -404,7 +405,7 @@ def _lead_causes(fresh: pd.DataFrame, record_leads: pd.DataFrame) -> pd.Series:
 
 def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
-    pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
+    pairs = link.pairs[linkage_accepted(link.pairs, link.threshold)]
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),

@@ -55,7 +55,10 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
 
     apart: record pairs (_l, _r) an operator said are different people (an unmerge); they never share a cluster.
     """
-    accepted = pairs[pairs["match_probability"] >= config.threshold]
+    above = pairs["match_probability"].to_numpy() >= config.threshold
+    # a link names the person (engine.accepted; imported there would be circular)
+    accepted = pairs[above & pairs["identified"].to_numpy(dtype=bool)] if "identified" in pairs.columns \
+        else pairs[above]
     left, right = accepted["_l"].to_numpy(), accepted["_r"].to_numpy()
     labels = components(n, left, right)
     sizes = np.bincount(labels)

@@ -61,7 +61,7 @@ class LinkResult:
 
     @property
     def matched_pairs(self) -> int:
-        return int((self.pairs["match_probability"] >= self.threshold).sum()) if len(self.pairs) else 0
+        return int(accepted(self.pairs, self.threshold).sum()) if len(self.pairs) else 0
 
     threshold: float = 0.99
 
@@ -135,7 +135,26 @@ def score_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: Li
                           "match_weight": weights, "match_probability": probability(weights)})
     for k, comp in enumerate(config.comparisons):
         pairs[f"w_{comp.name}"] = contributions[:, k]
+    pairs["identified"] = identified(config, gamma_matrix(scored, config), contributions)
     return pairs
+
+
+def identified(config: LinkageConfig, gammas: np.ndarray, contributions: np.ndarray) -> np.ndarray:
+    """Per pair: some comparison agrees at a level that names a person (a full name, a personal contact),
+    not only at levels any colleague shares (王总 and a company; a switchboard)."""
+    found = np.zeros(len(gammas), dtype=bool)
+    for k, comp in enumerate(config.comparisons):
+        naming = np.array([False] + [lvl.identifies for lvl in reversed(comp.levels)])  # by gamma; 0 = else
+        g = gammas[:, k].astype(np.int64)
+        found |= (g >= 1) & naming[np.clip(g, 0, None)] & (contributions[:, k] > 0)
+    return found
+
+
+def accepted(pairs: pd.DataFrame, threshold: float) -> np.ndarray:
+    """The pairs that link: at or above the threshold, and naming the person (a surname at one company
+    is a colleague as often as the same person)."""
+    above = pairs["match_probability"].to_numpy() >= threshold
+    return above & pairs["identified"].to_numpy(dtype=bool) if "identified" in pairs.columns else above
 
 
 def _apart_ids(ids: np.ndarray, apart: pd.DataFrame | None) -> pd.DataFrame | None:
