@@ -23,7 +23,7 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datafactory_pipelines.standardize.chinese import toneless_pinyin
+from datafactory_pipelines.standardize.chinese import pinyin_key, toneless_pinyin
 from datafactory_pipelines.standardize.places import CITIES, PROVINCES
 
 BRANCH_WORDS = ["分公司", "分店", "分厂", "办事处", "营业部", "分部", "支行", "分行", "门店"]
@@ -63,15 +63,30 @@ LATIN_BRANCH = {"branch", "office", "store", "subsidiary"}
 
 @cache
 def _place_pinyin() -> frozenset[str]:
-    """Places as Latin-script names write them: shanghai, guangzhou, beijing … and china."""
-    return frozenset({"".join(toneless_pinyin(ch) for ch in place) for place in (*PROVINCES, *CITIES)}
+    """Places as Latin-script names write them: shanghai, chengdu (成都 read as a word, not 都 alone) … china."""
+    from pypinyin import lazy_pinyin  # phrase readings; imported here, as names do, only when a name needs it
+
+    places = (*PROVINCES, *CITIES)
+    return frozenset({"".join(lazy_pinyin(place)) for place in places}
+                     | {"".join(toneless_pinyin(ch) for ch in place) for place in places}
                      | {"china", "prc", "hongkong", "hk", "macau", "taiwan"})
+
+
+@cache
+def _place_word(place: str) -> str:
+    """A branch's place as its English name writes it (成都 -> chengdu), so 成都分公司 meets "Chengdu Branch"."""
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(place)).lower()
 
 
 @cache
 def _industry_pinyin() -> frozenset[str]:
     """Lines of business written in pinyin ("Maoyi", "Keji"): dropped from a Latin name like their English."""
-    return frozenset("".join(toneless_pinyin(ch) for ch in word) for word in INDUSTRY_WORDS)
+    from pypinyin import lazy_pinyin
+
+    return frozenset({"".join(toneless_pinyin(ch) for ch in word) for word in INDUSTRY_WORDS}
+                     | {"".join(lazy_pinyin(word)) for word in INDUSTRY_WORDS})
 
 
 _PLACES = "|".join(sorted({*PROVINCES, *CITIES, "中国"}, key=len, reverse=True))
@@ -81,16 +96,40 @@ _BRACKETS = re.compile(r"[(（\[【]([^)）\]】]*)[)）\]】]")
 _BRANCH = re.compile(f"^(?P<head>.*?)(?:{'|'.join(BRANCH_WORDS)})$")
 _PARENT = re.compile(f"^(?P<parent>.*(?:{'|'.join(LEGAL_FORMS[:-1])}))(?P<place>.*)$")
 _LEGAL = re.compile(f"(?:{'|'.join(LEGAL_FORMS)})$")
-_INDUSTRY = re.compile(f"(?:{'|'.join(INDUSTRY_WORDS)})$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_NOT_WORD = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
 
 
-def _pinyin(text: str) -> str:
-    return "".join(toneless_pinyin(ch) if _CJK.match(ch) else ch.lower() for ch in text if ch.isalnum())
+def _endings(words: list[str]) -> list[tuple[int, frozenset[str]]]:
+    """The words grouped by length, longest first: an ending is looked up, not searched for."""
+    return [(n, frozenset(w for w in words if len(w) == n)) for n in sorted({len(w) for w in words}, reverse=True)]
 
 
-def chinese_entity(company: str) -> tuple[str, str]:
-    """(entity key, form) of a Chinese company spelling (simplified, no spaces)."""
+_LEGAL_ENDINGS = _endings(LEGAL_FORMS)
+_INDUSTRY_ENDINGS = _endings(INDUSTRY_WORDS)
+
+
+def _strip_ending(core: str, endings: list[tuple[int, frozenset[str]]], times: int) -> tuple[str, bool]:
+    """`core` without up to `times` of these endings (longest first), keeping two characters at least."""
+    stripped = False
+    for _ in range(times):
+        for n, words in endings:
+            if len(core) - n >= 2 and core[-n:] in words:
+                core, stripped = core[:-n], True
+                break
+        else:
+            break
+    return core, stripped
+
+
+def _pinyin(texts: list[str]) -> list[str]:
+    """Toneless pinyin of each text's letters and digits, a character at a time (chinese.pinyin_key)."""
+    return pinyin_key(pa.array([_NOT_WORD.sub("", t) for t in texts], pa.string())).to_pylist()
+
+
+def chinese_parts(company: str) -> tuple[str, str, str]:
+    """(trade name, branch place in pinyin or '', form) of a Chinese company spelling (simplified, no spaces);
+    the trade name is '' for a unit that names no company by itself (重庆分公司)."""
     branch = ""
     head = company
     found = _BRANCH.match(company)
@@ -103,27 +142,30 @@ def chinese_entity(company: str) -> tuple[str, str]:
             place = _PLACE_SUFFIX.search(head)
             branch = place.group(0) if place else ""
             head = head[:place.start()] if place else head
-        branch = _pinyin(_PLACE_PREFIX.sub("", branch) or branch) or "branch"
+        branch = _place_word(_PLACE_PREFIX.sub("", branch) or branch) or "branch"
+        branch = _NOT_WORD.sub("", branch) or "branch"
     bracketed = " ".join(_BRACKETS.findall(head))
     core = _BRACKETS.sub("", head)
-    has_legal = False
-    for _ in range(2):  # 集团股份有限公司
-        stripped = _LEGAL.sub("", core)
-        if stripped != core and len(stripped) >= 2:
-            core, has_legal = stripped, True
+    core, has_legal = _strip_ending(core, _LEGAL_ENDINGS, times=2)  # 集团股份有限公司
     without_place = _PLACE_PREFIX.sub("", core)
     has_place = without_place != core or bool(_PLACE_PREFIX.match(bracketed))
     core = without_place if len(without_place) >= 2 else core
-    has_industry = False
-    while True:
-        stripped = _INDUSTRY.sub("", core)
-        if stripped == core or len(stripped) < 2:
-            break
-        core, has_industry = stripped, True
+    core, has_industry = _strip_ending(core, _INDUSTRY_ENDINGS, times=len(core))
     if not core or _PLACE_PREFIX.fullmatch(core) or _LEGAL.fullmatch(core):
-        return "~" + company, "0"  # a unit without a trade name: it names no company by itself
-    entity = _pinyin(core) + (f"|{branch}" if branch else "")
-    return entity, str(2 + 3 * has_legal + has_place + has_industry)
+        return "", branch, "0"
+    return core, branch, str(2 + 3 * has_legal + has_place + has_industry)
+
+
+def chinese_entity(company: str) -> tuple[str, str]:
+    """(entity key, form) of a Chinese company spelling (simplified, no spaces)."""
+    return _chinese_entities([company])[0]
+
+
+def _chinese_entities(companies: list[str]) -> list[tuple[str, str]]:
+    parts = [chinese_parts(c) for c in companies]
+    brands = _pinyin([brand for brand, _, _ in parts])
+    return [(("~" + company) if not brand else spelled + (f"|{branch}" if branch else ""), form)
+            for company, (brand, branch, form), spelled in zip(companies, parts, brands, strict=True)]
 
 
 def latin_entity(company: str) -> tuple[str, str]:
@@ -144,15 +186,15 @@ def latin_entity(company: str) -> tuple[str, str]:
 
 def company_entities(companies: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(company_entity, company_form) per standardized company spelling ('' for no company), each
-    distinct spelling worked out once."""
+    distinct spelling worked out once; the Chinese ones' trade names put into pinyin together."""
     encoded = pc.dictionary_encode(companies)
-    entities, forms = [], []
-    for value in encoded.dictionary.to_pylist():
-        if not value:
-            entity, form = "", ""
-        else:
-            entity, form = chinese_entity(value) if _CJK.search(value) else latin_entity(value)
-        entities.append(entity)
-        forms.append(form)
-    return (pc.take(pa.array(entities, pa.string()), encoded.indices),
-            pc.take(pa.array(forms, pa.string()), encoded.indices))
+    values = encoded.dictionary.to_pylist()
+    chinese = [i for i, v in enumerate(values) if v and _CJK.search(v)]
+    found: list[tuple[str, str]] = [("", "")] * len(values)
+    for i, got in zip(chinese, _chinese_entities([values[i] for i in chinese]), strict=True):
+        found[i] = got
+    for i, value in enumerate(values):
+        if value and not _CJK.search(value):
+            found[i] = latin_entity(value)
+    return (pc.take(pa.array([e for e, _ in found], pa.string()), encoded.indices),
+            pc.take(pa.array([f for _, f in found], pa.string()), encoded.indices))
