@@ -52,6 +52,15 @@ def test_other_companies_and_branches_are_other_entities_and_forms_rank_complete
     assert latin_entity("Guangzhou Guangzheng Machinery Co., Ltd. Shanghai Branch")[0] == "guangzheng|shanghai"
 
 
+def test_a_company_written_another_way_is_not_a_conflict_but_a_branch_is() -> None:
+    from datafactory_pipelines.conflicts import same_entity
+
+    assert same_entity("company", "广州光正机械有限公司", "Guangzhou Guangzheng Machinery Co., Ltd.")
+    assert same_entity("company", "广州光正机械有限公司", "光正")
+    assert not same_entity("company", "广州光正机械有限公司", "广州光正机械有限公司上海分公司")
+    assert not same_entity("company", "广州光正机械有限公司", "广州光明机械有限公司")
+
+
 # --- the golden company, through the real import path ---------------------------------------------------
 def test_golden_company_is_the_full_chinese_legal_name_the_rows_give(tmp_path: Path) -> None:
     rows = []
