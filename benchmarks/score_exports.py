@@ -18,7 +18,12 @@ from pathlib import Path
 
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.sample_exports import pairwise_scores, write_export_files
-from datafactory_pipelines.sample_exports_golden import golden_report, write_golden_exports
+from datafactory_pipelines.sample_exports_golden import (
+    EXACT_KEYS,
+    exact_key_labels,
+    golden_report,
+    write_golden_exports,
+)
 from datafactory_pipelines.store import open_store
 
 
@@ -52,9 +57,12 @@ def score_golden_exports(out: Path, people: int = 200, seed: int = 11, verbose: 
             print(f"{path.name}: {outcome.status} {outcome.rows_read} rows, {outcome.rows_unreachable} unreachable")
     relink_and_curate(store)
     links = store.links().rename(columns={"source_file": "file"})
-    joined = sample.truth.merge(links[["file", "sheet", "source_row", "lead_id"]],
+    joined = sample.truth.merge(links[["file", "sheet", "source_row", "lead_id", "record_id"]],
                                 on=["file", "sheet", "source_row"], how="left")
-    return {**pairwise_scores(joined, joined["lead_id"]), "golden": golden_report(sample.truth, links, store.leads())}
+    records = store.records_for_linkage(columns=["record_id", *EXACT_KEYS])
+    exact = joined["record_id"].map(exact_key_labels(records))
+    return {**pairwise_scores(joined, joined["lead_id"]), "golden": golden_report(sample.truth, links, store.leads()),
+            "exact_keys": pairwise_scores(joined, exact)}
 
 
 def main() -> None:
@@ -70,6 +78,9 @@ def main() -> None:
     golden = score_golden_exports(out, max(60, args.people * 5 // 6), args.seed)
     print(f"golden family: pairwise P {golden['precision']:.4f}  R {golden['recall']:.4f}  F1 {golden['f1']:.4f}  "
           f"({golden['true_pairs']} true pairs, {golden['predicted_pairs']} predicted)")
+    exact = golden["exact_keys"]
+    print(f"golden family, exact keys on the same standardized records: P {exact['precision']:.4f}  "
+          f"R {exact['recall']:.4f}  F1 {exact['f1']:.4f}")
     for field, got in golden["golden"].items():
         print(f"golden {field:8s} equals the latest real value for {got['share']:.1%} of people whose rows allow it "
               f"({got['right']} of {got['allowed']}; {got['people']} people)")

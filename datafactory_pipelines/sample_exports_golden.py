@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pypinyin import lazy_pinyin
 
@@ -203,6 +204,27 @@ def write_golden_exports(out_dir: str | Path, people: int = 200, seed: int = 11)
 
 
 GOLDEN_FIELDS = ("company", "mobile", "email")
+EXACT_KEYS = ("mobile", "email", "wechat", "qq")
+
+
+def exact_key_labels(records: pd.DataFrame) -> pd.Series:
+    """The yardstick the engine must not fall below: records sharing any standardized contact value
+    (mobile, email, WeChat, QQ) are one person, transitively. records: record_id and those columns.
+    Returns a label per record_id."""
+    from datafactory_pipelines.linkage.clustering import components
+
+    frame = records.reset_index(drop=True)
+    left, right = [], []
+    for column in EXACT_KEYS:
+        if column not in frame.columns:
+            continue
+        values = frame[column].fillna("").astype(str)
+        carried = values[values != ""]
+        first = carried.groupby(carried).transform(lambda group: group.index[0])
+        left.extend(first.to_numpy().tolist())
+        right.extend(carried.index.tolist())
+    labels = components(len(frame), np.array(left, dtype=np.int64), np.array(right, dtype=np.int64))
+    return pd.Series(labels, index=frame["record_id"].to_numpy())
 
 
 def golden_report(truth: pd.DataFrame, links: pd.DataFrame, leads: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.sample_exports_golden import golden_report, write_golden_exports
+from datafactory_pipelines.sample_exports import pairwise_scores
+from datafactory_pipelines.sample_exports_golden import (
+    EXACT_KEYS,
+    exact_key_labels,
+    golden_report,
+    write_golden_exports,
+)
 from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.company_entity import chinese_entity, latin_entity
 from datafactory_pipelines.standardize.name import standardize_names
@@ -145,6 +151,12 @@ def test_golden_report_scores_the_golden_fields_of_an_imported_export_family(tmp
         assert 0 < got["allowed"] <= got["people"] == 60, field
         assert got["right"] <= got["allowed"]
     assert report["company"]["share"] >= 0.8 and report["mobile"]["share"] >= 0.8
+    # the engine never scores below exact keys (records sharing a standardized contact) on the same records
+    joined = sample.truth.merge(links[["file", "sheet", "source_row", "lead_id", "record_id"]],
+                                on=["file", "sheet", "source_row"])
+    exact = joined["record_id"].map(exact_key_labels(store.records_for_linkage(columns=["record_id", *EXACT_KEYS])))
+    engine, keys = pairwise_scores(joined, joined["lead_id"]), pairwise_scores(joined, exact)
+    assert keys["f1"] > 0.5 and engine["f1"] >= keys["f1"] and engine["precision"] >= 0.995
     # a store that got every golden field wrong scores zero: the report reads the leads, not the truth
     wrong = store.leads().assign(company="别的公司", mobile="13000000000", email="x@example.com")
     assert all(got["right"] == 0 for got in golden_report(sample.truth, links, wrong).values())
