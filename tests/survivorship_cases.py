@@ -53,7 +53,7 @@ def generated_records(leads: int = 400, seed: int = 11) -> pd.DataFrame:
             partial = rng.random() < 0.2
             email = rng.choice(["", "a@x.com", "b@x.com", "sales@x.com", None])
             company = rng.choice(["", "星海科技", "深圳星海科技有限公司", "别的公司", "Xinghai Technology Co., Ltd.",
-                                  "星海科技（深圳）有限公司", "重庆分公司", None])
+                                  "星海科技（深圳）有限公司", "重庆分公司", "深圳星海科技有限公司上海分公司", None])
             rows.append(record(
                 lead, record_id, import_time=rng.choice(times), source_row=rng.randrange(2, 500),
                 name_partial=partial if rng.random() > 0.05 else None,
@@ -74,10 +74,11 @@ def generated_records(leads: int = 400, seed: int = 11) -> pd.DataFrame:
                              "星海科技（深圳）有限公司": "xh"}.get(company or "", ""),
                 company_entity={"星海科技": "xinghai", "深圳星海科技有限公司": "xinghai", "别的公司": "biede",
                                 "Xinghai Technology Co., Ltd.": "xinghai", "星海科技（深圳）有限公司": "xinghai",
-                                "重庆分公司": "~重庆分公司", None: None}.get(company, ""),
-                company_form={"星海科技": "3", "深圳星海科技有限公司": "5", "别的公司": "3",
-                              "Xinghai Technology Co., Ltd.": "1", "星海科技（深圳）有限公司": "5", "重庆分公司": "0",
-                              None: None}.get(company, ""),
+                                "重庆分公司": "~重庆分公司", "深圳星海科技有限公司上海分公司": "xinghai|shanghai",
+                                None: None}.get(company, ""),
+                company_form={"星海科技": "3", "深圳星海科技有限公司": "7", "别的公司": "3",
+                              "Xinghai Technology Co., Ltd.": "1", "星海科技（深圳）有限公司": "7", "重庆分公司": "0",
+                              "深圳星海科技有限公司上海分公司": "7", None: None}.get(company, ""),
                 title=rng.choice(["", "经理", "总监", "经理"]), owner=rng.choice(["", "张三", "李四"]),
                 address=rng.choice(["", "北京", "北京市朝阳区建国路8号", "北京朝阳"]),
                 province=rng.choice(["", "北京"]), city=rng.choice(["", "北京市"]), district=rng.choice(["", "朝阳区"])))
