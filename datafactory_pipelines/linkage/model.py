@@ -161,11 +161,11 @@ def match_weights(model: LinkModel, gammas: np.ndarray, tf: dict[int, tuple[int,
             hit = (g == level) & ~np.isnan(freq)
             contributions[hit, k] = np.log2(np.clip(model.m[k][level], SMOOTHING, 1) /
                                             np.clip(freq[hit], SMOOTHING, 1))
-    return contributions.sum(axis=1) + prior_match_weight(model), contributions
+    return contributions.sum(axis=1) + prior_weight(model), contributions
 
 
-def prior_match_weight(model: LinkModel) -> float:
-    """The weight of a pair with no evidence at all: log2 of the prior odds that two records match."""
+def prior_weight(model: LinkModel) -> float:
+    """The weight of the prior: what two records score before any comparison speaks."""
     return float(np.log2(model.prior / (1 - model.prior)))
 
 
