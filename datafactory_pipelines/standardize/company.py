@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow.compute as pc
 
-from datafactory_pipelines.standardize.chinese import to_simplified
+from datafactory_pipelines.standardize.chinese import to_simplified_words
 from datafactory_pipelines.standardize.company_entity import company_entities
 from datafactory_pipelines.standardize.places import CITIES, PROVINCES
 from datafactory_pipelines.standardize.text import CJK, as_strings, contains, normalize, pick, sub
@@ -38,7 +38,7 @@ def standardize_companies(values) -> pd.DataFrame:
     company_entity and company_form (the company a spelling names and how completely: see company_entity)."""
     text = normalize(as_strings(values))
     is_cjk = contains(text, CJK)
-    cjk = to_simplified(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
+    cjk = to_simplified_words(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
     for variant, usual in SUFFIX_VARIANTS.items():
         cjk = sub(cjk, f"{variant}$", usual)
     company = pick(is_cjk, cjk, text)
