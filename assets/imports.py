@@ -8,6 +8,7 @@ from assets.metadata import counts_table, preview
 from assets.partitions import lead_files, mark_runner
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.ingest import IngestError
+from datafactory_pipelines.ingest.preview import preview_of
 from datafactory_pipelines.pipeline import (
     archive_file,
     file_duplicate,
@@ -91,6 +92,11 @@ def import_lead_file_assets(context: dg.AssetExecutionContext, config: RawImport
                                                 if raw.column_report() else "_none_"),
             "role_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in raw.warnings) or "_none_"),
             "hidden_sheets_skipped": ", ".join(raw.hidden_sheets) or "none",
+            # instructions, example tables, summaries, pivots: not leads, and why
+            "sheets_skipped": counts_table(raw.skipped_reasons, "sheet", "why"),
+            # what `datafactory import FILE --dry-run` shows: per sheet, roles with evidence, first rows (masked),
+            # rows reachable / quarantined / skipped and why
+            "look_before_import": dg.MetadataValue.md(preview_of(prepared).markdown()),
             "dates": "; ".join(n for s in raw.sheets for n in s.notes) or "every row carries its own date",
             "preview": preview(raw.table, PREVIEW_COLUMNS),
         },

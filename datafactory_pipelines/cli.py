@@ -48,8 +48,12 @@ def cmd_import(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.cli_reading import pin_columns
     from datafactory_pipelines.store import open_store
 
-    store = open_store(paths.store)
     files = [Path(f) for f in args.files]
+    if args.dry_run:  # look before you import: read and describe, open no store, pin nothing, move nothing
+        from datafactory_pipelines.cli_reading import say_preview
+
+        return say_preview(paths, files, args.map)
+    store = open_store(paths.store)
     if args.map:
         pin_columns(paths, files, args.map, args.source)
     # the whole change (save, link, curate, history) runs alone; a second writer waits, saying so
@@ -469,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pin a column's role for the file's source (remembered in $DATAFACTORY_HOME/mappings.yaml): "
                         "e.g. --map 客户名称=name --map 负责人=owner --map 备注=extra")
     p.add_argument("--source", help="the source to pin --map for (default: the file name without dates/numbers)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing: show for each sheet the column roles with their evidence, the first rows as "
+                        "they will be read (masked), and how many rows are reachable, quarantined or skipped, and why "
+                        "(--map applies to this look only)")
     p.set_defaults(func=cmd_import)
 
     p = add_command(sub, "export", "export curated leads, the row -> lead links, or the quarantined rows")
@@ -574,7 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # warnings from the library (e.g. "waiting for another datafactory writer: …") reach the terminal
     logging.basicConfig(level=logging.WARNING, format="datafactory: %(message)s", stream=sys.stderr)
-    paths = Paths.from_env(args.home).ensure()
+    paths = Paths.from_env(args.home)
+    if not getattr(args, "dry_run", False):  # a dry run creates no folder either
+        paths = paths.ensure()
     os.environ["DATAFACTORY_HOME"] = str(paths.home)
     from datafactory_pipelines.store.writer_lock import StoreBusyError
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -18,22 +17,26 @@ def _say(text: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
+    from datafactory_pipelines.api_keys import keys_path
     from datafactory_pipelines.server import serve
 
-    token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
+    token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set"
+    keys = keys_path(paths.home)
     scheme = "https" if args.ssl_certfile else "http"
     dispatch = args.dispatch or os.environ.get("DATAFACTORY_DISPATCH", "") == "1"
-    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {paths.store}; bearer token {token}"
-         + ("; notification dispatcher on" if dispatch else "") + f"); "
-         f"console on {scheme}://{args.host}:{args.port}/console")
-    serve(str(paths.store), args.host, args.port, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
-          ssl_keyfile=args.ssl_keyfile, behind_proxy=args.behind_proxy, dispatch_home=paths.home if dispatch else None)
+    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {paths.store}; admin token {token}; "
+         f"API keys {keys}" + ("; notification dispatcher on" if dispatch else "")
+         + f"); console on {scheme}://{args.host}:{args.port}/console")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level, keys_file=keys,
+          ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, behind_proxy=args.behind_proxy,
+          dispatch_home=paths.home if dispatch else None)
     return 0
 
 
 def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.events.apply import dry_run
     from datafactory_pipelines.events.feed import parse_event_lines
+    from datafactory_pipelines.events.json_guard import parse_limited
     from datafactory_pipelines.events.types import EventError, validate_event
     from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules, load_valid_rules
     from datafactory_pipelines.store import open_store
@@ -67,12 +70,12 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
     path = Path(args.event_file)
     text = path.read_text(encoding="utf-8-sig")
     try:
-        parsed = json.loads(text)
+        parsed = parse_limited(text)  # depth checked first: a deep file is refused, never a RecursionError
         raw = parsed if isinstance(parsed, list) else [parsed]
         checked = [validate_event(e, i) for i, e in enumerate(raw, start=1)]
         errors = [c.describe() for c in checked if isinstance(c, EventError)]
         events = [c for c in checked if not isinstance(c, EventError)]
-    except json.JSONDecodeError:
+    except ValueError:  # JSON Lines (or a file too deep: then each line is judged on its own)
         events, bad = parse_event_lines(text.splitlines(), path.name)
         errors = [reason for _, reason in bad]
     for error in errors:
@@ -91,6 +94,8 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
                  f"{conflict['incoming_value']}  [{conflict['rule']}]")
         for flag in plan.flags:
             _say(f"    {flag['channel']} {flag['value']} marked {flag['status']}  [{flag['rule']}]")
+        for held in plan.held:
+            _say(f"    {held['field']} not replaced ({held['outcome']}): {held['reason']}")
         for note in plan.notes:
             _say(f"    notify: {note['message']}  [{note['rule']}]")
     _say("(dry run: nothing was changed)")
@@ -136,12 +141,16 @@ def cmd_apply_events(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_event_commands(sub: argparse._SubParsersAction) -> None:
+    from datafactory_pipelines.cli_keys import add_keys_parser
+
+    add_keys_parser(sub)
     user = os.environ.get("USER", "cli")
     p = add_command(sub, "serve", "event ingress (POST /events) and tracking links (/t/<code>) over HTTP",
                     description="Serve POST /events (CloudEvents from other systems, stored idempotently on source "
-                                "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Without "
-                                "DATAFACTORY_API_TOKEN it answers loopback callers only. Also the operators' console "
-                                "under /console (see docs/console.md).")
+                                "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Callers present "
+                                "DATAFACTORY_API_TOKEN (the admin key, any source) or a key from `datafactory "
+                                "keys add` (only its sources); with neither configured it listens on loopback only. "
+                                "Also the operators' console under /console (see docs/console.md).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     p.add_argument("--log-level", default="warning", help="uvicorn's log level (default warning)")

@@ -41,13 +41,39 @@ def column_report_lines(store: LeadStore, import_id: str) -> list[str]:
         if sheet.get("hidden"):
             lines.append(f"      sheet {sheet['name']!r}: hidden, skipped")
             continue
+        if sheet.get("skipped"):
+            lines.append(f"      sheet {sheet['name']!r}: skipped, {sheet['skipped']}")
+            continue
         for warning in sheet.get("warnings", []):
             lines.append(f"      WARNING sheet {sheet['name']!r}: {warning}")
         for note in sheet.get("notes", []):
             lines.append(f"      note: {note}")
         for c in sheet.get("columns", []):
-            lines.append(f"      {c['column'][:18]:<18} -> {c['role']:<12} {c['confidence']:>4.0%}  {c['sample'][:40]}")
+            evidence = str(c.get("evidence", ""))
+            parts = evidence.split("; ", 2)  # header; content; the decision across columns
+            why = "  (pinned by operator)" if evidence.startswith("pinned") else (
+                f"  ({parts[2]})" if len(parts) == 3 else "")
+            lines.append(f"      {c['column'][:18]:<18} -> {c['role']:<12} {c['confidence']:>4.0%}  {c['sample'][:40]}"
+                         + why)
     return lines
+
+
+def say_preview(paths: Paths, files: list[Path], pairs: list[str]) -> int:
+    """`import --dry-run`: each file described as the import would read it; nothing written. Exit 1 when a
+    file would be rejected."""
+    from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for
+    from datafactory_pipelines.ingest.preview import preview_file
+
+    pins = parse_pins(pairs)
+    mappings = load_mappings(paths.home) if paths.home.exists() else {}
+    rejected = 0
+    for path in files:
+        preview = preview_file(path, pinned={**pinned_for(path.name, mappings), **pins})
+        rejected += bool(preview.error)
+        for line in preview.lines():
+            print(line, flush=True)
+    print("dry run: nothing was imported, pinned or moved", flush=True)
+    return 1 if rejected else 0
 
 
 def say_column_report(store: LeadStore, import_id: str) -> None:

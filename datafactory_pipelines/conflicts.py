@@ -17,7 +17,11 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines.fields import CONTACT_COLUMNS, EDITABLE_FIELDS
-from datafactory_pipelines.standardize.company import standardize_companies, standardize_company
+from datafactory_pipelines.standardize.company import (
+    CompanyResult,
+    standardize_companies,
+    standardize_company,
+)
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS
 from datafactory_pipelines.survivorship import survivorship_rules
 
@@ -152,11 +156,12 @@ def release_held_values(known: pd.DataFrame, lead_ids: Collection[str], open_con
 
 
 def same_entity(field: str, current: str, incoming: str, company_keys: dict[str, str] | None = None) -> bool:
-    """Two spellings of one company are not a conflict. company_keys: keys known already (by spelling)."""
+    """Two spellings of one company are not a conflict (广州光正机械有限公司 / 光正 / its English name); a branch
+    is not its parent. company_keys: keys known already (by spelling)."""
     if field == "company":
         keys = company_keys or {}
-        current_key = keys[current] if current in keys else standardize_company(current).key
-        incoming_key = keys[incoming] if incoming in keys else standardize_company(incoming).key
+        current_key = keys[current] if current in keys else _entity(standardize_company(current))
+        incoming_key = keys[incoming] if incoming in keys else _entity(standardize_company(incoming))
         return current_key == incoming_key
     return False
 
@@ -166,7 +171,14 @@ def company_keys(*columns: object) -> dict[str, str]:
     spellings = sorted({str(v) for column in columns for v in column if isinstance(v, str) and v})
     if not spellings:
         return {}
-    return dict(zip(spellings, standardize_companies(spellings)["company_key"], strict=True))
+    frame = standardize_companies(spellings)
+    # the company a spelling names (short, brand, city in brackets, English are one; a branch is its own)
+    entity = frame["company_entity"].where(frame["company_entity"] != "", frame["company_key"])
+    return dict(zip(spellings, entity, strict=True))
+
+
+def _entity(company: CompanyResult) -> str:
+    return company.entity or company.key
 
 
 def conflict_groups(conflicts: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:

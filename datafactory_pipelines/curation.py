@@ -23,6 +23,7 @@ from datafactory_pipelines.fields import LEAD_COLUMNS
 from datafactory_pipelines.linkage import (
     LinkResult,
 )
+from datafactory_pipelines.linkage.engine import accepted as linkage_accepted
 from datafactory_pipelines.phases import PhaseTimer
 from datafactory_pipelines.store import LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance_array
@@ -249,7 +250,7 @@ def _lead_causes(fresh: pd.DataFrame, record_leads: pd.DataFrame) -> pd.Series:
 
 def accepted_links(link: LinkResult) -> pd.DataFrame:
     """The pairs that were linked, with each comparison's share of the match weight (as JSON)."""
-    pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
+    pairs = link.pairs[linkage_accepted(link.pairs, link.threshold)]
     return pd.DataFrame({"record_l": pairs["id_l"].astype("int64"), "record_r": pairs["id_r"].astype("int64"),
                          "match_weight": pairs["match_weight"].astype(float),
                          "match_probability": pairs["match_probability"].astype(float),

@@ -122,6 +122,6 @@ STANDARD_COLUMNS: list[str] = [
     "mobile", "mobile_alternates", "landline", "mobile_status", "mobile_reason",
     "email", "email_status", "email_reason", "email_role",
     "wechat", "wechat_status", "qq", "qq_status", "douyin", "douyin_status", "kuaishou", "kuaishou_status",
-    "company", "company_key", "title", "address", "province", "city", "district",
+    "company", "company_key", "company_entity", "company_form", "title", "address", "province", "city", "district",
     "source", "collected_at", "reachable", "reject_reason", "owner",
 ]

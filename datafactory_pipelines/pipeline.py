@@ -115,9 +115,11 @@ class PreparedImport:
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
                      "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes,
-                     "cells": s.cells}
+                     "skipped_rows": s.skipped_rows, "merged_cells": s.merged_cells,
+                     "contacts_outside_column": s.contacts_outside_column, "cells": s.cells}
                     for s in self.raw.sheets]
-            + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
+            + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets]
+            + [{"name": name, "rows": 0, "skipped": why} for name, why in self.raw.skipped_reasons.items()],
             header_map=header_map,
             rows_read=self.raw.rows_read,
             rows_unreachable=int((~self.records["reachable"]).sum()),

@@ -24,6 +24,14 @@ RULE_FIELDS: list[str] = list(SURVIVORSHIP_FIELDS)
 RECORD_SUFFIX = "__record"
 #: the entity a spelling stands for (for `latest_spelled_fully`): the value's key column in records
 KEY_OF = {"company": "company_key", "name": "name_key"}
+#: for a company, the entity its spelling names across short names, brands, city in brackets, English and
+#: branches (standardize/company_entity.py), falling back to company_key for records standardized before it
+ENTITY_OF = {"company": "CASE WHEN {t}company_entity <> '' THEN {t}company_entity ELSE {t}company_key END"}
+#: how completely a spelling names its entity (0 no trade name, 1 English, 2..4 Chinese without a legal form,
+#: 5..7 a Chinese legal name); a record standardized before forms existed counts as a bare Chinese name
+FORM_OF = {"company": "(CASE {t}company_form " + " ".join(f"WHEN '{i}' THEN {i}" for i in range(8)) + " ELSE 2 END)"}
+LEGAL_FORM = 5  # a Chinese legal name: it says parent (no 分公司) or branch, where a short name fits both
+FORM_LIMIT = 1_000_000  # a form outranks any count of records writing a spelling
 #: columns taken from the record whose address won (province, city, district)
 ADDRESS_PARTS: list[str] = [f.name for f in FIELD.values() if f.of == "address"]
 MOBILE_DIGITS = 11  # a one-digit slip is looked for over the first 11 characters (a mainland mobile)
@@ -32,7 +40,7 @@ RULES = ("latest", "trusted", "most_frequent", "most_complete", "latest_spelled_
 
 _FLAGS = ["name_partial", "email_role"]
 _TEXT = sorted({"collected_at", "source", "source_file", "salutation", "mobile", "mobile_alternates",
-                *RULE_FIELDS, *KEY_OF.values(), *ADDRESS_PARTS})
+                *RULE_FIELDS, *KEY_OF.values(), "company_entity", "company_form", *ADDRESS_PARTS})
 #: the record columns the statement reads, besides lead_id and import_time
 INPUT_COLUMNS: list[str] = ["record_id", "source_row", *_FLAGS, *_TEXT]
 
@@ -66,19 +74,52 @@ class _Choice:
             default = int(trust.get("default", 50))
             cases = " ".join(f"WHEN {_sql_text(s)} THEN {int(t)}" for s, t in trust.items() if s != "default")
             self.key = f"(CASE source {cases} ELSE {default} END)" if cases else str(default)
+        elif rule == "latest_spelled_fully" and column in FORM_OF:
+            # the most complete form; among equally complete ones the spelling most records write
+            self.lookups.append((f"freq_{name}", f"SELECT lead_id, {column} AS value, count(*) AS n FROM flagged "
+                                 f"WHERE {present} GROUP BY lead_id, {column}",
+                                 f"freq_{name}.lead_id = flagged.lead_id AND freq_{name}.value = flagged.{column}",
+                                 f"freq_{name}.n AS freq_{name}"))
+            self.key = f"({FORM_OF[column].format(t='')} * {FORM_LIMIT} + freq_{name})"
         elif rule in ("most_complete", "latest_spelled_fully"):
             self.key = f"length({column})"
         else:
             self.key = ""
         if rule == "latest_spelled_fully":  # the latest value's entity, spelled as fully as any record spells it
-            entity = KEY_OF.get(column, column)
-            self.lookups.append((f"latest_{name}", f"SELECT lead_id, max(CASE WHEN {present} THEN rnk END) AS rnk "
-                                 "FROM flagged GROUP BY lead_id", "", ""))
-            self.lookups.append((f"latest_key_{name}", f"SELECT f.lead_id, f.{entity} AS entity FROM flagged f "
-                                 f"JOIN latest_{name} l ON l.lead_id = f.lead_id AND l.rnk = f.rnk",
-                                 f"latest_key_{name}.lead_id = flagged.lead_id",
-                                 f"latest_key_{name}.entity AS latest_key_{name}"))
-            self.present = f"{present} AND {entity} = latest_key_{name}"
+            entity = ENTITY_OF.get(column, "{t}" + KEY_OF.get(column, column))  # {t}: the table's alias
+            if column in FORM_OF:
+                self._company_entity(name, column, entity, FORM_OF[column])
+            else:
+                self.lookups.append((f"latest_{name}", f"SELECT lead_id, max(CASE WHEN {present} THEN rnk END) AS rnk "
+                                     "FROM flagged GROUP BY lead_id", "", ""))
+                self.lookups.append((f"latest_key_{name}", f"SELECT f.lead_id, {entity.format(t='f.')} AS entity "
+                                     f"FROM flagged f JOIN latest_{name} l ON l.lead_id = f.lead_id AND l.rnk = f.rnk",
+                                     f"latest_key_{name}.lead_id = flagged.lead_id",
+                                     f"latest_key_{name}.entity AS latest_key_{name}"))
+            self.present = f"{present} AND {entity.format(t='')} = latest_key_{name}"
+
+    def _company_entity(self, name: str, column: str, entity: str, form: str) -> None:
+        """The company the golden record shows: the latest value that names a company decides which one (a
+        bare 重庆分公司 only when none does); whether the parent or one of its branches, the latest value that
+        says (a Chinese legal name, or a branch) decides: 光正 after 广州光正机械有限公司上海分公司 is the branch."""
+        present = f"{column} <> ''"
+        named = f"{present} AND {form.format(t='')} > 0"
+        self.lookups.append((f"latest_{name}", f"SELECT lead_id, coalesce(max(CASE WHEN {named} THEN rnk END), "
+                             f"max(CASE WHEN {present} THEN rnk END)) AS rnk FROM flagged GROUP BY lead_id", "", ""))
+        self.lookups.append((f"latest_base_{name}", f"SELECT f.lead_id, {entity.format(t='f.')} AS entity, "
+                             f"split_part({entity.format(t='f.')}, '|', 1) AS base FROM flagged f "
+                             f"JOIN latest_{name} l ON l.lead_id = f.lead_id AND l.rnk = f.rnk", "", ""))
+        telling = (f"f.{column} <> '' AND split_part({entity.format(t='f.')}, '|', 1) = b.base "
+                   f"AND ({form.format(t='f.')} >= {LEGAL_FORM} OR strpos({entity.format(t='f.')}, '|') > 0)")
+        self.lookups.append((f"telling_{name}", f"SELECT f.lead_id, max(f.rnk) AS rnk FROM flagged f "
+                             f"JOIN latest_base_{name} b ON b.lead_id = f.lead_id WHERE {telling} GROUP BY f.lead_id",
+                             "", ""))
+        self.lookups.append((f"latest_key_{name}", f"SELECT b.lead_id, coalesce(max({entity.format(t='f.')}), "
+                             f"max(b.entity)) AS entity FROM latest_base_{name} b "
+                             f"LEFT JOIN telling_{name} t ON t.lead_id = b.lead_id "
+                             f"LEFT JOIN flagged f ON f.lead_id = t.lead_id AND f.rnk = t.rnk GROUP BY b.lead_id",
+                             f"latest_key_{name}.lead_id = flagged.lead_id",
+                             f"latest_key_{name}.entity AS latest_key_{name}"))
 
     @property
     def score(self) -> str:

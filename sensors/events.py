@@ -6,7 +6,7 @@ import dagster as dg
 from assets.events import apply_lead_events
 from assets.partitions import LEAD_STORE_TAG
 from assets.resources import LeadStoreResource
-from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_file
+from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_files
 from datafactory_pipelines.inbox import inbox_files
 from datafactory_pipelines.notify.dispatcher import dispatcher_alive
 
@@ -36,9 +36,8 @@ def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStore
     if handed_over and not files:  # no need to open the store, which the dispatcher's server holds
         return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
     store = lead_store.open()
-    for path in files:
-        outcome = ingest_event_file(store, path, paths.processed / "events", paths.rejected / "events")
-        context.log.info(f"{path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
+    for outcome in ingest_event_files(store, files, paths.processed / "events", paths.rejected / "events"):
+        context.log.info(f"{outcome.path.name}: {outcome.accepted} events accepted, {outcome.duplicates} replays, "
                          f"{len(outcome.errors)} bad lines")
     if handed_over:  # it applies the events within a second; recorded by dispatch_journal_sensor
         return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")

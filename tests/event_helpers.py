@@ -121,3 +121,12 @@ def lead_by_mobile(store, mobile: str) -> dict:
 
 def event(event_id: str, type_: str, data: dict, source: str = "https://app.example.com", **extra) -> dict:
     return {"specversion": "1.0", "id": event_id, "source": source, "type": type_, "data": data, **extra}
+
+
+APP_SOURCE = "https://app.example.com"  # the source `event()` sends from by default
+
+
+def trust_the_app(monkeypatch) -> None:  # noqa: ANN001 - pytest's MonkeyPatch
+    """Configure the app as a trusted source, as an operator does (the shipped rules trust none): the rules
+    and a `datafactory serve` started after this both read DATAFACTORY_TRUSTED_SOURCES."""
+    monkeypatch.setenv("DATAFACTORY_TRUSTED_SOURCES", APP_SOURCE)

@@ -75,3 +75,37 @@ def write_entity_xlsx(path: Path, doctype: str) -> Path:
                          "<si><t>姓名</t></si><si><t>手机</t></si><si><t>&x;</t></si>"
                          "<si><t>13800138000</t></si></sst>")
     return path
+
+
+# -- hostile event lines (inbox/events/*.jsonl and POST /events) -------------------------------------------
+def _event_line(data: dict, **envelope: object) -> bytes:
+    import json
+
+    return json.dumps({"specversion": "1.0", "id": "hostile", "source": "https://app.example.com",
+                       "type": "lead.profile_updated", "data": data, **envelope}, ensure_ascii=False).encode()
+
+
+def hostile_event_lines() -> dict[str, bytes]:
+    """One line each (no newline) that must be refused with a reason, each naming the lead 13800138000 so
+    that, were it accepted, it would change something. Small to build; the huge line is 2 MiB."""
+    who = {"mobile": "13800138000"}
+    return {
+        "array 5,000 deep": b"[" * 5000 + b"]" * 5000,
+        "object 600 deep": b'{"a":' * 600 + b"1" + b"}" * 600,
+        "event whose data is 1,000 deep": _event_line({**who, "title": "x"})[:-1] + b', "x": '
+        + b"[" * 1000 + b"]" * 1000 + b"}",
+        "invalid UTF-8": _event_line({**who, "title": "CTO"}).replace(b"CTO", b"C\xff\xfeO"),
+        "not JSON": b'{"specversion": "1.0", "id": "h", ',
+        "line of 2 MiB": _event_line({**who, "title": "x" * (2 << 20)}),
+        "title of 1 MiB": _event_line({**who, "title": "A" * (1 << 20)}),
+        "address of 10,000 characters": _event_line({**who, "address": "上海" * 5000}),
+        "unknown data key of 100 KiB": _event_line({**who, "title": "CTO", "note": "n" * 100_000}),
+        "extension attribute that is an object": _event_line({**who, "title": "CTO"}, traceparent={"a": {"b": 1}}),
+        "time that is not a time": _event_line({**who, "title": "CTO"}, time="yesterday at noon"),
+        "NaN in the event": _event_line({**who, "title": "CTO"})[:-1] + b', "score": NaN}',
+        "lone surrogate escape": _event_line({**who, "title": "CTO"}).replace(b"CTO", b"\\ud800"),
+        "owner of invisible characters only": _event_line(
+            {**who, "owner": "\u202e\u200b\u2066"}, type="lead.owner_assigned"),
+        "source of 600 characters": _event_line({**who, "title": "CTO"}, source="s" * 600),
+        "1,001 events on one line": b"[" + b",".join([_event_line({**who, "title": "CTO"})] * 1001) + b"]",
+    }

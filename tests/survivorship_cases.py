@@ -52,7 +52,8 @@ def generated_records(leads: int = 400, seed: int = 11) -> pd.DataFrame:
             record_id += 1
             partial = rng.random() < 0.2
             email = rng.choice(["", "a@x.com", "b@x.com", "sales@x.com", None])
-            company = rng.choice(["", "星海科技", "深圳星海科技有限公司", "别的公司", None])
+            company = rng.choice(["", "星海科技", "深圳星海科技有限公司", "别的公司", "Xinghai Technology Co., Ltd.",
+                                  "星海科技（深圳）有限公司", "重庆分公司", "深圳星海科技有限公司上海分公司", None])
             rows.append(record(
                 lead, record_id, import_time=rng.choice(times), source_row=rng.randrange(2, 500),
                 name_partial=partial if rng.random() > 0.05 else None,
@@ -69,7 +70,15 @@ def generated_records(leads: int = 400, seed: int = 11) -> pd.DataFrame:
                 email=email, landline=rng.choice(["", "010-1234567", "021-7654321"]),
                 wechat=rng.choice(["", "wx1", "wx2"]), qq=rng.choice(["", "12345", "54321"]),
                 douyin=rng.choice(["", "dy"]), kuaishou=rng.choice(["", "ks"]), company=company,
-                company_key={"星海科技": "xh", "深圳星海科技有限公司": "xh", "别的公司": "bd"}.get(company or "", ""),
+                company_key={"星海科技": "xh", "深圳星海科技有限公司": "xh", "别的公司": "bd",
+                             "星海科技（深圳）有限公司": "xh"}.get(company or "", ""),
+                company_entity={"星海科技": "xinghai", "深圳星海科技有限公司": "xinghai", "别的公司": "biede",
+                                "Xinghai Technology Co., Ltd.": "xinghai", "星海科技（深圳）有限公司": "xinghai",
+                                "重庆分公司": "~重庆分公司", "深圳星海科技有限公司上海分公司": "xinghai|shanghai",
+                                None: None}.get(company, ""),
+                company_form={"星海科技": "3", "深圳星海科技有限公司": "7", "别的公司": "3",
+                              "Xinghai Technology Co., Ltd.": "1", "星海科技（深圳）有限公司": "7", "重庆分公司": "0",
+                              "深圳星海科技有限公司上海分公司": "7", None: None}.get(company, ""),
                 title=rng.choice(["", "经理", "总监", "经理"]), owner=rng.choice(["", "张三", "李四"]),
                 address=rng.choice(["", "北京", "北京市朝阳区建国路8号", "北京朝阳"]),
                 province=rng.choice(["", "北京"]), city=rng.choice(["", "北京市"]), district=rng.choice(["", "朝阳区"])))

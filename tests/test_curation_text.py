@@ -57,7 +57,9 @@ def test_a_full_pass_writes_the_same_texts_as_the_per_row_reference(tmp_path: Pa
     monkeypatch.setattr(pipeline, "accepted_links", keep)
     outcome = relink_and_curate(store)
     link = seen["link"]
-    pairs = link.pairs[link.pairs["match_probability"] >= link.threshold]
+    from datafactory_pipelines.linkage.engine import accepted
+
+    pairs = link.pairs[accepted(link.pairs, link.threshold)]  # at or above the threshold, naming the person
     assert len(pairs) > 100
     with store.transaction() as con:
         stored = con.execute("SELECT record_l, record_r, contributions FROM match_links").df()
@@ -103,6 +105,9 @@ def test_accepted_links_keep_the_pairs_at_or_above_the_threshold() -> None:
     links = accepted_links(link)
     assert links[["record_l", "record_r"]].to_numpy().tolist() == [[1, 2], [3, 4]]
     assert list(links["contributions"]) == ['{"name": 4.0, "mobile": 5.0}', '{"mobile": 12.0}']
+    # a pair above the threshold that names nobody (a surname and a company alone) is not a link
+    link.pairs = pairs.assign(identified=[True, True, False])
+    assert accepted_links(link)[["record_l", "record_r"]].to_numpy().tolist() == [[1, 2]]
 
 
 def _provenance_reference(golden: pd.DataFrame, facts: pd.DataFrame, fields: list[str]) -> list[str]:

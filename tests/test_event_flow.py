@@ -15,7 +15,20 @@ from datafactory_pipelines.definitions import defs
 from datafactory_pipelines.links import TOKEN_CHARS, sign
 from datafactory_pipelines.store import open_store
 from sensors.events import event_feed_sensor
-from tests.event_helpers import event, lead_by_mobile, request, running_server, store_with_leads
+from tests.event_helpers import (
+    event,
+    lead_by_mobile,
+    request,
+    running_server,
+    store_with_leads,
+    trust_the_app,
+)
+
+
+@pytest.fixture(autouse=True)
+def _app_is_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what trusted events do; the shipped rules trust no source until configured."""
+    trust_the_app(monkeypatch)
 
 TOKEN = "flow-token"
 

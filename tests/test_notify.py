@@ -360,13 +360,14 @@ def test_a_rules_notice_joins_the_message_of_its_transaction(datafactory_home: P
 
 
 def test_a_rule_applying_an_event_notifies_the_owner_once_with_the_event_and_rule(
-        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+        datafactory_home: Path, tmp_path: Path, receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     from datafactory_pipelines.events.apply import apply_events
     from datafactory_pipelines.events.feed import store_events
     from datafactory_pipelines.events.types import validate_event
     from datafactory_pipelines.rules import load_rules
-    from tests.event_helpers import event
+    from tests.event_helpers import event, trust_the_app
 
+    trust_the_app(monkeypatch)  # the shipped rules trust no source until configured
     store, owned, _ = _owned_leads(datafactory_home, tmp_path)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET}])
     assert deliver_due(store, load_notify_config(datafactory_home)).delivered == 1  # the lead's creation

@@ -72,13 +72,15 @@ def test_sensor_requests_a_delivery_run_keyed_by_id_range_and_attempt(
 
 
 def test_full_flow_event_over_http_to_a_signed_webhook(datafactory_home: Path, tmp_path: Path,
-                                                       instance: dg.DagsterInstance, receiver) -> None:
+                                                       instance: dg.DagsterInstance, receiver,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """POST lead.mobile_changed to `datafactory serve` -> event_feed_sensor's run -> the lead's primary mobile
     changes, the old one is an alternate, history names the event and rule -> outbox_sensor's run -> a signed
     webhook arrives whose signature the test verifies."""
     from sensors.events import process_event_feed
-    from tests.event_helpers import event, request, running_server
+    from tests.event_helpers import event, request, running_server, trust_the_app
 
+    trust_the_app(monkeypatch)  # the shipped rules trust no source until configured
     store, owned, _ = _owned_leads(datafactory_home, tmp_path)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "trusted": True}])
     created = _tick(instance).run_requests  # the lead's creation message goes first

@@ -15,7 +15,13 @@ from datafactory_pipelines.history import verify_chain
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules, parse_rules
 from tests.conftest import write_xlsx
-from tests.event_helpers import event, lead_by_mobile, store_with_leads
+from tests.event_helpers import event, lead_by_mobile, store_with_leads, trust_the_app
+
+
+@pytest.fixture(autouse=True)
+def _app_is_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what trusted events do; the shipped rules trust no source until configured."""
+    trust_the_app(monkeypatch)
 
 
 def post(store, *events: dict) -> None:
@@ -72,7 +78,9 @@ def test_unverified_change_adds_an_alternate_and_queues_one_conflict(tmp_path: P
     assert event_rows(store).loc["u-3", "lead_id"] == lead["lead_id"]
 
 
-def test_bounce_demotes_the_contact_and_a_lead_left_unreachable_is_flagged_not_deleted(tmp_path: Path) -> None:
+def test_bounce_demotes_the_contact_and_a_lead_left_unreachable_is_flagged_not_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFACTORY_TRUSTED_SOURCES", "https://app.example.com,mailer,call-center")
     store = store_with_leads(tmp_path)
     lead = lead_by_mobile(store, "13700137000")
     post(store,

@@ -221,6 +221,7 @@ def write_plans(tx: StoreChange, plans: list[EventPlan], rows: list[dict[str, An
         "lead_id": pd.Series([p.lead_id for p in plans], dtype=object),
         "outcome": [json.dumps({"rules": p.fired, "changes": len(p.changes), "conflicts": len(p.conflicts),
                                 "flags": len(p.flags), **({"notify": p.notes} if p.notes else {}),
+                                **({"untrusted": p.held} if p.held else {}),
                                 **({"error": p.error} if p.error else {})}, ensure_ascii=False) for p in plans]})
     tx.set_event_outcomes(statuses, at)
 

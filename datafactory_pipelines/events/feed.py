@@ -10,16 +10,18 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from datafactory_pipelines.events.types import EventError, ValidEvent, validate_events
+from datafactory_pipelines.events.json_guard import parse_limited
+from datafactory_pipelines.events.types import EventError, ValidEvent, validate_event, validate_events
 from datafactory_pipelines.ingest.readers import file_sha256
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.change import StoreChange
+from datafactory_pipelines.store.writer_lock import StoreBusyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,42 +106,113 @@ class EventFileOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-def parse_event_lines(lines: Iterable[str], file_name: str) -> tuple[list[ValidEvent], list[tuple[str, str]]]:
-    """Valid events and (raw line, error naming file, line and field) for the rest."""
+MAX_LINE_BYTES = 1_048_576  # one event line: as much as one HTTP request may carry
+BAD_LINE_KEPT_BYTES = 4096  # of a line above the limit, this much goes to rejected/ (the whole file to processed/)
+
+
+def _read_lines(handle: BinaryIO) -> Iterator[tuple[int, bytes, str]]:
+    """(line number, raw bytes, why the line is refused or "") for each line of a binary file; a line above
+    MAX_LINE_BYTES is read past in pieces, never held whole."""
+    number = 0
+    while True:
+        chunk = handle.readline(MAX_LINE_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            size = len(chunk)
+            while True:  # the rest of this line
+                more = handle.readline(MAX_LINE_BYTES)
+                size += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield number, chunk[:BAD_LINE_KEPT_BYTES], (f"line of {size} bytes; at most {MAX_LINE_BYTES} "
+                                                        f"(the first {BAD_LINE_KEPT_BYTES} bytes kept here)")
+            continue
+        yield number, chunk, ""
+
+
+def _decoded(number: int, raw: bytes | str) -> tuple[str, str]:
+    """The line's text, or "" and why it cannot be read (invalid UTF-8 named with its byte and column)."""
+    if isinstance(raw, str):
+        return raw, ""
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a byte-order mark, as Windows tools write it
+    try:
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError as err:
+        return "", f"not UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+
+
+def parse_event_lines(lines: Iterable[str | bytes | tuple[int, bytes, str]], file_name: str) -> tuple[
+        list[ValidEvent], list[tuple[str | bytes, str]]]:
+    """Valid events and (raw line, error naming file, line and field) for the rest. A bad line never stops
+    the others: not UTF-8, too long, not JSON, nested too deep, or not a valid event, it is set aside."""
     valid: list[ValidEvent] = []
-    bad: list[tuple[str, str]] = []
-    parsed: list[tuple[int, str, object]] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
+    bad: list[tuple[int, str | bytes, str]] = []
+    parsed: list[tuple[int, str | bytes, object]] = []
+    for position, item in enumerate(lines, start=1):
+        number, line, refused = item if isinstance(item, tuple) else (position, item, "")
+        where = f"{file_name} line {number}"
+        if refused:
+            bad.append((number, line, f"{where}: {refused}"))
+            continue
+        text, refused = _decoded(number, line)
+        if refused:
+            bad.append((number, line, f"{where}: {refused}"))
+            continue
+        text = text.strip()
         if not text:
             continue
         try:
-            parsed.append((number, line, json.loads(text)))
+            parsed.append((number, line, parse_limited(text)))
         except json.JSONDecodeError as err:
-            bad.append((line, f"{file_name} line {number}: not JSON ({err.msg}, column {err.colno})"))
-    checked = validate_events([raw for _, _, raw in parsed])
-    for (number, line, _), result in zip(parsed, checked, strict=True):
+            bad.append((number, line, f"{where}: not JSON ({err.msg}, column {err.colno})"))
+        except (ValueError, RecursionError) as err:
+            bad.append((number, line, f"{where}: {err}"))
+    for (number, line, _), result in zip(parsed, validate_guarded([raw for _, _, raw in parsed]), strict=True):
         if isinstance(result, EventError):
-            bad.append((line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
+            bad.append((number, line, f"{file_name} line {number}" + (f" (id {result.event_id})" if result.event_id else "")
                         + f": {result.field}: {result.message}"))
         else:
             valid.append(result)
-    return valid, bad
+    bad.sort(key=lambda item: item[0])  # in the file's order
+    return valid, [(line, reason) for _, line, reason in bad]
+
+
+def validate_guarded(raws: list[object]) -> list[ValidEvent | EventError]:
+    """validate_events, and should a value make the batch check itself fail, each event on its own."""
+    try:
+        return validate_events(raws)
+    except Exception:  # noqa: BLE001 - one hostile line must not cost the file's other events
+        logger.exception("checking events together failed; checking them one by one")
+    results: list[ValidEvent | EventError] = []
+    for i, raw in enumerate(raws):
+        try:
+            results.append(validate_event(raw, i))
+        except Exception as err:  # noqa: BLE001
+            results.append(EventError(i, None, "event", f"cannot be checked ({type(err).__name__})"))
+    return results
+
+
+def _line_bytes(line: str | bytes) -> bytes:
+    data = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+    return data if data.endswith(b"\n") else data + b"\n"
 
 
 def ingest_event_file(store: LeadStore, path: Path, processed: Path, rejected: Path) -> EventFileOutcome:
-    """Accept a JSON Lines file of events as POST /events would; bad lines go to rejected/ with the reasons."""
+    """Accept a JSON Lines file of events as POST /events would; bad lines go to rejected/ with the reasons
+    (file, line and why), and the rest of the file is accepted."""
     outcome = EventFileOutcome(path)
-    with path.open(encoding="utf-8-sig") as handle:
-        valid, bad = parse_event_lines(handle, path.name)
+    with path.open("rb") as handle:
+        valid, bad = parse_event_lines(_read_lines(handle), path.name)
     stored = store_events(store, valid, via=f"file:{path.name}")
     outcome.accepted = sum(s.status == "accepted" for s in stored)
     outcome.duplicates = sum(s.status == "duplicate" for s in stored)
     stamp = file_sha256(path)[:10]
     if bad:
         rejected.mkdir(parents=True, exist_ok=True)
-        (rejected / f"{path.stem}-{stamp}.bad.jsonl").write_text("".join(
-            line if line.endswith("\n") else line + "\n" for line, _ in bad), encoding="utf-8")
+        (rejected / f"{path.stem}-{stamp}.bad.jsonl").write_bytes(b"".join(_line_bytes(line) for line, _ in bad))
         (rejected / f"{path.stem}-{stamp}.error.txt").write_text(
             "\n".join(reason for _, reason in bad) + "\n", encoding="utf-8")
         outcome.errors = [reason for _, reason in bad]
@@ -148,3 +221,31 @@ def ingest_event_file(store: LeadStore, path: Path, processed: Path, rejected: P
     logger.info("%s: %d events accepted, %d replays, %d bad lines", path.name, outcome.accepted,
                 outcome.duplicates, len(bad))
     return outcome
+
+
+def set_aside_event_file(path: Path, rejected: Path, reason: str) -> Path:
+    """Move a whole event file that could not be taken in to rejected/, with why, so the feed goes on."""
+    rejected.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    target = rejected / f"{path.stem}-{stamp}{path.suffix}"
+    shutil.move(str(path), target)
+    target.with_name(f"{target.stem}.error.txt").write_text(f"{path.name}: {reason}\n", encoding="utf-8")
+    logger.warning("%s set aside in %s: %s", path.name, rejected, reason)
+    return target
+
+
+def ingest_event_files(store: LeadStore, files: list[Path], processed: Path, rejected: Path) -> list[
+        EventFileOutcome]:
+    """Each file on its own: a file that fails as a whole (unreadable, or the store refuses it) is set aside
+    in rejected/ with the reason and the next file goes on; a busy store leaves the file for the next try."""
+    outcomes = []
+    for path in files:
+        try:
+            outcomes.append(ingest_event_file(store, path, processed, rejected))
+        except StoreBusyError:
+            logger.info("%s waits: the store is busy", path.name)
+        except Exception as err:  # noqa: BLE001 - one file must not block the feed
+            logger.exception("event file %s could not be taken in", path.name)
+            set_aside_event_file(path, rejected, f"could not be taken in: {type(err).__name__}: {err}"[:2000])
+            outcomes.append(EventFileOutcome(path, errors=[f"{path.name}: {type(err).__name__}"]))
+    return outcomes

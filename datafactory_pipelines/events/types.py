@@ -7,6 +7,7 @@ mobile sent as "+86 139-0013-9000" matches the store's 13900139000).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,12 +22,26 @@ from pydantic import (
     model_validator,
 )
 
+from datafactory_pipelines.events.times import utc_text
 from datafactory_pipelines.standardize.email import standardize_email, standardize_emails
 from datafactory_pipelines.standardize.ids import standardize_wechat, standardize_wechats
+from datafactory_pipelines.standardize.owner import standardize_owner
 from datafactory_pipelines.standardize.phone import MOBILE_PATTERN, standardize_phone, standardize_phones
 from datafactory_pipelines.standardize.text import clean_text
 
 SPEC_VERSION = "1.0"
+
+# Length limits at the door, per field (characters): a value longer than any real one is refused with a
+# 400 naming the field, before it reaches the store, a rule, or free-text masking in a message.
+MAX_CONTACT = 254  # an email address's own limit (RFC 5321); phones and WeChat ids are far shorter
+MAX_NAME = 100
+MAX_COMPANY = 200
+MAX_TITLE = 100
+MAX_ADDRESS = 500
+MAX_OWNER = 100
+MAX_NOTE = 1000  # reasons, user agents: free text
+MAX_EXTENSION = 1000  # one CloudEvents extension attribute (a scalar)
+MAX_EXTRA_DATA_CHARS = 4000  # unknown keys in `data`, serialized together
 
 
 PHONE_KEYS = ("mobile", "old_mobile", "new_mobile")
@@ -129,10 +144,21 @@ class Identity(BaseModel):
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    lead_id: str | None = Field(None, description="the lead id (L00000042); `subject` may carry it instead")
-    mobile: str | None = Field(None, description="a mobile the lead is known by")
-    email: str | None = Field(None, description="an email the lead is known by")
-    wechat: str | None = Field(None, description="a WeChat id the lead is known by")
+    lead_id: str | None = Field(None, max_length=64,
+                                description="the lead id (L00000042); `subject` may carry it instead")
+    mobile: str | None = Field(None, max_length=MAX_CONTACT, description="a mobile the lead is known by")
+    email: str | None = Field(None, max_length=MAX_CONTACT, description="an email the lead is known by")
+    wechat: str | None = Field(None, max_length=MAX_CONTACT, description="a WeChat id the lead is known by")
+
+    @model_validator(mode="after")
+    def extra_keys_bounded(self) -> Identity:
+        extra = self.model_extra or {}
+        if extra:
+            size = len(json.dumps(extra, ensure_ascii=False, default=str))
+            if size > MAX_EXTRA_DATA_CHARS:
+                raise ValueError(f"unknown data keys ({', '.join(sorted(extra)[:5])}) take {size} characters; "
+                                 f"at most {MAX_EXTRA_DATA_CHARS}")
+        return self
 
     @field_validator("mobile")
     @classmethod
@@ -153,8 +179,9 @@ class Identity(BaseModel):
 class MobileChanged(Identity):
     """The person changed their mobile number (e.g. in the app), verified by SMS on one or both numbers."""
 
-    old_mobile: str | None = Field(None, description="the number they had (identifies the lead too)")
-    new_mobile: str = Field(..., description="the number they have now")
+    old_mobile: str | None = Field(None, max_length=MAX_CONTACT,
+                                   description="the number they had (identifies the lead too)")
+    new_mobile: str = Field(..., max_length=MAX_CONTACT, description="the number they have now")
     verified: list[Literal["old_sms", "new_sms"]] = Field(
         default_factory=list, description="which numbers were confirmed by SMS code")
 
@@ -167,8 +194,9 @@ class MobileChanged(Identity):
 class EmailChanged(Identity):
     """The person changed their email address."""
 
-    old_email: str | None = Field(None, description="the address they had (identifies the lead too)")
-    new_email: str = Field(..., description="the address they have now")
+    old_email: str | None = Field(None, max_length=MAX_CONTACT,
+                                  description="the address they had (identifies the lead too)")
+    new_email: str = Field(..., max_length=MAX_CONTACT, description="the address they have now")
     verified: list[Literal["old_email", "new_email"]] = Field(
         default_factory=list, description="which addresses were confirmed by a mailed code or link")
 
@@ -185,10 +213,10 @@ class ProfileUpdated(Identity):
     """The person updated their profile; any of name, company, title, address, wechat (a `wechat` the
     store already knows also identifies the lead)."""
 
-    name: str | None = None
-    company: str | None = None
-    title: str | None = None
-    address: str | None = None
+    name: str | None = Field(None, max_length=MAX_NAME)
+    company: str | None = Field(None, max_length=MAX_COMPANY)
+    title: str | None = Field(None, max_length=MAX_TITLE)
+    address: str | None = Field(None, max_length=MAX_ADDRESS)
 
     @model_validator(mode="after")
     def something_changed(self) -> ProfileUpdated:
@@ -201,8 +229,8 @@ class ContactBounced(Identity):
     """A message to one of the lead's contacts bounced (mail platform, SMS gateway, call center)."""
 
     channel: Literal["mobile", "email"]
-    value: str = Field(..., description="the contact that bounced (identifies the lead too)")
-    reason: str = Field("", description="e.g. 'mailbox does not exist', 'number not in service'")
+    value: str = Field(..., max_length=MAX_CONTACT, description="the contact that bounced (identifies the lead too)")
+    reason: str = Field("", max_length=MAX_NOTE, description="e.g. 'mailbox does not exist', 'number not in service'")
 
     @field_validator("value")
     @classmethod
@@ -218,21 +246,35 @@ class ContactBounced(Identity):
 class OwnerAssigned(Identity):
     """A salesperson took the lead (CRM, call center)."""
 
-    owner: str = Field(..., min_length=1, description="the salesperson, as the CRM names them")
+    owner: str = Field(..., min_length=1, max_length=MAX_OWNER, description="the salesperson, as the CRM names them")
+
+    @field_validator("owner")
+    @classmethod
+    def clean_owner(cls, value: str) -> str:
+        """Cleaned as `lead set owner=` and imports clean it: no control, bidi or zero-width characters."""
+        owner = standardize_owner(value)
+        if not owner:
+            raise ValueError("owner is empty once control and invisible characters are removed")
+        return owner
 
 
 class LinkClicked(Identity):
     """Written by the tracking endpoint GET /t/<code>."""
 
-    code: str
-    channel: str
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    target_host: str | None = None
-    user_agent: str | None = None
-    ip: str | None = None
+    code: str = Field(..., max_length=200)
+    channel: str = Field(..., max_length=200)
+    utm_source: str | None = Field(None, max_length=200)
+    utm_medium: str | None = Field(None, max_length=200)
+    utm_campaign: str | None = Field(None, max_length=200)
+    target_host: str | None = Field(None, max_length=MAX_CONTACT)
+    user_agent: str | None = Field(None, max_length=MAX_NOTE)
+    ip: str | None = Field(None, max_length=64)
     clicked_at: str
+
+    @field_validator("clicked_at")
+    @classmethod
+    def utc_time(cls, value: str) -> str:
+        return utc_text(value)
 
 
 DATA_MODELS: dict[str, type[Identity]] = {
@@ -256,10 +298,28 @@ class CloudEvent(BaseModel):
     specversion: Literal["1.0"]
     type: Literal[EVENT_TYPES]  # type: ignore[valid-type]
     subject: str | None = Field(None, max_length=200, description="the lead id, when the sender knows it")
-    time: str | None = None
-    datacontenttype: str | None = None
-    dataschema: str | None = None
+    time: str | None = Field(None, description="RFC 3339, any offset; stored in UTC (2026-12-07T08:16:00Z)")
+    datacontenttype: str | None = Field(None, max_length=200)
+    dataschema: str | None = Field(None, max_length=500)
     data: dict[str, Any]
+
+    @field_validator("time")
+    @classmethod
+    def utc_time(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else utc_text(value)
+
+    @model_validator(mode="after")
+    def scalar_extensions(self) -> CloudEvent:
+        """CloudEvents extension attributes are scalars (string, number, boolean), and short here."""
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, (str, int, float, bool)) and value is not None:
+                raise ValueError(f"extension attribute {name[:50]!r} must be a string, number or boolean")
+            if isinstance(value, str) and len(value) > MAX_EXTENSION:
+                raise ValueError(f"extension attribute {name[:50]!r} has {len(value)} characters; "
+                                 f"at most {MAX_EXTENSION}")
+            if len(name) > 50:
+                raise ValueError(f"extension attribute name of {len(name)} characters; at most 50")
+        return self
 
 
 @dataclass

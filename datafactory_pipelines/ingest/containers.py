@@ -124,6 +124,7 @@ def read_spreadsheetml(path: Path) -> list[Sheet]:
         visible = worksheet.find(f"{{{EXCEL_NS}}}WorksheetOptions/{{{EXCEL_NS}}}Visible")
         hidden = visible is not None and (visible.text or "").strip().lower() in ("sheethidden", "sheetveryhidden")
         grid: list[list[str]] = []
+        merged_down: list[tuple[int, int, int, str]] = []  # (row, column, rows below, value)
         table = worksheet.find(f"{ss}Table")
         for row in table.iter(f"{ss}Row") if table is not None else []:
             index = row.get(f"{ss}Index")
@@ -138,10 +139,19 @@ def read_spreadsheetml(path: Path) -> list[Sheet]:
                 value = "".join(data.itertext()).strip() if data is not None else ""
                 if data is not None and data.get(f"{ss}Type") == "DateTime":
                     value = value.split(".")[0].replace("T00:00:00", "").replace("T", " ")
+                down = int(cell.get(f"{ss}MergeDown") or 0)
+                if down > 0 and value:
+                    merged_down.append((len(grid), len(cells), down, value))
                 cells.append(value)
                 cells.extend([""] * int(cell.get(f"{ss}MergeAcross") or 0))
             grid.append(cells)
-        sheets.append(Sheet(name, pd.DataFrame(grid).fillna("") if grid else pd.DataFrame(), hidden))
+        frame = pd.DataFrame(grid).fillna("") if grid else pd.DataFrame()
+        if merged_down and not frame.empty:  # a cell merged down gives its value to every row it covers
+            frame.attrs["non_blank"] = (frame != "").any(axis=1).to_numpy()
+            for row, column, down, value in merged_down:
+                frame.iloc[row + 1: row + 1 + down, column] = value
+            frame.attrs["merged_cells"] = sum(min(d, len(frame) - r - 1) for r, _, d, _ in merged_down)
+        sheets.append(Sheet(name, frame, hidden))
     if not sheets:
         raise IngestError(path.name, "SpreadsheetML file without any Worksheet")
     return sheets

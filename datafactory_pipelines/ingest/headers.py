@@ -46,11 +46,18 @@ ROLE_SYNONYMS: dict[str, list[str]] = {
     "referrer": ["推荐人", "介绍人", "转介绍人", "推荐者", "referrer", "referredby", "referrername"],
     # several kinds of contact in one column, read cell by cell
     "contact": ["联系方式", "联系方法", "联系信息", "contactinfo", "contactdetails", "contacts"],
+    # about us, the seller: our branch, department, region, team. Kept as extra attributes, never the client's
+    "seller": ["分公司", "所属分公司", "归属分公司", "子公司", "部门", "所属部门", "销售部门", "归属部门", "区域", "所属区域",
+               "销售区域", "大区", "片区", "战区", "事业部", "所属事业部", "办事处", "营业部", "分部", "团队", "销售团队",
+               "所属团队", "小组", "销售小组", "组别", "branch", "department", "dept", "region", "salesregion",
+               "territory", "team", "salesteam", "division", "businessunit", "bu"],
     # free text: whatever it holds (a phone in a remark) is kept as written, never read as a field
     "extra": ["备注", "备注信息", "说明", "描述", "附言", "留言", "跟进记录", "跟进情况", "沟通记录", "remark", "remarks",
               "note", "notes", "comment", "comments", "memo", "description"],
 }
 ROLE_KEYWORDS: list[tuple[str, str]] = [
+    ("分公司", "seller"), ("事业部", "seller"), ("部门", "seller"), ("大区", "seller"), ("区域", "seller"),
+    ("片区", "seller"), ("办事处", "seller"), ("营业部", "seller"), ("团队", "seller"),
     ("被推荐", "name"), ("被介绍", "name"), ("推荐人", "referrer"), ("介绍人", "referrer"),
     ("负责人", "owner"), ("跟进人", "owner"), ("销售", "owner"), ("业务员", "owner"), ("owner", "owner"),
 ]

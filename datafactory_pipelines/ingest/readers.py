@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import html
 import io
 import re
 import zipfile
@@ -30,6 +29,16 @@ from datafactory_pipelines.ingest.containers import file_date, read_html_tables,
 from datafactory_pipelines.ingest.dates_by_column import read_dates_by_column
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
+from datafactory_pipelines.ingest.layout import (
+    ROW_SKIP_REASONS,
+    fill_merged_down,
+    judge_sheet,
+    layout_rows,
+    sheet_members,
+    staff_sheets,
+    summary_reason,
+    xlsx_vertical_merges,
+)
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
 from datafactory_pipelines.ingest.people_in_row import stack_people
@@ -63,7 +72,13 @@ class RawSheet:
     columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
     warnings: list[str] = field(default_factory=list)  # roles read with little confidence
     notes: list[str] = field(default_factory=list)  # e.g. rows dated by the file's own date
+    skipped_rows: dict[str, int] = field(default_factory=dict)  # why -> rows that are not people (totals, notes)
+    merged_cells: int = 0  # cells given the value of a cell merged down over them
     cells: dict = field(default_factory=dict)  # what reading every cell added: contacts outside their column
+
+    @property
+    def contacts_outside_column(self) -> int:
+        return int(self.cells.get("contacts_outside_column", 0) or 0)
 
 
 @dataclass
@@ -75,6 +90,7 @@ class RawImport:
     table: pd.DataFrame  # RAW_COLUMNS
     sheets: list[RawSheet] = field(default_factory=list)
     skipped_sheets: list[str] = field(default_factory=list)
+    skipped_reasons: dict[str, str] = field(default_factory=dict)  # sheet -> why it is not a lead list
     hidden_sheets: list[str] = field(default_factory=list)  # skipped: a hidden sheet is not a lead list
     container: str = ""  # what the file really is: xlsx, xls, html, spreadsheetml, csv
     source_key: str = ""  # files from one source share it (and its pinned mapping)
@@ -127,10 +143,12 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     hidden: list[str] = []
     if suffix in EXCEL_SUFFIXES:
         container = sniff(path)
+        merged_parts: set[str] | None = None
         if container == "zip":
-            check_zip_container(path)  # zip bombs, over-long cells, DTDs: refused before any reader unpacks
+            # zip bombs, over-long cells, DTDs: refused before any reader unpacks; merged cells noticed
+            merged_parts = check_zip_container(path)
         if container in ("ole", "zip", "unknown"):
-            tables, hidden = _excel_tables(path)
+            tables, hidden = _excel_tables(path, may_have_merges=merged_parts is None or bool(merged_parts))
             container = {"ole": "xls", "zip": "xlsx"}.get(container, suffix.lstrip("."))
         elif container == "text":
             tables = [(path.stem, _csv_table(path), 1)]
@@ -148,15 +166,44 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     sheets: list[RawSheet] = []
     skipped: list[str] = []
     problems: list[IngestError] = []
+    reasons: dict[str, str] = {}
+    doubtful: list[tuple[pd.DataFrame, RawSheet, str]] = []
     for sheet_name, table, first_row in tables:
         try:
             frame, info = _read_table(path.name, sheet_name, table, first_row, pinned)
         except IngestError as err:
             problems.append(err)
             skipped.append(sheet_name)
+            summary = summary_reason(table) if not table.empty else ""
+            reasons[sheet_name] = f"not a lead list: {summary}" if summary else err.reason
+            continue
+        verdict = judge_sheet(table, frame, info.header_row - first_row, sheet_name)
+        if verdict.weak:  # only example addresses: decided once we know whether another sheet holds leads
+            doubtful.append((frame, info, verdict.reason))
+            continue
+        if not verdict.is_leads:  # instructions, an example table, a summary or a pivot: not leads
+            problems.append(IngestError(path.name, f"not a lead list: {verdict.reason}", sheet=sheet_name))
+            skipped.append(sheet_name)
+            reasons[sheet_name] = f"not a lead list: {verdict.reason}"
             continue
         frames.append(frame)
         sheets.append(info)
+    other_sheets_hold_leads = bool(frames)
+    for frame, info, why in doubtful:
+        if other_sheets_hold_leads:
+            skipped.append(info.name)
+            reasons[info.name] = f"not a lead list: {why}"
+            continue
+        info.warnings.append(f"looks like {why.split(':')[0]} ({why.split(': ', 1)[-1]}), but no other sheet "
+                             "holds leads: read as leads")
+        frames.append(frame)
+        sheets.append(info)
+    if len(frames) > 1:  # a visible staff list: its people are the owners of another sheet
+        for name, why in staff_sheets({info.name: frame for frame, info in zip(frames, sheets, strict=True)}).items():
+            at = [info.name for info in sheets].index(name)
+            del frames[at], sheets[at]
+            skipped.append(name)
+            reasons[name] = f"not a lead list: {why}"
     if not frames:
         if len(problems) == 1:
             raise problems[0]
@@ -165,7 +212,7 @@ def read_file(path: str | Path, pinned: dict[str, str] | None = None, home: str 
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     _date_undated_rows(path, container, table, sheets)
     return RawImport(path=path, sha256=sha, table=table, sheets=sheets, skipped_sheets=skipped,
-                     hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
+                     skipped_reasons=reasons, hidden_sheets=hidden, container=container, source_key=source_key(path.name), pinned=pinned)
 
 
 def _date_undated_rows(path: Path, container: str, table: pd.DataFrame, sheets: list[RawSheet]) -> None:
@@ -183,10 +230,10 @@ def _date_undated_rows(path: Path, container: str, table: pd.DataFrame, sheets: 
                                f"from the {origin}")
 
 
-def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
+def _excel_tables(path: Path, may_have_merges: bool = True) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]]:
     """Visible sheets as (name, table of strings, Excel row number of the table's first row); hidden names."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        fast = _xlsx_tables_fast(path)
+        fast = _xlsx_tables_fast(path, may_have_merges)
         if fast is not None:
             return fast
     try:
@@ -197,20 +244,34 @@ def _excel_tables(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list
                 hidden.append(meta.name)
                 continue
             # keep leading blank rows so row numbers match what Excel shows
-            grid = workbook.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            tables.append((meta.name, _grid_frame(grid, convert=True), 1))
+            sheet = workbook.get_sheet_by_name(meta.name)
+            frame = _grid_frame(sheet.to_python(skip_empty_area=False), convert=True)
+            _fill_merges(frame, getattr(sheet, "merged_cell_ranges", None) or [])
+            tables.append((meta.name, frame, 1))
     except Exception as exc:  # calamine raises several error types for damaged files
         raise IngestError(path.name, f"cannot be opened as a spreadsheet ({type(exc).__name__}: {exc})") from exc
     return tables, hidden
 
 
-def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
+def _fill_merges(frame: pd.DataFrame, ranges: list) -> None:
+    """Vertically merged cells give their value to every row they cover; which rows are blank is decided
+    before (a merge reaching into empty rows does not make them rows of data)."""
+    vertical = [(r1, c1, r2, c2) for (r1, c1), (r2, c2) in ranges if r2 > r1]
+    if not vertical or frame.empty:
+        return
+    frame.attrs["non_blank"] = _non_blank_rows(frame)
+    frame.attrs["merged_cells"] = fill_merged_down(frame, vertical)
+
+
+def _xlsx_tables_fast(path: Path, may_have_merges: bool = True) -> tuple[list[tuple[str, pd.DataFrame, int]], list[str]] | None:
     """fastexcel reads straight to Arrow, several times faster than cell-by-cell Python objects.
 
     It starts each sheet at its first non-empty row, so the row offset is read from the sheet XML.
     Returns None when anything is unusual, and the exact (slower) reader takes over.
     """
     try:
+        if may_have_merges and xlsx_vertical_merges(path):  # merged cells need their positions: the exact reader
+            return None
         first_rows = first_rows_with_values(path)
         reader = fastexcel.read_excel(str(path))
         tables, hidden = [], []
@@ -232,7 +293,7 @@ def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], 
         return None
 
 
-def _non_blank_arrow_rows(table: pa.Table) -> np.ndarray:
+def _non_blank_arrow_rows(table: pa.Table | pa.RecordBatch) -> np.ndarray:
     """Rows with any cell that is more than whitespace, computed in Arrow (much faster than str.strip)."""
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for column in table.columns:
@@ -242,30 +303,23 @@ def _non_blank_arrow_rows(table: pa.Table) -> np.ndarray:
 
 
 _CELL_WITH_VALUE = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="[A-Z]+(\d+)"[^>]*?>\s*<(?:\w+:)?(?:v|is)\b')
-_SHEET_ENTRY = re.compile(r'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"')
-_REL_ENTRY = re.compile(r'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"')
 
 
 def first_rows_with_values(path: Path) -> dict[str, int]:
     """Sheet name -> row number of its first cell holding a value (0 for an empty sheet)."""
     with zipfile.ZipFile(path) as archive:
-        workbook = archive.read("xl/workbook.xml").decode("utf-8")
-        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8")
-        targets = {rid: target for rid, target in _REL_ENTRY.findall(rels)}
         found: dict[str, int] = {}
-        for name, rid in _SHEET_ENTRY.findall(workbook):
-            target = targets[rid].lstrip("/")
-            member = target if target.startswith("xl/") else f"xl/{target}"
+        for name, member in sheet_members(archive):  # any attribute order (openpyxl writes Target before Id)
             with archive.open(member) as xml:
                 head = b""
                 for chunk in iter(lambda: xml.read(1 << 16), b""):  # the first value is near the top
                     head += chunk
                     match = _CELL_WITH_VALUE.search(head)
                     if match:
-                        found[html.unescape(name)] = int(match.group(1))
+                        found[name] = int(match.group(1))
                         break
                 else:
-                    found[html.unescape(name)] = 0
+                    found[name] = 0
         return found
 
 
@@ -368,6 +422,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         guessed.append("no header row: every row read as data, columns placed by what their cells hold")
     header = [str(c).strip() for c in table.iloc[header_idx]]
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
+    merged_cells = int(table.attrs.get("merged_cells", 0))
     if "non_blank" in table.attrs:
         non_blank = table.attrs["non_blank"][header_idx + 1:]
         body.attrs = {}  # pandas deep-copies attrs into every derived frame: drop the mask once used
@@ -378,6 +433,17 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if maybe_header.any():  # a header repeated inside the data (lists pasted together)
         keep &= ~(body[maybe_header] == pd.Series(header, index=body.columns)).all(axis=1).reindex(
             body.index, fill_value=False).to_numpy()
+    skipped_rows: dict[str, int] = {}
+    layout_notes: list[str] = [f"{merged_cells} cells under a merged cell take its value"] if merged_cells else []
+    kept_at = np.flatnonzero(keep)
+    for kind, mask in layout_rows(body[keep]).items():  # totals and footnotes are not people
+        at = kept_at[mask]
+        keep[at] = False
+        why = ROW_SKIP_REASONS[kind]
+        skipped_rows[why] = len(at)
+        shown = ", ".join(str(first_row + header_idx + 1 + i) for i in at[:5]) + (" …" if len(at) > 5 else "")
+        layout_notes.append(f"{len(at)} row{'s' if len(at) > 1 else ''} skipped, {why} (row {shown})")
+
     positions = np.arange(len(body))  # the body row each frame row comes from (several people share a row)
     rows_in_sheet = len(body)
     people = stack_people(header, body[keep].reset_index(drop=True))
@@ -442,10 +508,13 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         headers={header[i]: f for i, f in mapping.items()},
         extra_headers=[header[i] for i, name in extra_names.items() if name == header[i]],
         rows_read=len(frame),
-        blank_rows=int(rows_in_sheet - (len(set(positions[keep].tolist())) if people is not None else keep.sum())),
+        blank_rows=int(rows_in_sheet - (len(set(positions[keep].tolist())) if people is not None else keep.sum()))
+        - sum(skipped_rows.values()),
         columns=[r.as_dict() for r in roles],
         warnings=guessed + warnings_of(roles),
-        notes=date_notes,
+        notes=layout_notes + date_notes,
+        skipped_rows=skipped_rows,
+        merged_cells=merged_cells,
         cells=cells.as_dict(),
     )
     return frame[RAW_COLUMNS], info

@@ -21,6 +21,13 @@ from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.ingest.headers import canonical_field, header_role, is_identifier_header
 from datafactory_pipelines.ingest.identifiers import identifier_evidence
 from datafactory_pipelines.ingest.mixed import QQ_NUMBER
+from datafactory_pipelines.ingest.people import (
+    OUR_VALUE_SHARE,
+    is_owner_like,
+    looks_like_our_unit,
+    rank_name_columns,
+    why_lead,
+)
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.standardize.chinese import simplified_table
 from datafactory_pipelines.standardize.dates import standardize_date
@@ -34,6 +41,7 @@ SAMPLE_SIZE = 200
 CONTACT_ROLES = ("mobile", "email", "wechat", "qq", "douyin", "kuaishou")
 # Roles a column can take besides the canonical fields: another person's name, or several contact kinds.
 OWNER, REFERRER, MIXED = "owner", "referrer", "contact"
+SELLER = "seller"  # a column about us (分公司, 部门, 区域): kept as an extra attribute, never the client's
 UNCERTAIN_BELOW = 0.75
 
 # The commonest Chinese surnames (about 95% of people), compound ones first.
@@ -184,6 +192,7 @@ def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool
         "address": np.array([bool(_ADDRESS.search(v)) and len(v) >= 6 for v in distinct]),
         "date": is_date,
         "code": np.array([bool(_CODE.match(v)) for v in distinct]) & ~is_mobile & ~is_landline & ~is_date,
+        "unit": np.array([looks_like_our_unit(v) for v in distinct]),
     }
     shares = {kind: float((weight * hit).sum()) for kind, hit in checks.items()}
     return ColumnProfile({k: round(v, 3) for k, v in shares.items() if v > 0}, n, len(distinct) / n)
@@ -302,6 +311,8 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
 
     if vote == "extra":  # 备注 / notes: free text, kept as written
         return None, 0.9
+    if vote == SELLER:  # 分公司 / 部门 / 区域: about us, never the client's company or name
+        return None, 0.9
     if vote in (OWNER, REFERRER):  # "销售额" is not a salesperson: the values must be names
         return (vote, 0.95) if s.get("name", 0) >= 0.5 else (None, 0.5)
     if vote in CONTACT_ROLES or vote == MIXED:
@@ -342,34 +353,9 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
 
 def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> None:
     """Across columns: one lead name (other people's names are owner / referrer), one company, one date."""
-    free = [r for r in roles if r.header not in pinned and r.header_vote != "extra"]
-    names = [r for r in roles if r.role == "name"]
-    person_like = [r for r in free if r.role is None and r.content.get("name", 0) >= 0.8]
-    # a file without a name column whose values are names (e.g. 客户 under an unknown header)
-    if not names and person_like:
-        best = max(person_like, key=lambda r: r.content["name"])
-        best.role, best.confidence = "name", 0.6
-        best.evidence += "; taken as the lead's name: no other name column"
-        names = [best]
-    if len(names) > 1:
-        def rank(r: ColumnRole) -> tuple:
-            repeats = _distinct_ratio(body, r.index) < 0.35  # a handful of staff names, repeated
-            return (r.header in pinned, not repeats, r.header_vote == "name", r.content.get("name", 0))
-        names.sort(key=rank, reverse=True)
-        for other in names[1:]:
-            if other.header in pinned:
-                continue
-            repeats = _distinct_ratio(body, other.index) < 0.35
-            other.role = OWNER if repeats else None
-            other.confidence = 0.6
-            other.evidence += ("; another name column repeats a few names: taken as the owner" if repeats
-                               else f"; a second name column, {names[0].header!r} is the lead's name")
-    # a name column that repeats a few names while another column holds many: it is the owner
-    for r in free:
-        if r.role is None and r.content.get("name", 0) >= 0.8 and _distinct_ratio(body, r.index) < 0.35 \
-                and any(o.role == "name" for o in roles) and not any(o.role == OWNER for o in roles):
-            r.role, r.confidence = OWNER, 0.6
-            r.evidence += "; a few names repeated next to the lead's name: taken as the owner"
+    free = [r for r in roles if r.header not in pinned and r.header_vote not in ("extra", SELLER)]
+    _our_columns(roles, pinned)
+    _choose_lead_name(roles, free, body, pinned)
     for single in ("company", "collected_at", "title", "address", "source", "wechat", "qq", "douyin", "kuaishou"):
         holders = [r for r in roles if r.role == single]
         if len(holders) > 1:
@@ -384,6 +370,49 @@ def _resolve(roles: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> N
     for r in roles:  # a role this version does not store stays an extra attribute under that role's name
         if r.role not in (None, OWNER, REFERRER, MIXED) and r.role not in CANONICAL_FIELDS:
             r.role = None
+
+
+def _our_columns(roles: list[ColumnRole], pinned: set[str]) -> None:
+    """A column whose values are our own branches, departments or regions (重庆分公司, 华东大区, 销售二部)
+    is about the seller, whatever its header: never the client's company or name."""
+    for r in roles:
+        if r.header in pinned or r.role not in ("company", "name", None) or r.content.get("unit", 0) < OUR_VALUE_SHARE:
+            continue
+        r.role, r.confidence = None, 0.85
+        r.evidence += f"; {r.content['unit']:.0%} of its values are our own units (branch, department, region): " \
+                      "about the seller, kept as an extra attribute"
+
+
+def _choose_lead_name(roles: list[ColumnRole], free: list[ColumnRole], body: pd.DataFrame, pinned: set[str]) -> None:
+    """One lead name among the columns of people's names, chosen by how each goes with the row's contacts
+    (people.py); the others are the owner (a few names over many rows) or another person's name, kept."""
+    candidates = [r for r in roles if r.role == "name"]
+    candidates += [r for r in free if r.role is None and r.content.get("name", 0) >= 0.8]
+    if not candidates:
+        return
+    contacts = [r.index for r in roles if r.role in (*CONTACT_ROLES, MIXED)]
+    ranked = rank_name_columns(body, [(r.index, r.header, r.header in pinned and r.role == "name",
+                                       r.header_vote == "name", r.content.get("name", 0)) for r in candidates],
+                               contacts)
+    by_index = {r.index: r for r in candidates}
+    lead, others = ranked[0], ranked[1:]
+    chosen = by_index[lead.index]
+    if chosen.role != "name":
+        chosen.role, chosen.confidence = "name", 0.6 if not others else 0.75
+        chosen.evidence += "; taken as the lead's name: no other name column" if not others else ""
+    if others:
+        chosen.evidence += "; " + why_lead(lead, others)
+    has_owner = any(r.role == OWNER for r in roles)
+    for other in others:
+        column = by_index[other.index]
+        if column.header in pinned:
+            continue
+        if not has_owner and is_owner_like(other):
+            column.role, column.confidence, has_owner = OWNER, 0.7, True
+            column.evidence += f"; a few names over many rows ({other.describe()}): taken as the owner"
+        else:
+            column.role, column.confidence = None, 0.7
+            column.evidence += f"; another person's name ({other.describe()}): not the lead's, kept as extra"
 
 
 def _distinct_ratio(body: pd.DataFrame, index: int) -> float:

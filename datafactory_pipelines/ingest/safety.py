@@ -39,15 +39,18 @@ def _size(n: int) -> str:
     return f"{n / MiB:,.1f} MB" if n >= MiB else f"{n:,} bytes"
 
 
-def check_zip_container(path: Path) -> None:
-    """Raise IngestError when the .xlsx (or any zip spreadsheet) would unpack beyond the limits."""
+def check_zip_container(path: Path) -> set[str]:
+    """Raise IngestError when the .xlsx (or any zip spreadsheet) would unpack beyond the limits.
+
+    Returns the parts that hold merged cells (<mergeCell>), seen on the way for free: the reader then
+    knows whether to look for them at all."""
     max_part = _limit("DATAFACTORY_XLSX_MAX_PART_BYTES", DEFAULT_MAX_PART_BYTES)
     max_total = _limit("DATAFACTORY_XLSX_MAX_TOTAL_BYTES", DEFAULT_MAX_TOTAL_BYTES)
     max_cell = _limit("DATAFACTORY_XLSX_MAX_CELL_BYTES", DEFAULT_MAX_CELL_BYTES)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        return  # not a readable zip: the reader says "cannot be opened as a spreadsheet"
+        return set()  # not a readable zip: the reader says "cannot be opened as a spreadsheet"
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         for member in members:
@@ -59,15 +62,20 @@ def check_zip_container(path: Path) -> None:
         if total > max_total:
             raise IngestError(path.name, f"unpacks to {_size(total)}, above the limit of {_size(max_total)} "
                                          "(DATAFACTORY_XLSX_MAX_TOTAL_BYTES); refused unread")
+        merged = set()
         for member in members:
-            if member.filename.lower().endswith((".xml", ".rels", ".vml")):
-                _scan_part(path, archive, member, max_cell)
+            if member.filename.lower().endswith((".xml", ".rels", ".vml")) \
+                    and _scan_part(path, archive, member, max_cell):
+                merged.add(member.filename)
+        return merged
 
 
-def _scan_part(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cell: int) -> None:
-    """Stream one XML part: the longest run of text between tags, and no DTD; bounded memory."""
+def _scan_part(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, max_cell: int) -> bool:
+    """Stream one XML part: the longest run of text between tags, and no DTD; bounded memory. True when
+    the part lists merged cells."""
     run = 0  # length of the text run still open at the end of the previous chunk
     tail = b""
+    merges = False
     try:
         with archive.open(member) as stream:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
@@ -75,6 +83,7 @@ def _scan_part(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, ma
                 if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
                     raise IngestError(path.name, f"its part {member.filename} declares a DTD (<!DOCTYPE/<!ENTITY>); "
                                                  "spreadsheets never need one, so it is refused unread")
+                merges = merges or b"<mergeCell " in window
                 tail = chunk[-16:]
                 tags = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == _LT)
                 if tags.size == 0:
@@ -90,6 +99,7 @@ def _scan_part(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo, ma
     except zipfile.BadZipFile as exc:  # the directory lied about the size, or the data is damaged
         raise IngestError(path.name, f"its part {member.filename} is damaged or larger than its zip directory "
                                      f"says ({exc})") from exc
+    return merges
 
 
 def _too_long(path: Path, member: zipfile.ZipInfo, length: int, max_cell: int) -> None:

@@ -3,7 +3,7 @@
 Pairs at or above the threshold form connected components. A component of three or more records
 is then checked as a whole: every pair inside it is scored (not only the blocked ones). If any two
 members contradict each other (weight below `split_below`, e.g. different names and different
-mobiles), the component is rebuilt by merging its links strongest first and refusing any merge
+mobiles; a blank field contradicts nothing: see `_contradicting_pairs`), the component is rebuilt by merging its links strongest first and refusing any merge
 that would put two contradicting records together. Each decision depends only on the component's
 own records and links, so linking a new file incrementally and relinking everything agree.
 """
@@ -55,7 +55,10 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
 
     apart: record pairs (_l, _r) an operator said are different people (an unmerge); they never share a cluster.
     """
-    accepted = pairs[pairs["match_probability"] >= config.threshold]
+    above = pairs["match_probability"].to_numpy() >= config.threshold
+    # a link names the person (engine.accepted; imported there would be circular)
+    accepted = pairs[above & pairs["identified"].to_numpy(dtype=bool)] if "identified" in pairs.columns \
+        else pairs[above]
     left, right = accepted["_l"].to_numpy(), accepted["_r"].to_numpy()
     labels = components(n, left, right)
     sizes = np.bincount(labels)
@@ -116,22 +119,41 @@ def _without_forced(conflicts: list[pd.DataFrame], accepted: pd.DataFrame, n: in
 
 def _contradicting_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel,
                          pairs: pd.DataFrame, population: int, table: str) -> pd.DataFrame:
-    """The pairs (_l, _r) of `table` whose match weight is below `split_below`.
+    """The pairs (_l, _r) of `table` that contradict each other: match weight below `split_below`, and at
+    least one comparison where both records hold a value and disagree (a negative contribution).
 
-    Most pairs inside a component were candidates and are scored already in `pairs` (same records,
-    same model): their weights are reused, and only the pairs no blocking rule produced are compared.
+    Missing evidence is not contradicting evidence: two records of one person often share nothing
+    (one carries the mobile and no name, the other the name and an email; 张先生 beside an email).
+    Such a pair scores about the prior alone, far below `split_below`, yet nothing in it says "two
+    people"; only a comparison where both records hold a value and disagree (another full name,
+    another mobile) can. Most pairs inside a component were candidates and are scored already in
+    `pairs` (same records, same model): their weights are reused, and only the pairs no blocking rule
+    produced are compared.
     """
-    con.register("scored_df", pairs[["_l", "_r", "match_weight"]])
+    contribution_columns = [f"w_{comp.name}" for comp in config.comparisons]
+    con.register("scored_df", pairs[["_l", "_r", "match_weight", *contribution_columns]])
     try:
-        scored = con.execute(f"SELECT i._l, i._r, s.match_weight FROM {table} i JOIN scored_df s USING (_l, _r)").df()
+        scored = con.execute(f"SELECT i._l, i._r, s.* EXCLUDE (_l, _r) FROM {table} i "
+                             "JOIN scored_df s USING (_l, _r)").df()
         con.execute(f"CREATE OR REPLACE TEMP TABLE unscored_pairs AS "
                     f"SELECT i._l, i._r FROM {table} i ANTI JOIN scored_df s USING (_l, _r)")
     finally:
         con.unregister("scored_df")
     unscored = compare(con, config, "unscored_pairs")
-    weights, _ = match_weights(model, gamma_matrix(unscored, config), tf_inputs(unscored, config, population))
-    return pd.concat([scored.loc[scored["match_weight"].to_numpy() < config.split_below, ["_l", "_r"]],
-                      unscored.loc[weights < config.split_below, ["_l", "_r"]]], ignore_index=True)
+    weights, contributions = match_weights(model, gamma_matrix(unscored, config),
+                                           tf_inputs(unscored, config, population))
+    scored_contributions = scored[contribution_columns].to_numpy(dtype=np.float32).reshape(len(scored), -1)
+    return pd.concat([scored.loc[_contradicting(scored["match_weight"].to_numpy(), scored_contributions, config),
+                                 ["_l", "_r"]],
+                      unscored.loc[_contradicting(weights, contributions, config), ["_l", "_r"]]],
+                     ignore_index=True)
+
+
+def _contradicting(weights: np.ndarray, contributions: np.ndarray, config: LinkageConfig) -> np.ndarray:
+    """Below the split weight, and some comparison disagrees: a pair with only missing or agreeing values
+    (a blank name beside a full one) is never cut apart for what it lacks."""
+    disagrees = (contributions < 0).any(axis=1) if contributions.size else np.zeros(len(weights), dtype=bool)
+    return (weights < config.split_below) & disagrees
 
 
 def _members(labels: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:

@@ -17,6 +17,9 @@ class Level:
     tf: str | None = None  # term-frequency adjust this level on the value of this column
     m: float | None = None  # starting m probability (EM refines it)
     fixed_weight: float | None = None  # a set match weight instead of a learned one (e.g. shared contacts)
+    # whether agreeing here names a person: a surname alone, a company or a shared switchboard only says
+    # "someone at that firm"; a link needs at least one level that names the person (see `accepted`)
+    identifies: bool = True
 
 
 @dataclass
@@ -25,6 +28,9 @@ class Comparison:
     columns: list[str]  # a pair with any of these null (or '') on either side is 'null': no evidence
     levels: list[Level]  # strongest first; an implicit 'else' level follows
     else_m: float = 0.05
+    # a set match weight for disagreeing (the 'else' level) instead of a learned one: a value people change
+    # (their company) is weak evidence of another person, however rarely the training pairs showed it
+    else_weight: float | None = None
 
 
 @dataclass
@@ -68,7 +74,8 @@ class LinkageConfig:
 def _comparison(raw: dict) -> Comparison:
     levels = [Level(**lvl) for lvl in raw["levels"]]
     return Comparison(name=raw["name"], columns=list(raw.get("columns") or [raw["name"]]), levels=levels,
-                      else_m=float(raw.get("else_m", 0.05)))
+                      else_m=float(raw.get("else_m", 0.05)),
+                      else_weight=None if raw.get("else_weight") is None else float(raw["else_weight"]))
 
 
 def parse_config(data: dict) -> LinkageConfig:

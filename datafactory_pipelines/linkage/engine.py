@@ -63,7 +63,7 @@ class LinkResult:
 
     @property
     def matched_pairs(self) -> int:
-        return int((self.pairs["match_probability"] >= self.threshold).sum()) if len(self.pairs) else 0
+        return int(accepted(self.pairs, self.threshold).sum()) if len(self.pairs) else 0
 
     threshold: float = 0.99
 
@@ -142,7 +142,26 @@ def score_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: Li
                           "pattern": pattern_keys(gammas)})
     for k, comp in enumerate(config.comparisons):
         pairs[f"w_{comp.name}"] = contributions[:, k]
+    pairs["identified"] = identified(config, gammas, contributions)
     return pairs
+
+
+def identified(config: LinkageConfig, gammas: np.ndarray, contributions: np.ndarray) -> np.ndarray:
+    """Per pair: some comparison agrees at a level that names a person (a full name, a personal contact),
+    not only at levels any colleague shares (王总 and a company; a switchboard)."""
+    found = np.zeros(len(gammas), dtype=bool)
+    for k, comp in enumerate(config.comparisons):
+        naming = np.array([False] + [lvl.identifies for lvl in reversed(comp.levels)])  # by gamma; 0 = else
+        g = gammas[:, k].astype(np.int64)
+        found |= (g >= 1) & naming[np.clip(g, 0, None)] & (contributions[:, k] > 0)
+    return found
+
+
+def accepted(pairs: pd.DataFrame, threshold: float) -> np.ndarray:
+    """The pairs that link: at or above the threshold, and naming the person (a surname at one company
+    is a colleague as often as the same person)."""
+    above = pairs["match_probability"].to_numpy() >= threshold
+    return above & pairs["identified"].to_numpy(dtype=bool) if "identified" in pairs.columns else above
 
 
 def _with_together(pairs: pd.DataFrame, together: pd.DataFrame | None) -> pd.DataFrame:
@@ -158,10 +177,14 @@ def _with_together(pairs: pd.DataFrame, together: pd.DataFrame | None) -> pd.Dat
     pairs = pairs.copy()
     pairs.loc[hit, "match_weight"] = FORCED_WEIGHT
     pairs.loc[hit, "match_probability"] = 1.0
+    if "identified" in pairs.columns:  # a person's decision names the person
+        pairs.loc[hit, "identified"] = True
     missing = ~np.isin(wanted, key.to_numpy())
     if missing.any():
         extra = pd.DataFrame({"_l": lo[missing], "_r": hi[missing], "match_weight": FORCED_WEIGHT,
                               "match_probability": 1.0, "pattern": np.int64(0)})
+        if "identified" in pairs.columns:
+            extra["identified"] = True
         pairs = pd.concat([pairs, extra], ignore_index=True).fillna(0.0)
     return pairs
 
@@ -381,7 +404,8 @@ def link_frame(records: pd.DataFrame) -> pd.DataFrame:
 
 
 LEAD_LINK_COLUMNS = ["record_id", "name_key", "name_pinyin", "name_partial", "mobile", "landline", "email",
-                     "wechat", "qq", "douyin", "kuaishou", "company_key", "name_roman", "name_surname"]
+                     "wechat", "qq", "douyin", "kuaishou", "company_key", "name_roman", "name_surname",
+                     "company_entity"]
 
 
 def link_records(records: pd.DataFrame, config: LinkageConfig | None = None,

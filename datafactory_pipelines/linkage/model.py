@@ -69,7 +69,8 @@ def initial_model(config: LinkageConfig) -> LinkModel:
         ms.append(m / m.sum())
         us.append(np.full(len(comp.levels) + 1, 1.0 / (len(comp.levels) + 1)))
         fixed.append({len(comp.levels) - i: lvl.fixed_weight for i, lvl in enumerate(comp.levels)
-                      if lvl.fixed_weight is not None})
+                      if lvl.fixed_weight is not None}
+                     | ({0: comp.else_weight} if comp.else_weight is not None else {}))
     return LinkModel(names, labels, ms, us, prior=1e-4, fixed=fixed)
 
 

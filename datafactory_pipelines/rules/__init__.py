@@ -38,6 +38,9 @@ ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "notify": {"message": ("expr", False)},
 }
 SETTABLE_FIELDS = tuple(EDITABLE_FIELDS)  # what `lead set` may change, a rule may change
+# What a source the rule does not trust may never overwrite: the fields that say who the person is and how
+# to reach them. An untrusted change to one of them becomes a conflict for an operator (see rules/engine.py).
+PROTECTED_FIELDS = ("name", "address", "mobile", "email")
 CHANNELS = ("mobile", "email")
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _CHAIN = re.compile(r"(?<![\w.])(?:event|lead|trusted_sources)(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -140,6 +143,7 @@ class Rule:
     actions: list[Action]
     description: str = ""
     origin: str = ""  # file:line
+    trusted_sources: tuple[str, ...] = ()  # sources this rule trusts besides the rule set's own list
 
 
 @dataclass
@@ -150,6 +154,10 @@ class RuleSet:
 
     def for_type(self, event_type: str) -> list[Rule]:
         return [r for r in self.rules if event_type in r.on]
+
+    def trusted_by(self, rule: Rule) -> list[str]:
+        """The sources a rule trusts: its own `trusted_sources`, then every file's and the environment's."""
+        return list(dict.fromkeys([*rule.trusted_sources, *self.trusted_sources]))
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -287,7 +295,7 @@ def _parse_rule(raw: object, file_name: str, names: set[str]) -> Rule:
         raise RuleError(f"{where}: a rule is a mapping with name, on, when, actions")
     lines = raw.get("__lines__", {})
     problems: list[str] = []
-    unknown = set(raw) - {"name", "description", "on", "when", "actions", "__line__", "__lines__"}
+    unknown = set(raw) - {"name", "description", "on", "when", "actions", "trusted_sources", "__line__", "__lines__"}
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     name = raw.get("name")
@@ -311,9 +319,15 @@ def _parse_rule(raw: object, file_name: str, names: set[str]) -> Rule:
     else:
         actions = [a for a in (_collecting(problems, _parse_action, a, f"{file_name}:{line}") for a in actions_raw)
                    if a is not None]
+    own = raw.get("trusted_sources") or []
+    if not isinstance(own, list) or not all(isinstance(s, str) and s.strip() for s in own):
+        problems.append(f"{file_name}:{lines.get('trusted_sources', line)}: rule {name!r}: trusted_sources "
+                        f"must be a list of event sources, got {own!r}")
+        own = []
     if problems:
         raise RuleError("\n".join(problems), problems)
-    return Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where)
+    return Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where,
+                tuple(s.strip() for s in own))
 
 
 def rule_files(home: Path | None) -> list[Path]:

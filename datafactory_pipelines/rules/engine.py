@@ -17,11 +17,12 @@ import celpy
 from datafactory_pipelines.conflicts import same_entity
 from datafactory_pipelines.decisions import DecisionError, standardized_value
 from datafactory_pipelines.fields import LEAD_COLUMNS
-from datafactory_pipelines.rules import Action, Rule, RuleError, RuleSet
+from datafactory_pipelines.rules import PROTECTED_FIELDS, Action, Rule, RuleError, RuleSet
 from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.ids import standardize_wechats
 from datafactory_pipelines.standardize.name import standardize_names
+from datafactory_pipelines.standardize.owner import standardize_owner
 from datafactory_pipelines.standardize.phone import MOBILE_PATTERN, standardize_phones
 from datafactory_pipelines.standardize.text import clean_text
 
@@ -53,6 +54,7 @@ class EventPlan:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, str]] = field(default_factory=list)
+    held: list[dict[str, str]] = field(default_factory=list)  # protected fields an untrusted source may not set
     error: str = ""
     lead_after: dict[str, Any] | None = None
 
@@ -72,9 +74,28 @@ def cel_lead(lead: dict[str, Any]) -> dict[str, Any]:
 
 class _Context:
     def __init__(self, rule: Rule, event: dict[str, Any], lead: dict[str, Any], policy: dict[str, str],
-                 plan: EventPlan, waiting: set[tuple[str, str, str]], standard: Standardizer) -> None:
+                 plan: EventPlan, waiting: set[tuple[str, str, str]], standard: Standardizer,
+                 trusted: bool = True) -> None:
         self.rule, self.event, self.lead, self.policy, self.plan, self.waiting = rule, event, lead, policy, plan, waiting
         self.standard = standard
+        self.trusted = trusted  # does this rule trust the event's source
+        self.held = ""  # why a change of this rule was held back (its `notify` must not claim it was made)
+
+    def may_change(self, column: str) -> bool:
+        """A source the rule does not trust may fill a protected field the lead lacks, never replace one."""
+        return self.trusted or column not in PROTECTED_FIELDS or not str(self.lead.get(column) or "")
+
+    def untrusted(self) -> str:
+        return f"source {str(self.event.get('source'))[:200]!r} is not trusted by rule {self.rule.name!r}"
+
+    def hold(self, column: str, value: str) -> None:
+        """An untrusted source's value for a protected field the lead has: never written over it, but a
+        conflict an operator decides (accepting it goes through the decision path, as for an import's)."""
+        if str(self.lead.get(column) or "") == value:
+            return
+        self.conflict(column, value)
+        self.held = self.untrusted()
+        self.plan.held.append({"field": column, "outcome": "conflict", "reason": self.held})
 
     def set(self, column: str, value: str) -> None:
         old = str(self.lead.get(column) or "")
@@ -168,7 +189,9 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
                 continue
             value = ctx.standard(column, raw)
             current = str(lead.get(column) or "")
-            if (p.get("respect_policy") and ctx.policy.get(column) == "ask" and current and current != value
+            if not ctx.may_change(column):
+                ctx.hold(column, value)
+            elif (p.get("respect_policy") and ctx.policy.get(column) == "ask" and current and current != value
                     and not same_entity(column, current, value)):
                 ctx.conflict(column, value)
             else:
@@ -181,6 +204,8 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
         if action.kind == "add_alternate":
             if value != primary and value not in alternates:
                 ctx.set(f"{channel}_alternates", ";".join([*alternates, value]))
+        elif value != primary and not ctx.may_change(channel):
+            ctx.hold(channel, value)
         elif value != primary:
             rest = [a for a in alternates if a != value]
             ctx.set(channel, value)
@@ -191,7 +216,10 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
         status = str(value_of("status", "invalid")) or "invalid"
         primary = str(lead.get(channel) or "")
         alternates = split_list(lead.get(f"{channel}_alternates"))
-        if value == primary:  # the next alternate takes its place; the old value stays in the history
+        if value == primary and not ctx.may_change(channel):  # flagged below, but the primary stays
+            ctx.plan.held.append({"field": channel, "outcome": "not applied",
+                                  "reason": f"{ctx.untrusted()}: the primary is flagged, not replaced"})
+        elif value == primary:  # the next alternate takes its place; the old value stays in the history
             ctx.set(channel, alternates[0] if alternates else "")
             ctx.set(f"{channel}_alternates", ";".join(alternates[1:]))
         elif value in alternates:
@@ -209,9 +237,15 @@ def _run_action(ctx: _Context, action: Action, plain: dict[str, Any], cel: Calla
     elif action.kind == "assign_owner":
         if "owner" not in LEAD_COLUMNS:
             raise ActionError("this lead store has no owner field yet")
-        ctx.set("owner", str(value_of("owner")).strip())
+        owner = standardize_owner(value_of("owner"))  # as imports and `lead set owner=` clean it
+        if not owner:
+            raise ActionError("owner is empty once control and invisible characters are removed")
+        ctx.set("owner", owner)
     elif action.kind == "notify":
-        ctx.plan.notes.append({"rule": ctx.rule.name, "message": str(value_of("message", ctx.rule.name))})
+        message = str(value_of("message", ctx.rule.name))
+        if ctx.held:
+            message += f" — not applied: {ctx.held}; a conflict waits for an operator's decision"
+        ctx.plan.notes.append({"rule": ctx.rule.name, "message": message})
 
 
 def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | None, policy: dict[str, str],
@@ -235,17 +269,20 @@ def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | Non
 
     def cel() -> dict[str, Any]:  # CEL values, made only when an expression is not answered from its cache
         if not made:
-            made.update({"event": celpy.json_to_cel(event), "lead": celpy.json_to_cel(prior),
-                         "trusted_sources": celpy.json_to_cel(rules.trusted_sources)})
+            made.update({"event": celpy.json_to_cel(event), "lead": celpy.json_to_cel(prior)})
+        made["trusted_sources"] = celpy.json_to_cel(plain["trusted_sources"])
         return made
 
     added: set[tuple[str, str, str]] = set()
     try:
         for rule in candidates:
+            trusted = rules.trusted_by(rule)  # `trusted_sources` in CEL: the sources this rule trusts
+            plain["trusted_sources"] = trusted
             if rule.when.evaluate(plain, cel) is not True:
                 continue
             plan.fired.append(rule.name)
-            ctx = _Context(rule, event, state, policy, plan, waiting | added, standard)
+            ctx = _Context(rule, event, state, policy, plan, waiting | added, standard,
+                           trusted=event.get("source") in trusted)
             for action in rule.actions:
                 _run_action(ctx, action, plain, cel)
             added = ctx.waiting - waiting
@@ -262,6 +299,7 @@ def plan_event(rules: RuleSet, event: dict[str, Any], lead: dict[str, Any] | Non
                          error=f"rule {plan.fired[-1] if plan.fired else '?'}: {err}")
     waiting |= added
     if plan.fired:
-        plan.status = "applied" if plan.changes or plan.conflicts or plan.flags or plan.notes else "unchanged"
+        plan.status = "applied" if plan.changes or plan.conflicts or plan.flags or plan.notes else \
+            "not_applied" if plan.held else "unchanged"
     plan.lead_after = state
     return plan

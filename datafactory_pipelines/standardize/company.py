@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from datafactory_pipelines.standardize.chinese import to_simplified_words
+from datafactory_pipelines.standardize.company_entity import company_entities
 from datafactory_pipelines.standardize.places import CITIES, PROVINCES
 from datafactory_pipelines.standardize.text import CJK, as_strings, contains, normalize, pick, sub
 
@@ -28,10 +29,13 @@ PLACE_PREFIX = (
 class CompanyResult(NamedTuple):
     company: str
     key: str
+    entity: str = ""
+    form: str = ""
 
 
 def standardize_companies(values) -> pd.DataFrame:
-    """Raw company cells -> company (one spelling), company_key (core name without place and legal form)."""
+    """Raw company cells -> company (one spelling), company_key (core name without place and legal form),
+    company_entity and company_form (the company a spelling names and how completely: see company_entity)."""
     text = normalize(as_strings(values))
     is_cjk = contains(text, CJK)
     cjk = to_simplified_words(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
@@ -49,8 +53,11 @@ def standardize_companies(values) -> pd.DataFrame:
     key = pick(is_cjk, core, latin)
     # one display form: Chinese legal names write their brackets full-width, 星海科技（深圳）有限公司
     company = pick(is_cjk, sub(sub(company, r"\(", "（"), r"\)", "）"), company)
+    entity, form = company_entities(company)  # which company, how completely named: for the golden record
     return pd.DataFrame({"company": company.to_numpy(zero_copy_only=False),
-                         "company_key": key.to_numpy(zero_copy_only=False)}).astype(object)
+                         "company_key": key.to_numpy(zero_copy_only=False),
+                         "company_entity": entity.to_numpy(zero_copy_only=False),
+                         "company_form": form.to_numpy(zero_copy_only=False)}).astype(object)
 
 
 def standardize_company(value: str) -> CompanyResult:

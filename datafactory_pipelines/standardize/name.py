@@ -34,6 +34,9 @@ SALUTATIONS = sorted(
 SURNAME_ONLY_SALUTATIONS = ["工", "姐", "哥"]
 BRACKETED = r"[(\[（【]\s*(?P<note>[^)\]）】]*?)\s*[)\]）】]"
 LATIN_TITLES = r"(?i)^(?:mr|mrs|ms|miss|dr|prof)\.?\s+"
+# What people call each other instead of a full name: 小王 / 老李 (a surname after 小 or 老), 阿强 (a
+# given-name character after 阿). Like 王总 they name the person partly, never another person.
+NICKNAME = f"^(?P<p>[小老阿])(?P<c>{CJK})$"
 NOT_A_NAME = r"[0-9@#$%^&*=+<>{}|\\/]"
 
 
@@ -69,7 +72,11 @@ def standardize_names(values) -> pd.DataFrame:
 
     name = pick(is_cjk, cjk_name, latin)
     salutation = pick(pc.equal(salutation, ""), pick(is_cjk, cjk_salutation, ""), salutation)
-    partial = pc.and_(is_cjk, pc.equal(pc.utf8_length(name), 1))
+    nickname = pc.and_(is_cjk, contains(name, NICKNAME))
+    # "Mr. Zhang": a title before one word is a surname with a salutation, as 张先生 is
+    titled_surname = pc.and_(pc.invert(is_cjk), pc.and_(contains(text, LATIN_TITLES),
+                                                         contains(latin, r"^[A-Za-z]+$")))
+    partial = pc.or_(pc.or_(pc.and_(is_cjk, pc.equal(pc.utf8_length(name), 1)), nickname), titled_surname)
     invalid = pc.or_(contains(name, NOT_A_NAME), pc.and_(pc.equal(name, ""), pc.not_equal(text, "")))
     name = pick(invalid, "", name)
     key = pc.utf8_lower(name)
@@ -80,6 +87,7 @@ def standardize_names(values) -> pd.DataFrame:
     status = pick(pc.and_(pc.equal(raw_trimmed, name), pc.equal(salutation, "")), VALID, REPAIRED)
     status = pick(invalid, INVALID, pick(pc.equal(raw_trimmed, ""), "empty", status))
     roman, surname = romanized_keys(name, is_cjk, partial)
+    _nickname_surnames(name, nickname, titled_surname, surname)
     status_np = np.asarray(status.to_numpy(zero_copy_only=False), dtype=object)
     partial_np = partial.to_numpy(zero_copy_only=False).astype(bool)
     reason = np.where(status_np == INVALID, "not a person's name", np.where(partial_np, "partial name", ""))
@@ -94,6 +102,18 @@ def standardize_names(values) -> pd.DataFrame:
         "name_status": status_np,
         "name_reason": reason.astype(object),
     }).astype({c: object for c in ("name", "salutation", "name_key", "name_pinyin", "name_roman", "name_surname")})
+
+
+def _nickname_surnames(name: pa.Array, nickname: pa.Array, titled_surname: pa.Array, surname: np.ndarray) -> None:
+    """The surname a nickname or a titled surname carries, in place: 小王 / 老王 -> wang, 阿强 -> '' (强 is a
+    given name), Mr. Zhang -> zhang (its pinyin as _latin_keys would give it), so the name comparison's
+    partial level can match them against the full name."""
+    names = name.to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(nickname.to_numpy(zero_copy_only=False).astype(bool)):
+        surname[i] = "" if names[i][0] == "阿" else pinyin_key(pa.array([names[i][1]])).to_pylist()[0]
+    for i in np.flatnonzero(titled_surname.to_numpy(zero_copy_only=False).astype(bool)):
+        word = names[i].lower()
+        surname[i] = word if _PINYIN_WORD.match(word) else ""
 
 
 COMPOUND_SURNAMES = ["欧阳", "司马", "诸葛", "上官", "东方", "慕容", "令狐", "皇甫", "夏侯", "尉迟", "公孙", "长孙",
