@@ -116,7 +116,8 @@ def prepare(home: Path, n: int) -> list[tuple[str, str]]:
 
 def start(deployment: str, home: Path, code: Path, port: int) -> list[subprocess.Popen]:
     env = {**os.environ, "DATAFACTORY_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-           "PYTHONPATH": str(code), "DATAFACTORY_INBOX_SETTLE_SECONDS": "2"}
+           "PYTHONPATH": str(code), "DATAFACTORY_INBOX_SETTLE_SECONDS": "2",
+           "DATAFACTORY_TRUSTED_SOURCES": "https://app.example.com"}  # the events' source (rules trust none by default)
     env.pop("DATAFACTORY_API_TOKEN", None)
     cli = [sys.executable, "-m", "datafactory_pipelines.cli"]
     log = (home / "services.log").open("ab")

@@ -26,7 +26,7 @@ from sensors.dispatch import dispatch_journal_sensor
 from sensors.events import event_feed_sensor
 from sensors.notify import outbox_sensor
 from tests.conftest import write_xlsx
-from tests.event_helpers import event, free_port, request
+from tests.event_helpers import event, free_port, request, trust_the_app
 from tests.test_cli import run_cli
 from tests.test_notify import HEADER, SECRET, _configure
 from tests.webhook_receiver import WebhookReceiver
@@ -122,7 +122,9 @@ def ids_received(receiver: WebhookReceiver) -> set[str]:
 
 
 def test_events_and_lead_set_reach_the_owner_and_dagster_records_the_batches(
-        datafactory_home: Path, tmp_path: Path, receiver, instance: dg.DagsterInstance) -> None:
+        datafactory_home: Path, tmp_path: Path, receiver, instance: dg.DagsterInstance,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    trust_the_app(monkeypatch)  # the shipped rules trust no source (issue 19)
     (lead, mobile), = owned_leads(datafactory_home, tmp_path, 1)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
     with run_services(datafactory_home, tmp_path / "dagster_home") as (base, _):
@@ -165,7 +167,8 @@ def test_events_and_lead_set_reach_the_owner_and_dagster_records_the_batches(
 
 
 def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_once(
-        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+        datafactory_home: Path, tmp_path: Path, receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    trust_the_app(monkeypatch)  # the shipped rules trust no source (issue 19)
     leads = owned_leads(datafactory_home, tmp_path, 24)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
     with run_services(datafactory_home, tmp_path / "dagster_home") as (base, _):
@@ -202,10 +205,11 @@ def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_
 
 
 def test_the_whole_deployment_records_every_batch_in_dagster_and_restarts_a_killed_daemon(
-        datafactory_home: Path, tmp_path: Path, receiver) -> None:
+        datafactory_home: Path, tmp_path: Path, receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """serve, dagster-daemon and dagster-webserver from one command: the daemon (started directly, its
     dagster.yaml from DAGSTER_HOME) runs dispatch_journal_sensor, which records the dispatcher's batches as
     materializations; a killed daemon is started again."""
+    trust_the_app(monkeypatch)  # the shipped rules trust no source (issue 19)
     leads = owned_leads(datafactory_home, tmp_path, 3)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
     dagster_home, ui_port = tmp_path / "dagster_home", free_port()
