@@ -21,7 +21,7 @@ from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_review import add_review_parser
 from datafactory_pipelines.config import Paths
-from datafactory_pipelines.dagster_config import dagster_yaml, write_dagster_yaml
+from datafactory_pipelines.dagster_config import dagster_yaml, use_psycopg2, write_dagster_yaml
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 
 LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
@@ -377,6 +377,7 @@ def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    use_psycopg2(os.environ)  # DAGSTER_PG_URL=postgresql://… works here and in the Dagster processes we start
     write_dagster_yaml(home, os.environ)  # PostgreSQL when DAGSTER_PG_URL/_HOST is set, else SQLite
     os.environ["DAGSTER_HOME"] = str(home)
     return home

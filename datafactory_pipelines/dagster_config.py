@@ -13,13 +13,14 @@ and Dagster reads the variables in every process that loads the instance (daemon
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 MARKER = "# Written by datafactory."
 DEFAULT_MAX_RUNS = 4
+PSYCOPG2_SCHEME = "postgresql+psycopg2"
 # the postgres_db form of dagster-postgres: (config key, variable, required)
 PG_PARTS = (("username", "DAGSTER_PG_USER", True), ("password", "DAGSTER_PG_PASSWORD", False),
             ("hostname", "DAGSTER_PG_HOST", True), ("db_name", "DAGSTER_PG_DB", True),
@@ -64,7 +65,22 @@ def _storage(env: Mapping[str, str]) -> str:
         raise DagsterConfigError(f"DAGSTER_PG_PORT must be a port number, not {env['DAGSTER_PG_PORT']!r}")
     lines = "".join(f"      {key}:\n        env: {var}\n" for key, var, required in PG_PARTS
                     if required or env.get(var))
-    return "storage:\n  postgres:\n    postgres_db:\n" + lines
+    return f"storage:\n  postgres:\n    postgres_db:\n{lines}      scheme: {PSYCOPG2_SCHEME}\n"
+
+
+def dagster_pg_url(url: str) -> str:
+    """The URL with the psycopg2 driver named: SQLAlchemy 2.1 opens a bare postgresql:// with psycopg 3,
+    which dagster-postgres 0.29 does not work with (its `NOTIFY run_events, %(id)s` is refused)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return PSYCOPG2_SCHEME + "://" + url[len(bare):]
+    return url
+
+
+def use_psycopg2(environ: MutableMapping[str, str]) -> None:
+    """Name the driver in DAGSTER_PG_URL for this process and the Dagster processes it starts."""
+    if environ.get("DAGSTER_PG_URL"):
+        environ["DAGSTER_PG_URL"] = dagster_pg_url(environ["DAGSTER_PG_URL"])
 
 
 def dagster_yaml(env: Mapping[str, str]) -> str:
