@@ -59,7 +59,7 @@ def _storage(env: Mapping[str, str]) -> str:
         return "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
     missing = [var for _, var, required in PG_PARTS if required and not env.get(var)]
     if missing:
-        raise DagsterConfigError(f"DAGSTER_PG_HOST is set but {', '.join(missing)} is not: set them too, "
+        raise DagsterConfigError(f"DAGSTER_PG_HOST is set but not {', '.join(missing)}: set them too, "
                                  "or set DAGSTER_PG_URL=postgresql://user:password@host:port/database instead")
     if env.get("DAGSTER_PG_PORT") and not env["DAGSTER_PG_PORT"].strip().isdigit():
         raise DagsterConfigError(f"DAGSTER_PG_PORT must be a port number, not {env['DAGSTER_PG_PORT']!r}")
