@@ -36,21 +36,24 @@ def _dagster_database(admin_url: str) -> str:
     return admin_url.replace("postgres@", "dagster:dagster-secret@").rsplit("/", 1)[0] + "/dagster"
 
 
-def _runs_through_postgres_db_form(pg_url: str, dagster_home: Path) -> int:
-    """The runs a Dagster instance sees when configured by the separate variables instead of the URL."""
+def _runs_through_postgres_db_form(pg_url: str, dagster_home: Path) -> tuple[int, object]:
+    """The runs a Dagster instance sees when configured by the separate variables instead of the URL, and
+    its run queue's settings."""
     import dagster as dg
     from psycopg2.extensions import parse_dsn
 
     dsn = parse_dsn(pg_url)
     env = {"DAGSTER_PG_HOST": dsn["host"], "DAGSTER_PG_PORT": dsn["port"], "DAGSTER_PG_USER": dsn["user"],
-           "DAGSTER_PG_PASSWORD": dsn["password"], "DAGSTER_PG_DB": dsn["dbname"]}
+           "DAGSTER_PG_PASSWORD": dsn["password"], "DAGSTER_PG_DB": dsn["dbname"], "DATAFACTORY_MAX_RUNS": "3"}
     dagster_home.mkdir()
     write_dagster_yaml(dagster_home, env)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-            return len(instance.get_runs())
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+            # what the daemon dequeues by (QueuedRunCoordinatorDaemon reads the same call)
+            return len(instance.get_runs()), instance.get_concurrency_config().run_queue_config
     finally:
         for name, value in saved.items():
             if value is None:
@@ -85,11 +88,13 @@ def test_run_inbox_keeps_dagster_runs_and_event_logs_in_postgres(tmp_path: Path)
             cur.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'runs'")
             owner = cur.fetchone()[0]
         con.close()
-        runs_seen = _runs_through_postgres_db_form(pg_url, tmp_path / "other_dagster_home")
+        runs_seen, queue = _runs_through_postgres_db_form(pg_url, tmp_path / "other_dagster_home")
     assert statuses == {"SUCCESS": 2}  # one run per dropped file, both finished
     assert materializations >= 2
     assert owner == "dagster"  # dagster-postgres created its tables as the dagster role, in its own database
     assert runs_seen == 2  # the DAGSTER_PG_HOST/_USER/_PASSWORD/_DB/_PORT form reaches the same database
+    assert queue.max_concurrent_runs == 3  # the QueuedRunCoordinator, DATAFACTORY_MAX_RUNS at once …
+    assert queue.tag_concurrency_limits == [{"key": "datafactory/lead_store", "limit": 1}]  # … the store alone
     sqlite_files = sorted(p.relative_to(dagster_home).as_posix() for p in dagster_home.rglob("*.db"))
     assert sqlite_files == []  # no runs.db, no event-log or schedule SQLite under DAGSTER_HOME
 
