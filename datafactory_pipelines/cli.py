@@ -22,20 +22,11 @@ from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_review import add_review_parser
 from datafactory_pipelines.cli_users import add_users_parser
 from datafactory_pipelines.config import Paths
+from datafactory_pipelines.dagster_config import dagster_yaml, use_psycopg2, write_dagster_yaml
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 
 LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
-DAGSTER_YAML = """\
-# Written by datafactory. Runs that write the lead store (tag datafactory/lead_store) go one at a
-# time: a DuckDB file has a single writer.
-concurrency:
-  runs:
-    tag_concurrency_limits:
-      - key: "datafactory/lead_store"
-        limit: 1
-telemetry:
-  enabled: false
-"""
+DAGSTER_YAML = dagster_yaml({})  # the SQLite one; kept for callers of the old constant (see dagster_config.py)
 
 
 def _say(text: str) -> None:
@@ -391,9 +382,8 @@ def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    use_psycopg2(os.environ)  # DAGSTER_PG_URL=postgresql://… works here and in the Dagster processes we start
+    write_dagster_yaml(home, os.environ)  # PostgreSQL when DAGSTER_PG_URL/_HOST is set, else SQLite
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
