@@ -170,13 +170,23 @@ def values_as_of(history: pd.DataFrame, moment: datetime) -> pd.Series:
     return upto.sort_values("seq").groupby(["lead_id", "field"])["new_value"].last()
 
 
+def utc_naive(moment: datetime | str) -> datetime:
+    """A time as the store keeps it (UTC, no zone): one with a zone is converted, one without is taken as UTC."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(timezone.utc).tz_localize(None)
+    return stamp.to_pydatetime()
+
+
 def restore_lead_as_of(store: LeadStore, lead_id: str, moment: datetime, by: str) -> RestoreReport:
+    moment = utc_naive(moment)
     with store.exclusive(f"restore {lead_id} as of {moment}", atomic=True):
         return _restore_fields(store, store.history(lead_id), [lead_id], moment, by)
 
 
 def restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
     """Undo every later import and bring every field back, all in one transaction: it all happens or none of it."""
+    moment = utc_naive(moment)
     with store.exclusive(f"restore everything as of {moment}", atomic=True):
         return _restore_all_as_of(store, moment, by)
 

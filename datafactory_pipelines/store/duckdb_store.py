@@ -34,7 +34,7 @@ from datafactory_pipelines.history import (
     field_changes_table,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
-from datafactory_pipelines.store import change_sql
+from datafactory_pipelines.store import change_sql, snapshot_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -752,29 +752,46 @@ class DuckDBLeadStore:
         return rows["table_name"].tolist()
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
-        """Every named table, read in one transaction so they agree with each other."""
+        """Every named table, read in one transaction so they agree with each other (names checked, quoted)."""
         if self._in_shared():
-            return {name: self._shared.execute(f"SELECT * FROM {name}").df() for name in tables}
+            return snapshot_sql.read_tables(self._shared, tables)
         con = self._connect(read_only=True)
         try:
             con.execute("BEGIN TRANSACTION")
-            return {name: con.execute(f"SELECT * FROM {name}").df() for name in tables}
+            return snapshot_sql.read_tables(con, tables)
         finally:
             con.close()
 
     def load_snapshot(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Fill an empty store from a snapshot, in one transaction; a store holding data is refused."""
+        """Fill an empty store from a snapshot, in one transaction; a store holding data is refused, and so is
+        a table or column this store's catalog does not have."""
         with self._transaction() as con:
-            used = con.execute("SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM leads) + "
-                               "(SELECT count(*) FROM history)").fetchall()[0][0]
-            if used:
-                raise ValueError(f"{self.path} is not empty; restore a backup into a new store")
-            con.execute("DELETE FROM store_meta")
-            for name, frame in tables.items():
-                con.register("snapshot_part", frame)
-                columns = ", ".join(f'"{c}"' for c in frame.columns)
-                con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM snapshot_part")
-                con.unregister("snapshot_part")
+            try:
+                snapshot_sql.load_tables(con, tables)
+            except snapshot_sql.UnknownIdentifierError:
+                raise
+            except ValueError as err:
+                raise ValueError(f"{self.path}: {err}") from err
+
+    def table_columns(self) -> dict[str, list[str]]:
+        """Every table of the store and its columns, from the catalog."""
+        if self._in_shared():
+            return snapshot_sql.catalog_columns(self._shared)
+        con = self._connect(read_only=True)
+        try:
+            return snapshot_sql.catalog_columns(con)
+        finally:
+            con.close()
+
+    def table_row_counts(self) -> dict[str, int]:
+        """Rows per table (inside an atomic change: what it has written so far)."""
+        if self._in_shared():
+            return snapshot_sql.row_counts(self._shared)
+        con = self._connect(read_only=True)
+        try:
+            return snapshot_sql.row_counts(con)
+        finally:
+            con.close()
 
     def history(self, lead_id: str | None = None) -> pd.DataFrame:
         if lead_id:
