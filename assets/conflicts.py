@@ -9,10 +9,10 @@ from assets.metadata import bar_chart
 from assets.partitions import mark_runner
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.conflicts import conflict_groups
-from datafactory_pipelines.decisions import DecisionError, decide, edit_leads
+from datafactory_pipelines.decisions import DecisionError
 from datafactory_pipelines.ingest.readers import file_sha256
+from datafactory_pipelines.operator_files import apply_operator_file
 from datafactory_pipelines.pipeline import archive_file, reject_file
-from datafactory_pipelines.workbooks import operator_workbook_kind, read_decisions, read_edits
 
 
 class OperatorWorkbookConfig(dg.Config):
@@ -35,16 +35,8 @@ def operator_decisions(context: dg.AssetExecutionContext, config: OperatorWorkbo
     paths = lead_store.paths()
     store = lead_store.open()
     try:
-        if operator_workbook_kind(path) == "decisions":
-            decisions, expected = read_decisions(path)
-            count = decide(store, decisions, by=config.decided_by, note=path.name, expected_updated_at=expected)
-            kind = "conflict decisions"
-        else:
-            edits = read_edits(path)
-            if edits is None:
-                raise DecisionError("no 线索编号 / lead_id column in any sheet")
-            count = edit_leads(store, edits, by=config.decided_by, note=path.name)
-            kind = "edits"
+        applied = apply_operator_file(store, path, by=config.decided_by)
+        count, kind = applied.count, applied.kind
     except DecisionError as err:
         target = reject_file(path, paths.rejected, f"{path.name}: {err}")
         raise dg.Failure(description=f"{path.name}: {err}", metadata={"rejected_to": str(target)}) from err

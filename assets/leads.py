@@ -63,7 +63,8 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     context.log.info(f"{outcome.path} path: " + ", ".join(f"{phase} {seconds:.2f}s"
                                                          for phase, seconds in outcome.timings.items())
                      + f"; {sum(outcome.timings.values()):.2f}s in all")
-    yield dg.MaterializeResult(asset_key=entity_clusters, metadata=_link_metadata(outcome.link))
+    yield dg.MaterializeResult(asset_key=entity_clusters,
+                               metadata={**_link_metadata(outcome.link), **_store_totals(store.counts())})
     # the preview shows the leads this run changed (read by id), not the whole table
     yield dg.MaterializeResult(asset_key=curated_leads,
                                metadata=_curate_metadata(outcome, _changed_leads(store, outcome)))
@@ -77,6 +78,18 @@ def _changed_leads(store, outcome: CurateOutcome, limit: int = 200) -> pd.DataFr
     if upserts is None or upserts.empty:
         return pd.DataFrame(columns=LEAD_PREVIEW + ["updated_at"])
     return store.leads_by_id(sorted(upserts["lead_id"].astype(str))[:limit])
+
+
+def _store_totals(counts: dict[str, int]) -> dict[str, object]:
+    """The whole base beside this change's figures: `records`, `clusters` … count the change's neighbourhood."""
+    return {
+        "scope": "records/clusters/pairs: this change's neighbourhood; store_*: the whole lead store",
+        "store_records": counts.get("records", 0),
+        "store_reachable_records": counts.get("records", 0) - counts.get("unreachable_records", 0),
+        "store_active_leads": counts.get("active_leads", 0),
+        "store_merged_leads": counts.get("merged_leads", 0),
+        "store_open_conflicts": counts.get("open_conflicts", 0),
+    }
 
 
 def _link_metadata(link: LinkResult) -> dict[str, object]:

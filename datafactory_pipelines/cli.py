@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from datafactory_pipelines.cli_events import add_event_commands
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_restore import add_restore_commands
 from datafactory_pipelines.config import Paths
@@ -141,7 +142,8 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         _say(f"  {key.replace('_', ' '):<22} {value}")
     ignored = ignored_files(paths.inbox)
     inbox = [p.name for p in paths.inbox.iterdir() if p.is_file()] if paths.inbox.exists() else []
-    rejected = [p.name for p in paths.rejected.glob("*") if not p.name.endswith(".error.txt")]
+    # files only: rejected/events/ holds the event lines set aside (counted by `apply-events`)
+    rejected = [p.name for p in paths.rejected.glob("*") if p.is_file() and not p.name.endswith(".error.txt")]
     _say(f"  inbox                  {len(inbox) - len(ignored)} file(s) waiting")
     for name, reason in ignored:
         _say(f"  ignored in the inbox   {name}: {reason}")
@@ -153,12 +155,39 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         for row in top.itertuples():
             _say(f"  {row.lead_id}  {row.name:<6} {row.mobile:<12} {row.email:<22} {row.company[:18]:<18} "
                  f"{row.record_count} records")
-    imports = store.imports().tail(5)
+    imports = store.imports()
     if len(imports):
-        _say("recent imports:")
-        for row in imports.itertuples():
-            _say(f"  {row.imported_at:%Y-%m-%d %H:%M}  {row.import_id}  {row.rows_read} rows, "
-                 f"{row.rows_unreachable} unreachable")
+        _say(f"recent imports (all {len(imports)}: datafactory imports):")
+        for line in _import_lines(imports.tail(5)):
+            _say(line)
+    return 0
+
+
+def _import_lines(imports) -> list[str]:
+    lines = []
+    for row in imports.itertuples():
+        undone_at = getattr(row, "undone_at", None)
+        state = (f"UNDONE {undone_at:%Y-%m-%d %H:%M} by {row.undone_by}" if undone_at is not None
+                 and str(undone_at) not in ("NaT", "None") else "imported")
+        lines.append(f"  {row.imported_at:%Y-%m-%d %H:%M}  {row.import_id}  {state}  {row.rows_read} rows, "
+                     f"{row.rows_unreachable} unreachable  ({row.file_name}, by {row.imported_by})")
+    return lines
+
+
+def cmd_imports(args: argparse.Namespace, paths: Paths) -> int:
+    """Every import, oldest first, with its state: what `restore --undo-import ID` takes."""
+    from datafactory_pipelines.store import open_store
+
+    imports = open_store(paths.store).imports()
+    if args.last:
+        imports = imports.tail(args.last)
+    if imports.empty:
+        _say("no imports yet")
+        return 0
+    undone = int(imports["undone_at"].notna().sum()) if "undone_at" in imports else 0
+    _say(f"{len(imports)} import(s), {undone} undone:")
+    for line in _import_lines(imports):
+        _say(line)
     return 0
 
 
@@ -191,9 +220,10 @@ def cmd_explain(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_conflicts(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.conflicts import conflict_groups
-    from datafactory_pipelines.decisions import DecisionError, decide, decide_group
+    from datafactory_pipelines.decisions import DecisionError, decide_group
+    from datafactory_pipelines.operator_files import apply_operator_file
     from datafactory_pipelines.store import open_store
-    from datafactory_pipelines.workbooks import export_conflicts, read_decisions
+    from datafactory_pipelines.workbooks import export_conflicts
 
     store = open_store(paths.store)
     if args.action == "list":
@@ -209,9 +239,11 @@ def cmd_conflicts(args: argparse.Namespace, paths: Paths) -> int:
         _say(f"wrote {count} open conflict(s) to {path}")
         return 0
     if args.action == "apply":
-        decisions, expected = read_decisions(Path(args.target))
-        count = decide(store, decisions, by=args.by, note=args.note, expected_updated_at=expected)
-        _say(f"applied {count} decision(s) from {args.target}")
+        if not args.target:
+            raise DecisionError("conflicts apply needs FILE: the filled-in decision workbook, or an edits sheet "
+                                "(.xlsx or .csv with a 线索编号 column)")
+        applied = apply_operator_file(store, Path(args.target), by=args.by, note=args.note)
+        _say(f"applied {applied.count} {applied.kind} from {args.target}")
         return 0
     if not args.take:
         raise DecisionError("conflicts decide needs --take current|incoming|both")
@@ -385,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="data folder (default $DATAFACTORY_HOME or ./data)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("import", help="import lead files (.xlsx/.xls/.csv) and update the curated leads")
+    p = add_command(sub, "import", "import lead files (.xlsx/.xls/.csv) and update the curated leads")
     p.add_argument("files", nargs="+")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who is importing (kept with the import)")
     p.add_argument("--map", action="append", default=[], metavar="COLUMN=ROLE",
@@ -394,63 +426,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="the source to pin --map for (default: the file name without dates/numbers)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="export curated leads, the row -> lead links, or the quarantined rows")
+    p = add_command(sub, "export", "export curated leads, the row -> lead links, or the quarantined rows")
     p.add_argument("what", choices=["leads", "links", "quarantine"])
     p.add_argument("out", help="output file: .csv, .parquet or .xlsx")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("dedupe", help="engine only: cluster a table (record_id + canonical columns, or any "
+    p = add_command(sub, "dedupe", "engine only: cluster a table (record_id + canonical columns, or any "
                                       "columns a --config names)")
     p.add_argument("input", help="CSV or Parquet with a record_id column")
     p.add_argument("--out", required=True, help="record_id,cluster_id as .csv or .parquet")
     p.add_argument("--config", help="linkage config YAML (default: the shipped lead model)")
     p.set_defaults(func=cmd_dedupe)
 
-    p = sub.add_parser("conflicts", help="conflicts between imports and golden records, decided in batches")
-    p.add_argument("action", choices=["list", "export", "apply", "decide"])
-    p.add_argument("target", nargs="?", default="", help="export: OUT.xlsx; apply: FILE.xlsx; decide: GROUP")
-    p.add_argument("--take", choices=["current", "incoming", "both"])
-    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decides (kept with the decision)")
-    p.add_argument("--note", default="")
+    p = add_command(sub, "conflicts", "conflicts between imports and golden records, decided in batches")
+    p.add_argument("action", choices=["list", "export", "apply", "decide"],
+                   help="list the open groups; export them to a workbook; apply a filled-in workbook or an "
+                        "edits sheet; decide one group")
+    p.add_argument("target", nargs="?", default="",
+                   help="export: OUT.xlsx; apply: FILE.xlsx or edits .csv; decide: GROUP (e.g. G-1a2b3c4d)")
+    p.add_argument("--take", choices=["current", "incoming", "both"],
+                   help="decide: keep the lead's current value, take the incoming one, or keep both "
+                        "(the other as an alternate)")
+    p.add_argument("--by", default=os.environ.get("USER", "cli"),
+                   help="who decides (kept with the decision; default $USER)")
+    p.add_argument("--note", default="", help="why, in a few words (kept in the history)")
     p.set_defaults(func=cmd_conflicts)
 
-    p = sub.add_parser("lead", help="show one lead, or set its fields by hand")
+    p = add_command(sub, "lead", "show one lead, or set its fields by hand")
     p.add_argument("action", choices=["show", "set"])
     p.add_argument("lead_id")
     p.add_argument("assignments", nargs="*", help="set: field=value …")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who edits (kept with the edit)")
-    p.add_argument("--note", default="")
+    p.add_argument("--note", default="", help="why, in a few words (kept in the history)")
     p.set_defaults(func=cmd_lead)
 
-    p = sub.add_parser("history", help="a lead's story: every change, who made it and why")
+    p = add_command(sub, "history", "a lead's story: every change, who made it and why")
     p.add_argument("lead_id")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("verify-history", help="walk the hash chain; name the first row that was tampered with")
+    p = add_command(sub, "verify-history", "walk the hash chain; name the first row that was tampered with")
     p.set_defaults(func=cmd_verify_history)
 
     add_restore_commands(sub)
 
-    p = sub.add_parser("unmerge", help="split the leads merged into LEAD_ID back out, with their own records")
+    p = add_command(sub, "unmerge", "split the leads merged into LEAD_ID back out, with their own records")
     p.add_argument("lead_id")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who splits (kept in the history)")
     p.set_defaults(func=cmd_unmerge)
 
-    p = sub.add_parser("backup", help="write every table as Parquet with a manifest (history in append-only chunks)")
+    p = add_command(sub, "backup", "write every table as Parquet with a manifest (history in append-only chunks)")
     p.add_argument("dir", nargs="?", default=None, help="backup root (default $DATAFACTORY_HOME/backups)")
     p.set_defaults(func=cmd_backup)
 
-    p = sub.add_parser("explain", help="why a lead's records were linked: weights per field")
+    p = add_command(sub, "explain", "why a lead's records were linked: weights per field")
     p.add_argument("lead_id")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("status", help="what is in the lead store and the drop folders")
+    p = add_command(sub, "status", "what is in the lead store and the drop folders")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("run-inbox", help="import the files waiting in the inbox through Dagster, once")
+    p = add_command(sub, "imports", "every import with its id, state (imported or undone), rows and unreachable rows")
+    p.add_argument("--last", type=int, default=0, metavar="N", help="only the N most recent imports")
+    p.set_defaults(func=cmd_imports)
+
+    p = add_command(sub, "run-inbox", "import the files waiting in the inbox through Dagster, once")
     p.set_defaults(func=cmd_run_inbox)
 
-    p = sub.add_parser("demo", help="generate sample lead files into the inbox and import them through Dagster")
+    p = add_command(sub, "demo", "generate sample lead files into the inbox and import them through Dagster")
     p.add_argument("--people", type=int, default=2000)
     p.add_argument("--records", type=int, default=5000)
     p.add_argument("--files", type=int, default=4)
@@ -459,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write CRM/OA/form/trade-show shaped exports about this many people (0: none)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("ui", help="open the Dagster UI (dagster dev) on this data folder")
+    p = add_command(sub, "ui", "open the Dagster UI (dagster dev) on this data folder")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
 

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 # Each command imports what it uses when it runs (the rules compile a CEL grammar): see cli.py.
@@ -29,7 +30,7 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.events.apply import dry_run
     from datafactory_pipelines.events.feed import parse_event_lines
     from datafactory_pipelines.events.types import EventError, validate_event
-    from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules
+    from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules, load_valid_rules
     from datafactory_pipelines.store import open_store
 
     if args.action == "check":
@@ -41,8 +42,8 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
         rules = load_rules(paths.home)
         _say(f"{len(rules.rules)} rule(s) in {len(rules.files)} file(s): all valid")
         return 0
-    rules = load_rules(paths.home)
     if args.action == "list":
+        rules, problems = load_valid_rules(paths.home)
         for rule in rules.rules:
             _say(f"{rule.name}  on {', '.join(rule.on)}  when {rule.when.text}")
             _say(f"    {' → '.join(a.kind for a in rule.actions)}   ({rule.origin})")
@@ -50,7 +51,12 @@ def cmd_rules(args: argparse.Namespace, paths: Paths) -> int:
                 _say(f"    {rule.description}")
         if rules.trusted_sources:
             _say(f"trusted sources: {', '.join(rules.trusted_sources)}")
-        return 0
+        for problem in problems:
+            _say(f"ERROR {problem}")
+        if problems:
+            _say("the files with errors are left out above; events are not applied until `rules check` passes")
+        return 1 if problems else 0
+    rules = load_rules(paths.home)
     if not args.event_file:
         raise RuleError("rules test needs EVENT.json (one event, a JSON array, or JSON Lines)")
     path = Path(args.event_file)
@@ -126,29 +132,39 @@ def cmd_apply_events(args: argparse.Namespace, paths: Paths) -> int:
 
 def add_event_commands(sub: argparse._SubParsersAction) -> None:
     user = os.environ.get("USER", "cli")
-    p = sub.add_parser("serve", help="event ingress (POST /events) and tracking links (/t/<code>) over HTTP")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8787)
-    p.add_argument("--log-level", default="warning")
+    p = add_command(sub, "serve", "event ingress (POST /events) and tracking links (/t/<code>) over HTTP",
+                    description="Serve POST /events (CloudEvents from other systems, stored idempotently on source "
+                                "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Without "
+                                "DATAFACTORY_API_TOKEN it answers loopback callers only.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level (default warning)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("rules", help="list the rules, check every rule file, or dry-run events through them")
-    p.add_argument("action", choices=["list", "check", "test"])
-    p.add_argument("event_file", nargs="?", help="test: EVENT.json (one event, an array, or JSON Lines)")
-    p.set_defaults(func=cmd_rules)
+    p = add_command(sub, "rules", "list the rules, check every rule file, or dry-run events through them")
+    actions = p.add_subparsers(dest="action", required=True, metavar="{list,check,test}")
+    add_command(actions, "list", "the rules in force (shipped, then $DATAFACTORY_HOME/rules/*.yaml), and the "
+                                 "problems of any file left out")
+    add_command(actions, "check", "check every rule file and name every problem with its file and line")
+    q = add_command(actions, "test", "dry-run events through the rules: what would change, nothing is written")
+    q.add_argument("event_file", help="EVENT.json: one event, a JSON array, or JSON Lines")
+    p.set_defaults(func=cmd_rules, event_file=None)
 
-    p = sub.add_parser("link", help="make a signed tracking link to an allowed target")
-    p.add_argument("action", choices=["make"])
-    p.add_argument("--channel", required=True, help="where the link is published (the source a click records)")
-    p.add_argument("--to", required=True, help="target URL; its host must be on DATAFACTORY_LINK_HOSTS")
-    p.add_argument("--lead", help="the lead this link is for (a click then touches that lead)")
-    p.add_argument("--utm-source", default="")
-    p.add_argument("--utm-medium", default="")
-    p.add_argument("--utm-campaign", default="")
-    p.add_argument("--base-url", help="public base of the server (default $DATAFACTORY_PUBLIC_URL or "
+    p = add_command(sub, "link", "make a signed tracking link to an allowed target")
+    actions = p.add_subparsers(dest="action", required=True, metavar="{make}")
+    q = add_command(actions, "make", "make a signed tracking link (/t/<code>) to an allowed target and print it")
+    q.add_argument("--channel", required=True, help="where the link is published (the source a click records)")
+    q.add_argument("--to", required=True, help="target URL; its host must be on DATAFACTORY_LINK_HOSTS")
+    q.add_argument("--lead", help="the lead this link is for (a click then touches that lead)")
+    q.add_argument("--utm-source", default="", help="utm_source added to the target (e.g. wechat)")
+    q.add_argument("--utm-medium", default="", help="utm_medium added to the target (e.g. social)")
+    q.add_argument("--utm-campaign", default="", help="utm_campaign added to the target (e.g. expo2026)")
+    q.add_argument("--base-url", help="public base of the server (default $DATAFACTORY_PUBLIC_URL or "
                                       "http://127.0.0.1:8787)")
-    p.add_argument("--by", default=user)
+    q.add_argument("--by", default=user, help="who made the link (kept with it; default $USER)")
     p.set_defaults(func=cmd_link)
 
-    p = sub.add_parser("apply-events", help="apply the waiting events through the rules, via Dagster, once")
+    p = add_command(sub, "apply-events", "apply the waiting events through the rules, via Dagster, once",
+                    description="Apply every received event through the rules, in batches, as the Dagster job "
+                                "apply_lead_events (the runs show in the Dagster UI); print what each batch changed.")
     p.set_defaults(func=cmd_apply_events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 
@@ -21,13 +22,21 @@ def cmd_notify(args: argparse.Namespace, paths: Paths) -> int:
         config = load_notify_config(paths.home)
         if not config.has_channels:
             _say(f"no webhooks or mail configured in {config.source}; messages wait in the outbox")
-        report = deliver_due(store, config, limit=args.limit)
-        _say(f"routed {report.routed} new message(s) ({report.unrouted} for owners no endpoint serves); "
-             f"attempted {report.attempted}: delivered {report.delivered}, failed {report.failed} "
-             f"(will retry), dead {report.dead}")
-        for endpoint in report.endpoints_disabled:
-            _say(f"endpoint {endpoint} answered 410 Gone and is disabled (datafactory notify enable NAME)")
-        return 1 if report.failed or report.dead else 0
+        failed = False
+        for attempt_pass in range(1, args.passes + 1):
+            report = deliver_due(store, config, limit=args.limit)
+            _say(f"pass {attempt_pass}: routed {report.routed} new message(s) ({report.unrouted} for owners no "
+                 f"endpoint serves); attempted {report.attempted}: delivered {report.delivered}, failed "
+                 f"{report.failed} (will retry), dead {report.dead}")
+            for endpoint in report.endpoints_disabled:
+                _say(f"endpoint {endpoint} answered 410 Gone and is disabled (datafactory notify enable NAME)")
+            failed = failed or bool(report.failed or report.dead)
+            if report.attempted < args.limit:
+                break  # nothing more was due
+        else:
+            _say(f"stopped after {args.passes} pass(es) of at most {args.limit} attempts: more deliveries may be "
+                 "due; run `notify deliver` again or raise --limit / --passes (`notify status` shows the queue)")
+        return 1 if failed else 0
     if args.action == "status":
         status = queue_status(store)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(status.by_status.items())) or "none"
@@ -60,8 +69,11 @@ def cmd_notify(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_notify_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("notify", help="owner notifications: deliver the outbox, status, retry, enable an endpoint")
+    p = add_command(sub, "notify", "owner notifications: deliver the outbox, status, retry, enable an endpoint")
     p.add_argument("action", choices=["deliver", "status", "retry", "enable"])
     p.add_argument("target", nargs="?", default="", help="retry: outbox id, msg_… or all-dead; enable: endpoint")
-    p.add_argument("--limit", type=int, default=500, help="deliver: at most this many attempts in one pass")
+    p.add_argument("--limit", type=int, default=500, help="deliver: at most this many attempts in one pass "
+                   "(another pass follows while a pass uses them all)")
+    p.add_argument("--passes", type=int, default=20, help="deliver: at most this many passes (default 20); "
+                   "the command says so when it stops with deliveries still due")
     p.set_defaults(func=cmd_notify)

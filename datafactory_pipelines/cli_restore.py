@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.config import Paths
 
 
@@ -125,8 +126,12 @@ def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def add_restore_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("restore", help="undo an import, or bring one lead or everything back to a time "
-                                       "(shown first; asks, or --yes)")
+    p = add_command(sub, "restore", "undo an import, or bring one lead or everything back to a time",
+                    description="Undo an import (its records taken out, the leads it created retired, what it "
+                                "changed put back), or bring one lead or every lead back to their values at a "
+                                "time. Written as new history; nothing old is rewritten. What it will do is "
+                                "shown first (the restore is run and rolled back); it asks before doing it, or "
+                                "takes --yes; --dry-run only shows.")
     p.add_argument("--undo-import", metavar="IMPORT_ID")
     p.add_argument("--as-of", metavar="TIME", help="e.g. '2026-11-25 14:00' (UTC), or with a zone: "
                                                    "'2026-11-25T22:00+08:00'")
@@ -135,7 +140,10 @@ def add_restore_commands(sub: argparse._SubParsersAction) -> None:
     _add_confirm_flags(p)
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("restore-backup", help="rebuild an empty store from a backup, verified in full first")
+    p = add_command(sub, "restore-backup", "rebuild an empty store from a backup, verified in full first",
+                    description="Rebuild an empty store from a backup. Every table, file, row count, the history "
+                                "chain and (with DATAFACTORY_BACKUP_KEY set) the manifest's signature are checked "
+                                "before one row is written; what will be restored is shown first.")
     p.add_argument("dir", help="a backup folder (ROOT/<timestamp>), or the ROOT `backup` wrote: its newest")
     p.add_argument("--list", action="store_true", help="list the backups under ROOT, newest first")
     _add_confirm_flags(p)

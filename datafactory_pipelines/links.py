@@ -122,6 +122,16 @@ def make_link(store: LeadStore, channel: str, target: str, lead_id: str | None =
     return TrackingLink(code, f"{base}/t/{code}", final)
 
 
+def link_target(con: duckdb.DuckDBPyConnection, code: str) -> str | None:
+    """The stored target of a genuine code, recording nothing (what a HEAD request is answered with: link
+    checkers and chat previews are not visitors); None for an unknown or altered code."""
+    token = verified_token(code, link_secret(con))
+    if token is None:
+        return None
+    row = con.execute("SELECT target FROM tracking_links WHERE token = ?", [token]).fetchall()
+    return row[0][0] if row else None
+
+
 def record_click(con: duckdb.DuckDBPyConnection, code: str, user_agent: str = "", ip: str = "") -> str | None:
     """Inside a transaction: the stored target of a genuine code, after storing its `link.clicked` event;
     None for an unknown or altered code (nothing stored)."""

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from datafactory_pipelines.events.feed import insert_events
 from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_events
-from datafactory_pipelines.links import record_click
+from datafactory_pipelines.links import link_target, record_click
 from datafactory_pipelines.store import DuckDBLeadStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
@@ -248,6 +248,14 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
         target = await asyncio.wrap_future(writer.submit(lambda con: record_click(con, code, agent, ip)))
         if target is None:
             return _problem(404, "no such link")
+        return RedirectResponse(target, status_code=302)
+
+    @app.head("/t/{code}")
+    async def check_link(code: str) -> Response:
+        """The same answer as a click, without recording one: link checkers and chat previews send HEAD."""
+        target = await asyncio.wrap_future(writer.submit(lambda con: link_target(con, code)))
+        if target is None:
+            return Response(status_code=404)
         return RedirectResponse(target, status_code=302)
 
     return app

@@ -26,6 +26,9 @@ def validate(frame: pd.DataFrame, suite: list[tuple[str, dict]], name: str) -> S
     import great_expectations as gx  # slow to import: only when a check runs
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # this GX module sets its own logger to INFO on import and announces every ephemeral context's
+    # temporary docs folder (22 lines in the demo); our summary says what was checked
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(f"{name}_source")

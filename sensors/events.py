@@ -77,5 +77,6 @@ def process_event_feed(instance: dg.DagsterInstance, progress: Callable[[str], N
         runs.append(job.execute_in_process(
             instance=instance, run_config={**request.run_config,
                                            "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags=request.tags, raise_on_error=False))
+            tags={**request.tags, "dagster/sensor_name": event_feed_sensor.name,
+                  "datafactory/launched_by": "datafactory apply-events"}, raise_on_error=False))
     return runs

@@ -13,6 +13,9 @@ import dagster as dg
 from assets.resources import LeadStoreResource
 from sensors.inbox import InboxPlan, failure_reason, max_attempts, plan_inbox
 
+SENSOR_NAME_TAG = "dagster/sensor_name"  # what the Dagster UI reads to show who launched a run
+LAUNCHED_BY_TAG = "datafactory/launched_by"
+
 
 @dataclass
 class RunSummary:
@@ -81,7 +84,9 @@ def process_inbox(instance: dg.DagsterInstance, progress: Callable[[str], None] 
             run = job.execute_in_process(
                 instance=instance, partition_key=request.partition_key,
                 run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                tags=request.tags, raise_on_error=False,
+                # the plan is inbox_sensor's own (plan_inbox): the UI says so instead of "Manually launched"
+                tags={**request.tags, SENSOR_NAME_TAG: "inbox_sensor", LAUNCHED_BY_TAG: "datafactory run-inbox"},
+                raise_on_error=False,
             )
             error = "" if run.success else failure_reason(instance, run.run_id)
             report.runs.append(RunSummary(request.partition_key or job.name, run.success, error,

@@ -88,6 +88,7 @@ def test_demo_command_imports_through_dagster(tmp_path: Path) -> None:
     done = run_demo(tmp_path, "--people", "150", "--records", "400", "--files", "2", "--exports", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 file(s) imported, 0 duplicate(s), 0 rejected" in done.stdout
+    assert "ephemeral docs site" not in done.stdout + done.stderr  # GX's chatter stays out of the terminal
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
     assert len(list((home / "processed").iterdir())) == 2
 

@@ -94,6 +94,10 @@ def test_tracking_link_click_records_the_event_redirects_and_feeds_latest_source
         code = url.rsplit("/", 1)[1]
         assert url.startswith(f"{base}/t/") and "shop.example.com" not in url
 
+        # link checkers and chat previews send HEAD: the same redirect, and no click recorded
+        checked = request("HEAD", url, headers={"User-Agent": "LinkChecker/2.0"})
+        assert checked.status == 302 and checked.headers["location"].startswith("https://shop.example.com/p/42")
+        assert request("HEAD", f"{base}/t/short").status == 404
         clicked = request("GET", f"{url}?to=https://evil.example.net/", headers={"User-Agent": "TestPhone/1.0"})
         assert clicked.status == 302
         assert clicked.headers["location"] == ("https://shop.example.com/p/42?utm_source=wechat&utm_medium=social"

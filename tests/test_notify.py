@@ -481,3 +481,18 @@ def test_mail_over_starttls_with_login_verifies_the_server(datafactory_home: Pat
         controller.stop()
     assert len(received) == 1 and received[0]["To"] == "lina@example.com"
     assert logins and all(ok and tls for _, ok, tls in logins)
+
+
+def test_notify_deliver_goes_on_past_its_limit_and_says_when_it_stops(datafactory_home: Path, tmp_path: Path,
+                                                                       receiver) -> None:
+    store, owned, _ = _owned_leads(datafactory_home, tmp_path)
+    for title in ("销售总监", "总经理"):  # two more messages: three due in all
+        edit_leads(store, [{"lead_id": owned, "field": "title", "value": title}], by="王经理")
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "owners": ["*"]}])
+    stopped = run_cli(datafactory_home, "notify", "deliver", "--limit", "1", "--passes", "2")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped after 2 pass(es) of at most 1 attempts" in stopped.stdout
+    assert len(receiver.requests) == 2
+    done = run_cli(datafactory_home, "notify", "deliver", "--limit", "1")
+    assert done.returncode == 0 and "stopped after" not in done.stdout
+    assert len(receiver.requests) == 3  # one pass a message, then a pass with nothing left

@@ -45,7 +45,11 @@ _ENV = celpy.Environment()
 
 
 class RuleError(ValueError):
-    """A rule file that cannot be used: names the file and line."""
+    """A rule file that cannot be used: names the file and line of each problem (`problems`, one a line)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class Expression:
@@ -177,8 +181,18 @@ def _compile(text: object, where: str) -> Expression:
     try:
         return Expression(text)
     except celpy.CELParseError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "syntax error"
-        raise RuleError(f"{where}: CEL syntax error in {text!r}: {first}") from err
+        line, column = getattr(err, "line", None), getattr(err, "column", None)
+        at = f" at line {line}, column {column} of the expression" if line and column else ""
+        pointer = _caret(text, line, column)
+        raise RuleError(f"{where}: CEL syntax error{at} in {text!r}{pointer}") from err
+
+
+def _caret(text: str, line: int | None, column: int | None) -> str:
+    """The expression's line with a caret under the column the parser stopped at (for a person to see)."""
+    lines = text.splitlines()
+    if not line or not column or not 0 < line <= len(lines):
+        return ""
+    return f"\n    {lines[line - 1]}\n    {' ' * (column - 1)}^"
 
 
 def _parse_action(raw: object, where: str) -> Action:
@@ -246,34 +260,60 @@ def parse_rules(text: str, file_name: str) -> tuple[list[Rule], list[str]]:
     if not isinstance(trusted, list) or not all(isinstance(s, str) for s in trusted):
         raise RuleError(f"{file_name}:{document.get('__line__', 1)}: trusted_sources must be a list of strings")
     rules = []
-    names = set()
+    names: set[str] = set()
+    problems: list[str] = []  # every problem of the file, so that one `rules check` names them all
     for raw in document.get("rules", []):
-        line = raw.get("__line__", 1) if isinstance(raw, dict) else 1
-        where = f"{file_name}:{line}"
-        if not isinstance(raw, dict):
-            raise RuleError(f"{where}: a rule is a mapping with name, on, when, actions")
-        lines = raw.get("__lines__", {})
-        unknown = set(raw) - {"name", "description", "on", "when", "actions", "__line__", "__lines__"}
-        if unknown:
-            raise RuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise RuleError(f"{where}: a rule needs a name")
-        if name in names:
-            raise RuleError(f"{where}: rule {name!r} is defined twice in this file")
-        names.add(name)
-        on = raw.get("on")
-        on = [on] if isinstance(on, str) else on
-        if not on or not isinstance(on, list) or any(t not in EVENT_TYPES for t in on):
-            raise RuleError(f"{file_name}:{lines.get('on', line)}: rule {name!r}: `on` must name event types ({', '.join(EVENT_TYPES)}), "
-                            f"got {raw.get('on')!r}")
-        when = _compile(raw.get("when", "true"), f"{file_name}:{lines.get('when', line)}: rule {name!r}: when")
-        actions_raw = raw.get("actions")
-        if not isinstance(actions_raw, list) or not actions_raw:
-            raise RuleError(f"{where}: rule {name!r} needs a list of actions")
-        actions = [_parse_action(a, f"{file_name}:{line}") for a in actions_raw]
-        rules.append(Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where))
+        rule = _collecting(problems, _parse_rule, raw, file_name, names)
+        if rule is not None:
+            rules.append(rule)
+    if problems:
+        raise RuleError("\n".join(problems), problems)
     return rules, list(trusted)
+
+
+def _collecting(problems: list[str], parse: Any, *args: Any) -> Any:
+    """parse(*args), or None with its RuleError's problems added to `problems`."""
+    try:
+        return parse(*args)
+    except RuleError as err:
+        problems.extend(err.problems)
+        return None
+
+
+def _parse_rule(raw: object, file_name: str, names: set[str]) -> Rule:
+    line = raw.get("__line__", 1) if isinstance(raw, dict) else 1
+    where = f"{file_name}:{line}"
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: a rule is a mapping with name, on, when, actions")
+    lines = raw.get("__lines__", {})
+    problems: list[str] = []
+    unknown = set(raw) - {"name", "description", "on", "when", "actions", "__line__", "__lines__"}
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{where}: a rule needs a name")
+        name = f"#{line}"
+    elif name in names:
+        problems.append(f"{where}: rule {name!r} is defined twice in this file")
+    names.add(name)
+    on = raw.get("on")
+    on = [on] if isinstance(on, str) else on
+    if not on or not isinstance(on, list) or any(t not in EVENT_TYPES for t in on):
+        problems.append(f"{file_name}:{lines.get('on', line)}: rule {name!r}: `on` must name event types "
+                        f"({', '.join(EVENT_TYPES)}), got {raw.get('on')!r}")
+    when = _collecting(problems, _compile, raw.get("when", "true"),
+                       f"{file_name}:{lines.get('when', line)}: rule {name!r}: when")
+    actions_raw = raw.get("actions")
+    actions: list[Action] = []
+    if not isinstance(actions_raw, list) or not actions_raw:
+        problems.append(f"{where}: rule {name!r} needs a list of actions")
+    else:
+        actions = [a for a in (_collecting(problems, _parse_action, a, f"{file_name}:{line}") for a in actions_raw)
+                   if a is not None]
+    if problems:
+        raise RuleError("\n".join(problems), problems)
+    return Rule(name, tuple(on), when, actions, str(raw.get("description", "")), where)
 
 
 def rule_files(home: Path | None) -> list[Path]:
@@ -283,18 +323,36 @@ def rule_files(home: Path | None) -> list[Path]:
 
 
 def load_rules(home: Path | None = None) -> RuleSet:
-    """The shipped rules, then the user's; a user's rule replaces a shipped one of the same name."""
+    """The shipped rules, then the user's; a user's rule replaces a shipped one of the same name.
+    Raises RuleError when any file has a problem: events are never judged by half a rule set."""
+    return _load(rule_files(home), skip_invalid=False)[0]
+
+
+def load_valid_rules(home: Path | None = None) -> tuple[RuleSet, list[str]]:
+    """The rules of every valid file, and the problems of the files left out (what `rules list` shows)."""
+    return _load(rule_files(home), skip_invalid=True)
+
+
+def _load(files: list[Path], skip_invalid: bool) -> tuple[RuleSet, list[str]]:
     by_name: dict[str, Rule] = {}
     trusted: list[str] = []
-    files = rule_files(home)
+    problems: list[str] = []
+    loaded = []
     for path in files:
-        rules, sources = parse_rules(path.read_text(encoding="utf-8"), str(path))
+        try:
+            rules, sources = parse_rules(path.read_text(encoding="utf-8"), str(path))
+        except RuleError as err:
+            if not skip_invalid:
+                raise
+            problems += err.problems
+            continue
+        loaded.append(path)
         trusted += sources
         for rule in rules:
             by_name.pop(rule.name, None)
             by_name[rule.name] = rule
     trusted += [s.strip() for s in os.environ.get("DATAFACTORY_TRUSTED_SOURCES", "").split(",") if s.strip()]
-    return RuleSet(list(by_name.values()), trusted, [str(p) for p in files])
+    return RuleSet(list(by_name.values()), trusted, [str(p) for p in loaded]), problems
 
 
 def check_rule_files(home: Path | None = None) -> list[str]:
@@ -304,5 +362,5 @@ def check_rule_files(home: Path | None = None) -> list[str]:
         try:
             parse_rules(path.read_text(encoding="utf-8"), str(path))
         except RuleError as err:
-            problems.append(str(err))
+            problems.extend(err.problems)
     return problems
