@@ -34,7 +34,7 @@ from datafactory_pipelines.history import (
     field_changes_table,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
-from datafactory_pipelines.store import change_sql, snapshot_sql
+from datafactory_pipelines.store import change_sql, key_fields, snapshot_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -487,6 +487,7 @@ class DuckDBLeadStore:
                         [v for lead, field, value in edits for v in (lead, field, value, by, note, moment, origin)])
             for lead, field, value in edits:
                 con.execute(f'UPDATE leads SET "{field}" = ?, updated_at = ? WHERE lead_id = ?', [value, stamp, lead])
+            key_fields.refuse_taken_primary_contacts(con, edits, f"{origin} of {', '.join(leads[:3])}")
         return len(edits)
 
     def _append_history_rows(self, con: duckdb.DuckDBPyConnection, changes: list[tuple[str, str, str, str]],
@@ -831,6 +832,9 @@ class DuckDBLeadStore:
             for row in lead_updates.itertuples(index=False):
                 con.execute(f'UPDATE leads SET "{row.field}" = ?, updated_at = ? WHERE lead_id = ?',
                             [row.value, row.updated_at, row.lead_id])
+            key_fields.refuse_taken_primary_contacts(
+                con, list(zip(lead_updates["lead_id"], lead_updates["field"], lead_updates["value"].astype(str),
+                              strict=True)), "the decision")
 
     def accepted_links(self) -> pd.DataFrame:
         return self._query("SELECT record_l AS id_l, record_r AS id_r FROM match_links")
