@@ -57,6 +57,7 @@ from datafactory_pipelines.linkage.engine import (
     link_values,
 )
 from datafactory_pipelines.linkage.sql import link_values_sql, rule_name, tf_bucket, tf_columns, value_columns
+from datafactory_pipelines.returning_leads import give_back_ids
 from datafactory_pipelines.standardize import standardize_frame
 from datafactory_pipelines.store import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance_array
@@ -269,6 +270,7 @@ def _curate(store: LeadStore, records: pd.DataFrame, link: LinkResult, scope: se
         False)
     with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
     record_leads, merges = assign_lead_ids(link.clusters[with_contact], previous, next_number)
+    record_leads = give_back_ids(store, record_leads, next_number)  # records back after an undo: their lead's id
     # what curating reads of each record besides its lead (survivorship reads the rest in the store)
     linked = records[["record_id", *CURATE_COLUMNS]].merge(record_leads, on="record_id")
     set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)

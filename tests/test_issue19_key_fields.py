@@ -114,3 +114,22 @@ def test_deciding_an_undo_raised_email_conflict_keeps_the_alternates_right(tmp_p
     assert after["email"] == "fang@163.com" and after["email"] not in alternates
     assert len(alternates) == len(set(alternates))
     assert verify_chain(store.history()).ok
+
+
+def test_defect_5_a_verified_event_cannot_give_a_lead_another_leads_primary_mobile(tmp_path: Path) -> None:
+    """The event is not applied (status failed, reason masked); the other events of the batch are."""
+    store = store_with_leads(tmp_path)
+    li = lead_by_mobile(store, "13900139000")["lead_id"]
+    store_events(store, [validate_event(e) for e in (
+        event("steal", "lead.mobile_changed", {"old_mobile": "13900139000", "new_mobile": "13800138000",
+                                                "verified": ["old_sms", "new_sms"]}),
+        event("fine", "lead.mobile_changed", {"old_mobile": "13700137000", "new_mobile": "13600136000",
+                                               "verified": ["old_sms", "new_sms"]}))], via="test")
+    report = apply_events(store, load_rules(tmp_path))
+    assert report.by_status == {"failed": 1, "applied": 1}
+    assert _lead(store, li)["mobile"] == "13900139000"
+    rows = store._query("SELECT event_id, status, outcome FROM events ORDER BY seq").set_index("event_id")
+    assert rows.at["steal", "status"] == "failed" and "cannot share a primary mobile" in rows.at["steal", "outcome"]
+    assert "13800138000" not in rows.at["steal", "outcome"]
+    actives = store.leads()
+    assert not actives["mobile"].duplicated().any()

@@ -34,7 +34,7 @@ from datafactory_pipelines.history import (
     field_changes_table,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
-from datafactory_pipelines.store import change_sql, key_fields, snapshot_sql
+from datafactory_pipelines.store import change_sql, key_fields, returning_sql, snapshot_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -1058,6 +1058,14 @@ class DuckDBLeadStore:
                     con.unregister(name)
             else:
                 con.close()
+
+    def returning_leads(self, record_ids: list[int]) -> dict[int, str]:
+        """record_id -> the retired lead an earlier copy of the record (same row of the same file, in an undone
+        import) first belonged to: the id its cluster takes back (store/returning_sql.py)."""
+        if not record_ids or not self._rows("SELECT 1 FROM imports WHERE undone_at IS NOT NULL LIMIT 1"):
+            return {}  # no import was ever undone (every base import): nothing can come back
+        rows = self._query_with(returning_sql.RETURNING_LEADS, {"wanted_records": _ids(record_ids)})
+        return dict(zip(rows["record_id"].astype(int), rows["lead_id"].astype(str), strict=True))
 
     def link_queue(self) -> pd.DataFrame:
         return self._query("SELECT * FROM link_queue ORDER BY seq")
