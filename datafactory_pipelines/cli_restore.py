@@ -50,13 +50,29 @@ def _add_confirm_flags(parser: argparse.ArgumentParser) -> None:
 
 def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.decisions import DecisionError
-    from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, utc_naive
+    from datafactory_pipelines.restore import (
+        restore_all_as_of,
+        restore_lead_as_of,
+        undo_import,
+        undo_restore,
+        utc_naive,
+    )
     from datafactory_pipelines.restore_preview import preview
     from datafactory_pipelines.store import open_store
 
     store = open_store(paths.store)
     run: Callable
-    if args.undo_import:
+    if args.list:
+        for row in store.restores().itertuples():
+            state = f"taken back {row.undone_at:%Y-%m-%d %H:%M} by {row.undone_by}" if row.undone_by else "in force"
+            _say(f"{row.restore_id}  {row.kind} {row.target}  by {row.done_by} at {row.done_at:%Y-%m-%d %H:%M}  "
+                 f"{state}")
+        return 0
+    if args.undo_restore:
+        what = f"take back restore {args.undo_restore}"
+        def run() -> object:
+            return undo_restore(store, args.undo_restore, by=args.by)
+    elif args.undo_import:
         what = f"undo import {args.undo_import}"
         def run() -> object:
             return undo_import(store, args.undo_import, by=args.by)
@@ -74,15 +90,20 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
             def run() -> object:
                 return restore_all_as_of(store, moment, by=args.by)
     else:
-        raise DecisionError("restore needs --undo-import IMPORT_ID or --as-of TIME")
+        raise DecisionError("restore needs --undo-import IMPORT_ID, --as-of TIME or --undo-restore RESTORE_ID")
 
     plan = preview(store, what, run)
     if not confirmed(plan.lines(), args):
         return 0
     report = run()
+    if args.undo_restore:
+        _say(f"done: {what}: {len(report.imports_undone)} import(s) live again, {-report.records_retired} "
+             "record(s) back in linkage; the field values it set gave way")
+        return 0
     _say(f"done: {what}: {len(report.imports_undone)} import(s) undone, {report.records_retired} record(s) "
          f"taken out, {len(report.leads_retired)} lead(s) retired, {report.fields_restored} field(s) restored, "
          f"{report.conflicts_closed} conflict(s) closed")
+    _say(f"restore id {report.restore_id} (take it back: datafactory restore --undo-restore {report.restore_id})")
     for lead, name in report.contested:
         _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
     return 0
@@ -136,6 +157,8 @@ def add_restore_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--as-of", metavar="TIME", help="e.g. '2026-11-25 14:00' (UTC), or with a zone: "
                                                    "'2026-11-25T22:00+08:00'")
     p.add_argument("--lead", metavar="LEAD_ID")
+    p.add_argument("--undo-restore", metavar="RESTORE_ID", help="take a restore back, as if it never happened")
+    p.add_argument("--list", action="store_true", help="every restore with its id, newest last")
     p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who restores (kept in the history)")
     _add_confirm_flags(p)
     p.set_defaults(func=cmd_restore)

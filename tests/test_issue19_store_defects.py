@@ -146,3 +146,48 @@ def test_defect_3_undo_then_reimport_gives_the_same_leads_with_the_same_ids(tmp_
     assert set(report.leads_retired) <= set(after.loc[after["status"] == "active", "lead_id"])
     pd.testing.assert_frame_equal(after, before)
     pd.testing.assert_frame_equal(after, _leads_view(never))
+
+
+def test_defect_3_restore_as_of_1970_can_be_taken_back(tmp_path: Path) -> None:
+    """`restore --as-of 1970` retired every lead and nothing could take it back. Now every restore has an id
+    and `restore --undo-restore ID` brings the store back as if it never happened: the same leads with the
+    same ids and values, the field values it set gone, and all of it new history rows on a chain that holds."""
+    from datafactory_pipelines.history import verify_chain
+
+    home = _home_with_leads(tmp_path)
+    store = open_store(home / "leads.duckdb")
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["孙伟", "13600136000", "sw@qq.com", "星海科技"]]))
+    relink_and_curate(store)
+    lead = store.leads()["lead_id"].iloc[0]
+    edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "company", "value": "手工改的公司"}]), by="李娜")
+    before = _leads_view(store)
+    history_rows = len(store.history())
+    done = run_cli(home, "restore", "--as-of", "1970-01-01 00:00", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert store.leads().empty
+    restore_id = done.stdout.split("restore id ")[1].split()[0]
+    taken_back = run_cli(home, "restore", "--undo-restore", restore_id, "--yes")
+    assert taken_back.returncode == 0, taken_back.stderr
+    pd.testing.assert_frame_equal(_leads_view(store), before)
+    history = store.history()
+    assert len(history) > history_rows and verify_chain(history).ok  # new rows only, the chain intact
+    assert store.imports()["undone_at"].isna().all()
+    again = run_cli(home, "restore", "--undo-restore", restore_id, "--yes")
+    assert again.returncode == 2 and "already taken back" in again.stderr
+
+
+def test_a_field_restore_taken_back_gives_the_value_it_replaced(tmp_path: Path) -> None:
+    from datafactory_pipelines.restore import undo_restore
+
+    home = _home_with_leads(tmp_path)
+    store = open_store(home / "leads.duckdb")
+    lead = store.leads()["lead_id"].iloc[0]
+    moment = pd.Timestamp(store.history(lead)["changed_at"].max()).to_pydatetime()
+    edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "company", "value": "手工改的公司"}]), by="李娜")
+    before = _leads_view(store)
+    report = restore_lead_as_of(store, lead, moment, by="admin")
+    assert report.fields_restored == 1 and report.restore_id
+    assert store.leads().set_index("lead_id").at[lead, "company"] != "手工改的公司"
+    undo_restore(store, report.restore_id, by="admin")
+    pd.testing.assert_frame_equal(_leads_view(store), before)
+    assert store.restores().set_index("restore_id").at[report.restore_id, "undone_by"] == "admin"

@@ -34,7 +34,7 @@ from datafactory_pipelines.history import (
     field_changes_table,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
-from datafactory_pipelines.store import change_sql, key_fields, returning_sql, snapshot_sql
+from datafactory_pipelines.store import change_sql, key_fields, restores_sql, returning_sql, snapshot_sql
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -1059,11 +1059,70 @@ class DuckDBLeadStore:
             else:
                 con.close()
 
+    # -- the restores log (store/restores_sql.py) ---------------------------------------------
+    def record_restore(self, restore_id: str, kind: str, target: str, by: str, imports_undone: list[str]) -> None:
+        with self._transaction() as con:
+            con.execute(restores_sql.RECORD, [restore_id, kind, target, by,
+                                              datetime.now(timezone.utc).replace(tzinfo=None),
+                                              json.dumps(imports_undone)])
+
+    def restore_row(self, restore_id: str) -> dict | None:
+        rows = self._rows(restores_sql.ONE, [restore_id])
+        return rows[0] if rows else None
+
+    def restores(self) -> pd.DataFrame:
+        return self._query(restores_sql.ALL)
+
+    def mark_restore_undone(self, restore_id: str, by: str) -> None:
+        with self._transaction() as con:
+            con.execute(restores_sql.MARK_UNDONE, [by, datetime.now(timezone.utc).replace(tzinfo=None), restore_id])
+
+    def drop_restore_overrides(self, restore_id: str) -> list[str]:
+        """Remove the overrides a restore wrote; its leads wait in the queue to be curated again. Returns them."""
+        prefix = restores_sql.note_prefix(restore_id)
+        with self._transaction() as con:
+            leads = [row[0] for row in con.execute(restores_sql.OVERRIDDEN_LEADS, [prefix]).fetchall()]
+            con.execute(restores_sql.DROP_OVERRIDES, [prefix])
+            self._queue_leads(con, leads)
+        return leads
+
+    def revive_import(self, import_id: str, link_values: pd.DataFrame) -> int:
+        """Put an undone import back: its records return to linkage (with these link values, record_id as
+        stored) and wait in the queue; the import is live again. Refused when the same content is live."""
+        with self._transaction() as con:
+            row = con.execute("SELECT undone_at FROM imports WHERE import_id = ?", [import_id]).fetchall()
+            if not row:
+                raise ValueError(f"no import {import_id}")
+            if row[0][0] is None:
+                raise ValueError(f"import {import_id} is not undone")
+            twin = con.execute(restores_sql.LIVE_TWIN, [import_id]).fetchall()
+            if twin:
+                raise ValueError(f"import {import_id} was imported again since (as {twin[0][0]}); undo that "
+                                 "import first")
+            ids = [r[0] for r in con.execute("SELECT record_id FROM records WHERE import_id = ? "
+                                             "ORDER BY record_id", [import_id]).fetchall()]
+            con.execute("UPDATE records SET retired_by = NULL, lead_id = NULL WHERE import_id = ?", [import_id])
+            con.execute("UPDATE imports SET undone_by = NULL, undone_at = NULL WHERE import_id = ?", [import_id])
+            if len(link_values):
+                con.register("revived_values", link_values)
+                con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM revived_values")
+                con.unregister("revived_values")
+                if self._counters_kept(con):
+                    self._count_values(con, "SELECT col, value, surname FROM link_values WHERE record_id IN "
+                                       "(SELECT record_id FROM records WHERE import_id = ?)", [import_id], 1)
+            if ids:
+                seq = self._next_queue_seq(con)
+                con.register("revived_ids", _ids(ids))
+                con.execute("INSERT INTO link_queue SELECT ? + row_number() OVER (ORDER BY record_id) - 1, record_id, "
+                            "NULL, 'added', NULL, NULL, NULL FROM revived_ids", [seq])
+                con.unregister("revived_ids")
+        return len(ids)
+
     def returning_leads(self, record_ids: list[int]) -> dict[int, str]:
         """record_id -> the retired lead an earlier copy of the record (same row of the same file, in an undone
         import) first belonged to: the id its cluster takes back (store/returning_sql.py)."""
-        if not record_ids or not self._rows("SELECT 1 FROM imports WHERE undone_at IS NOT NULL LIMIT 1"):
-            return {}  # no import was ever undone (every base import): nothing can come back
+        if not record_ids or not self._rows("SELECT 1 FROM leads WHERE status = 'retired' LIMIT 1"):
+            return {}  # no lead is retired (every base import): no id can come back
         rows = self._query_with(returning_sql.RETURNING_LEADS, {"wanted_records": _ids(record_ids)})
         return dict(zip(rows["record_id"].astype(int), rows["lead_id"].astype(str), strict=True))
 
