@@ -34,7 +34,14 @@ from datafactory_pipelines.history import (
     field_changes_table,
 )
 from datafactory_pipelines.notify.outbox import append_outbox_for_seqs
-from datafactory_pipelines.store import change_sql, key_fields, restores_sql, returning_sql, snapshot_sql
+from datafactory_pipelines.store import (
+    change_sql,
+    gate_sql,
+    key_fields,
+    restores_sql,
+    returning_sql,
+    snapshot_sql,
+)
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -1058,6 +1065,10 @@ class DuckDBLeadStore:
                     con.unregister(name)
             else:
                 con.close()
+
+    def imports_waiting_to_link(self) -> list[str]:
+        """Live imports with records in the link queue (store/gate_sql.py)."""
+        return [row["import_id"] for row in self._rows(gate_sql.WAITING_IMPORTS)]
 
     # -- the restores log (store/restores_sql.py) ---------------------------------------------
     def record_restore(self, restore_id: str, kind: str, target: str, by: str, imports_undone: list[str]) -> None:
