@@ -54,3 +54,26 @@ def test_a_file_rejected_by_the_key_field_gate_leaves_nothing_and_is_not_in_proc
     imports = store.imports().set_index("file_name")
     assert imports.at["touch6.xlsx", "undone_at"] is not pd.NaT and pd.notna(imports.at["touch6.xlsx", "undone_at"])
     assert verify_chain(store.history()).ok
+
+
+def test_the_restore_job_names_its_restore_and_takes_it_back(datafactory_home: Path,
+                                                             instance: dg.DagsterInstance) -> None:
+    from datafactory_pipelines.definitions import defs
+
+    paths = Paths.from_env().ensure()
+    write_xlsx(paths.inbox / "base.xlsx", ROWS)
+    request = _sensor(instance).run_requests[0]
+    assert _run(instance, request).success
+    store = open_store(paths.store)
+    before = store.leads()[["lead_id", "name", "mobile"]]
+    job = defs.resolve_job_def("restore")
+    undone = job.execute_in_process(instance=instance, run_config={
+        "ops": {"restore_leads": {"config": {"import_id": request.partition_key}}}})
+    assert undone.success and store.leads().empty
+    metadata = next(e for e in undone.all_events if e.event_type_value == "ASSET_MATERIALIZATION") \
+        .event_specific_data.materialization.metadata
+    restore_id = metadata["restore id"].value
+    back = job.execute_in_process(instance=instance, run_config={
+        "ops": {"restore_leads": {"config": {"undo_restore_id": restore_id}}}})
+    assert back.success
+    pd.testing.assert_frame_equal(store.leads()[["lead_id", "name", "mobile"]], before)
