@@ -44,13 +44,14 @@ def chain(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, a
 
 
 def chain_frame(changes: pd.DataFrame, first_seq: int, prev_hash: str, at: datetime, action: pd.Series | str,
-                actor: str, cause: pd.Series | str) -> pa.Table:
+                actor: pd.Series | str, cause: pd.Series | str) -> pa.Table:
     """`chain` of a frame of changes, as the Arrow table the store inserts."""
     import pyarrow as pa
 
     table = pa.table({name: text_column(changes[name]) for name in ("lead_id", "field", "old_value", "new_value")})
     return chain_table(table, first_seq, prev_hash, at, action if isinstance(action, str) else text_column(action),
-                       actor, cause if isinstance(cause, str) else text_column(cause))
+                       actor if isinstance(actor, str) else text_column(actor),
+                       cause if isinstance(cause, str) else text_column(cause))
 
 
 def field_changes_table(before: pd.DataFrame, after: pd.DataFrame) -> pa.Table:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import duckdb
-
 from datafactory_pipelines.events.feed import insert_events
 from datafactory_pipelines.events.types import EventError, validate_event
 from datafactory_pipelines.store import LeadStore
+from datafactory_pipelines.store.change import StoreChange
 
 TOKEN_CHARS = 12  # 9 random bytes
 SIGNATURE_CHARS = 16  # 12 bytes of the HMAC
@@ -38,16 +37,16 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def link_secret(con: duckdb.DuckDBPyConnection) -> bytes:
+def link_secret(tx: StoreChange) -> bytes:
     """DATAFACTORY_LINK_SECRET, else a secret made once and kept in the store."""
     configured = os.environ.get("DATAFACTORY_LINK_SECRET", "")
     if configured:
         return configured.encode("utf-8")
-    row = con.execute("SELECT value FROM store_meta WHERE key = 'link_secret'").fetchall()
-    if row:
-        return row[0][0].encode("ascii")
+    kept = tx.meta_value("link_secret")
+    if kept:
+        return kept.encode("ascii")
     made = secrets.token_hex(32)
-    con.execute("INSERT INTO store_meta VALUES ('link_secret', ?)", [made])
+    tx.add_meta_value("link_secret", made)
     return made.encode("ascii")
 
 
@@ -107,42 +106,39 @@ def make_link(store: LeadStore, channel: str, target: str, lead_id: str | None =
         raise LinkError("a link needs a channel")
     utm = {"utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign}
     final = with_utm(target, utm)
-    with store.exclusive(f"make a tracking link for {channel}", atomic=True), \
-            store._transaction() as con:  # noqa: SLF001 - the change's one transaction
-        if lead_id and not con.execute("SELECT 1 FROM leads WHERE lead_id = ? AND status = 'active'",
-                                        [lead_id]).fetchall():
+    with store.change(f"make a tracking link for {channel}") as tx:
+        if lead_id and not tx.lead_is_active(lead_id):
             raise LinkError(f"no active lead {lead_id}")
-        secret = link_secret(con)
+        secret = link_secret(tx)
         token = _b64(secrets.token_bytes(9))
-        con.execute("INSERT INTO tracking_links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [token, final, channel.strip(), utm_source or None, utm_medium or None, utm_campaign or None,
-                     lead_id or None, datetime.now(timezone.utc).replace(tzinfo=None), created_by])
+        tx.add_tracking_link((token, final, channel.strip(), utm_source or None, utm_medium or None,
+                              utm_campaign or None, lead_id or None, datetime.now(timezone.utc).replace(tzinfo=None),
+                              created_by))
     code = sign(token, secret)
     base = (base_url or os.environ.get("DATAFACTORY_PUBLIC_URL") or DEFAULT_BASE_URL).rstrip("/")
     return TrackingLink(code, f"{base}/t/{code}", final)
 
 
-def link_target(con: duckdb.DuckDBPyConnection, code: str) -> str | None:
+def link_target(tx: StoreChange, code: str) -> str | None:
     """The stored target of a genuine code, recording nothing (what a HEAD request is answered with: link
     checkers and chat previews are not visitors); None for an unknown or altered code."""
-    token = verified_token(code, link_secret(con))
+    token = verified_token(code, link_secret(tx))
     if token is None:
         return None
-    row = con.execute("SELECT target FROM tracking_links WHERE token = ?", [token]).fetchall()
-    return row[0][0] if row else None
+    row = tx.tracking_link(token)
+    return row[0] if row else None
 
 
-def record_click(con: duckdb.DuckDBPyConnection, code: str, user_agent: str = "", ip: str = "") -> str | None:
+def record_click(tx: StoreChange, code: str, user_agent: str = "", ip: str = "") -> str | None:
     """Inside a transaction: the stored target of a genuine code, after storing its `link.clicked` event;
     None for an unknown or altered code (nothing stored)."""
-    token = verified_token(code, link_secret(con))
+    token = verified_token(code, link_secret(tx))
     if token is None:
         return None
-    row = con.execute("SELECT target, channel, utm_source, utm_medium, utm_campaign, lead_id FROM tracking_links "
-                      "WHERE token = ?", [token]).fetchall()
-    if not row:
+    row = tx.tracking_link(token)
+    if row is None:
         return None
-    target, channel, utm_source, utm_medium, utm_campaign, lead_id = row[0]
+    target, channel, utm_source, utm_medium, utm_campaign, lead_id = row
     keep_ip = os.environ.get("DATAFACTORY_LINK_STORE_IP", "").lower() in ("1", "true", "yes")
     data = {"code": code, "channel": channel, "utm_source": utm_source, "utm_medium": utm_medium,
             "utm_campaign": utm_campaign, "lead_id": lead_id, "target_host": urlsplit(target).hostname,
@@ -153,5 +149,5 @@ def record_click(con: duckdb.DuckDBPyConnection, code: str, user_agent: str = ""
                             "data": {k: v for k, v in data.items() if v is not None}})
     if isinstance(event, EventError):  # our own event: a bug, not the visitor's fault
         raise RuntimeError(event.describe())
-    insert_events(con, [event], via="link")
+    insert_events(tx, [event], via="link")
     return target

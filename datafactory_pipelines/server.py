@@ -1,40 +1,32 @@
 """`datafactory serve`: the event ingress (POST /events), the event schema, and tracking links (/t/<code>).
 
-DuckDB allows one writing process per file. The server talks to the store through one writer thread
-that holds a connection only while requests keep coming: it lets go after a short idle spell, and at
-once when another process (an import, a Dagster run) waits for the file or holds the store's writer
-lock (`store.exclusive`), which the writer takes for each batch. Requests that arrive together are
-stored in one transaction; each is answered only after its commit.
+DuckDB allows one writing process per file. The server talks to the store through the store's batched
+writer (`store.batched_writer`, store/duckdb/batched_writer.py): one thread that holds the store only while
+requests keep coming, lets go after a short idle spell, and at once when another process (an import, a
+Dagster run) waits for the file or holds the store's writer lock. Requests that arrive together are stored
+in one transaction; each is answered only after its commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import hmac
 import ipaddress
 import json
 import logging
 import os
-import queue
 import sys
-import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from datafactory_pipelines.events.feed import insert_events
 from datafactory_pipelines.events.types import EventError, ValidEvent, event_schemas, validate_events
 from datafactory_pipelines.links import link_target, record_click
-from datafactory_pipelines.store import DuckDBLeadStore
-from datafactory_pipelines.store.writer_lock import StoreBusyError
+from datafactory_pipelines.store import LeadStore, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -59,112 +51,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
-class _Job:
-    work: Callable[[duckdb.DuckDBPyConnection], Any]
-    future: concurrent.futures.Future
-
-
-class StoreWriter:
-    """The server's one connection to the lead store, used by one thread, held only while it is busy."""
-
-    def __init__(self, store: DuckDBLeadStore, idle_seconds: float = IDLE_SECONDS) -> None:
-        self.store = store
-        self.idle_seconds = idle_seconds
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        self.commits = 0
-        self.yields = 0
-        self.lock = store._writer_lock  # noqa: SLF001 - the same lock as store.exclusive()
-        self.purpose = f"datafactory serve (pid {os.getpid()}): storing events"
-        self.thread = threading.Thread(target=self._loop, name="lead-store-writer", daemon=True)
-        self.thread.start()
-
-    def submit(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self.jobs.put(_Job(work, future))
-        return future
-
-    def close(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(timeout=10)
-
-    def _someone_waits(self, since: float) -> bool:
-        try:
-            return self.store.waiting_marker.stat().st_mtime > since
-        except FileNotFoundError:
-            return False
-
-    def _run(self, con: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
-        try:
-            con.execute("BEGIN TRANSACTION")
-            results = [job.work(con) for job in jobs]
-            con.execute("COMMIT")
-        except Exception:  # one bad job must not sink the others: run each on its own
-            con.execute("ROLLBACK")
-            if len(jobs) > 1:
-                for job in jobs:
-                    self._run(con, [job])
-                return
-            raise
-        self.commits += 1
-        for job, result in zip(jobs, results, strict=True):
-            job.future.set_result(result)
-
-    def _loop(self) -> None:
-        con: duckdb.DuckDBPyConnection | None = None
-        opened_at = 0.0
-        while True:
-            try:
-                job = self.jobs.get(timeout=self.idle_seconds if con is not None else None)
-            except queue.Empty:
-                con.close()  # idle: let imports and runs have the store
-                con = None
-                continue
-            if job is None:
-                break
-            jobs = [job]
-            while len(jobs) < 500:
-                try:
-                    more = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self.jobs.put(None)
-                    break
-                jobs.append(more)
-            try:
-                with contextlib.ExitStack() as held:
-                    try:  # the store's change-level writer lock, per batch
-                        held.enter_context(self.lock.hold(self.purpose, wait_seconds=0))
-                    except StoreBusyError:  # another change runs: let go of the file, then wait our turn
-                        if con is not None:
-                            con.close()
-                            con = None
-                        held.enter_context(self.lock.hold(self.purpose))
-                    if con is None:
-                        con = self.store._connect()  # noqa: SLF001 - waits while another process has the file
-                        opened_at = time.time()
-                    self._run(con, jobs)
-            except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-                for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(exc)
-            if con is not None and self._someone_waits(opened_at):
-                con.close()
-                con = None
-                self.yields += 1
-                time.sleep(YIELD_SECONDS)
-        if con is not None:
-            con.close()
-
-
 def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(store_path: str, token: str | None) -> FastAPI:
-    store = DuckDBLeadStore(store_path)  # creates the tables once
-    writer = StoreWriter(store)
+    store: LeadStore = open_store(store_path)  # creates the tables once
+    writer = store.batched_writer(f"datafactory serve (pid {os.getpid()}): storing events", IDLE_SECONDS,
+                                  YIELD_SECONDS)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -221,7 +115,7 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
             return _problem(413, f"{len(batch)} events in one request; at most {MAX_BATCH_EVENTS}")
         checked = validate_events(batch)
         good = [c for c in checked if isinstance(c, ValidEvent)]
-        stored = await asyncio.wrap_future(writer.submit(lambda con: insert_events(con, good, via="http"))) \
+        stored = await asyncio.wrap_future(writer.submit(lambda tx: insert_events(tx, good, via="http"))) \
             if good else []
         results: list[dict[str, Any]] = []
         done = iter(stored)
@@ -245,7 +139,7 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
         """Record a click on a tracking link and redirect to its stored target."""
         agent = request.headers.get("user-agent", "")
         ip = request.client.host if request.client else ""
-        target = await asyncio.wrap_future(writer.submit(lambda con: record_click(con, code, agent, ip)))
+        target = await asyncio.wrap_future(writer.submit(lambda tx: record_click(tx, code, agent, ip)))
         if target is None:
             return _problem(404, "no such link")
         return RedirectResponse(target, status_code=302)
@@ -253,7 +147,7 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
     @app.head("/t/{code}")
     async def check_link(code: str) -> Response:
         """The same answer as a click, without recording one: link checkers and chat previews send HEAD."""
-        target = await asyncio.wrap_future(writer.submit(lambda con: link_target(con, code)))
+        target = await asyncio.wrap_future(writer.submit(lambda tx: link_target(tx, code)))
         if target is None:
             return Response(status_code=404)
         return RedirectResponse(target, status_code=302)

@@ -26,7 +26,7 @@ ITEM_SHEET = "逐条决定"
 LEAD_ID_HEADERS = {"leadid", "lead_id", "线索编号", "线索id"}
 
 
-def _sheet(ws, headers: list[str], rows: list[list[object]], widths: list[int]) -> None:
+def write_sheet(ws, headers: list[str], rows: list[list[object]], widths: list[int]) -> None:
     ws.append(headers)
     for cell in ws[1]:
         cell.font = Font(bold=True, color="FFFFFF")
@@ -40,7 +40,7 @@ def _sheet(ws, headers: list[str], rows: list[list[object]], widths: list[int]) 
         ws.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width = width
 
 
-def _dropdown(ws, column: str, count: int, choices: list[str]) -> None:
+def add_dropdown(ws, column: str, count: int, choices: list[str]) -> None:
     rule = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True,
                           showErrorMessage=True, errorTitle="请选择", error="请从下拉列表中选择一个决定")
     ws.add_data_validation(rule)
@@ -55,18 +55,18 @@ def export_conflicts(store: LeadStore, out: str | Path) -> tuple[Path, int]:
     workbook = openpyxl.Workbook()
     ws = workbook.active
     ws.title = GROUP_SHEET
-    _sheet(ws, ["分组编号", "字段", "差异类型", "来源", "导入批次", "数量", "示例（现有 → 新值）", "决定"],
+    write_sheet(ws, ["分组编号", "字段", "差异类型", "来源", "导入批次", "数量", "示例（现有 → 新值）", "决定"],
            [[g.group_id, FIELD_LABELS.get(g.field, g.field), "两者都有效" if g.kind == "both valid" else "值不同",
              g.source, g.import_id, int(g.count), g.examples, ""] for g in groups.itertuples()],
            [14, 8, 12, 14, 30, 8, 60, 14])
-    _dropdown(ws, "H", len(groups), list(DECISIONS.values()))
+    add_dropdown(ws, "H", len(groups), list(DECISIONS.values()))
     items = workbook.create_sheet(ITEM_SHEET)
     names = leads["name"].reindex(conflicts["lead_id"]).fillna("").to_numpy()
-    _sheet(items, ["冲突编号", "分组编号", "线索编号", "姓名", "字段", "现有值", "新值", "来源", "决定（留空则按分组）"],
+    write_sheet(items, ["冲突编号", "分组编号", "线索编号", "姓名", "字段", "现有值", "新值", "来源", "决定（留空则按分组）"],
            [[int(c.conflict_id), c.group_id, c.lead_id, n, FIELD_LABELS.get(c.field, c.field), c.current_value,
              c.incoming_value, c.source, ""] for c, n in zip(conflicts.itertuples(), names, strict=True)],
            [10, 14, 12, 10, 8, 28, 28, 14, 20])
-    _dropdown(items, "I", len(conflicts), [DECISIONS[k] for k in ("current", "incoming", "both")])
+    add_dropdown(items, "I", len(conflicts), [DECISIONS[k] for k in ("current", "incoming", "both")])
     meta = workbook.create_sheet(META_SHEET)
     meta.append([META_KIND, datetime.now(timezone.utc).isoformat(timespec="seconds")])
     meta.append(["lead_id", "updated_at"])

@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
-from datafactory_pipelines.history import GENESIS, HISTORY_COLUMNS, row_hash
 from datafactory_pipelines.masking import mask_value
-from datafactory_pipelines.notify.outbox import append_notice, append_outbox
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
 from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
-from datafactory_pipelines.store.key_fields import KEY_FIELDS, holder_of
-from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, CONTACT_FLAG_COLUMNS, OVERRIDE_COLUMNS
+from datafactory_pipelines.store.change import StoreChange
+from datafactory_pipelines.store.key_fields import KEY_FIELDS
+from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, OVERRIDE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +64,7 @@ def identifiers(event: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]
     return ids, contacts
 
 
-def _frame(values: set[str]) -> pd.DataFrame:
-    return pd.DataFrame({"value": sorted(values)}, dtype=object)
-
-
-def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) -> tuple[
+def resolve_leads(tx: StoreChange, events: list[dict[str, Any]]) -> tuple[
         list[list[str]], dict[str, dict[str, Any]]]:
     """For each event, the active leads it names (explicit lead id first, else any contact value);
     and those leads' current rows. Reads only the leads named."""
@@ -86,19 +80,14 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
     rows: dict[str, dict[str, Any]] = {}
     by_id: dict[str, str] = {}
     if wanted_ids:
-        con.register("wanted_ids", _frame(wanted_ids))
-        found = con.execute("SELECT l.* FROM leads l JOIN wanted_ids w ON l.lead_id = w.value").df()
-        con.unregister("wanted_ids")
+        found = tx.leads_named(wanted_ids)
         merged = found[found["status"] == "merged"]
         for row in found[found["status"] == "active"].to_dict("records"):
             rows[row["lead_id"]] = row
             by_id[row["lead_id"]] = row["lead_id"]
         if len(merged):  # an id that was merged names the lead it was merged into
             survivors = set(merged["merged_into"].dropna())
-            con.register("survivors", _frame(survivors))
-            alive = con.execute("SELECT l.* FROM leads l JOIN survivors s ON l.lead_id = s.value "
-                                "WHERE l.status = 'active'").df()
-            con.unregister("survivors")
+            alive = tx.leads_named(survivors, active_only=True)
             for row in alive.to_dict("records"):
                 rows[row["lead_id"]] = row
             for old, new in zip(merged["lead_id"], merged["merged_into"], strict=True):
@@ -108,21 +97,12 @@ def resolve_leads(con: duckdb.DuckDBPyConnection, events: list[dict[str, Any]]) 
     for kind, values in wanted.items():
         if not values:
             continue
-        con.register("wanted_contacts", _frame(values))
-        found = con.execute(f"SELECT l.* FROM leads l JOIN wanted_contacts w ON l.{kind} = w.value "
-                            "WHERE l.status = 'active'").df()
+        found = tx.active_leads_by_contact(kind, values)
         missing = values - set(found[kind])
         if missing and kind in ("mobile", "email"):  # not anyone's primary: perhaps someone's alternate
-            con.unregister("wanted_contacts")
-            con.register("wanted_contacts", _frame(missing))
-            more = con.execute(
-                f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
-                f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
-                f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
-                f"JOIN leads l ON l.lead_id = a.lead_id").df()
+            more = tx.active_leads_by_alternate(kind, missing)
         else:
             more = pd.DataFrame()
-        con.unregister("wanted_contacts")
         for row in found.to_dict("records"):
             rows.setdefault(row["lead_id"], row)
             by_contact.setdefault((kind, row[kind]), set()).add(row["lead_id"])
@@ -149,17 +129,11 @@ def _event_dict(row: dict[str, Any]) -> dict[str, Any]:
             "time": row["event_time"], "data": json.loads(row["data"])}
 
 
-def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[str, Any]]) -> list[EventPlan]:
+def plan_events(tx: StoreChange, rules: RuleSet, rows: list[dict[str, Any]]) -> list[EventPlan]:
     """Plans for stored events, in sequence order; later events see earlier events' changes."""
     events = [_event_dict(r) for r in rows]
-    matches, leads = resolve_leads(con, events)
-    waiting: set[tuple[str, str, str]] = set()
-    if leads:
-        con.register("touched", _frame(set(leads)))
-        open_rows = con.execute("SELECT lead_id, field, incoming_value FROM conflicts "
-                                "WHERE status = 'open' AND lead_id IN (SELECT value FROM touched)").fetchall()
-        con.unregister("touched")
-        waiting = {(a, b, c) for a, b, c in open_rows}
+    matches, leads = resolve_leads(tx, events)
+    waiting = tx.open_conflict_keys(set(leads)) if leads else set()
     policy = conflict_policy()
     standard = Standardizer()
     standard.prime([e for e, found in zip(events, matches, strict=True) if len(found) == 1])
@@ -174,14 +148,14 @@ def plan_events(con: duckdb.DuckDBPyConnection, rules: RuleSet, rows: list[dict[
             plans.append(EventPlan(seq=seq, status="ambiguous", error=f"{len(found)} leads match"))
             continue
         plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq, standard)
-        plan = _refused_if_key_taken(con, plan, claimed)
+        plan = _refused_if_key_taken(tx, plan, claimed)
         if plan.lead_after is not None:
             leads[found[0]] = plan.lead_after
         plans.append(plan)
     return plans
 
 
-def _refused_if_key_taken(con: duckdb.DuckDBPyConnection, plan: EventPlan,
+def _refused_if_key_taken(tx: StoreChange, plan: EventPlan,
                           claimed: dict[tuple[str, str], str]) -> EventPlan:
     """A plan that would give its lead a primary mobile or email another active lead has is not applied
     (status failed, the reason masked); the rest of the batch goes on."""
@@ -191,7 +165,7 @@ def _refused_if_key_taken(con: duckdb.DuckDBPyConnection, plan: EventPlan,
         holder = claimed.get((change.field, change.new))
         if holder == change.lead_id:
             holder = None
-        holder = holder or holder_of(con, change.field, change.new, change.lead_id)
+        holder = holder or tx.primary_contact_holder(change.field, change.new, change.lead_id)
         if holder:
             return EventPlan(seq=plan.seq, status="failed", lead_id=plan.lead_id, fired=plan.fired,
                              error=f"{change.lead_id} would get primary {change.field} "
@@ -203,22 +177,7 @@ def _refused_if_key_taken(con: duckdb.DuckDBPyConnection, plan: EventPlan,
     return plan
 
 
-def _history_rows(con: duckdb.DuckDBPyConnection, changes: pd.DataFrame, at: datetime) -> pd.DataFrame:
-    """History rows for rule changes, chained after the current head (one actor and cause per row)."""
-    head = con.execute("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1").fetchall()
-    seq, prev = (int(head[0][0]) + 1, head[0][1]) if head else (1, GENESIS)
-    stamp = at.isoformat(timespec="microseconds")
-    out = []
-    for lead, column, old, new, actor, cause in zip(changes["lead_id"], changes["field"], changes["old"],
-                                                     changes["new"], changes["actor"], changes["cause"], strict=True):
-        digest = row_hash(seq, stamp, lead, column, old, new, EVENT_ACTION, actor, cause, prev)
-        out.append((seq, at, lead, column, old, new, EVENT_ACTION, actor, cause, prev, digest))
-        prev = digest
-        seq += 1
-    return pd.DataFrame(out, columns=HISTORY_COLUMNS)
-
-
-def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: list[dict[str, Any]]) -> None:
+def write_plans(tx: StoreChange, plans: list[EventPlan], rows: list[dict[str, Any]]) -> None:
     """Every plan's changes and every event's status, inside the caller's transaction."""
     at = _now()
     stamp = at.isoformat(timespec="microseconds")
@@ -232,11 +191,10 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
     if change_rows:
         changes = pd.DataFrame(change_rows, columns=["lead_id", "field", "old", "new", "actor", "cause", "rule",
                                                      "seq"])
-        history = _history_rows(con, changes, at)
-        con.register("event_history", history)
-        con.execute("INSERT INTO history SELECT * FROM event_history")
-        con.unregister("event_history")
-        append_outbox(con, history)  # the owners hear of it, in this transaction (notify/outbox.py)
+        # one actor and cause per row; the owners hear of it in this transaction (the store's one history writer)
+        tx.append_history(changes[["lead_id", "field", "old", "new"]].set_axis(
+            ["lead_id", "field", "old_value", "new_value"], axis=1), EVENT_ACTION, changes["actor"],
+            changes["cause"], at=at)
         final = changes.drop_duplicates(["lead_id", "field"], keep="last")
         # one UPDATE (one pass over leads) for every changed field: a column per field and a flag saying
         # whether this lead's value of it changed
@@ -247,12 +205,7 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
             changed = wide[column].notna().to_numpy()
             values[f"v{i}"] = pd.Series(wide[column].to_numpy(dtype=object), dtype=object).where(changed, None)
             values[f"c{i}"] = changed
-        assignments = ", ".join(f'"{column}" = CASE WHEN v.c{i} THEN v.v{i} ELSE leads."{column}" END'
-                                for i, column in enumerate(fields))
-        con.register("lead_values", values)
-        con.execute(f"UPDATE leads SET {assignments}, updated_at = ? FROM lead_values v "
-                    "WHERE leads.lead_id = v.lead_id", [stamp])
-        con.unregister("lead_values")
+        tx.set_lead_values(values, fields, stamp)
         # a rule's value holds against later imports the way an operator's edit does
         pinned = final[final["field"].isin(SETTABLE_FIELDS)]
         if len(pinned):
@@ -260,15 +213,13 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
                                       "value": pinned["new"].to_numpy(), "decided_by": pinned["actor"].to_numpy(),
                                       "note": pinned["cause"].to_numpy(), "decided_at": at, "origin": EVENT_ACTION,
                                       "conflict_id": pd.array([None] * len(pinned), dtype="Int64")})[OVERRIDE_COLUMNS]
-            con.register("event_overrides", overrides)
-            con.execute("INSERT INTO lead_overrides SELECT * FROM event_overrides")
-            con.unregister("event_overrides")
+            tx.add_overrides(overrides)
     for plan in plans:  # a rule's `notify` action: a note in the owner's message of this batch
         owner = plan.lead_after.get("owner") if plan.lead_after is not None else None
         owned = bool(plan.lead_id) and isinstance(owner, str) and owner != ""
         for note in plan.notes if owned else []:  # (append_notice does nothing for a lead with no owner)
             event = by_seq[plan.seq]
-            append_notice(con, plan.lead_id, note["message"], actor=f"rule {note['rule']}",
+            tx.append_notice(plan.lead_id, note["message"], actor=f"rule {note['rule']}",
                           cause=f"event {event['event_id']} from {event['source']} (seq {plan.seq})")
     conflict_rows = []
     for plan in plans:
@@ -282,43 +233,33 @@ def write_plans(con: duckdb.DuckDBPyConnection, plans: list[EventPlan], rows: li
                 "import_id": f"event {event['event_id']}", "status": "open", "created_at": at, "decided_by": None,
                 "decided_at": None, "decision": None})
     if conflict_rows:
-        first = int(con.execute("SELECT coalesce(max(conflict_id), 0) + 1 FROM conflicts").fetchall()[0][0])
+        first = tx.next_conflict_id()
         conflicts = pd.DataFrame(conflict_rows)
         conflicts.insert(0, "conflict_id", range(first, first + len(conflicts)))
         conflicts["incoming_record"] = pd.array([None] * len(conflicts), dtype="Int64")
         conflicts["decided_at"] = pd.Series([pd.NaT] * len(conflicts), dtype="datetime64[us]")
-        con.register("event_conflicts", conflicts[CONFLICT_COLUMNS])
-        con.execute("INSERT INTO conflicts SELECT * FROM event_conflicts")
-        con.unregister("event_conflicts")
+        tx.add_conflicts(conflicts[CONFLICT_COLUMNS])
     flag_rows = [{**f, "event_seq": plan.seq, "flagged_at": at} for plan in plans for f in plan.flags]
     if flag_rows:
-        con.register("event_flags", pd.DataFrame(flag_rows)[CONTACT_FLAG_COLUMNS])
-        con.execute("INSERT INTO contact_flags SELECT * FROM event_flags")
-        con.unregister("event_flags")
+        tx.add_contact_flags(pd.DataFrame(flag_rows))
     statuses = pd.DataFrame({
         "seq": [p.seq for p in plans], "status": [p.status for p in plans],
         "lead_id": pd.Series([p.lead_id for p in plans], dtype=object),
         "outcome": [json.dumps({"rules": p.fired, "changes": len(p.changes), "conflicts": len(p.conflicts),
                                 "flags": len(p.flags), **({"notify": p.notes} if p.notes else {}),
                                 **({"error": p.error} if p.error else {})}, ensure_ascii=False) for p in plans]})
-    con.register("event_statuses", statuses)
-    con.execute("UPDATE events SET status = s.status, lead_id = s.lead_id, outcome = s.outcome, applied_at = ? "
-                "FROM event_statuses s WHERE events.seq = s.seq", [at])
-    con.unregister("event_statuses")
+    tx.set_event_outcomes(statuses, at)
 
 
 def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq: int | None = None) -> ApplyReport:
     """Apply the waiting events with first_seq <= seq <= last_seq, in one transaction."""
     report = ApplyReport(first_seq=first_seq)
-    with store.exclusive(f"apply events from seq {first_seq}", atomic=True), \
-            store._transaction() as con:  # noqa: SLF001 - the change's one transaction: reads, rules, writes
-        rows = con.execute(
-            "SELECT * FROM events WHERE seq >= ? AND seq <= ? AND status = ? ORDER BY seq",
-            [first_seq, last_seq if last_seq is not None else 2**62, RECEIVED]).df().to_dict("records")
+    with store.change(f"apply events from seq {first_seq}") as tx:  # reads, rules, writes: one transaction
+        rows = tx.waiting_events(first_seq, last_seq if last_seq is not None else 2**62, RECEIVED)
         if not rows:
             return report
-        plans = plan_events(con, rules, rows)
-        write_plans(con, plans, rows)
+        plans = plan_events(tx, rules, rows)
+        write_plans(tx, plans, rows)
     types = {int(r["seq"]): r["type"] for r in rows}
     report.last_seq = int(rows[-1]["seq"])
     report.events = len(rows)
@@ -339,11 +280,8 @@ def apply_events(store: LeadStore, rules: RuleSet, first_seq: int = 0, last_seq:
 
 def dry_run(store: LeadStore, rules: RuleSet, events: list[dict[str, Any]]) -> list[EventPlan]:
     """What the rules would do with these (validated) events now; nothing is written."""
-    con = store._connect(read_only=True)  # noqa: SLF001
-    try:
-        rows = [{"seq": i, "event_id": e["id"], "source": e["source"], "type": e["type"], "subject": e.get("subject"),
-                 "event_time": e.get("time"), "data": json.dumps(e["data"], ensure_ascii=False)}
-                for i, e in enumerate(events, start=1)]
-        return plan_events(con, rules, rows)
-    finally:
-        con.close()
+    rows = [{"seq": i, "event_id": e["id"], "source": e["source"], "type": e["type"], "subject": e.get("subject"),
+             "event_time": e.get("time"), "data": json.dumps(e["data"], ensure_ascii=False)}
+            for i, e in enumerate(events, start=1)]
+    with store.reading() as tx:
+        return plan_events(tx, rules, rows)

@@ -1,7 +1,7 @@
 """The event table: storing accepted events (idempotent on source + id) and reading the feed.
 
-Every function that writes takes an open DuckDB connection inside a transaction, so the HTTP
-server's writer thread, event files and tests store events by the same code.
+Every function that writes takes the store's change object (store/change.py) inside its transaction, so
+the HTTP server's batched writer, event files and tests store events by the same code.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import duckdb
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from datafactory_pipelines.events.types import EventError, ValidEvent, validate_events
 from datafactory_pipelines.ingest.readers import file_sha256
 from datafactory_pipelines.store import LeadStore
+from datafactory_pipelines.store.change import StoreChange
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +46,17 @@ def key_hash(source: str, event_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def insert_events(con: duckdb.DuckDBPyConnection, events: list[ValidEvent], via: str) -> list[StoredEvent]:
+def insert_events(tx: StoreChange, events: list[ValidEvent], via: str) -> list[StoredEvent]:
     """Store the events not seen before (same source and id = a replay: acknowledged, nothing changes).
 
-    Runs inside the caller's transaction, under the store's writer lock (store.exclusive or the
-    server's writer): sequence numbers follow the commit order, and no other writer interleaves.
+    Runs inside the caller's change (store.change or the server's batched writer), under the store's writer
+    lock: sequence numbers follow the commit order, and no other writer interleaves.
     """
     if not events:
         return []
     hashes = [key_hash(e.source, e.event_id) for e in events]
-    listed = ", ".join(str(h) for h in set(hashes))  # integers only
-    rows = con.execute(f"SELECT key_hash, source, event_id, seq FROM events WHERE key_hash IN ({listed})").fetchall()
-    known = {(source, event_id): int(seq) for _, source, event_id, seq in rows}
-    next_seq = int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM events").fetchall()[0][0])
+    known = {(source, event_id): int(seq) for _, source, event_id, seq in tx.events_with_key_hashes(set(hashes))}
+    next_seq = tx.next_event_seq()
     results: list[StoredEvent] = []
     fresh = []
     for event, digest in zip(events, hashes, strict=True):
@@ -70,39 +70,29 @@ def insert_events(con: duckdb.DuckDBPyConnection, events: list[ValidEvent], via:
         next_seq += 1
     if fresh:
         now = _now()
-        rows = [(seq, digest, e.source, e.event_id, e.type, e.subject, e.time, json.dumps(e.data, ensure_ascii=False),
-                 json.dumps(e.extensions, ensure_ascii=False) if e.extensions else None, now, via, RECEIVED)
-                for seq, digest, e in fresh]
-        columns = "seq, key_hash, source, event_id, type, subject, event_time, data, extensions, received_at, via, status"
-        if len(rows) == 1:
-            con.execute(f"INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(rows[0]))
-        else:
-            frame = pd.DataFrame(rows, columns=[c.strip() for c in columns.split(",")])
-            frame = frame.astype({c: object for c in ("subject", "event_time", "extensions")})
-            con.register("incoming_events", frame)
-            con.execute(f"INSERT INTO events ({columns}) SELECT * FROM incoming_events")
-            con.unregister("incoming_events")
+        tx.insert_events([(seq, digest, e.source, e.event_id, e.type, e.subject, e.time,
+                           json.dumps(e.data, ensure_ascii=False),
+                           json.dumps(e.extensions, ensure_ascii=False) if e.extensions else None, now, via, RECEIVED)
+                          for seq, digest, e in fresh])
     return results
 
 
 def store_events(store: LeadStore, events: list[ValidEvent], via: str) -> list[StoredEvent]:
     """Store events in one short transaction of their own."""
-    with store.exclusive(f"store {len(events)} event(s) from {via}", atomic=True), \
-            store._transaction() as con:  # noqa: SLF001 - the change's one transaction
-        return insert_events(con, events, via)
+    with store.change(f"store {len(events)} event(s) from {via}") as tx:
+        return insert_events(tx, events, via)
 
 
 def feed_window(store: LeadStore, after_seq: int, limit: int) -> tuple[int, int, int] | None:
     """The next batch of events waiting to be applied: (first seq, last seq, count), or None."""
-    rows = store._query(  # noqa: SLF001
-        "SELECT seq FROM events WHERE seq > ? AND status = ? ORDER BY seq LIMIT ?", [after_seq, RECEIVED, limit])
-    if rows.empty:
+    seqs = store.events_waiting_after(after_seq, RECEIVED, limit)
+    if not seqs:
         return None
-    return int(rows["seq"].iloc[0]), int(rows["seq"].iloc[-1]), len(rows)
+    return seqs[0], seqs[-1], len(seqs)
 
 
 def event_counts(store: LeadStore) -> pd.DataFrame:
-    return store._query("SELECT type, status, count(*) AS n FROM events GROUP BY ALL ORDER BY type, status")  # noqa: SLF001
+    return store.event_counts()
 
 
 # -- event files -----------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
         con.execute("""CREATE OR REPLACE TEMP TABLE inner_pairs AS
             SELECT a._id AS _l, b._id AS _r, a.c FROM members a JOIN members b ON a.c = b.c AND a._id < b._id""")
         conflicts.append(_contradicting_pairs(con, config, model, pairs, population, "inner_pairs"))
+    conflicts = _without_forced(conflicts, accepted, n)
     if apart is not None and len(apart):
         conflicts.append(apart.loc[labels[apart["_l"].to_numpy()] == labels[apart["_r"].to_numpy()], ["_l", "_r"]])
     conflicts = pd.concat(conflicts, ignore_index=True)
@@ -94,6 +95,23 @@ def cluster_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: 
     # label = smallest member id, so labels are stable however components were numbered
     frame = pd.DataFrame({"_id": np.arange(n), "c": labels})
     return frame.groupby("c")["_id"].transform("min").to_numpy(), splits
+
+
+FORCED_WEIGHT = 60.0  # a pair a person said is one person (engine._with_together): no evidence outweighs it
+
+
+def _without_forced(conflicts: list[pd.DataFrame], accepted: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    """Contradictions between records a person merged are overruled: the evidence that kept them apart is
+    what the person looked at. (An operator's `apart` is never overruled: it is added after this.)"""
+    forced = accepted[accepted["match_weight"] >= FORCED_WEIGHT]
+    if forced.empty:
+        return conflicts
+    together = components(n, forced["_l"].to_numpy(), forced["_r"].to_numpy())
+    kept = []
+    for frame in conflicts:
+        same = together[frame["_l"].to_numpy(dtype=np.int64)] == together[frame["_r"].to_numpy(dtype=np.int64)]
+        kept.append(frame[~same])
+    return kept
 
 
 def _contradicting_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: LinkModel,

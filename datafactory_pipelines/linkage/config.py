@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,6 +52,12 @@ class LinkageConfig:
     training: Training = field(default_factory=Training)
     threshold: float = 0.99  # match probability to link a pair
     split_below: float = -4.0  # a cluster whose members score below this weight is split
+    # the middle band (linkage/review.py): a pair scored from `review_from` up to `review_to` is decided by
+    # the threshold as before, and shown to a person, whose answer then binds; outside it nobody is asked
+    review_from: float = 0.05
+    review_to: float = 0.95
+    # what people's decisions taught (a review.Recalibration), set at link time from the store, never in YAML
+    recalibration: Any = None
     standardize_leads: bool = False  # run the lead standardizer first (lead tables only)
 
     @property
@@ -73,6 +80,8 @@ def parse_config(data: dict) -> LinkageConfig:
     data["comparisons"] = [_comparison(c) for c in data.get("comparisons", [])]
     data["training"] = Training(**data.get("training", {}))
     data["blocking"] = [[b] if isinstance(b, str) else list(b) for b in data.get("blocking", [])]
+    if "recalibration" in data:
+        raise ValueError("recalibration is learned from people's decisions, not configured")
     config = LinkageConfig(**data)
     if not config.comparisons:
         raise ValueError("a linkage config needs at least one comparison")

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.linkage.clustering import cluster_pairs, components
+from datafactory_pipelines.linkage.clustering import FORCED_WEIGHT, cluster_pairs, components
 from datafactory_pipelines.linkage.config import LinkageConfig, load_config
 from datafactory_pipelines.linkage.model import (
     LinkModel,
@@ -23,8 +23,10 @@ from datafactory_pipelines.linkage.model import (
     expectation_maximisation,
     initial_model,
     match_weights,
+    prior_weight,
     probability,
 )
+from datafactory_pipelines.linkage.review import pattern_keys, recalibrate_band
 from datafactory_pipelines.linkage.sql import (
     block_pairs,
     compare,
@@ -130,11 +132,37 @@ def score_pairs(con: duckdb.DuckDBPyConnection, config: LinkageConfig, model: Li
                 population: int) -> pd.DataFrame:
     """The `pairs` table scored: _l, _r, match_weight, match_probability and w_<comparison> for each."""
     scored = compare(con, config, "pairs")
-    weights, contributions = match_weights(model, gamma_matrix(scored, config), tf_inputs(scored, config, population))
+    gammas = gamma_matrix(scored, config)
+    weights, contributions = match_weights(model, gammas, tf_inputs(scored, config, population))
+    # where people decided pairs of the middle band, their labels recalibrate it (review.py)
+    weights = recalibrate_band(weights, contributions, prior_weight(model), config.recalibration,
+                               config.review_from, config.review_to)
     pairs = pd.DataFrame({"_l": scored["_l"].to_numpy(), "_r": scored["_r"].to_numpy(),
-                          "match_weight": weights, "match_probability": probability(weights)})
+                          "match_weight": weights, "match_probability": probability(weights),
+                          "pattern": pattern_keys(gammas)})
     for k, comp in enumerate(config.comparisons):
         pairs[f"w_{comp.name}"] = contributions[:, k]
+    return pairs
+
+
+def _with_together(pairs: pd.DataFrame, together: pd.DataFrame | None) -> pd.DataFrame:
+    """The scored pairs, with every pair a person decided to merge (internal _l, _r) linked whatever its score:
+    scored ones raised, the others (not in one block) added."""
+    if together is None or together.empty:
+        return pairs
+    key = pairs["_l"].astype("int64") * (1 << 32) + pairs["_r"].astype("int64")
+    lo = np.minimum(together["_l"].to_numpy(), together["_r"].to_numpy()).astype("int64")
+    hi = np.maximum(together["_l"].to_numpy(), together["_r"].to_numpy()).astype("int64")
+    wanted = lo * (1 << 32) + hi
+    hit = key.isin(wanted).to_numpy()
+    pairs = pairs.copy()
+    pairs.loc[hit, "match_weight"] = FORCED_WEIGHT
+    pairs.loc[hit, "match_probability"] = 1.0
+    missing = ~np.isin(wanted, key.to_numpy())
+    if missing.any():
+        extra = pd.DataFrame({"_l": lo[missing], "_r": hi[missing], "match_weight": FORCED_WEIGHT,
+                              "match_probability": 1.0, "pattern": np.int64(0)})
+        pairs = pd.concat([pairs, extra], ignore_index=True).fillna(0.0)
     return pairs
 
 
@@ -149,7 +177,8 @@ def _apart_ids(ids: np.ndarray, apart: pd.DataFrame | None) -> pd.DataFrame | No
 
 
 def link_table(table: pd.DataFrame | pa.Table, config: LinkageConfig | None = None, model: LinkModel | None = None,
-               con: duckdb.DuckDBPyConnection | None = None, apart: pd.DataFrame | None = None) -> LinkResult:
+               con: duckdb.DuckDBPyConnection | None = None, apart: pd.DataFrame | None = None,
+               together: pd.DataFrame | None = None) -> LinkResult:
     """Link one table (records already standardized when the config says so): a pandas frame, or an
     Arrow table (DuckDB reads it in place: a full pass over the store makes no pandas copy of it)."""
     config = config or load_config()
@@ -164,7 +193,7 @@ def link_table(table: pd.DataFrame | pa.Table, config: LinkageConfig | None = No
             small_lead_table = config.standardize_leads and n < MIN_TRAINING_RECORDS
             model = default_model() if small_lead_table else train(con, config, n, sources)
         population = _population(model, n)
-        pairs = score_pairs(con, config, model, population)
+        pairs = _with_together(score_pairs(con, config, model, population), _apart_ids(ids, together))
         labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
         shared = _shared_keys(con, config)
     finally:
@@ -197,7 +226,8 @@ def _shared_keys(con: duckdb.DuckDBPyConnection, config: LinkageConfig) -> pd.Da
 
 
 def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageConfig, model: LinkModel,
-                   apart: pd.DataFrame | None = None, old_links: pd.DataFrame | None = None) -> LinkResult:
+                   apart: pd.DataFrame | None = None, old_links: pd.DataFrame | None = None,
+                   together: pd.DataFrame | None = None) -> LinkResult:
     """Link new records (existing = None) against linked ones (existing = their current cluster key).
 
     Only what the new records touch is decided again: the new records, and every existing cluster one
@@ -230,7 +260,7 @@ def link_increment(table: pd.DataFrame, existing: np.ndarray, config: LinkageCon
         con.execute("CREATE OR REPLACE TEMP TABLE affected AS SELECT * FROM affected_df")
         con.unregister("affected_df")
         blocking = block_pairs(con, config, within="affected")
-        pairs = score_pairs(con, config, model, population)
+        pairs = _with_together(score_pairs(con, config, model, population), _apart_ids(ids, together))
         labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
         shared = _shared_keys(con, config)
     finally:
@@ -304,7 +334,8 @@ def link_values(table: pd.DataFrame, config: LinkageConfig | None = None, as_arr
 
 
 def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkModel, stats: pd.DataFrame,
-                       population: int, apart: pd.DataFrame | None = None) -> LinkResult:
+                       population: int, apart: pd.DataFrame | None = None,
+                       together: pd.DataFrame | None = None) -> LinkResult:
     """Link a closed neighbourhood of the store: the changed records and every cluster they touch.
 
     `stats` holds the counts over the whole store (col, value, n_records, n_names) for every value
@@ -319,7 +350,7 @@ def link_neighbourhood(table: pd.DataFrame, config: LinkageConfig, model: LinkMo
     try:
         n = prepare(con, table, config, stats=stats)
         blocking = block_pairs(con, config, sizes="store_stats")
-        pairs = score_pairs(con, config, model, population)
+        pairs = _with_together(score_pairs(con, config, model, population), _apart_ids(ids, together))
         labels, splits = cluster_pairs(con, config, model, n, pairs, population, _apart_ids(ids, apart))
         shared = _shared_keys(con, config)
     finally:

@@ -160,8 +160,12 @@ def match_weights(model: LinkModel, gammas: np.ndarray, tf: dict[int, tuple[int,
             hit = (g == level) & ~np.isnan(freq)
             contributions[hit, k] = np.log2(np.clip(model.m[k][level], SMOOTHING, 1) /
                                             np.clip(freq[hit], SMOOTHING, 1))
-    prior_weight = np.log2(model.prior / (1 - model.prior))
-    return contributions.sum(axis=1) + prior_weight, contributions
+    return contributions.sum(axis=1) + prior_weight(model), contributions
+
+
+def prior_weight(model: LinkModel) -> float:
+    """The weight of the prior: what two records score before any comparison speaks."""
+    return float(np.log2(model.prior / (1 - model.prior)))
 
 
 def probability(weight: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ import pandas as pd
 from datafactory_pipelines.notify.config import EMAIL_ENDPOINT, NotifyConfig, Smtp, Webhook
 from datafactory_pipelines.notify.outbox import build_messages, message_for
 from datafactory_pipelines.store import LeadStore
+from datafactory_pipelines.store.change import StoreChange
 
 log = logging.getLogger(__name__)
 
@@ -192,57 +193,31 @@ def next_delay(config: NotifyConfig, attempts_done: int, rng: random.Random | No
     return max(0.0, base * (1 + spread))
 
 
-def route(con, config: NotifyConfig, now: datetime) -> tuple[int, int]:
+def route(tx: StoreChange, config: NotifyConfig, now: datetime) -> tuple[int, int]:
     """Give each new message one delivery per endpoint serving its owner. Returns (routed, without an endpoint)."""
     if not config.has_channels:
         return 0, 0  # no notify.yaml yet: messages wait, unrouted, until one is written
-    fresh = con.execute("SELECT outbox_id, owner FROM outbox WHERE routed_at IS NULL ORDER BY outbox_id").fetchall()
+    fresh = tx.unrouted_messages()
     if not fresh:
         return 0, 0
     rows = [(outbox_id, endpoint) for outbox_id, owner in fresh for endpoint in config.endpoints_for(owner)]
-    if rows:
-        frame = pd.DataFrame(rows, columns=["outbox_id", "endpoint"])
-        frame["channel"] = ["smtp" if e == EMAIL_ENDPOINT else "webhook" for e in frame["endpoint"]]
-        con.register("new_deliveries", frame)
-        con.execute("INSERT INTO outbox_deliveries SELECT outbox_id, endpoint, channel, 'pending', 0, ?, NULL, "
-                    "NULL, NULL, ?, NULL FROM new_deliveries", [now, now])
-        con.unregister("new_deliveries")
-    con.execute("UPDATE outbox SET routed_at = ? WHERE routed_at IS NULL AND outbox_id <= ?",
-                [now, fresh[-1][0]])
+    frame = pd.DataFrame(rows, columns=["outbox_id", "endpoint"])
+    frame["channel"] = ["smtp" if e == EMAIL_ENDPOINT else "webhook" for e in frame["endpoint"]]
+    tx.route_messages(frame, fresh[-1][0], now)
     served = {outbox_id for outbox_id, _ in rows}
     return len(fresh), sum(1 for outbox_id, _ in fresh if outbox_id not in served)
 
 
-def _disabled(con) -> set[str]:
-    return {row[0] for row in con.execute(
-        "SELECT endpoint FROM notify_endpoints WHERE disabled_at IS NOT NULL").fetchall()}
+def due_endpoints(config: NotifyConfig, disabled: set[str]) -> list[str]:
+    """The endpoints deliveries may go to now: configured and not disabled."""
+    return [e for e in ([w.endpoint for w in config.webhooks] + ([EMAIL_ENDPOINT] if config.smtp else []))
+            if e not in disabled]
 
 
-def due_filter(config: NotifyConfig, disabled: set[str], now: datetime) -> tuple[str, list]:
-    """SQL condition (and its parameters) for deliveries due now at endpoints that are configured and enabled."""
-    known = [e for e in ([w.endpoint for w in config.webhooks] + ([EMAIL_ENDPOINT] if config.smtp else []))
-             if e not in disabled]
-    if not known:
-        return "FALSE", []
-    marks = ", ".join("?" for _ in known)
-    return (f"endpoint IN ({marks}) AND ((status = 'pending' AND next_attempt_at <= ?) "
-            "OR (status = 'sending' AND lease_until <= ?))"), [*known, now, now]
-
-
-def claim(con, config: NotifyConfig, now: datetime, limit: int, lease_seconds: float) -> pd.DataFrame:
-    where, params = due_filter(config, _disabled(con), now)
-    due = con.execute(
-        f"SELECT d.endpoint, d.attempts, o.* FROM outbox_deliveries d "
-        f"JOIN outbox o USING (outbox_id) WHERE {where} ORDER BY d.next_attempt_at, d.outbox_id LIMIT ?",
-        [*params, limit]).df()
-    if len(due):
-        con.register("claimed", due[["outbox_id", "endpoint"]])
-        con.execute("UPDATE outbox_deliveries SET status = 'sending', lease_until = ?, updated_at = ? "
-                    "FROM claimed c WHERE outbox_deliveries.outbox_id = c.outbox_id "
-                    "AND outbox_deliveries.endpoint = c.endpoint",
-                    [now + timedelta(seconds=lease_seconds), now])
-        con.unregister("claimed")
-    messages = build_messages(con, due.drop_duplicates("outbox_id"))
+def claim(tx: StoreChange, config: NotifyConfig, now: datetime, limit: int, lease_seconds: float) -> pd.DataFrame:
+    due = tx.claim_deliveries(due_endpoints(config, tx.disabled_endpoints()), now, limit,
+                              now + timedelta(seconds=lease_seconds))
+    messages = build_messages(tx, due.drop_duplicates("outbox_id"))
     return due.assign(message=[messages[int(i)] for i in due["outbox_id"]])
 
 
@@ -269,7 +244,7 @@ def _record(store: LeadStore, outcomes: list[_Outcome]) -> None:
         return
     moment = _now()
     tried = [o for o in outcomes if o.status != "released"]
-    with store.exclusive("notify: record delivery attempts"), store.transaction() as con:
+    with store.change("notify: record delivery attempts") as tx:
         if tried:
             frame = pd.DataFrame({
                 "outbox_id": [o.outbox_id for o in tried], "endpoint": [o.endpoint for o in tried],
@@ -280,23 +255,12 @@ def _record(store: LeadStore, outcomes: list[_Outcome]) -> None:
                 "started": pd.Series([o.started for o in tried], dtype="datetime64[us]"),
                 "duration_ms": [o.duration_ms for o in tried],
             })
-            con.register("attempt_results", frame)
-            con.execute(
-                "UPDATE outbox_deliveries SET status = r.status, attempts = r.attempt, next_attempt_at = r.next_at, "
-                "lease_until = NULL, last_status = r.status_code, last_error = r.error, updated_at = ?, "
-                "delivered_at = CASE WHEN r.status = 'delivered' THEN ? END FROM attempt_results r "
-                "WHERE outbox_deliveries.outbox_id = r.outbox_id AND outbox_deliveries.endpoint = r.endpoint",
-                [moment, moment])
-            con.execute("INSERT INTO delivery_attempts SELECT outbox_id, endpoint, attempt, started, status_code, "
-                        "error, duration_ms, next_at FROM attempt_results")
-            con.unregister("attempt_results")
+            tx.record_attempts(frame, moment)
         for o in outcomes:
             if o.status == "released":  # its endpoint was disabled during this pass: back in the queue, untried
-                con.execute("UPDATE outbox_deliveries SET status = 'pending', lease_until = NULL "
-                            "WHERE outbox_id = ? AND endpoint = ? AND status = 'sending'", [o.outbox_id, o.endpoint])
+                tx.release_delivery(o.outbox_id, o.endpoint)
             if o.disable_reason:
-                con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [o.endpoint])
-                con.execute("INSERT INTO notify_endpoints VALUES (?, ?, ?)", [o.endpoint, moment, o.disable_reason])
+                tx.disable_endpoint(o.endpoint, moment, o.disable_reason)
 
 
 def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: datetime | None = None,
@@ -308,9 +272,9 @@ def deliver_due(store: LeadStore, config: NotifyConfig, limit: int = 500, now: d
     report = DeliveryReport()
     now = now or _now()
     lease = max([w.timeout_seconds for w in config.webhooks] + [config.smtp.timeout_seconds if config.smtp else 0])
-    with store.exclusive("notify: route and claim deliveries"), store.transaction() as con:
-        report.routed, report.unrouted = route(con, config, now)
-        claimed = claim(con, config, now, limit,
+    with store.change("notify: route and claim deliveries") as tx:
+        report.routed, report.unrouted = route(tx, config, now)
+        claimed = claim(tx, config, now, limit,
                         lease_seconds=RECORD_SECONDS + 2 * lease + 60)
     gone: set[str] = set()
     outcomes: list[_Outcome] = []
@@ -383,12 +347,9 @@ class DueBatch:
 
 def due_batch(store: LeadStore, config: NotifyConfig, now: datetime | None = None) -> DueBatch:
     now = now or _now()
-    with store.transaction() as con:
-        unrouted = con.execute("SELECT outbox_id, created_at FROM outbox WHERE routed_at IS NULL").fetchall() \
-            if config.has_channels else []
-        where, params = due_filter(config, _disabled(con), now)
-        due = con.execute(f"SELECT outbox_id, endpoint, attempts, updated_at, next_attempt_at FROM outbox_deliveries "
-                          f"WHERE {where}", params).fetchall()
+    with store.reading() as tx:
+        unrouted = tx.unrouted_since() if config.has_channels else []
+        due = tx.due_deliveries(due_endpoints(config, tx.disabled_endpoints()), now)
     ids = [r[0] for r in unrouted] + [r[0] for r in due]
     if not ids:
         return DueBatch(0, 0, 0, 0, 0, "", None)
@@ -403,27 +364,14 @@ def requeue(store: LeadStore, ident: str, now: datetime | None = None) -> int:
 
     ident: an outbox id, a message id (msg_…), or `all-dead`. Returns the deliveries re-queued."""
     now = now or _now()
-    with store.exclusive(f"notify: re-queue {ident}"), store.transaction() as con:
-        if ident == "all-dead":
-            where, params = "status = 'dead'", []
-        else:
-            found = con.execute("SELECT outbox_id FROM outbox WHERE message_id = ? OR CAST(outbox_id AS VARCHAR) = ?",
-                                [ident, ident]).fetchall()
-            if not found:
-                raise ValueError(f"no outbox message {ident}")
-            where, params = "outbox_id = ? AND status <> 'delivered'", [found[0][0]]
-        count = con.execute(f"SELECT count(*) FROM outbox_deliveries WHERE {where}", params).fetchall()[0][0]
-        con.execute(f"UPDATE outbox_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-                    f"lease_until = NULL, updated_at = ? WHERE {where}", [now, now, *params])
-    return int(count)
+    with store.change(f"notify: re-queue {ident}") as tx:
+        return tx.requeue_deliveries(ident, now)
 
 
 def enable_endpoint(store: LeadStore, name: str) -> bool:
     endpoint = name if ":" in name or name == EMAIL_ENDPOINT else f"webhook:{name}"
-    with store.exclusive(f"notify: enable {endpoint}"), store.transaction() as con:
-        found = con.execute("SELECT count(*) FROM notify_endpoints WHERE endpoint = ?", [endpoint]).fetchall()[0][0]
-        con.execute("DELETE FROM notify_endpoints WHERE endpoint = ?", [endpoint])
-    return bool(found)
+    with store.change(f"notify: enable {endpoint}") as tx:
+        return tx.enable_endpoint(endpoint)
 
 
 @dataclass
@@ -438,19 +386,5 @@ class QueueStatus:
 
 
 def queue_status(store: LeadStore) -> QueueStatus:
-    with store.transaction() as con:
-        messages, unrouted = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE routed_at IS NULL) FROM outbox").fetchall()[0]
-        by_status = dict(con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY status").fetchall())
-        columns = ("d.outbox_id, o.message_id, o.lead_id, o.owner, d.endpoint, d.attempts, d.last_status, "
-                   "d.last_error, d.next_attempt_at, d.updated_at")
-        failing = con.execute(f"SELECT {columns} FROM outbox_deliveries d JOIN outbox o USING (outbox_id) "
-                              "WHERE d.status IN ('pending', 'sending') AND d.attempts > 0 "
-                              "ORDER BY d.next_attempt_at LIMIT 50").df()
-        dead = con.execute(f"SELECT {columns} FROM outbox_deliveries d JOIN outbox o USING (outbox_id) "
-                           "WHERE d.status = 'dead' ORDER BY d.updated_at DESC LIMIT 50").df()
-        disabled = con.execute("SELECT * FROM notify_endpoints WHERE disabled_at IS NOT NULL").df()
-        next_due = con.execute("SELECT min(next_attempt_at) FROM outbox_deliveries WHERE status = 'pending'"
-                               ).fetchall()[0][0]
-    return QueueStatus(int(messages), int(unrouted), {k: int(v) for k, v in by_status.items()}, failing, dead,
-                       disabled, next_due)
+    with store.reading() as tx:
+        return QueueStatus(**tx.queue_overview())

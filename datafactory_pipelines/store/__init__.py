@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from datafactory_pipelines.store.base import DuplicateImportError, ImportMeta, LeadChanges, LeadStore
-from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+from datafactory_pipelines.store.duckdb import DuckDBLeadStore
 
 
 def open_store(path: str | Path) -> LeadStore:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from datafactory_pipelines.store.change import StoreChange
 
 if TYPE_CHECKING:  # the interface names frames; importing it (a quick `lead set`) loads no pandas
     import pandas as pd
@@ -192,6 +195,26 @@ class LeadStore(Protocol):
 
     def lead_splits(self) -> pd.DataFrame: ...
 
+    # -- possible matches (linkage/review.py; store/review_sql.py) --
+    def save_match_reviews(self, reviews: pd.DataFrame) -> int: ...  # the band's pairs of a change
+
+    def open_match_reviews(self) -> pd.DataFrame: ...  # undecided band pairs between two active leads
+
+    def match_review_count(self) -> int: ...
+
+    def match_decisions(self) -> pd.DataFrame: ...  # the latest decision per pair
+
+    def band_leads(self) -> list[str]: ...
+
+    def record_match_decisions(self, decisions: pd.DataFrame, by: str, note: str, recalibration: str | None,
+                               requeue: list[str]) -> int: ...
+
+    def review_recalibration(self) -> str | None: ...
+
+    def kept_together_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame: ...
+
+    def decided_apart_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame: ...
+
     def split_lead(self, survivor: str, merged: str, by: str) -> int: ...
 
     def table_names(self) -> list[str]: ...
@@ -226,4 +249,35 @@ class LeadStore(Protocol):
 
     def apply_decisions(self, overrides: pd.DataFrame, decided: pd.DataFrame, lead_updates: pd.DataFrame) -> None: ...
 
-    def transaction(self) -> AbstractContextManager[Any]: ...
+    # -- changes through the typed change object (store/change.py); never a connection --
+    def change(self, purpose: str) -> AbstractContextManager[StoreChange]:
+        """A whole change: alone (the writer lock, as `exclusive(purpose, atomic=True)`) and in one
+        transaction; everything written through the object it yields happens, or none of it does."""
+        ...
+
+    def reading(self) -> AbstractContextManager[StoreChange]:
+        """Reads that must agree with each other (one transaction), without taking the writer lock."""
+        ...
+
+    def batched_writer(self, purpose: str, idle_seconds: float, yield_seconds: float) -> BatchedChanges:
+        """A long-lived writer (the event server's): each submitted function of the change object runs in a
+        transaction shared with the items submitted together."""
+        ...
+
+    def events_waiting_after(self, after_seq: int, status: str, limit: int) -> list[int]: ...
+
+    def event_counts(self) -> pd.DataFrame: ...  # type, status, n
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Tests and diagnostics only (library code uses `change`): one transaction, as an object that also
+        runs the backend's SQL."""
+        ...
+
+
+class BatchedChanges(Protocol):
+    commits: int
+    yields: int
+
+    def submit(self, work: Callable[[StoreChange], Any]) -> Future: ...
+
+    def close(self) -> None: ...

@@ -157,6 +157,18 @@ DDL = [
         restore_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, target VARCHAR, done_by VARCHAR, done_at TIMESTAMP,
         imports_undone VARCHAR, undone_by VARCHAR, undone_at TIMESTAMP
     )""",
+    # the middle band (linkage/review.py): every scored pair between keep-apart and merge, latest score
+    """CREATE TABLE IF NOT EXISTS match_reviews (
+        id_l BIGINT, id_r BIGINT, match_weight DOUBLE PRECISION, match_probability DOUBLE PRECISION, pattern BIGINT,
+        contributions VARCHAR, scored_at TIMESTAMP
+    )""",
+    # people's answers about pairs, kept forever (the latest per pair binds linking: merge | apart)
+    """CREATE TABLE IF NOT EXISTS match_decisions (
+        id_l BIGINT, id_r BIGINT, decision VARCHAR, decided_by VARCHAR, decided_at TIMESTAMP, note VARCHAR,
+        pattern BIGINT, match_weight DOUBLE PRECISION, contributions VARCHAR
+    )""",
+    # a merge decision keeps the two leads it joined together: every record of both, as it stood then
+    "CREATE TABLE IF NOT EXISTS kept_together (id_l BIGINT, id_r BIGINT, decided_at TIMESTAMP)",
     """CREATE OR REPLACE VIEW quarantine AS
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
@@ -180,6 +192,9 @@ CHANGE_PATH_INDEXES = [
     "CREATE INDEX IF NOT EXISTS conflicts_by_lead ON conflicts (lead_id)",
     "CREATE INDEX IF NOT EXISTS overrides_by_lead ON lead_overrides (lead_id)",
     "CREATE INDEX IF NOT EXISTS lead_splits_by_lead ON lead_splits (lead_a, lead_b)",
+    "CREATE INDEX IF NOT EXISTS match_reviews_by_pair ON match_reviews (id_l, id_r)",
+    "CREATE INDEX IF NOT EXISTS match_decisions_by_pair ON match_decisions (id_l, id_r)",
+    "CREATE INDEX IF NOT EXISTS kept_together_by_pair ON kept_together (id_l, id_r)",
     # not a lookup: the history's sequence stays unique where an index costs little (see the history DDL)
     "CREATE UNIQUE INDEX IF NOT EXISTS history_by_seq ON history (seq)",
 ]
@@ -187,3 +202,7 @@ CHANGE_PATH_INDEXES = [
 #: every table the DDL creates, in order (the store's catalog must hold exactly these; backups take them all)
 TABLE_NAMES = [statement.split("TABLE IF NOT EXISTS", 1)[1].split("(", 1)[0].strip()
                for statement in DDL if "CREATE TABLE IF NOT EXISTS" in statement]
+
+# the outbox's columns, in table order (notify/outbox.py tells what a message is)
+OUTBOX_COLUMNS = ["outbox_id", "message_id", "created_at", "lead_id", "owner", "previous_owner", "n_changes",
+                  "first_seq", "last_seq", "txn_key", "notes", "routed_at"]

@@ -1,0 +1,151 @@
+"""Writing a linkage + survivorship result (LeadChanges) on DuckDB: records' leads, the curated leads,
+link state, match links, conflicts, shared contacts, and the leads' history, in one transaction."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from datafactory_pipelines.fields import TRACKED_FIELDS
+from datafactory_pipelines.store.base import LeadChanges
+from datafactory_pipelines.store.schema import (
+    CONFLICT_COLUMNS,
+    LEAD_COLUMNS,
+    SHARED_CONTACT_COLUMNS,
+)
+
+if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
+    import pandas as pd
+
+
+
+class DuckDBLeadWrites:
+    path: Path
+
+    def apply_lead_changes(self, changes: LeadChanges) -> None:
+        with self._transaction() as con:
+            con.register("record_leads_df", changes.record_leads[["record_id", "lead_id"]])
+            con.execute("CREATE OR REPLACE TEMP TABLE record_leads AS SELECT * FROM record_leads_df")
+            con.unregister("record_leads_df")
+            con.execute(
+                "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
+                "WHERE records.record_id = record_leads.record_id "
+                "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
+            )
+            # records linked for the first time are this change's source touches (first/latest source)
+            touches = con.execute(
+                "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
+                "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
+                "AND record_id IN (SELECT record_id FROM record_leads) GROUP BY lead_id").df()
+            # the lead a record first belonged to: what an unmerge gives back
+            con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
+                        "AND record_id IN (SELECT record_id FROM record_leads)")
+            con.execute("DROP TABLE record_leads")
+            # the writes the leads' history does not read run on the history writer's thread, one after the
+            # other on this connection: the SQL ones while the first slices are hashed (DuckDB releases the
+            # GIL); the ones scanning pandas frames (they hold the GIL) after the hashing, with the leads
+            link_state = partial(self._write_link_state, con, changes)
+            linked_frames = partial(self._write_linked_frames, con, changes)
+            if len(changes.upserts):
+                if not changes.upserts["lead_id"].is_unique:  # the leads table has no key index to refuse it
+                    raise ValueError("a change may write each lead once: repeated lead ids in the upserts")
+                upserts = changes.upserts.reindex(columns=LEAD_COLUMNS)
+                # columns curation does not compute (source attribution, owner …) keep their stored values
+                carried = [c for c in LEAD_COLUMNS if c not in changes.upserts.columns]
+                # the stored rows, for those and the history: not a provenance the change rewrites (untracked,
+                # the biggest column); looked up by the upserts' ids alone (not a conversion of the whole frame)
+                read = [c for c in LEAD_COLUMNS if c != "provenance" or c in carried or c in TRACKED_FIELDS]
+                con.register("upsert_ids", upserts[["lead_id"]])
+                before = con.execute(f"SELECT {', '.join(read)} FROM leads "
+                                     "WHERE lead_id IN (SELECT lead_id FROM upsert_ids)").df()
+                con.unregister("upsert_ids")
+                if carried:
+                    stored = before.set_index("lead_id")[carried].reindex(upserts["lead_id"])
+                    for column in carried:
+                        upserts[column] = stored[column].astype(object).where(stored[column].notna(), None).to_numpy()
+                if len(touches):  # source attribution of the leads these records touch (in the history too)
+                    touch = touches.set_index("lead_id").reindex(upserts["lead_id"])
+                    touched = touch["latest"].notna().to_numpy()
+                    unset = upserts["first_source"].fillna("").to_numpy() == ""
+                    upserts.loc[touched & unset, "first_source"] = touch["first"].to_numpy()[touched & unset]
+                    upserts.loc[touched, "latest_source"] = touch["latest"].to_numpy()[touched]
+                    touches = touches[~touches["lead_id"].isin(upserts["lead_id"])]
+                self._append_lead_history(con, before, upserts, changes, meanwhile=[link_state],
+                                          last=[linked_frames, partial(self._write_leads, con, upserts)])
+            else:
+                link_state()
+                linked_frames()
+            if len(touches):
+                con.register("source_touches", touches)
+                con.execute("UPDATE leads SET first_source = coalesce(nullif(leads.first_source, ''), t.first), "
+                            "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
+                con.unregister("source_touches")
+
+
+    def _write_link_state(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
+        """What a change writes of its linkage in SQL alone: link values and their counters, the queue, the
+        model (as `changes` carries them)."""
+        if changes.link_values is not None:
+            con.execute("DELETE FROM link_values")
+            con.register("all_values", changes.link_values)  # pandas or Arrow (a full pass)
+            con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
+            con.unregister("all_values")
+            self._recount_values(con)
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
+                        [changes.link_values_version or ""])
+        elif changes.link_values_version and con.execute(  # the saved values are kept: counted once, stamped
+                "SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value = ?",
+                [changes.link_values_version]).fetchall()[0][0] == 0:
+            self._recount_values(con)
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
+        if changes.queue_done is not None:
+            con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
+        if changes.link_model is not None:
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
+
+
+    def _write_linked_frames(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
+        """What a change writes from its frames besides the leads: match links, conflicts, shared contacts.
+        (DuckDB's scan of a pandas frame holds the GIL: a full pass runs these after its hashing.)"""
+        import pandas as pd
+
+        if changes.match_links is not None:
+            if changes.relinked is None:
+                con.execute("DELETE FROM match_links")
+            else:
+                con.register("relinked_ids", pd.DataFrame({"record_id": changes.relinked}, dtype="int64"))
+                con.execute("DELETE FROM match_links WHERE record_l IN (SELECT record_id FROM relinked_ids) "
+                            "OR record_r IN (SELECT record_id FROM relinked_ids)")
+                con.unregister("relinked_ids")
+            con.register("new_links", changes.match_links)
+            con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "
+                        "contributions FROM new_links")
+            con.unregister("new_links")
+        if changes.new_conflicts is not None and len(changes.new_conflicts):
+            con.register("new_conflicts", changes.new_conflicts[CONFLICT_COLUMNS])
+            con.execute("INSERT INTO conflicts SELECT * FROM new_conflicts")
+            con.unregister("new_conflicts")
+        if changes.shared_contacts is not None:
+            if changes.shared_values is None:
+                con.execute("DELETE FROM shared_contacts")
+            else:
+                con.register("shared_values", changes.shared_values[["kind", "value"]])
+                con.execute("DELETE FROM shared_contacts WHERE (kind, value) IN (SELECT kind, value FROM shared_values)")
+                con.unregister("shared_values")
+            con.register("shared_now", changes.shared_contacts[SHARED_CONTACT_COLUMNS])
+            con.execute("INSERT INTO shared_contacts SELECT * FROM shared_now")
+            con.unregister("shared_now")
+
+
+    @staticmethod
+    def _write_leads(con: duckdb.DuckDBPyConnection, upserts: pd.DataFrame) -> None:
+        """The curated leads written over their stored rows (`upserts`: every lead column)."""
+        con.register("lead_upserts", upserts)
+        try:
+            con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM lead_upserts)")
+            con.execute(f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) SELECT * FROM lead_upserts")
+        finally:
+            con.unregister("lead_upserts")
