@@ -21,6 +21,7 @@ from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.cli_notify import add_notify_parser
 from datafactory_pipelines.cli_restore import add_restore_commands
 from datafactory_pipelines.cli_review import add_review_parser
+from datafactory_pipelines.cli_users import add_users_parser
 from datafactory_pipelines.config import Paths
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 
@@ -509,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_notify_parser(sub)
     add_review_parser(sub)
     add_event_commands(sub)  # serve, rules, link, apply-events
+    add_users_parser(sub)  # the console's accounts
     return parser
 
 

@@ -21,8 +21,11 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.server import serve
 
     token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set (loopback only)"
-    _say(f"datafactory events on http://{args.host}:{args.port}  (store {paths.store}; bearer token {token})")
-    serve(str(paths.store), args.host, args.port, log_level=args.log_level)
+    scheme = "https" if args.ssl_certfile else "http"
+    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {paths.store}; bearer token {token}); "
+         f"console on {scheme}://{args.host}:{args.port}/console")
+    serve(str(paths.store), args.host, args.port, log_level=args.log_level, ssl_certfile=args.ssl_certfile,
+          ssl_keyfile=args.ssl_keyfile, behind_proxy=args.behind_proxy)
     return 0
 
 
@@ -135,10 +138,16 @@ def add_event_commands(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "serve", "event ingress (POST /events) and tracking links (/t/<code>) over HTTP",
                     description="Serve POST /events (CloudEvents from other systems, stored idempotently on source "
                                 "+ id) and GET/HEAD /t/<code> (tracking links) on one port. Without "
-                                "DATAFACTORY_API_TOKEN it answers loopback callers only.")
+                                "DATAFACTORY_API_TOKEN it answers loopback callers only. Also the operators' console "
+                                "under /console (see docs/console.md).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     p.add_argument("--log-level", default="warning", help="uvicorn's log level (default warning)")
+    p.add_argument("--ssl-certfile", help="TLS certificate (PEM): needed to serve the console beyond 127.0.0.1")
+    p.add_argument("--ssl-keyfile", help="TLS private key (PEM), with --ssl-certfile")
+    p.add_argument("--behind-proxy", action="store_true",
+                   help="a TLS-terminating reverse proxy forwards to this server: allow a non-loopback --host "
+                        "without TLS here, mark cookies Secure and trust its X-Forwarded-* headers")
     p.set_defaults(func=cmd_serve)
 
     p = add_command(sub, "rules", "list the rules, check every rule file, or dry-run events through them")

@@ -114,7 +114,8 @@ class PreparedImport:
             file_name=self.raw.file_name,
             content_sha256=self.raw.sha256,
             sheets=[{"name": s.name, "header_row": s.header_row, "rows": s.rows_read,
-                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes}
+                     "extra_columns": s.extra_headers, "columns": s.columns, "warnings": s.warnings, "notes": s.notes,
+                     "cells": s.cells}
                     for s in self.raw.sheets]
             + [{"name": name, "hidden": True, "rows": 0, "skipped": "hidden sheet"} for name in self.raw.hidden_sheets],
             header_map=header_map,
@@ -131,6 +132,10 @@ def standardize_import(raw: RawImport) -> PreparedImport:
     for f in CANONICAL_FIELDS:
         records[f"{f}_raw"] = table[f].to_numpy()
     std = standardize_frame(table[list(CANONICAL_FIELDS)])
+    if std.attrs.get("house_numbers"):  # the file's own hotline: the report says which number was not a lead's
+        for sheet in raw.sheets:
+            sheet.notes.append(f"{', '.join(std.attrs['house_numbers'])} on most rows beside different people: "
+                               "our own number, not a contact of theirs")
     for col in std.columns:
         records[col] = std[col].to_numpy()
     return PreparedImport(raw=raw, records=records)

@@ -55,7 +55,7 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(store_path: str, token: str | None) -> FastAPI:
+def create_app(store_path: str, token: str | None, secure_cookies: bool = False) -> FastAPI:
     store: LeadStore = open_store(store_path)  # creates the tables once
     writer = store.batched_writer(f"datafactory serve (pid {os.getpid()}): storing events", IDLE_SECONDS,
                                   YIELD_SECONDS)
@@ -152,6 +152,9 @@ def create_app(store_path: str, token: str | None) -> FastAPI:
             return Response(status_code=404)
         return RedirectResponse(target, status_code=302)
 
+    from datafactory_pipelines.console import mount_console
+
+    mount_console(app, store_path, secure_cookies=secure_cookies)  # the operators' pages under /console
     return app
 
 
@@ -161,7 +164,19 @@ def check_bind(host: str, token: str | None) -> None:
                                 "(set a token, or listen on 127.0.0.1)")
 
 
-def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning") -> None:
+def check_console_bind(host: str, ssl_certfile: str | None, ssl_keyfile: str | None, behind_proxy: bool) -> None:
+    """The console's sign-in and cookies travel in clear over plain HTTP: beyond loopback only with TLS, or
+    behind a reverse proxy that terminates TLS (said explicitly)."""
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise ServerConfigError("--ssl-certfile and --ssl-keyfile go together")
+    if not is_loopback(host) and not ssl_certfile and not behind_proxy:
+        raise ServerConfigError(f"refusing to serve the console on {host} over plain HTTP: give --ssl-certfile and "
+                                "--ssl-keyfile, or --behind-proxy when a TLS reverse proxy forwards to it "
+                                "(see docs/console.md)")
+
+
+def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level: str = "warning",
+          ssl_certfile: str | None = None, ssl_keyfile: str | None = None, behind_proxy: bool = False) -> None:
     import uvicorn
 
     # The event loop and the store's writer thread hand every request to each other; with Python's
@@ -169,4 +184,7 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8787, log_level:
     sys.setswitchinterval(0.001)
     token = os.environ.get("DATAFACTORY_API_TOKEN") or None
     check_bind(host, token)
-    uvicorn.run(create_app(store_path, token), host=host, port=port, log_level=log_level, access_log=False)
+    check_console_bind(host, ssl_certfile, ssl_keyfile, behind_proxy)
+    secure = bool(ssl_certfile) or behind_proxy
+    uvicorn.run(create_app(store_path, token, secure_cookies=secure), host=host, port=port, log_level=log_level,
+                access_log=False, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, proxy_headers=behind_proxy)

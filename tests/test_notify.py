@@ -143,12 +143,15 @@ def test_500_then_200_is_two_attempts_one_delivery_same_webhook_id(datafactory_h
                                                                     receiver) -> None:
     store, _, _ = _owned_leads(datafactory_home, tmp_path)
     receiver.answers = [(500, {})]
-    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET}])
+    # a retry 1.5 s later: long enough that "not due yet" holds on a loaded machine (recording an attempt
+    # took ~0.3 s at load 16, the whole of FAST's delay)
+    _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET}],
+               retry={"schedule_seconds": [0, 1.5, 1.5], "jitter": 0})
     config = load_notify_config(datafactory_home)
     first = deliver_due(store, config)
     assert (first.attempted, first.failed, first.delivered) == (1, 1, 0)
-    assert deliver_due(store, config).attempted == 0  # not due yet: the schedule's next delay is 0.3 s
-    time.sleep(0.4)
+    assert deliver_due(store, config).attempted == 0  # not due yet: the schedule's next delay is 1.5 s
+    time.sleep(1.6)
     second = deliver_due(store, config)
     assert (second.attempted, second.delivered) == (1, 1)
     assert [r.answered for r in receiver.requests] == [500, 200]

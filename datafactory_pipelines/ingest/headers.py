@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from datafactory_pipelines.standardize.chinese import simplified_table
+
 # Exact synonyms, compared after normalize_header(). Order inside a list does not matter.
 HEADER_SYNONYMS: dict[str, list[str]] = {
     "name": ["姓名", "客户姓名", "联系人", "联系人姓名", "名字", "客户", "称呼", "真实姓名", "被推荐人", "被介绍人",
              "name", "fullname", "contact", "contactname", "contactperson", "customername", "firstname",
-             "referee", "referredperson"],
+             "referee", "referredperson", "联络人", "联系人名称", "客户联系人", "对接人"],
     "mobile": ["手机", "手机号", "手机号码", "移动电话", "联系电话", "电话", "电话号码", "联系手机",
-               "手机电话", "座机", "固定电话", "固话", "办公电话", "mobile", "mobilephone", "mobileno", "phone",
+               "手机电话", "座机", "固定电话", "固话", "办公电话", "行动电话", "手提电话", "流动电话", "mobile", "mobilephone", "mobileno", "phone",
                "phonenumber", "cell", "cellphone", "tel", "telephone", "contactnumber"],
-    "email": ["邮箱", "电子邮箱", "邮件", "邮件地址", "电子邮件", "邮箱地址", "email", "e-mail", "mail",
+    "email": ["邮箱", "电子邮箱", "邮件", "邮件地址", "电子邮件", "邮箱地址", "电邮", "电邮地址", "email", "e-mail", "mail",
               "emailaddress", "e-mailaddress"],
     "wechat": ["微信", "微信号", "微信id", "wechat", "wechatid", "weixin", "wx"],
     "qq": ["qq", "qq号", "qq号码", "qqid"],
@@ -68,7 +70,24 @@ HEADER_KEYWORDS: list[tuple[str, str]] = [
     ("姓名", "name"), ("联系人", "name"), ("name", "name"),
     ("来源", "source"), ("渠道", "source"), ("source", "source"),
     ("日期", "collected_at"), ("时间", "collected_at"), ("date", "collected_at"),
+    ("电邮", "email"), ("联络", "name"),
 ]
+
+# Columns of codes (客户编号, 订单号, ID): kept as extra attributes, never read as contacts.
+IDENTIFIER_WORDS = ("编号", "单号", "订单", "流水号", "序号", "工号", "会员号", "卡号", "客户号", "合同号", "编码",
+                    "代码", "证号", "票号", "批次")
+_IDENTIFIER_LATIN = re.compile(r"(?:^|[^a-z])(?:id|no|code|number|ref)$|^(?:id|no|code|ref)(?:[^a-z]|$)")
+
+
+def is_identifier_header(header: object) -> bool:
+    """客户编号, 订单号, Customer ID, Order No: a column of codes by its name (contact headers excepted)."""
+    key = normalize_header(header)
+    if not key or key in _LOOKUP or key in _ROLE_LOOKUP:
+        return False
+    if any(word in key for word, _ in _CONTACT_WORDS):  # 手机号码, QQ号: contacts
+        return False
+    return any(w in key for w in IDENTIFIER_WORDS) or bool(_IDENTIFIER_LATIN.search(
+        unicodedata.normalize("NFKC", str(header)).strip().lower()))
 
 _LOOKUP = {syn: field for field, syns in HEADER_SYNONYMS.items() for syn in syns}
 _DECORATION = re.compile(r"[\s_:：*＊#\-.·/\\]+|[（(\[【].*?[)）\]】]")
@@ -78,8 +97,9 @@ MULTI_VALUE_FIELDS = {"mobile", "email"}
 
 
 def normalize_header(text: object) -> str:
-    """Lower-case, half-width, without spaces, punctuation or bracketed notes like "(必填)"."""
-    s = unicodedata.normalize("NFKC", str(text or "")).strip().lower()
+    """Lower-case, half-width, simplified (聯絡人 reads 联络人), without spaces, punctuation or bracketed
+    notes like "(必填)"."""
+    s = unicodedata.normalize("NFKC", str(text or "")).strip().lower().translate(simplified_table())
     s = _DECORATION.sub("", s)
     return s.replace("-", "")
 

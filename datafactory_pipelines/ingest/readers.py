@@ -25,12 +25,24 @@ from python_calamine import CalamineWorkbook
 
 from datafactory_pipelines import CANONICAL_FIELDS, CONTACT_FIELDS
 from datafactory_pipelines.config import Paths
+from datafactory_pipelines.ingest.cells import add_provenance, read_cells
 from datafactory_pipelines.ingest.containers import file_date, read_html_tables, read_spreadsheetml, sniff
+from datafactory_pipelines.ingest.dates_by_column import read_dates_by_column
 from datafactory_pipelines.ingest.errors import IngestError
 from datafactory_pipelines.ingest.headers import MULTI_VALUE_FIELDS, header_score
 from datafactory_pipelines.ingest.mappings import load_mappings, pinned_for, source_key
 from datafactory_pipelines.ingest.mixed import split_column
-from datafactory_pipelines.ingest.roles import MIXED, OWNER, REFERRER, decide_roles, mapping_of, warnings_of
+from datafactory_pipelines.ingest.people_in_row import stack_people
+from datafactory_pipelines.ingest.roles import _COMPANY as COMPANY_WORDS
+from datafactory_pipelines.ingest.roles import (
+    MIXED,
+    OWNER,
+    REFERRER,
+    decide_roles,
+    looks_like_chinese_name,
+    mapping_of,
+    warnings_of,
+)
 from datafactory_pipelines.ingest.safety import check_zip_container
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -51,6 +63,7 @@ class RawSheet:
     columns: list[dict] = field(default_factory=list)  # every column: role, confidence, evidence, masked sample
     warnings: list[str] = field(default_factory=list)  # roles read with little confidence
     notes: list[str] = field(default_factory=list)  # e.g. rows dated by the file's own date
+    cells: dict = field(default_factory=dict)  # what reading every cell added: contacts outside their column
 
 
 @dataclass
@@ -212,14 +225,14 @@ def _xlsx_tables_fast(path: Path) -> tuple[list[tuple[str, pd.DataFrame, int]], 
             frame = arrow.to_pandas()
             frame = frame.astype(object).where(frame.notna(), "")
             frame.columns = range(frame.shape[1])
-            frame.attrs["non_blank"] = _non_blank_rows(arrow)
+            frame.attrs["non_blank"] = _non_blank_arrow_rows(arrow)
             tables.append((name, frame, first_rows[name] or 1))
         return tables, hidden
     except Exception:
         return None
 
 
-def _non_blank_rows(table: pa.Table) -> np.ndarray:
+def _non_blank_arrow_rows(table: pa.Table) -> np.ndarray:
     """Rows with any cell that is more than whitespace, computed in Arrow (much faster than str.strip)."""
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for column in table.columns:
@@ -305,6 +318,8 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
     best, best_score = None, 1
     head = [[str(c).strip() for c in row] for row in table.head(HEADER_SEARCH_ROWS).itertuples(index=False)]
     for i, row in enumerate(head):
+        if any(_CONTACT_VALUE.search(c) for c in row if c):
+            continue  # a row holding a phone or an email is data, whatever words stand beside them
         score = header_score(row) + sum(c in pinned for c in row if c) * 2 if pinned else header_score(row)
         if score > best_score:
             best, best_score = i, score
@@ -312,8 +327,8 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
         return best
     for i, row in enumerate(head[:-1]):
         labels = [c for c in row if c]
-        if len(labels) >= 2 and not any(_CONTACT_VALUE.search(c) for c in labels) \
-                and any(_CONTACT_VALUE.search(c) for c in head[i + 1]):
+        if len(labels) >= 2 and not any(_CONTACT_VALUE.search(c) or _looks_like_data(c) for c in labels) \
+                and any(_CONTACT_VALUE.search(c) for row in head[i + 1:i + 4] for c in row):
             return i
     return None
 
@@ -338,13 +353,19 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if table.empty or not (table != "").to_numpy().any():
         raise IngestError(file_name, "the sheet is empty", sheet=sheet)
     header_idx = _find_header(table, pinned)
+    guessed: list[str] = []
     if header_idx is None:
-        raise IngestError(
-            file_name,
-            f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected column names "
-            "such as 姓名/联系人, 手机/电话, 邮箱 (Name, Mobile, Email)",
-            sheet=sheet,
-        )
+        if not _holds_contacts(table):
+            raise IngestError(
+                file_name,
+                f"no header row found in the first {HEADER_SEARCH_ROWS} rows; expected column names "
+                "such as 姓名/联系人, 手机/电话, 邮箱 (Name, Mobile, Email)",
+                sheet=sheet,
+            )
+        # no header a person would recognize, but phones and emails in the cells: read them by content
+        table, header_idx = _with_made_up_header(table), 0
+        first_row -= 1
+        guessed.append("no header row: every row read as data, columns placed by what their cells hold")
     header = [str(c).strip() for c in table.iloc[header_idx]]
     body = table.iloc[header_idx + 1:].reset_index(drop=True)
     if "non_blank" in table.attrs:
@@ -357,10 +378,24 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     if maybe_header.any():  # a header repeated inside the data (lists pasted together)
         keep &= ~(body[maybe_header] == pd.Series(header, index=body.columns)).all(axis=1).reindex(
             body.index, fill_value=False).to_numpy()
+    positions = np.arange(len(body))  # the body row each frame row comes from (several people share a row)
+    rows_in_sheet = len(body)
+    people = stack_people(header, body[keep].reset_index(drop=True))
+    if people is not None:
+        kept_rows = np.flatnonzero(keep)
+        header, body, at = people
+        positions, keep = kept_rows[at], np.ones(len(body), dtype=bool)
+        guessed.append(f"several people in one row: {len(body)} people read from {len(kept_rows)} rows, "
+                       "each with only the contacts of their own columns")
 
     roles = decide_roles(header, body[keep], pinned)
     mapping = mapping_of(roles)
-    if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}):
+    # codes that look like contacts (C000123 as a WeChat id): the rows are quarantined, never reachable, and
+    # the operator sees why; a sheet with nothing contact-like at all is no lead list
+    codes_only = any(r.identifier and sum(r.content.get(k, 0) for k in ("wechat", "qq", "mobile", "landline")) >= 0.5
+                     for r in roles)
+    if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}) and not codes_only \
+            and not _cells_hold_contacts(body[keep], roles):
         raise IngestError(
             file_name,
             "no contact column (手机, 邮箱, 微信, QQ, 抖音, 快手 / Mobile, Email, WeChat …) in the header "
@@ -382,6 +417,8 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
             frame[f] = frame[f].where(column.str.strip() == "", joined)
         else:
             frame[f] = frame[f].where(frame[f] != "", column)
+    cells, provenance = read_cells(frame, body, roles)
+    date_notes = read_dates_by_column(frame, roles)
     extra_names: dict[int, str] = {}
     for r in roles:
         if r.role in (OWNER, REFERRER) and r.role not in CANONICAL_FIELDS:
@@ -394,7 +431,9 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         frame["extra"] = extras.to_json(orient="records", lines=True, force_ascii=False).splitlines()
     else:
         frame["extra"] = "{}"
-    frame.insert(0, "source_row", range(first_row + header_idx + 1, first_row + header_idx + 1 + len(body)))
+    if cells.contacts_outside_column:
+        frame["extra"] = add_provenance(frame["extra"].tolist(), provenance)
+    frame.insert(0, "source_row", first_row + header_idx + 1 + positions)
     frame.insert(0, "sheet", sheet)
     frame = frame[keep].reset_index(drop=True)
     info = RawSheet(
@@ -403,11 +442,45 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         headers={header[i]: f for i, f in mapping.items()},
         extra_headers=[header[i] for i, name in extra_names.items() if name == header[i]],
         rows_read=len(frame),
-        blank_rows=int(len(body) - len(frame)),
+        blank_rows=int(rows_in_sheet - (len(set(positions[keep].tolist())) if people is not None else keep.sum())),
         columns=[r.as_dict() for r in roles],
-        warnings=warnings_of(roles),
+        warnings=guessed + warnings_of(roles),
+        notes=date_notes,
+        cells=cells.as_dict(),
     )
     return frame[RAW_COLUMNS], info
+
+
+_HOLDS_CONTACT = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)|0\d{2,3}-?\d{7,8}|[\w.+-]+@[\w-]+\.\w")
+
+
+def _looks_like_data(cell: str) -> bool:
+    """A person's name or a company's: a value, never a column label."""
+    return looks_like_chinese_name(cell) or bool(COMPANY_WORDS.search(cell)) and len(cell) > 6
+
+
+def _holds_contacts(table: pd.DataFrame) -> bool:
+    """Whether the first rows of a sheet hold phones or emails in any cell."""
+    head = table.head(HEADER_SEARCH_ROWS)
+    return any(_HOLDS_CONTACT.search(str(c)) for row in head.itertuples(index=False) for c in row)
+
+
+def _with_made_up_header(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a header row of our own ("列1", "列2", …) before its first row."""
+    header = pd.DataFrame([[f"列{i + 1}" for i in range(table.shape[1])]], columns=table.columns)
+    out = pd.concat([header, table], ignore_index=True)
+    out.attrs = {}
+    if "non_blank" in table.attrs:
+        out.attrs["non_blank"] = np.concatenate([[True], table.attrs["non_blank"]])
+    return out
+
+
+def _cells_hold_contacts(body: pd.DataFrame, roles: list) -> bool:
+    """Contacts in cells outside any contact column (a name cell with its phone): the sheet is a lead list."""
+    probe = pd.DataFrame({f: pd.Series("", index=range(min(len(body), 200)), dtype=object)
+                          for f in CANONICAL_FIELDS})
+    reading, _ = read_cells(probe, body.head(200).reset_index(drop=True), roles)
+    return reading.contacts_outside_column > 0
 
 
 def _cell_text(value: object) -> str:

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from datafactory_pipelines import CANONICAL_FIELDS
-from datafactory_pipelines.ingest.headers import canonical_field, header_role
+from datafactory_pipelines.ingest.headers import canonical_field, header_role, is_identifier_header
+from datafactory_pipelines.ingest.identifiers import identifier_evidence
 from datafactory_pipelines.ingest.mixed import QQ_NUMBER
 from datafactory_pipelines.masking import mask_value
+from datafactory_pipelines.standardize.chinese import simplified_table
 from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
 from datafactory_pipelines.standardize.name import SALUTATIONS, SURNAME_ONLY_SALUTATIONS
@@ -131,7 +133,10 @@ def sample_values(values: pd.Series) -> pd.Series:
     spread = _spread(values, SAMPLE_SIZE * 4)
     # read as the standardizers read it: control and bidi characters dropped (a stray U+202E is no reason
     # for a column of names not to look like names)
-    text = pd.Series(as_strings(spread.astype(str).tolist()).to_pylist(), index=spread.index, dtype=object).str.strip()
+    # and in simplified characters (陳大文 is a name as 陈大文 is), for the profile only: the file's text is kept
+    table = simplified_table()
+    text = pd.Series([v.translate(table) for v in as_strings(spread.astype(str).tolist()).to_pylist()],
+                     index=spread.index, dtype=object).str.strip()
     text = text[text != ""]
     return _spread(text, SAMPLE_SIZE)
 
@@ -161,20 +166,24 @@ def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool
         contacts = contact_lookup(list(distinct))
     flags = np.array([contacts[v] for v in distinct], dtype=bool).reshape(-1, 3)
     is_mobile, is_landline, is_email = flags[:, 0], flags[:, 1], flags[:, 2]
+    # a date (20260305, Mar-05-2026) is never a WeChat id, a QQ number or a code
+    is_date = np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
+                                                       and not v.isdigit()) for v in distinct], dtype=bool)
+    is_date |= np.array([len(v) == 8 and v.isdigit() and standardize_date(v) != "" for v in distinct], dtype=bool)
     checks = {
         "mobile": is_mobile,
         "landline": is_landline,
         "email": is_email,
-        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email,
-        "qq": np.array([bool(QQ_NUMBER.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
+        "wechat": np.array([bool(_WECHAT.match(v)) and bool(_ID_MARK.search(v)) for v in distinct]) & ~is_email
+        & ~is_date,
+        "qq": np.array([bool(QQ_NUMBER.match(v)) for v in distinct]) & ~is_mobile & ~is_landline & ~is_date,
         "name": np.array([looks_like_chinese_name(v) or looks_like_romanized_name(v) for v in distinct]),
         "company": np.array([bool(_COMPANY.search(v)) for v in distinct]),
         "title": np.array([_SPACE.sub("", v.lower()) in _TITLES or bool(_TITLE_WORDS.search(v))
                            and len(v) <= 12 for v in distinct]),
         "address": np.array([bool(_ADDRESS.search(v)) and len(v) >= 6 for v in distinct]),
-        "date": np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
-                                                          and not v.isdigit()) for v in distinct]),
-        "code": np.array([bool(_CODE.match(v)) for v in distinct]) & ~is_mobile & ~is_landline,
+        "date": is_date,
+        "code": np.array([bool(_CODE.match(v)) for v in distinct]) & ~is_mobile & ~is_landline & ~is_date,
     }
     shares = {kind: float((weight * hit).sum()) for kind, hit in checks.items()}
     return ColumnProfile({k: round(v, 3) for k, v in shares.items() if v > 0}, n, len(distinct) / n)
@@ -190,6 +199,7 @@ class ColumnRole:
     sample: str = ""  # masked
     header_vote: str | None = None
     content: dict[str, float] = field(default_factory=dict)
+    identifier: bool = False  # a column of codes (客户编号, 订单号): an extra attribute, never a contact
 
     @property
     def uncertain(self) -> bool:
@@ -241,9 +251,15 @@ def decide_roles(headers: list[str], body: pd.DataFrame, pinned: dict[str, str] 
         values = body.iloc[:, i] if i < body.shape[1] else pd.Series([], dtype=object)
         vote = header_role(header)
         profile = profile_values(samples[i], contacts, sampled=True)
-        role, confidence = _one_column(vote, profile)
+        codes = _identifier_reason(header, vote, samples[i], profile)
+        if codes:
+            role, confidence = None, 0.9
+        else:
+            role, confidence = _one_column(vote, profile)
         column = ColumnRole(i, header, role, confidence, _evidence(vote, profile), header_vote=vote,
-                            content=profile.shares)
+                            content=profile.shares, identifier=bool(codes))
+        if codes:
+            column.evidence += f"; identifiers, not contacts: {codes}"
         if header in pinned:
             column.role = None if pinned[header] in ("", "extra", "ignore") else pinned[header]
             column.confidence = 1.0
@@ -252,6 +268,23 @@ def decide_roles(headers: list[str], body: pd.DataFrame, pinned: dict[str, str] 
         roles.append(column)
     _resolve(roles, body, set(pinned))
     return roles
+
+
+def _identifier_reason(header: str, vote: str | None, sample: pd.Series, profile: ColumnProfile) -> str:
+    """Why a column holds codes rather than contacts ('' when it does not): its header names codes
+    (客户编号, Order No) and its values are not mostly phones or emails, or, under a header that names
+    no contact, its values share one fixed shape, one per row (C000123, 2026120700017), or count up."""
+    if vote in ("name", "company", "address", "title", "collected_at", "source", OWNER, REFERRER, "extra"):
+        return ""
+    s = profile.shares
+    real_contacts = s.get("mobile", 0) + s.get("landline", 0) + s.get("email", 0)
+    if real_contacts >= 0.5 or s.get("date", 0) >= 0.5:
+        return ""
+    if is_identifier_header(header):
+        return "the header names codes"
+    if vote in CONTACT_ROLES or vote == MIXED:  # 微信 / QQ / 联系方式 headers: the header's word stands
+        return ""
+    return identifier_evidence(sample)
 
 
 def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, float]:
@@ -263,7 +296,7 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     phone = contact_kinds["mobile"] + contact_kinds["landline"]
     # a short number in a phone column is a bad phone, not a QQ number: QQ counts only where the header
     # does not name one kind
-    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote in (MIXED, None) else 0.0)
+    ids = contact_kinds["wechat"] + (contact_kinds["qq"] if vote == MIXED else 0.0)
     kinds_present = sum(v >= 0.1 for v in (phone, contact_kinds["email"], ids))
     content_kind, share = profile.best()
 
@@ -297,9 +330,12 @@ def _one_column(vote: str | None, profile: ColumnProfile) -> tuple[str | None, f
     if vote is not None:
         return vote, 0.9
     # unknown header: content alone, and only when it is clear
+    words = max(s.get("name", 0), s.get("company", 0), s.get("title", 0))
+    if phone + contact_kinds["email"] >= 0.5 and words >= 0.5:  # 姓名：张伟 电话：138…: a registration per cell
+        return None, 0.6
     if kinds_present >= 2 and phone + contact_kinds["email"] + contact_kinds["wechat"] >= 0.7:
         return MIXED, 0.7
-    if content_kind in ("code",) or share < 0.8:
+    if content_kind in ("code", "qq") or share < 0.8:  # a QQ number needs a header that says QQ
         return None, 0.0
     return _CONTENT_KIND_TO_ROLE.get(content_kind), min(share, 0.95) * 0.85
 

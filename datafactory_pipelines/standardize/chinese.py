@@ -14,6 +14,7 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -70,3 +71,19 @@ def pinyin_key(values: pa.Array) -> pa.Array:
         _PINYIN[code] = toneless_pinyin(ch) if "\u3400" <= ch <= "\u9fff" else ch.lower()
     return pc.take(pa.array([n.translate(_PINYIN).replace(" ", "") for n in names], type=pa.string()),
                    encoded.indices)
+
+
+def to_simplified_words(values: pa.Array) -> pa.Array:
+    """Simplified characters, and for the values written in Traditional characters the mainland words
+    too (軟體 -> 软件, 資訊 -> 信息): zhconv's phrase table, run only on the values that need it."""
+    simple = to_simplified(values)
+    changed = pc.fill_null(pc.not_equal(simple, values), False)
+    if not pc.any(changed).as_py():
+        return simple
+    import zhconv  # its phrase dictionary loads on first use: only files in Traditional characters pay for it
+
+    out = simple.to_pylist()
+    originals = values.to_pylist()
+    for i in np.flatnonzero(np.asarray(changed.to_numpy(zero_copy_only=False), dtype=bool)):
+        out[i] = zhconv.convert(originals[i], "zh-cn")
+    return pa.array(out, type=pa.string())

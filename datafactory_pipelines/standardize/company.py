@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow.compute as pc
 
-from datafactory_pipelines.standardize.chinese import to_simplified
+from datafactory_pipelines.standardize.chinese import to_simplified_words
 from datafactory_pipelines.standardize.places import CITIES, PROVINCES
 from datafactory_pipelines.standardize.text import CJK, as_strings, contains, normalize, pick, sub
 
@@ -34,7 +34,7 @@ def standardize_companies(values) -> pd.DataFrame:
     """Raw company cells -> company (one spelling), company_key (core name without place and legal form)."""
     text = normalize(as_strings(values))
     is_cjk = contains(text, CJK)
-    cjk = to_simplified(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
+    cjk = to_simplified_words(pc.utf8_normalize(sub(text, r"\s", ""), form="NFKC"))  # spaces gone: compose again
     for variant, usual in SUFFIX_VARIANTS.items():
         cjk = sub(cjk, f"{variant}$", usual)
     company = pick(is_cjk, cjk, text)

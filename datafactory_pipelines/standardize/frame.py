@@ -23,6 +23,7 @@ from datafactory_pipelines.standardize.address import standardize_addresses
 from datafactory_pipelines.standardize.company import standardize_companies
 from datafactory_pipelines.standardize.dates import standardize_date
 from datafactory_pipelines.standardize.email import standardize_emails
+from datafactory_pipelines.standardize.house_numbers import OWN_NUMBER_REASON, drop_house_numbers
 from datafactory_pipelines.standardize.ids import (
     standardize_qqs,
     standardize_short_video_ids,
@@ -58,9 +59,16 @@ def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
     out["source"] = _objects(normalize(as_strings(column["source"])))
     out["collected_at"] = _objects(map_unique(as_strings(column["collected_at"]), standardize_date))
     out["owner"] = _objects(standardize_owners(as_strings(column["owner"])))
+    before = np.logical_or.reduce([out[c] != "" for c in CONTACT_COLUMNS])
+    ours = drop_house_numbers(out)  # the seller's hotline on most rows reaches nobody of theirs
     out["reachable"] = np.logical_or.reduce([out[c] != "" for c in CONTACT_COLUMNS])
     out["reject_reason"] = _reject_reasons(out)
-    return pd.DataFrame({c: out[c] for c in STANDARD_COLUMNS}, copy=False)
+    if ours:
+        lost = before & ~out["reachable"]
+        out["reject_reason"][lost] = f"no reachable contact: {OWN_NUMBER_REASON}"
+    frame = pd.DataFrame({c: out[c] for c in STANDARD_COLUMNS}, copy=False)
+    frame.attrs["house_numbers"] = ours
+    return frame
 
 
 def _objects(values: pa.Array) -> np.ndarray:

@@ -46,6 +46,30 @@ EXTENSION = r"(?:转|分机|ext\.?|x|#)\s*\d{1,6}\s*$"
 EXTENSION_NAMED = r"(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6})\s*$"
 
 
+SCIENTIFIC = r"(?:^|[^\d.])\d(?:\.\d+)?[eE]\+?\d{1,2}(?:$|\D)"
+_SCIENTIFIC_NUMBER = re.compile(r"(?<![\d.])(\d)(?:\.(\d+))?[eE]\+?(\d{1,2})(?!\d)")
+# Excel's General format shows an 11-digit number as 1.38001E+10: five digits are gone. A mobile or a
+# landline seldom ends in 0000, so four or more zeros to pad mean the digits were lost, not written.
+LOST_DIGITS_FROM = 4
+
+
+def _expand_one(match: re.Match) -> str:
+    lead, decimals, exponent = match.group(1), match.group(2) or "", int(match.group(3))
+    padding = exponent - len(decimals)
+    if padding < 0 or padding >= LOST_DIGITS_FROM:
+        return match.group(0)  # left as written: it reads as no number, and the reason says so
+    return lead + decimals + "0" * padding
+
+
+def _expand_scientific(text: pa.Array, where: pa.Array) -> pa.Array:
+    """Each number in scientific notation, wherever it stands in a cell (a mobile beside a landline),
+    written out in full when its digits are all there; a cell is never read as one long run of digits."""
+    values = text.to_pylist()
+    for i in np.flatnonzero(np.asarray(where.to_numpy(zero_copy_only=False), dtype=bool)):
+        values[i] = _SCIENTIFIC_NUMBER.sub(_expand_one, values[i])
+    return pa.array(values, type=pa.string())
+
+
 class PhoneResult(NamedTuple):
     mobile: str  # primary valid mobile, 11 digits
     alternates: str  # other valid numbers, ';'-joined
@@ -210,10 +234,9 @@ def standardize_phones(values) -> pd.DataFrame:
     raw = as_strings(values)
     n = len(raw)
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(raw, form="NFKC"))
-    scientific = full_match(text, r"\d(?:\.\d+)?[eE]\+?\d{1,2}")
-    if pc.any(scientific).as_py():  # 1.38001380E+10 from a numeric cell shown in scientific notation
-        as_int = pc.cast(pc.cast(pc.if_else(scientific, text, "0"), pa.float64()), pa.int64()).cast(pa.string())
-        text = pick(scientific, as_int, text)
+    scientific = contains(text, SCIENTIFIC)
+    if pc.any(scientific).as_py():  # 1.3800138E+10 from a numeric cell shown in scientific notation
+        text = _expand_scientific(text, scientific)
     text = sub(text, r"(\d)\.0+(\D|$)", r"\1\2")  # 13800138000.0 from a float cell
     tokens, rows = _tokens(text)
     kinds = _classify(tokens)

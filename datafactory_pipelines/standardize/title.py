@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from datafactory_pipelines.standardize.chinese import simplified_table
 from datafactory_pipelines.standardize.text import clean_text
 
 # canonical -> synonyms (compared lower-cased, without spaces)
@@ -34,7 +35,7 @@ _DEPT_ROLE = re.compile(r"^(.{2,4})部(经理|总监|主管|专员)$")
 
 
 def standardize_title(value: str) -> str:
-    text = clean_text(value)
+    text = clean_text(value).translate(simplified_table())  # 銷售總監 is 销售总监
     if not text:
         return ""
     text = re.split(r"兼|/|、|&", text)[0].strip() or text  # "董事长兼总经理": the first role leads

@@ -21,6 +21,7 @@ import duckdb
 
 from datafactory_pipelines.history import field_changes_table
 from datafactory_pipelines.store.base import LeadChanges
+from datafactory_pipelines.store.console_queries import ConsoleQueries
 from datafactory_pipelines.store.duckdb.change import DuckDBChange
 from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath, _ids, _lead_ids  # noqa: F401
 from datafactory_pipelines.store.duckdb.connections import (  # noqa: F401 - their old import path
@@ -55,7 +56,7 @@ def _connection(con: duckdb.DuckDBPyConnection | DuckDBChange) -> duckdb.DuckDBP
 
 
 class DuckDBLeadStore(DuckDBTrust, DuckDBConnections, DuckDBSchemaSetup, DuckDBImports, DuckDBChangePath,
-                      DuckDBLeadWrites, DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews):
+                      DuckDBLeadWrites, DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
