@@ -19,6 +19,7 @@ from pathlib import Path
 from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.cli_notify import add_notify_parser
+from datafactory_pipelines.cli_restore import add_restore_commands
 from datafactory_pipelines.cli_review import add_review_parser
 from datafactory_pipelines.cli_users import add_users_parser
 from datafactory_pipelines.config import Paths
@@ -316,35 +317,6 @@ def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
     return 1
 
 
-def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
-    import pandas as pd
-
-    from datafactory_pipelines.decisions import DecisionError
-    from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
-    from datafactory_pipelines.store import open_store
-
-    store = open_store(paths.store)
-    if args.undo_import:
-        report = undo_import(store, args.undo_import, by=args.by)
-        _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
-             f"{len(report.leads_retired)} lead(s) it created retired, {report.conflicts_closed} conflict(s) it "
-             "took part in closed")
-        for lead, name in report.contested:
-            _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
-        return 0
-    if not args.as_of:
-        raise DecisionError("restore needs --undo-import IMPORT_ID or --as-of TIME")
-    moment = pd.Timestamp(args.as_of).to_pydatetime()
-    if args.lead:
-        report = restore_lead_as_of(store, args.lead, moment, by=args.by)
-        _say(f"{args.lead}: {report.fields_restored} field(s) restored to their values as of {moment}")
-    else:
-        report = restore_all_as_of(store, moment, by=args.by)
-        _say(f"restored everything as of {moment}: {len(report.imports_undone)} later import(s) undone, "
-             f"{report.fields_restored} field(s) restored")
-    return 0
-
-
 def cmd_unmerge(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.restore import unmerge
     from datafactory_pipelines.store import open_store
@@ -362,20 +334,6 @@ def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     _say(f"backup written to {folder}: " + ", ".join(f"{k} {v['rows']}" for k, v in manifest["tables"].items())
          + f", history {manifest['history_rows']} rows (head {manifest['history_head'][:12]}…)")
-    return 0
-
-
-def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
-    from datafactory_pipelines.backup import BackupError, restore_backup
-    from datafactory_pipelines.store import open_store
-
-    try:
-        result = restore_backup(args.dir, open_store(paths.store))
-    except BackupError as err:
-        print(f"datafactory: backup refused: {err}", file=sys.stderr)
-        return 1
-    _say(f"restored into {paths.store}: " + ", ".join(f"{k} {v}" for k, v in result["tables"].items())
-         + f"; manifest and history chain verified (head {result['history_head'][:12]}…)")
     return 0
 
 
@@ -509,15 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "verify-history", "walk the hash chain; name the first row that was tampered with")
     p.set_defaults(func=cmd_verify_history)
 
-    p = add_command(sub, "restore", "undo an import, or bring one lead or everything back to a time",
-                    description="Undo an import (its records taken out, the leads it created retired, what it "
-                                "changed put back), or bring one lead or every lead back to their values at a "
-                                "time. Written as new history; nothing old is rewritten.")
-    p.add_argument("--undo-import", metavar="IMPORT_ID")
-    p.add_argument("--as-of", metavar="TIME", help="e.g. '2026-11-25 14:00' (UTC)")
-    p.add_argument("--lead", metavar="LEAD_ID")
-    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who restores (kept in the history)")
-    p.set_defaults(func=cmd_restore)
+    add_restore_commands(sub)
 
     p = add_command(sub, "unmerge", "split the leads merged into LEAD_ID back out, with their own records")
     p.add_argument("lead_id")
@@ -527,10 +477,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "backup", "write every table as Parquet with a manifest (history in append-only chunks)")
     p.add_argument("dir", nargs="?", default=None, help="backup root (default $DATAFACTORY_HOME/backups)")
     p.set_defaults(func=cmd_backup)
-
-    p = add_command(sub, "restore-backup", "rebuild an empty store from a backup folder, verified")
-    p.add_argument("dir", help="one backup folder (ROOT/<timestamp>)")
-    p.set_defaults(func=cmd_restore_backup)
 
     p = add_command(sub, "explain", "why a lead's records were linked: weights per field")
     p.add_argument("lead_id")
