@@ -22,7 +22,7 @@ from datafactory_pipelines.restore import undo_import
 from datafactory_pipelines.rules import load_rules
 from datafactory_pipelines.store import open_store
 from tests.conftest import write_xlsx
-from tests.event_helpers import event, lead_by_mobile, store_with_leads
+from tests.event_helpers import event, lead_by_mobile, store_with_leads, trust_the_app
 from tests.test_cli import run_cli
 
 
@@ -64,7 +64,9 @@ def _assert_alternates_right(store, lead_id: str, old: str, new: str) -> None:
     assert verify_chain(store.history()).ok
 
 
-def test_defect_6_taking_an_event_raised_mobile_keeps_the_old_primary_as_an_alternate(tmp_path: Path) -> None:
+def test_defect_6_taking_an_event_raised_mobile_keeps_the_old_primary_as_an_alternate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trust_the_app(monkeypatch)  # the conflict comes from a trusted source's unverified change
     store = store_with_leads(tmp_path)
     lead = lead_by_mobile(store, "13900139000")["lead_id"]
     store_events(store, [validate_event(event("u-1", "lead.mobile_changed", {
@@ -116,8 +118,10 @@ def test_deciding_an_undo_raised_email_conflict_keeps_the_alternates_right(tmp_p
     assert verify_chain(store.history()).ok
 
 
-def test_defect_5_a_verified_event_cannot_give_a_lead_another_leads_primary_mobile(tmp_path: Path) -> None:
+def test_defect_5_a_verified_event_cannot_give_a_lead_another_leads_primary_mobile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The event is not applied (status failed, reason masked); the other events of the batch are."""
+    trust_the_app(monkeypatch)  # a verified change from a trusted source: the shipped rules trust none
     store = store_with_leads(tmp_path)
     li = lead_by_mobile(store, "13900139000")["lead_id"]
     store_events(store, [validate_event(e) for e in (
