@@ -5,7 +5,7 @@ import dagster as dg
 from assets.partitions import LEAD_STORE_TAG, lead_files, live_import_of
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.backup import backup
-from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
+from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import, undo_restore
 
 
 @dg.asset(
@@ -32,6 +32,7 @@ class RestoreConfig(dg.Config):
     import_id: str = ""  # undo this import
     as_of: str = ""  # or bring back everything (or one lead) as of this time, UTC
     lead_id: str = ""  # with as_of: only this lead
+    undo_restore_id: str = ""  # or take back an earlier restore (its id is in that run's metadata)
     restored_by: str = "dagster"
 
 
@@ -39,7 +40,10 @@ class RestoreConfig(dg.Config):
 def restore_leads(context: dg.OpExecutionContext, config: RestoreConfig) -> None:
     """Undo an import, or restore one lead or everything as of a time, by writing new history rows."""
     store = context.resources.lead_store.open()
-    if config.import_id:
+    if config.undo_restore_id:
+        report = undo_restore(store, config.undo_restore_id, by=config.restored_by)
+        summary = {"restore taken back": config.undo_restore_id, "imports live again": len(report.imports_undone)}
+    elif config.import_id:
         report = undo_import(store, config.import_id, by=config.restored_by)
         summary = {"import undone": config.import_id, "records retired": report.records_retired,
                    "leads retired": len(report.leads_retired), "contested fields": len(report.contested)}
@@ -50,7 +54,9 @@ def restore_leads(context: dg.OpExecutionContext, config: RestoreConfig) -> None
         report = restore_all_as_of(store, dg_time(config.as_of), by=config.restored_by)
         summary = {"imports undone": len(report.imports_undone), "fields restored": report.fields_restored}
     else:
-        raise dg.Failure("restore needs import_id or as_of")
+        raise dg.Failure("restore needs import_id, as_of or undo_restore_id")
+    if report.restore_id and not config.undo_restore_id:
+        summary["restore id"] = report.restore_id  # undo_restore_id takes it back
     context.log_event(dg.AssetMaterialization(asset_key="curated_leads", description="restored",
                                               metadata={k: str(v) for k, v in summary.items()}))
 

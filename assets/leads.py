@@ -5,6 +5,7 @@ import pandas as pd
 from assets.imports import standardized_contacts
 from assets.metadata import bar_chart, preview
 from assets.resources import LeadStoreResource
+from datafactory_pipelines.import_gate import GateFailed, reject_waiting_imports
 from datafactory_pipelines.linkage import LinkResult
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.pipeline import CurateOutcome, relink_and_curate
@@ -56,10 +57,23 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     records not yet linked, or everything with `full_relink`), never the run's partition or the instance's
     partition list, so any Dagster instance pointed at the store makes the same leads."""
     store = lead_store.open()
-    with store.exclusive(f"link and curate (dagster run {context.run_id[:8]})"):
-        # each phase is announced in the run's log as it starts; their durations follow in one line
-        outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain,
-                                    actor=f"dagster run {context.run_id[:8]}", progress=context.log.info)
+    actor = f"dagster run {context.run_id[:8]}"
+    try:
+        # one transaction: the blocking gate is evaluated on what the curation wrote, before it commits
+        with store.exclusive(f"link and curate ({actor})", atomic=True):
+            # each phase is announced in the run's log as it starts; their durations follow in one line
+            outcome = relink_and_curate(store, full=config.full_relink, retrain=config.retrain, actor=actor,
+                                        progress=context.log.info)
+            upserts = outcome.changes.upserts
+            gate = changed_leads_check(store, [] if upserts is None else sorted(upserts["lead_id"].astype(str)))
+            if not gate.passed:
+                raise GateFailed(f"{CURATED_LEADS_CHANGED_CHECK.name} failed", gate)
+    except GateFailed as failed:  # rolled back; the imports it curated are undone, their files rejected
+        rejected = reject_waiting_imports(store, lead_store.paths(), failed.reason, by=actor)
+        raise dg.Failure(description=f"{failed.reason}: nothing committed; "
+                                     + ", ".join(f"{r.file_name} (import {r.import_id}) undone and moved to "
+                                                 f"rejected/" for r in rejected),
+                         metadata={"rejected": ", ".join(r.file_name for r in rejected)}) from None
     context.log.info(f"{outcome.path} path: " + ", ".join(f"{phase} {seconds:.2f}s"
                                                          for phase, seconds in outcome.timings.items())
                      + f"; {sum(outcome.timings.values()):.2f}s in all")
@@ -68,9 +82,8 @@ def link_and_curate(context: dg.AssetExecutionContext, config: LinkConfig, lead_
     # the preview shows the leads this run changed (read by id), not the whole table
     yield dg.MaterializeResult(asset_key=curated_leads,
                                metadata=_curate_metadata(outcome, _changed_leads(store, outcome)))
-    # the gate on this change: the leads it curated and those sharing their mobiles, not the whole table
-    upserts = outcome.changes.upserts
-    yield changed_leads_check(store, [] if upserts is None else sorted(upserts["lead_id"].astype(str)))
+    # the gate on this change (the leads it curated and those sharing their mobiles), as it passed before commit
+    yield gate
 
 
 def _changed_leads(store, outcome: CurateOutcome, limit: int = 200) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from datafactory_pipelines.cli import DAGSTER_YAML
+from datafactory_pipelines.dagster_config import use_psycopg2, write_dagster_yaml
 
 TARGETS = {"import base": "≤ 60 s, ≤ 4 GB", "import 1 file": "≤ 5 s, ≤ 1.5 GB", "lead set": "≤ 1 s",
            "undo import": "≤ 10 s", "inbox sensor tick": "", "dagster run (start to success)": "≤ 15 s"}
@@ -71,7 +71,8 @@ def dagster_step(work: Path, home: Path, change: Path, log: Path) -> tuple[list[
     dagster_home = work / "dagster_home"
     shutil.rmtree(dagster_home, ignore_errors=True)
     dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    use_psycopg2(os.environ)
+    write_dagster_yaml(dagster_home, os.environ)  # PostgreSQL when DAGSTER_PG_URL is set
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DATAFACTORY_HOME": str(home),
            "DATAFACTORY_INBOX_SETTLE_SECONDS": "0", "DAGSTER_DISABLE_TELEMETRY": "1"}
     shutil.copy(change, home / "inbox" / change.name)

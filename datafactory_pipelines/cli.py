@@ -19,24 +19,16 @@ from pathlib import Path
 from datafactory_pipelines.cli_events import add_event_commands
 from datafactory_pipelines.cli_help import add_command
 from datafactory_pipelines.cli_notify import add_notify_parser
+from datafactory_pipelines.cli_restore import add_restore_commands
 from datafactory_pipelines.cli_review import add_review_parser
 from datafactory_pipelines.cli_services import add_services_command
 from datafactory_pipelines.cli_users import add_users_parser
 from datafactory_pipelines.config import Paths
+from datafactory_pipelines.dagster_config import dagster_yaml, use_psycopg2, write_dagster_yaml
 from datafactory_pipelines.fields import EXPORT_COLUMNS, FIELDS
 
 LEAD_EXPORT_COLUMNS = EXPORT_COLUMNS
-DAGSTER_YAML = """\
-# Written by datafactory. Runs that write the lead store (tag datafactory/lead_store) go one at a
-# time: a DuckDB file has a single writer.
-concurrency:
-  runs:
-    tag_concurrency_limits:
-      - key: "datafactory/lead_store"
-        limit: 1
-telemetry:
-  enabled: false
-"""
+DAGSTER_YAML = dagster_yaml({})  # the SQLite one; kept for callers of the old constant (see dagster_config.py)
 
 
 def _say(text: str) -> None:
@@ -326,35 +318,6 @@ def cmd_verify_history(args: argparse.Namespace, paths: Paths) -> int:
     return 1
 
 
-def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
-    import pandas as pd
-
-    from datafactory_pipelines.decisions import DecisionError
-    from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
-    from datafactory_pipelines.store import open_store
-
-    store = open_store(paths.store)
-    if args.undo_import:
-        report = undo_import(store, args.undo_import, by=args.by)
-        _say(f"undid import {args.undo_import}: {report.records_retired} record(s) taken out, "
-             f"{len(report.leads_retired)} lead(s) it created retired, {report.conflicts_closed} conflict(s) it "
-             "took part in closed")
-        for lead, name in report.contested:
-            _say(f"  {lead} {name}: changed again after that import; kept, and queued as a conflict")
-        return 0
-    if not args.as_of:
-        raise DecisionError("restore needs --undo-import IMPORT_ID or --as-of TIME")
-    moment = pd.Timestamp(args.as_of).to_pydatetime()
-    if args.lead:
-        report = restore_lead_as_of(store, args.lead, moment, by=args.by)
-        _say(f"{args.lead}: {report.fields_restored} field(s) restored to their values as of {moment}")
-    else:
-        report = restore_all_as_of(store, moment, by=args.by)
-        _say(f"restored everything as of {moment}: {len(report.imports_undone)} later import(s) undone, "
-             f"{report.fields_restored} field(s) restored")
-    return 0
-
-
 def cmd_unmerge(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.restore import unmerge
     from datafactory_pipelines.store import open_store
@@ -375,26 +338,11 @@ def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
-def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
-    from datafactory_pipelines.backup import BackupError, restore_backup
-    from datafactory_pipelines.store import open_store
-
-    try:
-        result = restore_backup(args.dir, open_store(paths.store))
-    except BackupError as err:
-        print(f"datafactory: backup refused: {err}", file=sys.stderr)
-        return 1
-    _say(f"restored into {paths.store}: " + ", ".join(f"{k} {v}" for k, v in result["tables"].items())
-         + f"; manifest and history chain verified (head {result['history_head'][:12]}…)")
-    return 0
-
-
 def _dagster_home(paths: Paths) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or paths.home / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    use_psycopg2(os.environ)  # DAGSTER_PG_URL=postgresql://… works here and in the Dagster processes we start
+    write_dagster_yaml(home, os.environ)  # PostgreSQL when DAGSTER_PG_URL/_HOST is set, else SQLite
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -520,15 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "verify-history", "walk the hash chain; name the first row that was tampered with")
     p.set_defaults(func=cmd_verify_history)
 
-    p = add_command(sub, "restore", "undo an import, or bring one lead or everything back to a time",
-                    description="Undo an import (its records taken out, the leads it created retired, what it "
-                                "changed put back), or bring one lead or every lead back to their values at a "
-                                "time. Written as new history; nothing old is rewritten.")
-    p.add_argument("--undo-import", metavar="IMPORT_ID")
-    p.add_argument("--as-of", metavar="TIME", help="e.g. '2026-11-25 14:00' (UTC)")
-    p.add_argument("--lead", metavar="LEAD_ID")
-    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who restores (kept in the history)")
-    p.set_defaults(func=cmd_restore)
+    add_restore_commands(sub)
 
     p = add_command(sub, "unmerge", "split the leads merged into LEAD_ID back out, with their own records")
     p.add_argument("lead_id")
@@ -538,10 +478,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "backup", "write every table as Parquet with a manifest (history in append-only chunks)")
     p.add_argument("dir", nargs="?", default=None, help="backup root (default $DATAFACTORY_HOME/backups)")
     p.set_defaults(func=cmd_backup)
-
-    p = add_command(sub, "restore-backup", "rebuild an empty store from a backup folder, verified")
-    p.add_argument("dir", help="one backup folder (ROOT/<timestamp>)")
-    p.set_defaults(func=cmd_restore_backup)
 
     p = add_command(sub, "explain", "why a lead's records were linked: weights per field")
     p.add_argument("lead_id")

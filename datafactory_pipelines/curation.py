@@ -25,6 +25,7 @@ from datafactory_pipelines.linkage import (
 )
 from datafactory_pipelines.linkage.engine import accepted as linkage_accepted
 from datafactory_pipelines.phases import PhaseTimer
+from datafactory_pipelines.returning_leads import give_back_ids
 from datafactory_pipelines.store import LeadChanges, LeadStore
 from datafactory_pipelines.survivorship import assign_lead_ids, content_hash, provenance_array
 from datafactory_pipelines.survivorship_sql import CURATED_COLUMNS, RULE_FIELDS
@@ -115,6 +116,7 @@ def curate_change(store: LeadStore, request: CurateRequest) -> CurateOutcome:
         False)
     with_contact = reachable.groupby(link.clusters["cluster_id"]).transform("any").astype(bool)
     record_leads, merges = assign_lead_ids(link.clusters[with_contact], previous, next_number)
+    record_leads = give_back_ids(store, record_leads, next_number)  # records back after an undo: their lead's id
     # what curating reads of each record besides its lead (survivorship reads the rest in the store)
     linked = records[["record_id", *CURATE_COLUMNS]].merge(record_leads, on="record_id")
     set_aside = link.clusters.loc[~with_contact, ["record_id"]].assign(lead_id=None)

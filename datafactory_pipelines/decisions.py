@@ -71,11 +71,38 @@ def _decide(store: LeadStore, decisions: pd.DataFrame, by: str, note: str,
     })[OVERRIDE_COLUMNS]
     decided = pd.DataFrame({"conflict_id": rows.index.to_numpy(), "decided_by": by, "decided_at": moment,
                             "decision": wanted["decision"].to_numpy()})
+    causes = [f"conflict {c}" + (f"; {note}" if note else "") for c in rows.index]
     updates = overrides[["lead_id", "field", "value"]].assign(
-        updated_at=moment.isoformat(timespec="microseconds"), action="conflict decision", actor=by,
-        cause=[f"conflict {c}" + (f"; {note}" if note else "") for c in rows.index])
+        updated_at=moment.isoformat(timespec="microseconds"), action="conflict decision", actor=by, cause=causes)
+    updates = pd.concat([updates, _alternates_updates(store, rows, wanted, values, causes, updates)],
+                        ignore_index=True)
     store.apply_decisions(overrides, decided, updates)
     return len(decided)
+
+
+def _alternates_updates(store: LeadStore, rows: pd.DataFrame, wanted: pd.DataFrame, values: list[str],
+                        causes: list[str], updates: pd.DataFrame) -> pd.DataFrame:
+    """The alternates each contact decision leaves (the old primary kept as one, the new primary not among
+    them), as more lead updates: whatever raised the conflict (import, event, undo), the golden record stays
+    whole and the history shows the alternates change."""
+    import pandas as pd
+
+    from datafactory_pipelines.decision_alternates import ALTERNATES_OF, alternates_after
+
+    contact = [i for i, name in enumerate(rows["field"]) if name in ALTERNATES_OF]
+    if not contact:
+        return updates.iloc[0:0]
+    leads = store.leads_by_id(sorted({rows["lead_id"].iloc[i] for i in contact})).set_index("lead_id")
+    as_dicts = {lead: row.to_dict() for lead, row in leads.iterrows()}
+    after = alternates_after(as_dicts, [(rows["lead_id"].iloc[i], rows["field"].iloc[i], wanted["decision"].iloc[i],
+                                         str(rows["incoming_value"].iloc[i] or ""), values[i]) for i in contact])
+    cause_of = {}
+    for i in contact:
+        cause_of[(rows["lead_id"].iloc[i], ALTERNATES_OF[rows["field"].iloc[i]])] = causes[i]
+    return pd.DataFrame([{"lead_id": lead, "field": column, "value": value, "updated_at": updates["updated_at"].iloc[0],
+                          "action": "conflict decision", "actor": updates["actor"].iloc[0],
+                          "cause": cause_of[(lead, column)]} for (lead, column), value in after.items()],
+                        columns=updates.columns)
 
 
 def decide_group(store: LeadStore, group_id: str, take: str, by: str, note: str = "") -> int:

@@ -26,6 +26,7 @@ from datafactory_pipelines.conflicts import EDITABLE_FIELDS, group_id
 from datafactory_pipelines.decisions import edit_leads
 from datafactory_pipelines.pipeline import relink_and_curate
 from datafactory_pipelines.store import LeadStore
+from datafactory_pipelines.store.restores_sql import note_prefix
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RestoreReport:
     contested: list[tuple[str, str]] = field(default_factory=list)  # (lead_id, field) changed again later
     imports_undone: list[str] = field(default_factory=list)
     conflicts_closed: int = 0  # open conflicts the undone import took part in
+    restore_id: str = ""  # names this restore in the restores log; `restore --undo-restore ID` takes it back
 
 
 HAND_SET_ACTIONS = ("edit", "conflict decision")  # what a person, not a file, decided
@@ -47,10 +49,18 @@ def _caused_by(history: pd.DataFrame, import_id: str) -> pd.Series:
     return causes.str.contains(f",{import_id},", regex=False)
 
 
+def new_restore_id() -> str:
+    """A restore's id: R and the UTC time to the microsecond (one writer at a time: unique, in order)."""
+    return "R" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
 def undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
     """Revert exactly what an import changed, as one change (one transaction, under the writer lock)."""
     with store.exclusive(f"undo import {import_id}", atomic=True):
-        return _undo_import(store, import_id, by)
+        report = _undo_import(store, import_id, by)
+        report.restore_id = new_restore_id()
+        store.record_restore(report.restore_id, "undo import", import_id, by, [import_id])
+        return report
 
 
 def _undo_import(store: LeadStore, import_id: str, by: str) -> RestoreReport:
@@ -170,18 +180,36 @@ def values_as_of(history: pd.DataFrame, moment: datetime) -> pd.Series:
     return upto.sort_values("seq").groupby(["lead_id", "field"])["new_value"].last()
 
 
+def utc_naive(moment: datetime | str) -> datetime:
+    """A time as the store keeps it (UTC, no zone): one with a zone is converted, one without is taken as UTC."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(timezone.utc).tz_localize(None)
+    return stamp.to_pydatetime()
+
+
 def restore_lead_as_of(store: LeadStore, lead_id: str, moment: datetime, by: str) -> RestoreReport:
+    moment = utc_naive(moment)
+    restore_id = new_restore_id()
     with store.exclusive(f"restore {lead_id} as of {moment}", atomic=True):
-        return _restore_fields(store, store.history(lead_id), [lead_id], moment, by)
+        report = _restore_fields(store, store.history(lead_id), [lead_id], moment, by, restore_id)
+        report.restore_id = restore_id
+        store.record_restore(restore_id, "lead as of", f"{lead_id} {moment:%Y-%m-%d %H:%M:%S}", by, [])
+        return report
 
 
 def restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
     """Undo every later import and bring every field back, all in one transaction: it all happens or none of it."""
+    moment = utc_naive(moment)
+    restore_id = new_restore_id()
     with store.exclusive(f"restore everything as of {moment}", atomic=True):
-        return _restore_all_as_of(store, moment, by)
+        report = _restore_all_as_of(store, moment, by, restore_id)
+        report.restore_id = restore_id
+        store.record_restore(restore_id, "as of", f"{moment:%Y-%m-%d %H:%M:%S}", by, report.imports_undone)
+        return report
 
 
-def _restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreReport:
+def _restore_all_as_of(store: LeadStore, moment: datetime, by: str, restore_id: str) -> RestoreReport:
     imports = store.imports()
     later = imports[(pd.to_datetime(imports["imported_at"]) > pd.Timestamp(moment))
                     & imports["undone_at"].isna()]["import_id"].tolist()  # one undone before stays undone
@@ -191,13 +219,13 @@ def _restore_all_as_of(store: LeadStore, moment: datetime, by: str) -> RestoreRe
         report.records_retired += undone.records_retired
         report.leads_retired += undone.leads_retired
         report.imports_undone.append(import_id)
-    fields = _restore_fields(store, store.history(), list(store.leads()["lead_id"]), moment, by)
+    fields = _restore_fields(store, store.history(), list(store.leads()["lead_id"]), moment, by, restore_id)
     report.fields_restored = fields.fields_restored
     return report
 
 
 def _restore_fields(store: LeadStore, history: pd.DataFrame, lead_ids: list[str], moment: datetime,
-                    by: str) -> RestoreReport:
+                    by: str, restore_id: str) -> RestoreReport:
     then = values_as_of(history, moment)
     leads = store.leads_by_id(lead_ids).set_index("lead_id")
     edits = []
@@ -209,9 +237,47 @@ def _restore_fields(store: LeadStore, history: pd.DataFrame, lead_ids: list[str]
             if str(leads.at[lead, name] or "") != value:
                 edits.append({"lead_id": lead, "field": name, "value": value})
     if edits:
-        edit_leads(store, pd.DataFrame(edits), by=by, note=f"restore as of {moment:%Y-%m-%d %H:%M:%S}",
-                   origin="restore")
+        # the note starts with the restore's id: its overrides are found by it when it is taken back
+        edit_leads(store, pd.DataFrame(edits), by=by,
+                   note=f"{note_prefix(restore_id)}as of {moment:%Y-%m-%d %H:%M:%S}", origin="restore")
     return RestoreReport(fields_restored=len(edits))
+
+
+def undo_restore(store: LeadStore, restore_id: str, by: str) -> RestoreReport:
+    """Take a restore back, as if it never happened, as one change: the imports it undid are live again
+    (their records back in linkage, the leads they made back with their ids), the field values it set give
+    way to what the records (or an earlier edit) say. Written as new history; the restore stays in the log,
+    marked undone."""
+    with store.exclusive(f"undo restore {restore_id}", atomic=True):
+        return _undo_restore(store, restore_id, by)
+
+
+def _undo_restore(store: LeadStore, restore_id: str, by: str) -> RestoreReport:
+    from datafactory_pipelines.linkage import load_config
+    from datafactory_pipelines.linkage.engine import LEAD_LINK_COLUMNS, link_values
+
+    row = store.restore_row(restore_id)
+    if row is None:
+        raise ValueError(f"no restore {restore_id} (datafactory restore --list shows them)")
+    if row["undone_at"] is not None:
+        raise ValueError(f"restore {restore_id} was already taken back ({row['undone_at']:%Y-%m-%d %H:%M} "
+                         f"by {row['undone_by']})")
+    report = RestoreReport(restore_id=restore_id)
+    touched: set[str] = set(store.drop_restore_overrides(restore_id))
+    for import_id in reversed(json.loads(row["imports_undone"] or "[]")):  # oldest first
+        records = store.import_records(import_id)
+        columns = [c for c in LEAD_LINK_COLUMNS if c in records.columns]
+        values = link_values(records[columns], load_config()) if len(records) else pd.DataFrame(
+            columns=["col", "value", "record_id", "surname"])
+        report.records_retired -= store.revive_import(import_id, values)  # negative: records back in
+        touched |= set(store.leads_touched_by_import(import_id))
+        report.imports_undone.append(import_id)
+    store.mark_restore_undone(restore_id, by)
+    before = store.active_among(sorted(touched))
+    relink_and_curate(store, actor=by, cause=f"undo restore {restore_id}", action="restore",
+                      curate_fresh=sorted(touched))
+    report.leads_retired = sorted(before - store.active_among(sorted(touched)))
+    return report
 
 
 def unmerge(store: LeadStore, lead_id: str, by: str) -> list[str]:

@@ -59,7 +59,7 @@ def test_backup_then_restore_into_an_empty_home_gives_every_table_back(tmp_path:
     assert done.returncode == 0, done.stderr
     folder = done.stdout.split("backup written to ")[1].split(":")[0]
     restored_home = tmp_path / "restored"
-    done = run_cli(restored_home, "restore-backup", folder)
+    done = run_cli(restored_home, "restore-backup", folder, "--yes")
     assert done.returncode == 0, done.stderr
 
     copy = open_store(restored_home / "leads.duckdb")

@@ -67,14 +67,14 @@ def test_backup_restores_into_an_empty_store_identically(tmp_path: Path) -> None
     chunks = sorted((tmp_path / "backups" / "history").glob("*.parquet"))
     assert len(chunks) == 2  # the second backup wrote only the new history rows
     folder = second.stdout.split("backup written to ")[1].split(":")[0]
-    restored = run_cli(tmp_path / "restored", "restore-backup", folder)
+    restored = run_cli(tmp_path / "restored", "restore-backup", folder, "--yes")
     assert restored.returncode == 0, restored.stderr
     original, copy = _tables(store), _tables(open_store(tmp_path / "restored" / "leads.duckdb"))
     for name in original:
         pd.testing.assert_frame_equal(original[name], copy[name], check_dtype=False, obj=name)
     assert run_cli(tmp_path / "restored", "verify-history").returncode == 0
 
-    again = run_cli(tmp_path / "restored", "restore-backup", folder)
+    again = run_cli(tmp_path / "restored", "restore-backup", folder, "--yes")
     assert again.returncode == 2 and "not empty" in again.stderr  # never over a store that holds data
 
 
@@ -86,7 +86,7 @@ def test_a_changed_backup_file_is_refused(tmp_path: Path) -> None:
     leads = pd.read_parquet(folder / "leads.parquet")
     leads.loc[0, "mobile"] = "13800000000"
     leads.to_parquet(folder / "leads.parquet", index=False)
-    done = run_cli(tmp_path / "other", "restore-backup", folder)
+    done = run_cli(tmp_path / "other", "restore-backup", folder, "--yes")
     assert done.returncode == 1 and "leads.parquet: SHA-256 does not match the manifest" in done.stderr
     assert open_store(tmp_path / "other" / "leads.duckdb").counts()["records"] == 0
 

@@ -143,7 +143,7 @@ def test_an_undone_import_comes_back_when_its_file_is_dropped_again(tmp_path: Pa
     assert run_cli(home, "import", second).returncode == 0
     store = open_store(home / "leads.duckdb")
     first_id = store.imports()["import_id"].iloc[0]
-    assert run_cli(home, "restore", "--undo-import", first_id).returncode == 0
+    assert run_cli(home, "restore", "--undo-import", first_id, "--yes").returncode == 0
 
     again = run_cli(home, "import", first)
 

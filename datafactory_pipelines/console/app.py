@@ -16,6 +16,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
 UPLOAD_KEEP_SECONDS = 86400
 CHART_DAYS = 30
+MATCH_PAIRS_SHOWN = 20  # the possible matches page: the pairs that teach the most, a screenful
 # the search index is built again when this many records or history rows came after it (each search
 # reads those tails by scanning them)
 INDEX_LAG_RECORDS = 50_000
@@ -441,6 +443,77 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
         except (DecisionError, ValueError, StoreBusyError) as err:
             return console.message(request, session, 409, "refused", detail=str(err), back=back)
         return RedirectResponse(f"{PREFIX}/conflicts?done={count} decided", status_code=303)
+
+    # -- possible matches (match_review.py) ----------------------------------------------------
+    @router.get("/matches")
+    def matches(request: Request) -> Response:
+        session = signed_in(request)
+        if isinstance(session, Response):
+            return session
+        from datafactory_pipelines.match_review import pattern_groups, review_queue
+        from datafactory_pipelines.match_review_workbook import SHOWN, side_by_side
+
+        queue = review_queue(store)
+        pairs = side_by_side(store, queue.head(MATCH_PAIRS_SHOWN)).to_dict("records") if len(queue) else []
+        return console.page(request, "matches.html", session, groups=pattern_groups(queue).to_dict("records"),
+                            pairs=pairs, fields=SHOWN, open_pairs=len(queue),
+                            done=request.query_params.get("done", ""))
+
+    async def _decide_matches(request: Request, session: Session, form: dict[str, Any],
+                              decide: Callable[[str], Any]) -> Response:
+        refused = refuse_role(request, session, "operator")
+        if refused:
+            return refused
+        from datafactory_pipelines.match_review import ReviewError
+
+        note = str(form.get("note") or "")[:500]
+        try:
+            outcome = await run_in_threadpool(decide, note)
+        except (ReviewError, ValueError, StoreBusyError) as err:
+            return console.message(request, session, 409, "refused", detail=str(err), back=f"{PREFIX}/matches")
+        return RedirectResponse(f"{PREFIX}/matches?done={outcome.merges} merge, {outcome.aparts} apart",
+                                status_code=303)
+
+    @router.post("/matches/decide")
+    async def decide_pairs(request: Request) -> Response:
+        session = signed_in(request)
+        if isinstance(session, Response):
+            return session
+        form = await console.form(request, session)
+        if form is None:
+            return console.message(request, session, 403, "csrf_refused")
+        import pandas as pd
+
+        from datafactory_pipelines.match_review import decide_matches
+
+        picked = []
+        for key, value in form.items():  # decision_<record>_<record> = merge | apart (or left undecided)
+            parts = key.split("_")
+            if len(parts) == 3 and parts[0] == "decision" and parts[1].isdigit() and parts[2].isdigit() \
+                    and value in ("merge", "apart"):
+                picked.append((int(parts[1]), int(parts[2]), str(value)))
+        if not picked:
+            return console.message(request, session, 400, "refused", detail="no decision", back=f"{PREFIX}/matches")
+        decisions = pd.DataFrame(picked, columns=["id_l", "id_r", "decision"])
+        return await _decide_matches(request, session, form,
+                                     lambda note: decide_matches(store, decisions, session.user.name, note))
+
+    @router.post("/matches/pattern")
+    async def decide_a_pattern(request: Request) -> Response:
+        session = signed_in(request)
+        if isinstance(session, Response):
+            return session
+        form = await console.form(request, session)
+        if form is None:
+            return console.message(request, session, 403, "csrf_refused")
+        from datafactory_pipelines.match_review import decide_pattern
+
+        pattern, decision = str(form.get("pattern") or ""), str(form.get("decision") or "")
+        if not pattern.isdigit() or decision not in ("merge", "apart"):
+            return console.message(request, session, 400, "refused", detail="pattern and decision",
+                                   back=f"{PREFIX}/matches")
+        return await _decide_matches(request, session, form, lambda note: decide_pattern(
+            store, int(pattern), decision, session.user.name, note))
 
     # -- imports -----------------------------------------------------------------------------
     @router.get("/imports")

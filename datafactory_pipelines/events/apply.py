@@ -18,10 +18,12 @@ import pandas as pd
 
 from datafactory_pipelines.conflicts import conflict_policy, group_id, kind_of
 from datafactory_pipelines.events.feed import RECEIVED
+from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.rules import SETTABLE_FIELDS, RuleSet
 from datafactory_pipelines.rules.engine import EventPlan, Standardizer, plan_event
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.change import StoreChange
+from datafactory_pipelines.store.key_fields import KEY_FIELDS
 from datafactory_pipelines.store.schema import CONFLICT_COLUMNS, OVERRIDE_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,7 @@ def plan_events(tx: StoreChange, rules: RuleSet, rows: list[dict[str, Any]]) -> 
     standard = Standardizer()
     standard.prime([e for e, found in zip(events, matches, strict=True) if len(found) == 1])
     plans = []
+    claimed: dict[tuple[str, str], str] = {}  # primary contacts set by earlier events of this batch
     for row, event, found in zip(rows, events, matches, strict=True):
         seq = int(row["seq"])
         if not found:
@@ -145,10 +148,33 @@ def plan_events(tx: StoreChange, rules: RuleSet, rows: list[dict[str, Any]]) -> 
             plans.append(EventPlan(seq=seq, status="ambiguous", error=f"{len(found)} leads match"))
             continue
         plan = plan_event(rules, event, leads[found[0]], policy, waiting, seq, standard)
+        plan = _refused_if_key_taken(tx, plan, claimed)
         if plan.lead_after is not None:
             leads[found[0]] = plan.lead_after
         plans.append(plan)
     return plans
+
+
+def _refused_if_key_taken(tx: StoreChange, plan: EventPlan,
+                          claimed: dict[tuple[str, str], str]) -> EventPlan:
+    """A plan that would give its lead a primary mobile or email another active lead has is not applied
+    (status failed, the reason masked); the rest of the batch goes on."""
+    for change in plan.changes:
+        if change.field not in KEY_FIELDS or not change.new:
+            continue
+        holder = claimed.get((change.field, change.new))
+        if holder == change.lead_id:
+            holder = None
+        holder = holder or tx.primary_contact_holder(change.field, change.new, change.lead_id)
+        if holder:
+            return EventPlan(seq=plan.seq, status="failed", lead_id=plan.lead_id, fired=plan.fired,
+                             error=f"{change.lead_id} would get primary {change.field} "
+                                   f"{mask_value(change.field, change.new)}, which active lead {holder} has: two "
+                                   "active leads cannot share a primary mobile or email (not applied)")
+    for change in plan.changes:
+        if change.field in KEY_FIELDS and change.new:
+            claimed[(change.field, change.new)] = change.lead_id
+    return plan
 
 
 def write_plans(tx: StoreChange, plans: list[EventPlan], rows: list[dict[str, Any]]) -> None:

@@ -151,6 +151,12 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS link_queue (
         seq BIGINT, record_id BIGINT, lead_id VARCHAR, change VARCHAR, col VARCHAR, value VARCHAR, surname VARCHAR
     )""",
+    # Every restore (undo an import, as of a time, one lead as of a time): its id names it in the history's
+    # causes and the overrides' notes, and `restore --undo-restore ID` takes it back (store/restores_sql.py).
+    """CREATE TABLE IF NOT EXISTS restores (
+        restore_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, target VARCHAR, done_by VARCHAR, done_at TIMESTAMP,
+        imports_undone VARCHAR, undone_by VARCHAR, undone_at TIMESTAMP
+    )""",
     # the middle band (linkage/review.py): every scored pair between keep-apart and merge, latest score
     """CREATE TABLE IF NOT EXISTS match_reviews (
         id_l BIGINT, id_r BIGINT, match_weight DOUBLE PRECISION, match_probability DOUBLE PRECISION, pattern BIGINT,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from datafactory_pipelines.store import key_fields
 from datafactory_pipelines.store.duckdb import outbox
 from datafactory_pipelines.store.duckdb.delivery_tables import DeliveryTables
 from datafactory_pipelines.store.duckdb.event_tables import EventTables
@@ -48,6 +49,12 @@ class DuckDBChange(EventTables, DeliveryTables, TrackingTables):
     def outbox_changes(self, outbox_rows: pd.DataFrame) -> list[tuple]:
         """(outbox_id, seq, field, old_value, new_value, action, actor, cause) behind these outbox rows."""
         return outbox.outbox_changes(self._con, outbox_rows)
+
+
+    # -- key fields (store/key_fields.py) ----------------------------------------------------------
+    def primary_contact_holder(self, field: str, value: str, other_than: str) -> str | None:
+        """The active lead other than `other_than` whose primary `field` (mobile, email) is `value`."""
+        return key_fields.holder_of(self._con, field, value, other_than)
 
 
 class DiagnosticChange(DuckDBChange):

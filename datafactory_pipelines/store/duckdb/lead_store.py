@@ -36,6 +36,7 @@ from datafactory_pipelines.store.duckdb.match_reviews import DuckDBMatchReviews
 from datafactory_pipelines.store.duckdb.operator_changes import DuckDBOperatorChanges
 from datafactory_pipelines.store.duckdb.reading import DuckDBReading
 from datafactory_pipelines.store.duckdb.schema_setup import DDL_FINGERPRINT, DuckDBSchemaSetup  # noqa: F401
+from datafactory_pipelines.store.duckdb.trust import DuckDBTrust
 from datafactory_pipelines.store.history_append import HistoryPart, append_history
 from datafactory_pipelines.store.writer_lock import WriterLock
 
@@ -54,7 +55,7 @@ def _connection(con: duckdb.DuckDBPyConnection | DuckDBChange) -> duckdb.DuckDBP
     return con._con if isinstance(con, DuckDBChange) else con  # noqa: SLF001 - the change is this backend's own
 
 
-class DuckDBLeadStore(DuckDBConnections, DuckDBSchemaSetup, DuckDBImports, DuckDBChangePath,
+class DuckDBLeadStore(DuckDBTrust, DuckDBConnections, DuckDBSchemaSetup, DuckDBImports, DuckDBChangePath,
                       DuckDBLeadWrites, DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

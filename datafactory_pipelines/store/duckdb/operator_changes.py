@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from datafactory_pipelines.store import key_fields
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
     LEAD_COLUMNS,
@@ -46,6 +47,7 @@ class DuckDBOperatorChanges:
                         [v for lead, field, value in edits for v in (lead, field, value, by, note, moment, origin)])
             for lead, field, value in edits:
                 con.execute(f'UPDATE leads SET "{field}" = ?, updated_at = ? WHERE lead_id = ?', [value, stamp, lead])
+            key_fields.refuse_taken_primary_contacts(con, edits, f"{origin} of {', '.join(leads[:3])}")
         return len(edits)
 
 
@@ -163,3 +165,6 @@ class DuckDBOperatorChanges:
             for row in lead_updates.itertuples(index=False):
                 con.execute(f'UPDATE leads SET "{row.field}" = ?, updated_at = ? WHERE lead_id = ?',
                             [row.value, row.updated_at, row.lead_id])
+            key_fields.refuse_taken_primary_contacts(
+                con, list(zip(lead_updates["lead_id"], lead_updates["field"], lead_updates["value"].astype(str),
+                              strict=True)), "the decision")
