@@ -253,3 +253,24 @@ def test_html_table_saved_as_xls_rowspan_fills_every_row(tmp_path: Path) -> None
                     '<td>手机</td></tr><tr><td rowspan="2">杭州星海科技有限公司</td><td>王伟</td><td>13811112222</td>'
                     '</tr><tr><td>陈静</td><td>13933334444</td></tr></table></body></html>', encoding="utf-8")
     assert read_file(path, pinned={}).table["company"].tolist() == ["杭州星海科技有限公司"] * 2
+
+
+def test_people_named_like_placeholders_with_real_numbers_are_imported(tmp_path: Path, store) -> None:
+    """赵六 and 钱七 are people's names too: a list whose only sheet holds them with real-looking numbers is a
+    lead list (a row that reaches someone is not thrown away on its name); 张三 with 13800138000 beside a
+    real list is the example it looks like."""
+    alone = write_xlsx(tmp_path / "名单.xlsx", [["姓名", "手机"], ["赵六", "13500135000"], ["钱七", "13400134000"]])
+    outcome = import_file(store, alone)
+    assert outcome.status == "imported" and outcome.rows_read == 2
+    workbook = openpyxl.Workbook()
+    example = workbook.active
+    example.title = "填写示例"
+    for row in (["姓名", "手机"], ["张三", "13800138000"], ["李四", "138xxxx0000"]):
+        example.append(row)
+    data = workbook.create_sheet("线索")
+    for row in (["姓名", "手机"], ["孙丽", "13300133000"]):
+        data.append(row)
+    workbook.save(tmp_path / "带示例.xlsx")
+    read = read_file(tmp_path / "带示例.xlsx")
+    assert "填写示例" in read.skipped_sheets and "example" in read.skipped_reasons["填写示例"]
+    assert "线索" not in read.skipped_sheets

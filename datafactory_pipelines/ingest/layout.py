@@ -201,14 +201,26 @@ class SheetVerdict:
         return not self.reason
 
 
+_PLACEHOLDER_PHONE = re.compile(r"(?i)[x*＊]{2}|^1(\d)\1{9}$|^1(?:3800138000|3912345678|2345678901)$")
+
+
+def _only_placeholder_contacts(values: dict[str, str]) -> bool:
+    """No contact in the row, or only made-up ones (13800138000, 138xxxx…, @example.com)."""
+    mobile, email = values.get("mobile", "").strip(), values.get("email", "").strip()
+    return ((not mobile or mobile == "nan" or bool(_PLACEHOLDER_PHONE.search(mobile)))
+            and (not email or email == "nan" or bool(_EXAMPLE_EMAIL.search(email))))
+
+
 def _example_row(values: dict[str, str]) -> tuple[bool, bool]:
-    """(made-up values, only an example address): an example name (张三, 李四) or words such as 示例 / 某某 /
-    XX公司 are made up for sure; an @example.com address alone is weaker (test lists use it for real-looking
-    people). A well-known placeholder number (13800138000) alone says nothing."""
+    """(made-up values, weaker signs): words such as 示例 / 某某 / XX公司, or an example name (张三, 李四) with no
+    contact or a made-up one, are made up for sure. An example name beside a real-looking number is weaker:
+    赵六 and 钱七 are people's names too, and a row that reaches someone is never thrown away on its name
+    alone; so is an @example.com address (test lists use it for real-looking people)."""
     name = re.sub(r"[\s·.()（）先生女士]", "", values.get("name", "")).lower()
-    strong = name in EXAMPLE_NAMES or any(bool(_EXAMPLE_TEXT.search(values.get(f, "")))
-                                          for f in ("name", "company", "email", "wechat"))
-    return strong, not strong and bool(_EXAMPLE_EMAIL.search(values.get("email", "")))
+    worded = any(bool(_EXAMPLE_TEXT.search(values.get(f, ""))) for f in ("name", "company", "email", "wechat"))
+    named = name in EXAMPLE_NAMES
+    strong = worded or (named and _only_placeholder_contacts(values))
+    return strong, not strong and (named or bool(_EXAMPLE_EMAIL.search(values.get("email", ""))))
 
 
 def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: str = "") -> SheetVerdict:
