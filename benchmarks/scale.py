@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                        "LIMIT 1", [import_id]).fetchall()[0][0]
     con.close()
     results.append(run("lead set", [*env_home, "lead", "set", lead, "title=基准测试", "--by", "bench"], log))
-    results.append(run("undo import", [*env_home, "restore", "--undo-import", import_id, "--by", "bench"], log))
+    results.append(run("undo import", [*env_home, "restore", "--undo-import", import_id, "--by", "bench", "--yes"],
+                       log))
     dagster_rows, phase_log = dagster_step(work, home, change, log)
     results += dagster_rows
 

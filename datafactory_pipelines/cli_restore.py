@@ -92,9 +92,10 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
     else:
         raise DecisionError("restore needs --undo-import IMPORT_ID, --as-of TIME or --undo-restore RESTORE_ID")
 
-    plan = preview(store, what, run)
-    if not confirmed(plan.lines(), args):
-        return 0
+    if not args.yes or args.dry_run:  # with --yes it is done at once, and its report says what it did
+        plan = preview(store, what, run)
+        if not confirmed(plan.lines(), args):
+            return 0
     report = run()
     if args.undo_restore:
         _say(f"done: {what}: {len(report.imports_undone)} import(s) live again, {-report.records_retired} "

@@ -59,31 +59,51 @@ class _RolledBack(Exception):
 
 
 def preview(store: LeadStore, what: str, run: Callable[[], RestoreReport]) -> RestorePlan:
-    """Run `run` (a restore) inside one transaction, describe what it changed, and roll it all back."""
+    """Run `run` (a restore) inside one transaction, describe what it changed, and roll it all back.
+
+    What changed is read from the history rows the restore appended (every change to a lead is one), so
+    the preview costs what the restore touches, not the whole base (at 1M records, comparing every lead
+    before and after took a minute and 4.8 GB for a 10k-row undo)."""
     try:
         with store.exclusive(f"preview: {what}", atomic=True):
-            before = store.leads(include_retired=True)
+            head, active_before = store.history_head_seq(), store.active_lead_count()
             report = run()
-            after = store.leads(include_retired=True)
-            raise _RolledBack(describe(what, report, before, after))
+            rows = store.history_after(head)
+            raise _RolledBack(describe(what, report, rows, active_before, store.active_lead_count()))
     except _RolledBack as done:
         return done.plan
 
 
-def describe(what: str, report: RestoreReport, before: pd.DataFrame, after: pd.DataFrame) -> RestorePlan:
-    was = set(before.loc[before["status"] == "active", "lead_id"])
-    now = set(after.loc[after["status"] == "active", "lead_id"])
-    plan = RestorePlan(what, report, len(was), len(now), sorted(was - now), sorted(now - was))
-    fields = [f for f in TRACKED_FIELDS if f in before.columns and f in after.columns and f != "status"]
-    old, new = before.set_index("lead_id"), after.set_index("lead_id")
-    for lead in sorted(was & now):
-        differ = [f for f in fields if str(old.at[lead, f] or "") != str(new.at[lead, f] or "")]
-        if differ:
-            plan.changed[lead] = differ
-            if len(plan.examples) < EXAMPLES:
-                plan.examples.append(f"{lead}: " + "; ".join(
-                    f"{f} {_shown(f, old.at[lead, f])} -> {_shown(f, new.at[lead, f])}"
-                    for f in differ[:4]))
+def describe(what: str, report: RestoreReport, rows: pd.DataFrame, active_before: int,
+             active_after: int) -> RestorePlan:
+    """The plan from the history rows a restore appended: per lead and field, the first old value against
+    the last new one."""
+    plan = RestorePlan(what, report, active_before, active_after)
+    if rows.empty:
+        return plan
+    rows = rows.sort_values("seq")
+    keys = ["lead_id", "field"]
+    first = rows.groupby(keys, sort=False)["old_value"].first()
+    last = rows.groupby(keys, sort=False)["new_value"].last()
+    was, now = {}, {}
+    for (lead, name), old in first.items():
+        new = last[(lead, name)]
+        if name == "status":
+            was[lead], now[lead] = str(old or ""), str(new or "")
+    plan.retired = sorted(lead for lead in was if was[lead] == "active" and now[lead] != "active")
+    plan.revived = sorted(lead for lead in was if was[lead] != "active" and now[lead] == "active")
+    moved = set(plan.retired) | set(plan.revived)
+    fields = set(TRACKED_FIELDS) - {"status"}
+    differ: dict[str, list[tuple[str, object, object]]] = {}
+    for (lead, name), old in first.items():
+        new = last[(lead, name)]
+        if lead not in moved and name in fields and str(old or "") != str(new or ""):
+            differ.setdefault(lead, []).append((name, old, new))
+    for lead in sorted(differ):
+        plan.changed[lead] = [name for name, _, _ in differ[lead]]
+        if len(plan.examples) < EXAMPLES:
+            plan.examples.append(f"{lead}: " + "; ".join(f"{name} {_shown(name, old)} -> {_shown(name, new)}"
+                                                          for name, old, new in differ[lead][:4]))
     return plan
 
 
