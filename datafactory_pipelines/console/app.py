@@ -225,6 +225,17 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
                        request.url.path, role)
         return console.message(request, session, 403, "forbidden", detail=role)
 
+    async def posted(request: Request, role: str) -> tuple[Session, dict[str, Any]] | Response:
+        """A form post from a signed-in person, with this session's CSRF token, whose role may do it; else
+        the answer to give instead (sign-in, 403)."""
+        session = signed_in(request)
+        if isinstance(session, Response):
+            return session
+        form = await console.form(request, session)
+        if form is None:
+            return console.message(request, session, 403, "csrf_refused")
+        return refuse_role(request, session, role) or (session, form)
+
     @router.get("/console.css")
     def stylesheet() -> Response:
         return Response(console.css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
@@ -337,15 +348,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/leads/{lead_id}/edit")
     async def edit_lead(request: Request, lead_id: str) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
-        refused = refuse_role(request, session, "operator")
-        if refused:
-            return refused
+        posted_form = await posted(request, "operator")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         edit = EditRequest(lead_id=lead_id, version=str(form.get("version") or ""),
                            action=str(form.get("action") or ""), by=session.user.name,
                            note=str(form.get("note") or "")[:500], field=str(form.get("field") or ""),
@@ -362,15 +368,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/leads/{lead_id}/restore")
     async def restore_lead(request: Request, lead_id: str) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
-        refused = refuse_role(request, session, "admin")
-        if refused:
-            return refused
+        posted_form = await posted(request, "admin")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         from datafactory_pipelines.restore import restore_lead_as_of
 
         back = f"{PREFIX}/leads/{lead_id}"
@@ -406,15 +407,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/conflicts/{group_id}/decide")
     async def decide_conflicts(request: Request, group_id: str) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
-        refused = refuse_role(request, session, "operator")
-        if refused:
-            return refused
+        posted_form = await posted(request, "operator")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         import pandas as pd
 
         from datafactory_pipelines.decisions import decide
@@ -461,9 +457,6 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     async def _decide_matches(request: Request, session: Session, form: dict[str, Any],
                               decide: Callable[[str], Any]) -> Response:
-        refused = refuse_role(request, session, "operator")
-        if refused:
-            return refused
         from datafactory_pipelines.match_review import ReviewError
 
         note = str(form.get("note") or "")[:500]
@@ -476,12 +469,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/matches/decide")
     async def decide_pairs(request: Request) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
+        posted_form = await posted(request, "operator")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         import pandas as pd
 
         from datafactory_pipelines.match_review import decide_matches
@@ -500,12 +491,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/matches/pattern")
     async def decide_a_pattern(request: Request) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
+        posted_form = await posted(request, "operator")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         from datafactory_pipelines.match_review import decide_pattern
 
         pattern, decision = str(form.get("pattern") or ""), str(form.get("decision") or "")
@@ -578,15 +567,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/upload/{token}/import")
     async def import_upload(request: Request, token: str) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
-        refused = refuse_role(request, session, "operator")
-        if refused:
-            return refused
+        posted_form = await posted(request, "operator")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         folder = console.uploads / token
         if not re.fullmatch(r"[0-9a-f]{32}", token) or not folder.is_dir() or \
                 (folder / "owner").read_text(encoding="utf-8") != session.user.name:
@@ -629,15 +613,10 @@ def mount_console(app: FastAPI, store_path: str | Path, secure_cookies: bool = F
 
     @router.post("/imports/{import_id}/undo")
     async def undo(request: Request, import_id: str) -> Response:
-        session = signed_in(request)
-        if isinstance(session, Response):
-            return session
-        form = await console.form(request, session)
-        if form is None:
-            return console.message(request, session, 403, "csrf_refused")
-        refused = refuse_role(request, session, "admin")
-        if refused:
-            return refused
+        posted_form = await posted(request, "admin")
+        if isinstance(posted_form, Response):
+            return posted_form
+        session, form = posted_form
         from datafactory_pipelines.restore import undo_import
 
         try:
