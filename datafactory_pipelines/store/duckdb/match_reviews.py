@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from datafactory_pipelines.store.duckdb.change_path import _lead_ids
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -114,12 +116,7 @@ class DuckDBMatchReviews:
             JOIN records b ON b.record_id = k.id_r AND b.retired_by IS NULL
             WHERE NOT EXISTS (SELECT 1 FROM {_LATEST_DECISIONS} d WHERE d.decision = 'apart'
                               AND d.id_l = least(k.id_l, k.id_r) AND d.id_r = greatest(k.id_l, k.id_r))"""
-        if lead_ids is None:
-            joined = self._query(sql)
-        else:
-            joined = self._query_with(sql + " AND (a.lead_id IN (SELECT lead_id FROM wanted_leads) "
-                                            "OR b.lead_id IN (SELECT lead_id FROM wanted_leads))",
-                                      {"wanted_leads": pd.DataFrame({"lead_id": list(lead_ids)}, dtype=object)})
+        joined = self._of_leads(sql, lead_ids)
         return pd.concat([decided, joined], ignore_index=True).drop_duplicates(ignore_index=True)
 
     def decided_apart_pairs(self, lead_ids: list[str] | None = None) -> pd.DataFrame:
@@ -131,10 +128,12 @@ class DuckDBMatchReviews:
             JOIN records a ON a.record_id = d.id_l AND a.retired_by IS NULL
             JOIN records b ON b.record_id = d.id_r AND b.retired_by IS NULL
             WHERE d.decision = ?"""
-        if lead_ids is None:
-            return self._query(sql, [decision])
-        import pandas as pd
+        return self._of_leads(sql, lead_ids, [decision])
 
+    def _of_leads(self, sql: str, lead_ids: list[str] | None, params: list | None = None) -> pd.DataFrame:
+        """A query of record pairs (its records aliased a and b), all of them or those touching these leads."""
+        if lead_ids is None:
+            return self._query(sql, params)
         return self._query_with(sql + " AND (a.lead_id IN (SELECT lead_id FROM wanted_leads) "
                                       "OR b.lead_id IN (SELECT lead_id FROM wanted_leads))",
-                                {"wanted_leads": pd.DataFrame({"lead_id": list(lead_ids)}, dtype=object)}, [decision])
+                                {"wanted_leads": _lead_ids(lead_ids)}, params)
