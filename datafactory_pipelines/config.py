@@ -16,8 +16,9 @@ class Paths:
         return cls(Path(home or os.environ.get("DATAFACTORY_HOME") or "data").resolve())
 
     @property
-    def store(self) -> Path:
-        return self.home / "leads.duckdb"
+    def store(self) -> Path | str:
+        """The lead store: DATAFACTORY_DB_URL (a PostgreSQL URL) when set, else the DuckDB file in home."""
+        return os.environ.get("DATAFACTORY_DB_URL") or self.home / "leads.duckdb"
 
     @property
     def inbox(self) -> Path:

@@ -112,6 +112,10 @@ CONTENT_FIELDS: list[str] = [f.name for f in FIELDS if f.lead and f.content and 
 TRACKED_FIELDS: list[str] = [f.name for f in FIELDS if f.tracked]
 EDITABLE_FIELDS: list[str] = [f.name for f in FIELDS if f.editable]
 EXPORT_COLUMNS: list[str] = [f.name for f in FIELDS if f.lead and f.exported]
+# The published read contract (the `curated_leads` view other systems read): the active leads' exported
+# columns, and when each was made and whether anyone can reach it. Columns are only ever added to it.
+CURATED_LEAD_COLUMNS: list[str] = [f.name for f in FIELDS
+                                   if f.lead and (f.exported or f.name in ("created_at", "contact_status"))]
 PERSONAL_COLUMNS: frozenset[str] = frozenset(f.name for f in FIELDS if f.personal)
 MASK_OF: dict[str, MaskKind] = {f.name: f.mask for f in FIELDS if f.personal}
 SURVIVORSHIP_FIELDS: dict[str, str] = {f.name: f.rule for f in FIELDS if f.rule}

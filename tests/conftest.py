@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from hypothesis import settings
 
-from datafactory_pipelines.store import open_store
+from tests.backends import PG_ADMIN_ENV, location_in, store_in
+from tests.postgres_server import postgres_bin, postgres_server
 
 
 def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "线索") -> Path:
@@ -32,9 +33,44 @@ def write_csv(path: Path, rows: list[list[object]], encoding: str = "utf-8") -> 
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=["duckdb", "postgres", "both"],
+                     default=os.environ.get("DATAFACTORY_TEST_BACKEND", "both"),
+                     help="the lead store backends the two-backend tests run on (tests/backends.py)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("backend")
+        backends = ["duckdb", "postgres"] if chosen == "both" else [chosen]
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url():
+    """One real PostgreSQL 15 for the session (initdb + pg_ctl in a temporary folder; tests/postgres_server.py)."""
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("PostgreSQL binaries are missing; .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL binaries are not installed (apt-get install postgresql); --backend duckdb skips "
+                    "this message")
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    return open_store(tmp_path / "leads.duckdb")
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The lead store backend this test runs on (parametrized by pytest_generate_tests)."""
+    name = getattr(request, "param", "duckdb")
+    if name == "postgres":
+        monkeypatch.setenv(PG_ADMIN_ENV, request.getfixturevalue("pg_admin_url"))
+        monkeypatch.setenv("DATAFACTORY_DB_URL", str(location_in(tmp_path / "home")))
+    return name
+
+
+@pytest.fixture
+def store(tmp_path: Path, backend: str):
+    return store_in(tmp_path)
 
 
 @pytest.fixture

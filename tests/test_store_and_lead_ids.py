@@ -6,7 +6,10 @@ import pytest
 from datafactory_pipelines.pipeline import import_file, prepare_file, relink_and_curate
 from datafactory_pipelines.store import ImportMeta
 from datafactory_pipelines.survivorship import assign_lead_ids
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "登记日期"]
 
@@ -188,9 +191,9 @@ def test_an_older_store_loses_the_leads_key_index_and_keeps_its_leads(tmp_path: 
 
 def test_a_change_writing_one_lead_twice_is_refused_whole(tmp_path: Path) -> None:
     """Without a key index on the leads table, the store itself refuses repeated lead ids in a change."""
-    from datafactory_pipelines.store import LeadChanges, open_store
+    from datafactory_pipelines.store import LeadChanges
 
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王建国", "13700137000", "", "", "", "2025-01-02"]]))
     relink_and_curate(store)
     before = store.leads(include_retired=True)

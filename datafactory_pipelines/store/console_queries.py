@@ -296,4 +296,4 @@ class ConsoleQueries:
             "SELECT day, sum(opened) AS opened, sum(decided) AS decided FROM ("
             " SELECT CAST(created_at AS DATE) AS day, 1 AS opened, 0 AS decided FROM conflicts WHERE created_at >= ?"
             " UNION ALL SELECT CAST(decided_at AS DATE), 0, 1 FROM conflicts WHERE decided_at >= ?"
-            ") GROUP BY day ORDER BY day", [since, since])
+            ") AS counted GROUP BY day ORDER BY day", [since, since])

@@ -1,6 +1,12 @@
 """Lead store tables. Plain SQL that DuckDB and PostgreSQL both accept."""
 
-from datafactory_pipelines.fields import INPUT_FIELDS, LEAD_COLUMN_TYPES, LEAD_COLUMNS, STANDARD_COLUMNS
+from datafactory_pipelines.fields import (
+    CURATED_LEAD_COLUMNS,
+    INPUT_FIELDS,
+    LEAD_COLUMN_TYPES,
+    LEAD_COLUMNS,
+    STANDARD_COLUMNS,
+)
 
 SCHEMA_VERSION = 1
 
@@ -173,6 +179,10 @@ DDL = [
        SELECT import_id, source_file, sheet, source_row, reject_reason, name_raw, mobile_raw, email_raw,
               wechat_raw, qq_raw, douyin_raw, kuaishou_raw, company_raw, record_id
        FROM records WHERE NOT reachable AND lead_id IS NULL AND retired_by IS NULL""",
+    # The read contract for other systems (CRM front ends, BI): the active golden leads, stable columns
+    # (docs/store.md lists them). On PostgreSQL the read-only role may read this view and nothing else.
+    f"""CREATE OR REPLACE VIEW curated_leads AS
+       SELECT {', '.join(CURATED_LEAD_COLUMNS)} FROM leads WHERE status = 'active'""",
 ]
 
 # Indexes the per-change path looks up by (a PostgreSQL store creates them; DuckDB scans its columns,

@@ -25,6 +25,8 @@ NEXT_CONFLICT_ID = "SELECT coalesce(max(conflict_id), 0) + 1 FROM conflicts"
 ACTIVE_LEAD = "SELECT 1 FROM leads WHERE lead_id = ? AND status = 'active'"
 META_VALUE = "SELECT value FROM store_meta WHERE key = ?"
 INSERT_META = "INSERT INTO store_meta VALUES (?, ?)"
+#: a store_meta value set (replacing the one before): standard ON CONFLICT, which DuckDB and PostgreSQL share
+SET_META = "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 INSERT_TRACKING_LINK = "INSERT INTO tracking_links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 TRACKING_LINK = ("SELECT target, channel, utm_source, utm_medium, utm_campaign, lead_id FROM tracking_links "
                  "WHERE token = ?")

@@ -28,7 +28,7 @@ def catalog_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     rows = con.execute(
         "SELECT c.table_name, c.column_name FROM information_schema.columns c "
         "JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
-        "WHERE c.table_schema = 'main' AND t.table_type = 'BASE TABLE' "
+        "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name <> 'schema_migrations' "
         "ORDER BY c.table_name, c.ordinal_position").fetchall()
     tables: dict[str, list[str]] = {}
     for table, column in rows:

@@ -85,7 +85,7 @@ class EventTables:
     def active_leads_by_alternate(self, kind: str, values: set[str]) -> pd.DataFrame:
         """Active leads holding one of `values` among their `kind` alternates; `_matched` names the value."""
         return self._with(
-            f"WITH alternates AS (SELECT lead_id, unnest(string_split({kind}_alternates, ';')) AS value "
+            f"WITH alternates AS (SELECT lead_id, unnest(string_to_array({kind}_alternates, ';')) AS value "
             f"FROM leads WHERE status = 'active' AND coalesce({kind}_alternates, '') <> '') "
             f"SELECT l.*, a.value AS _matched FROM alternates a JOIN wanted_contacts w ON a.value = w.value "
             f"JOIN leads l ON l.lead_id = a.lead_id", "wanted_contacts", _values(values))

@@ -94,12 +94,13 @@ class DuckDBImports:
                     self._count_values(con, "SELECT col, value, surname FROM link_values "
                                        "WHERE record_id >= ? AND record_id < ?", [start, start + rows], 1)
             version = values_version if link_values is not None and values_version else ""
-            con.execute("""INSERT OR REPLACE INTO store_meta SELECT 'saved_link_values', CASE WHEN ? <> '' AND (
+            con.execute("""INSERT INTO store_meta SELECT 'saved_link_values', CASE WHEN ? <> '' AND (
                     NOT EXISTS (SELECT 1 FROM records WHERE retired_by IS NULL AND record_id < ?)
-                    OR (SELECT max(value) FROM store_meta WHERE key = 'saved_link_values') = ?) THEN ? ELSE 'mixed' END""",
+                    OR (SELECT max(value) FROM store_meta WHERE key = 'saved_link_values') = ?) THEN ? ELSE 'mixed' END
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
                         [version, start, version, version])
             seq = self._next_queue_seq(con)
-            con.execute("INSERT INTO link_queue SELECT ? + i, ? + i, NULL, 'added', NULL, NULL, NULL FROM range(?) t(i)",
+            con.execute("INSERT INTO link_queue SELECT ? + i, ? + i, NULL, 'added', NULL, NULL, NULL FROM generate_series(0, ? - 1) t(i)",
                         [seq, start, rows])
         return rows
 
@@ -160,7 +161,8 @@ class DuckDBImports:
     def _queue_removal(cls, con: duckdb.DuckDBPyConnection, records_sql: str, params: list) -> None:
         """Records leaving linkage: their values leave link_values and wait in the queue (with the lead
         they were in), so the next relink re-decides whatever they touched."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE leaving AS {records_sql}", params)
+        con.execute("DROP TABLE IF EXISTS leaving")
+        con.execute(f"CREATE TEMPORARY TABLE leaving AS {records_sql}", params)
         seq = cls._next_queue_seq(con)
         con.execute("""INSERT INTO link_queue
             SELECT ? + row_number() OVER (ORDER BY v.record_id, v.col) - 1, v.record_id, r.lead_id, 'removed',
@@ -209,7 +211,8 @@ class DuckDBImports:
     def _count_values(con: duckdb.DuckDBPyConnection, values_sql: str, params: list, sign: int) -> None:
         """Add (sign 1) or take away (sign -1) the link values `values_sql` selects (col, value, surname)
         to or from the counters: only the keys these values carry are read and written."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE counted AS SELECT col, value, surname FROM ({values_sql}) v", params)
+        con.execute("DROP TABLE IF EXISTS counted")
+        con.execute(f"CREATE TEMPORARY TABLE counted AS SELECT col, value, surname FROM ({values_sql}) v", params)
         for statement in change_sql.count_values(sign):
             con.execute(statement)
         con.execute("DROP TABLE counted")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from datafactory_pipelines.fields import TRACKED_FIELDS
+from datafactory_pipelines.store import shared_sql
 from datafactory_pipelines.store.base import LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -28,7 +29,8 @@ class DuckDBLeadWrites:
     def apply_lead_changes(self, changes: LeadChanges) -> None:
         with self._transaction() as con:
             con.register("record_leads_df", changes.record_leads[["record_id", "lead_id"]])
-            con.execute("CREATE OR REPLACE TEMP TABLE record_leads AS SELECT * FROM record_leads_df")
+            con.execute("DROP TABLE IF EXISTS record_leads")
+            con.execute("CREATE TEMPORARY TABLE record_leads AS SELECT * FROM record_leads_df")
             con.unregister("record_leads_df")
             con.execute(
                 "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
@@ -94,17 +96,16 @@ class DuckDBLeadWrites:
             con.execute("INSERT INTO link_values SELECT col, value, record_id, surname FROM all_values")
             con.unregister("all_values")
             self._recount_values(con)
-            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)",
-                        [changes.link_values_version or ""])
+            con.execute(shared_sql.SET_META, ["link_values", changes.link_values_version or ""])
         elif changes.link_values_version and con.execute(  # the saved values are kept: counted once, stamped
                 "SELECT count(*) FROM store_meta WHERE key = 'link_values' AND value = ?",
                 [changes.link_values_version]).fetchall()[0][0] == 0:
             self._recount_values(con)
-            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_values', ?)", [changes.link_values_version])
+            con.execute(shared_sql.SET_META, ["link_values", changes.link_values_version])
         if changes.queue_done is not None:
             con.execute("DELETE FROM link_queue WHERE seq <= ?", [changes.queue_done])
         if changes.link_model is not None:
-            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('link_model', ?)", [changes.link_model])
+            con.execute(shared_sql.SET_META, ["link_model", changes.link_model])
 
 
     def _write_linked_frames(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:

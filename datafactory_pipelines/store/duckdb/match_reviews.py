@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from datafactory_pipelines.store import shared_sql
 from datafactory_pipelines.store.duckdb.change_path import _lead_ids
 
 if TYPE_CHECKING:
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
 RECALIBRATION_KEY = "match_review_recalibration"
 
 #: the latest decision per pair (a person may change their mind; every answer is kept)
-_LATEST_DECISIONS = """(SELECT * FROM match_decisions
-    QUALIFY row_number() OVER (PARTITION BY id_l, id_r ORDER BY decided_at DESC, decision) = 1)"""
+_LATEST_DECISIONS = """(SELECT id_l, id_r, decision, decided_by, decided_at, note, pattern, match_weight, contributions
+    FROM (SELECT *, row_number() OVER (PARTITION BY id_l, id_r ORDER BY decided_at DESC, decision) AS latest
+          FROM match_decisions) ranked WHERE latest = 1)"""
 
 #: pairs of the band whose two records are active and in active leads (one or two), and not decided
 _OPEN = """
@@ -51,7 +53,7 @@ class DuckDBMatchReviews:
         return self._query(_OPEN + " ORDER BY m.id_l, m.id_r")
 
     def match_review_count(self) -> int:
-        return int(self._query(f"SELECT count(*) AS n FROM ({_OPEN})").iloc[0, 0])
+        return int(self._query(f"SELECT count(*) AS n FROM ({_OPEN}) AS open_pairs").iloc[0, 0])
 
     def match_decisions(self) -> pd.DataFrame:
         """The latest decision per pair, with the score the pair had when it was decided."""
@@ -96,7 +98,7 @@ class DuckDBMatchReviews:
                                         f"({other or 'no lead'})"))
             self._append_history_rows(con, changes, "review", by, note or "match review")
             if recalibration is not None:
-                con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [RECALIBRATION_KEY, recalibration])
+                con.execute(shared_sql.SET_META, [RECALIBRATION_KEY, recalibration])
             queued = {lead for row in leads for lead in row[3:] if lead} | set(requeue)
             self._queue_leads(con, sorted(queued))
         return len(decisions)

@@ -57,7 +57,8 @@ class DuckDBOperatorChanges:
         if not merges:
             return 0
         with self._transaction() as con:
-            con.execute("CREATE OR REPLACE TEMP TABLE reviving AS SELECT unnest(?) AS merged, unnest(?) AS survivor",
+            con.execute("DROP TABLE IF EXISTS reviving")
+            con.execute("CREATE TEMPORARY TABLE reviving AS SELECT unnest(?) AS merged, unnest(?) AS survivor",
                         [[m for m, _ in merges], [s for _, s in merges]])
             moved = con.execute("SELECT count(*) FROM records r JOIN reviving v "
                                 "ON r.lead_id = v.survivor AND r.first_lead_id = v.merged").fetchall()[0][0]

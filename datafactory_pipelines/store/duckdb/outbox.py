@@ -57,13 +57,14 @@ def _append_outbox_from(con: duckdb.DuckDBPyConnection, history_rows: str) -> in
     new_value, hash)."""
     key = transaction_key(con)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE outbox_batch AS
+        DROP TABLE IF EXISTS outbox_batch;
+        CREATE TEMPORARY TABLE outbox_batch AS
         WITH per_lead AS (
             SELECT lead_id, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS n_changes,
                    arg_min(hash, seq) AS first_hash,
                    arg_max(new_value, seq) FILTER (WHERE field = 'owner') AS owner_to,
                    arg_min(old_value, seq) FILTER (WHERE field = 'owner') AS owner_from
-            FROM {history_rows} GROUP BY lead_id)
+            FROM {history_rows} AS history_rows GROUP BY lead_id)
         SELECT p.*, coalesce(nullif(p.owner_to, ''), nullif(l.owner, ''), nullif(p.owner_from, '')) AS owner
         FROM per_lead p LEFT JOIN leads l USING (lead_id)""")
     con.execute("DELETE FROM outbox_batch WHERE owner IS NULL")

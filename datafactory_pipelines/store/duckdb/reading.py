@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from datafactory_pipelines.store import shared_sql
 from datafactory_pipelines.store.duckdb.change_path import _lead_ids
+from datafactory_pipelines.store.schema import OVERRIDE_COLUMNS
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
     import pandas as pd
@@ -65,8 +66,8 @@ class DuckDBReading:
     def overrides(self) -> pd.DataFrame:
         """The latest override per (lead, field)."""
         return self._query(
-            "SELECT * FROM lead_overrides QUALIFY row_number() OVER (PARTITION BY lead_id, field "
-            "ORDER BY decided_at DESC) = 1")
+            f"SELECT {', '.join(OVERRIDE_COLUMNS)} FROM (SELECT *, row_number() OVER (PARTITION BY lead_id, field "
+            "ORDER BY decided_at DESC) AS latest FROM lead_overrides) ranked WHERE latest = 1")
 
 
     def conflicts(self, status: str | None = "open") -> pd.DataFrame:
@@ -126,8 +127,8 @@ class DuckDBReading:
 
     def table_names(self) -> list[str]:
         """Every table of the store (views excluded), from the catalog."""
-        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-                           "AND table_type = 'BASE TABLE' ORDER BY table_name")
+        rows = self._query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                           "AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name")
         return rows["table_name"].tolist()
 
 

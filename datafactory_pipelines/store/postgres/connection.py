@@ -1,0 +1,160 @@
+"""One PostgreSQL session, used the way the store's modules use a DuckDB connection.
+
+The store's modules were written against DuckDB's connection: `execute(sql, params)` returning something to
+`fetchall()` or turn into a frame (`df()`) or an Arrow table, and `register(name, frame)` to join a frame of
+keys in SQL. On PostgreSQL a registered frame is a temporary table filled by one COPY (and analyzed, so the
+planner joins it by index), a result that becomes a frame or Arrow table comes back through one COPY, and
+the SQL passes through store/postgres/dialect.py. The session is in autocommit mode, so the modules'
+own BEGIN / COMMIT / ROLLBACK statements decide the transactions, as on DuckDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from datafactory_pipelines.store.postgres import arrow_copy, dialect
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import psycopg
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+_READS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
+_WRITES_IN_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PgResult:
+    """A statement's result. A query (SELECT / WITH) runs when it is read: row by row for `fetchall`, through
+    COPY for a frame or an Arrow table; any other statement has run already."""
+
+    def __init__(self, owner: PgConnection, sql: str, params: Any, deferred: bool) -> None:
+        self._owner = owner
+        self._sql = sql
+        self._params = params
+        self._cursor: psycopg.Cursor | None = None
+        if not deferred:
+            self._run()
+
+    def _run(self) -> psycopg.Cursor:
+        if self._cursor is None:
+            cursor = self._owner.raw.cursor()
+            try:
+                cursor.execute(self._sql, self._params)
+            except Exception as exc:
+                exc.add_note(f"statement (parameters not shown): {self._sql[:500]}")
+                log.debug("statement failed: %s: %s", exc, self._sql[:500])
+                raise
+            self._cursor = cursor
+        return self._cursor
+
+    @property
+    def description(self) -> Any:
+        return self._run().description
+
+    def fetchall(self) -> list[tuple]:
+        cursor = self._run()
+        return cursor.fetchall() if cursor.description is not None else []
+
+    def fetchone(self) -> tuple | None:
+        cursor = self._run()
+        return cursor.fetchone() if cursor.description is not None else None
+
+    def fetch_arrow_table(self) -> pa.Table:
+        if self._cursor is not None:  # already run (not a plain query): its rows as they are
+            return _rows_to_arrow(self._cursor)
+        with self._owner.raw.cursor() as cursor:
+            bound = cursor.mogrify(self._sql, self._params) if self._params is not None else self._sql
+            return arrow_copy.copy_out(cursor, bound)
+
+    to_arrow_table = arrow = fetch_arrow_table
+
+    def df(self) -> pd.DataFrame:
+        return arrow_copy.frame(self.fetch_arrow_table())
+
+    fetchdf = fetch_df = df
+
+
+def _rows_to_arrow(cursor: psycopg.Cursor) -> pa.Table:
+    import pyarrow as pa
+
+    names = [d.name for d in cursor.description or []]
+    rows = cursor.fetchall() if cursor.description is not None else []
+    types = [arrow_copy.arrow_type(d.type_code) for d in cursor.description or []]
+    return pa.table([pa.array([row[i] for row in rows], types[i]) for i in range(len(names))], names=names)
+
+
+class PgConnection:
+    """A DuckDB-connection-shaped view of one psycopg session (see the module's docstring)."""
+
+    def __init__(self, raw: psycopg.Connection, release: Callable[[PgConnection], None] | None = None) -> None:
+        self.raw = raw
+        self._release = release
+        self._registered: set[str] = set()
+        self._catalog_types: dict[str, str] | None = None
+
+    def execute(self, sql: str, params: Any = None) -> PgResult:
+        named = isinstance(params, dict)
+        if params is not None and not named and len(params) == 0:
+            params = None
+        text = dialect.to_postgres(sql, params is not None, named)
+        reads = bool(_READS.match(text)) and not (text.lstrip().upper().startswith("WITH")
+                                                  and _WRITES_IN_WITH.search(text))
+        return PgResult(self, text, params, deferred=reads)
+
+    def sql(self, sql: str) -> PgResult:
+        return self.execute(sql)
+
+    def register(self, name: str, data: Any) -> None:
+        """`data` (pandas, Arrow, a record batch reader) as the temporary table `name`, until `unregister`."""
+        if not _NAME.match(name):
+            raise ValueError(f"not a table name: {name!r}")
+        table = arrow_copy.as_arrow(data)
+        columns = ", ".join(f'"{field.name}" {self._column_type(field)}' for field in table.schema)
+        with self.raw.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
+            arrow_copy.copy_in(cursor, name, table)
+            if table.num_rows > 100:  # the planner's row estimate: join a few keys by index
+                cursor.execute(f"ANALYZE {name}")
+        self._registered.add(name)
+
+    def _column_type(self, field: pa.Field) -> str:
+        """The type of a registered column: the one the store's tables give a column of that name (as DuckDB
+        casts a frame's values into the column they are written to: text timestamps, all-NULL or empty
+        columns), else the Arrow type's."""
+        if self._catalog_types is None:
+            rows = self.raw.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                "GROUP BY column_name, data_type").fetchall()
+            kinds: dict[str, set[str]] = {}
+            for column, kind in rows:
+                kinds.setdefault(column, set()).add(kind)
+            self._catalog_types = {c: k.pop() for c, k in kinds.items() if len(k) == 1}
+        kind = self._catalog_types.get(field.name)
+        if kind is None:
+            return arrow_copy.pg_type(field.type)
+        return {"timestamp without time zone": "TIMESTAMP", "timestamp with time zone": "TIMESTAMPTZ",
+                "bigint": "BIGINT", "integer": "INTEGER", "boolean": "BOOLEAN", "double precision": "DOUBLE PRECISION",
+                "date": "DATE"}.get(kind, "TEXT")
+
+    def unregister(self, name: str) -> None:
+        if name in self._registered:
+            self._registered.discard(name)
+            self.raw.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+
+    def close(self) -> None:
+        for name in list(self._registered):
+            try:
+                self.unregister(name)
+            except Exception:  # noqa: BLE001 - a broken session is not returned to the pool
+                self._registered.clear()
+        if self._release is not None:
+            self._release(self)
+        else:
+            self.raw.close()

@@ -1,0 +1,64 @@
+"""The production backend of the lead store: PostgreSQL (`DATAFACTORY_DB_URL=postgresql://…`).
+
+The same class parts as the DuckDB store, one per concern, over a PostgreSQL session that reads the same
+SQL (store/postgres/connection.py, dialect.py); what differs is here and in this package: sessions and the
+writer lock (an advisory lock), the schema as migrations with the history guard, and bulk transfer through
+COPY in Arrow. Readers never wait for a writer, and several processes may run changes: they take turns on
+the writer lock for the part of a change that writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from datafactory_pipelines.store.console_queries import ConsoleQueries
+from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath
+from datafactory_pipelines.store.duckdb.imports import DuckDBImports
+from datafactory_pipelines.store.duckdb.lead_store import DuckDBLeadStore
+from datafactory_pipelines.store.duckdb.lead_writes import DuckDBLeadWrites
+from datafactory_pipelines.store.duckdb.match_reviews import DuckDBMatchReviews
+from datafactory_pipelines.store.duckdb.operator_changes import DuckDBOperatorChanges
+from datafactory_pipelines.store.duckdb.reading import DuckDBReading
+from datafactory_pipelines.store.duckdb.trust import DuckDBTrust
+from datafactory_pipelines.store.postgres import migrations
+from datafactory_pipelines.store.postgres.advisory_lock import AdvisoryLock
+from datafactory_pipelines.store.postgres.connections import PgConnections
+
+log = logging.getLogger(__name__)
+
+
+def masked_url(url: str) -> str:
+    """The URL without its password (for logs and messages)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangePath, DuckDBLeadWrites,
+                        DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
+    def __init__(self, url: str, side_dir: Path) -> None:
+        self.url = url
+        self.path = Path(side_dir)  # the folder of this host's side files (dispatcher journal, markers)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._init_connections()
+        self._writer_lock = AdvisoryLock.of(url, self.path)
+        con = self._connect()
+        try:
+            applied = migrations.migrate(con)
+        finally:
+            con.close()
+        if applied:
+            log.info("lead store on %s: migrations %s applied", masked_url(url), applied)
+
+    def __repr__(self) -> str:
+        return f"PostgresLeadStore({masked_url(self.url)!r})"
+
+    # the history writers: the same code as DuckDB's (they end in store/history_append.py)
+    _append_history_rows = staticmethod(DuckDBLeadStore._append_history_rows)
+    _append_lead_history = DuckDBLeadStore._append_lead_history
+    _append_history = staticmethod(DuckDBLeadStore._append_history)

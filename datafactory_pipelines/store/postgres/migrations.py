@@ -1,0 +1,91 @@
+"""The PostgreSQL store's schema, as numbered migrations applied on open and recorded in `schema_migrations`.
+
+Migration 1 is the whole schema of store/schema.py (the one DDL both backends run), the change path's
+indexes (schema.CHANGE_PATH_INDEXES), the history guard (triggers refusing UPDATE, DELETE and TRUNCATE on
+the history: store/postgres_history.sql) and the `curated_leads` read contract. A later change to the
+schema is a new migration appended here, never an edit of an applied one. Processes opening the store at
+once take turns (an advisory lock): each migration is applied once, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+from datafactory_pipelines.store.postgres.advisory_lock import MIGRATION_KEY
+from datafactory_pipelines.store.postgres.connection import PgConnection
+from datafactory_pipelines.store.schema import CHANGE_PATH_INDEXES, DDL, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def _history_guard() -> tuple[str, ...]:
+    text = resources.files("datafactory_pipelines.store").joinpath("postgres_history.sql").read_text("utf-8")
+    # the file is statements separated by blank-line-free semicolons, with one $$ function body
+    statements, current = [], []
+    in_body = False
+    for line in text.splitlines():
+        if line.strip().startswith("--") and not current:
+            continue
+        current.append(line)
+        if "$$" in line:
+            in_body = line.count("$$") == 1 and not in_body
+        if line.rstrip().endswith(";") and not in_body:
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    return tuple(s for s in statements if s.strip())
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the lead store: tables, change-path indexes, history guard, read contract",
+              (*DDL, *CHANGE_PATH_INDEXES, *_history_guard(),
+               "INSERT INTO store_meta VALUES ('schema_version', '%d') ON CONFLICT DO NOTHING" % SCHEMA_VERSION)),
+)
+LATEST = MIGRATIONS[-1].version
+
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
+
+
+def applied_version(con: PgConnection) -> int:
+    exists = con.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchall()[0][0]
+    if not exists:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+
+
+def migrate(con: PgConnection) -> list[int]:
+    """Apply the migrations this database lacks (outside any transaction of the caller); returns them."""
+    if applied_version(con) >= LATEST:
+        return []
+    applied: list[int] = []
+    con.execute("SELECT pg_advisory_lock(?)", [MIGRATION_KEY]).fetchall()
+    try:
+        con.execute(_VERSION_TABLE)
+        done = applied_version(con)
+        for migration in MIGRATIONS:
+            if migration.version <= done:
+                continue
+            con.execute("BEGIN")
+            try:
+                for statement in migration.statements:
+                    con.execute(statement)
+                con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                            [migration.version, migration.name])
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+            log.info("lead store migration %d applied: %s", migration.version, migration.name)
+            applied.append(migration.version)
+    finally:
+        con.execute("SELECT pg_advisory_unlock(?)", [MIGRATION_KEY]).fetchall()
+    return applied
