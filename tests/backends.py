@@ -51,3 +51,51 @@ def drop_database(admin: str, url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(admin, autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """The environment of a `datafactory` process working in `home`: its store on the test's backend."""
+    env = {"DATAFACTORY_HOME": str(home)}
+    if os.environ.get(PG_ADMIN_ENV):
+        env["DATAFACTORY_DB_URL"] = str(location_in(home))
+    return env
+
+
+def store_digest(store: LeadStore) -> str:
+    """A digest of everything the store holds: the DuckDB file byte for byte; on PostgreSQL every table's
+    rows (in a fixed order) and the schema's migrations."""
+    if not isinstance(getattr(store, "url", None), str):
+        return hashlib.sha256(Path(store.path).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    snapshot = store.table_snapshot(store.table_names())
+    for name in sorted(snapshot):
+        frame = snapshot[name]
+        digest.update(name.encode())
+        if len(frame.columns):
+            frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+        digest.update(frame.to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def tamper(store: LeadStore, sql: str, params: list) -> None:
+    """What someone with the database's own keys does: the DuckDB file opened directly; on PostgreSQL a
+    superuser session switching the history guard's triggers off (`session_replication_role = replica`)
+    after the application's own UPDATE was refused."""
+    url = getattr(store, "url", None)
+    if not isinstance(url, str):
+        import duckdb
+
+        with duckdb.connect(str(store.path)) as con:
+            con.execute(sql, params)
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        try:
+            con.execute(sql.replace("?", "%s"), params)
+        except psycopg.errors.RaiseException as refused:
+            assert "append-only" in str(refused)
+        else:
+            raise AssertionError("the history guard let an UPDATE through")
+        con.execute("SET session_replication_role = replica")
+        con.execute(sql.replace("?", "%s"), params)

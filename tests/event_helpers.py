@@ -18,6 +18,7 @@ from pathlib import Path
 
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.store import open_store
+from tests.backends import home_env
 from tests.conftest import write_xlsx
 
 LEAD_ROWS = [
@@ -75,7 +76,7 @@ def running_server(store_path: Path, token: str | None, extra_env: dict[str, str
     """`datafactory serve` in its own process (the store's one-writer rule is per process), on a free
     loopback port; yields the base URL."""
     port = free_port()
-    env = {**os.environ, "DATAFACTORY_HOME": str(store_path.parent), **(extra_env or {})}
+    env = {**os.environ, **home_env(store_path.parent), **(extra_env or {})}
     env.pop("DATAFACTORY_API_TOKEN", None)
     if token:
         env["DATAFACTORY_API_TOKEN"] = token

@@ -10,10 +10,12 @@ from datafactory_pipelines.backup import backed_up_tables
 from datafactory_pipelines.decisions import decide, edit_leads
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.restore import undo_import, unmerge
-from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.schema import TABLE_NAMES
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
 
@@ -24,7 +26,7 @@ def _every_table(store) -> dict[str, pd.DataFrame]:
 
 
 def _store_that_did_everything(tmp_path: Path, home: Path):
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     import_file(store, write_xlsx(tmp_path / "1.xlsx", [
         HEADER, ["赵敏", "13500135000", "", "", "", "", "2025-01-01"], ["赵敏", "", "zm@163.com", "", "", "", "2025-01-02"],
         ["王芳", "13700137000", "", "星海科技", "销售经理", "展会", "2025-01-01"]]))
@@ -62,7 +64,7 @@ def test_backup_then_restore_into_an_empty_home_gives_every_table_back(tmp_path:
     done = run_cli(restored_home, "restore-backup", folder, "--yes")
     assert done.returncode == 0, done.stderr
 
-    copy = open_store(restored_home / "leads.duckdb")
+    copy = store_in(restored_home)
     again = _every_table(copy)
     assert sorted(again) == sorted(original)
     for name, frame in original.items():

@@ -14,10 +14,13 @@ from datafactory_pipelines.pipeline import (
 )
 from datafactory_pipelines.sample_data import write_sample_files
 from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.dying_reader import read_or_die
 from tests.store_compare import differing_leads
 from tests.test_incremental import merge_then_unmerge
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "微信", "公司", "登记日期"]
 
@@ -63,7 +66,7 @@ def test_files_read_in_workers_are_saved_as_one_at_a_time_would(tmp_path: Path) 
 
 
 def test_a_full_pass_keeps_the_saved_link_values_and_counts_them(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     assert all(o.status == "imported" for o in import_files(store, _files(tmp_path)[::2][:2], workers=2))
     saved = _values(store)
     outcome = relink_and_curate(store)
@@ -77,7 +80,7 @@ def test_a_full_pass_keeps_the_saved_link_values_and_counts_them(tmp_path: Path)
 
 
 def test_a_file_saved_without_link_values_makes_the_next_full_pass_compute_them(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     first, _, second, *_ = _files(tmp_path)
     import_file(store, first)
     prepared = prepare_file(second)
@@ -101,7 +104,7 @@ def _pairs_by_hand(store, leads: set[str] | None = None) -> set[tuple[int, int]]
 
 
 def test_kept_apart_pairs_are_the_split_leads_records(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     merge_then_unmerge(store, tmp_path)
     pairs = store.kept_apart_pairs()
     expected = _pairs_by_hand(store)
@@ -125,11 +128,11 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
     """Per-file atomicity under bulk_writes (one connection, checkpoints deferred): the failing file's
     records, link values, import row and queue entries roll back together; the files saved before it
     stay, also for a new connection after the failure."""
-    from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+    from datafactory_pipelines.store.duckdb.imports import DuckDBImports  # both backends' imports
 
     first, _, second, third, _ = _files(tmp_path)
     failing = {"now": False}
-    next_seq, save = DuckDBLeadStore._next_queue_seq, DuckDBLeadStore.save_import
+    next_seq, save = DuckDBImports._next_queue_seq, DuckDBImports.save_import
 
     def next_seq_or_fail(con):  # the last step of a save: its records and values are written by then
         if failing["now"]:
@@ -140,16 +143,16 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
         failing["now"] = meta.file_name == second.name
         return save(self, meta, *args, **kwargs)
 
-    monkeypatch.setattr(DuckDBLeadStore, "_next_queue_seq", staticmethod(next_seq_or_fail))
-    monkeypatch.setattr(DuckDBLeadStore, "save_import", save_marking_the_second)
-    store = open_store(tmp_path / "leads.duckdb")
+    monkeypatch.setattr(DuckDBImports, "_next_queue_seq", staticmethod(next_seq_or_fail))
+    monkeypatch.setattr(DuckDBImports, "save_import", save_marking_the_second)
+    store = store_in(tmp_path)
     outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
     assert next(outcomes).status == "imported"
     with pytest.raises(RuntimeError, match="simulated"):
         next(outcomes)
     monkeypatch.undo()
 
-    reopened = open_store(tmp_path / "leads.duckdb")
+    reopened = store_in(tmp_path)
     imports = reopened.imports()
     assert list(imports["file_name"]) == [first.name]
     kept = reopened.import_records(imports["import_id"].iloc[0])

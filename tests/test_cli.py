@@ -9,19 +9,20 @@ from pathlib import Path
 import pandas as pd
 
 from datafactory_pipelines.sample_data import write_sample_files
+from tests.backends import home_env
 from tests.conftest import pairwise_f1, write_csv, write_xlsx
 
 CLI = shutil.which("datafactory") or str(Path(sys.executable).with_name("datafactory"))
 
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATAFACTORY_HOME": str(home)}
+    env = {**os.environ, **home_env(home)}
     return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
 
 def run_demo(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """`datafactory demo ARGS` with its home in folder/home and Dagster's in folder/dagster_home."""
-    env = {**os.environ, "DATAFACTORY_HOME": str(folder / "home"), "DAGSTER_HOME": str(folder / "dagster_home")}
+    env = {**os.environ, **home_env(folder / "home"), "DAGSTER_HOME": str(folder / "dagster_home")}
     return subprocess.run([CLI, "demo", *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 

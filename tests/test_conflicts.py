@@ -10,8 +10,11 @@ from datafactory_pipelines.decisions import DecisionError, decide_group, edit_le
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.sample_data import write_sample_files
 from datafactory_pipelines.workbooks import GROUP_SHEET, ITEM_SHEET, export_conflicts, read_edits
+from tests.backends import both_backends
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
 

@@ -15,6 +15,7 @@ from datafactory_pipelines.definitions import defs
 from datafactory_pipelines.links import TOKEN_CHARS, sign
 from datafactory_pipelines.store import open_store
 from sensors.events import event_feed_sensor
+from tests.backends import both_backends
 from tests.event_helpers import (
     event,
     lead_by_mobile,
@@ -23,6 +24,8 @@ from tests.event_helpers import (
     store_with_leads,
     trust_the_app,
 )
+
+pytestmark = both_backends
 
 
 @pytest.fixture(autouse=True)

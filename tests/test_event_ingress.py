@@ -14,8 +14,11 @@ import pytest
 from datafactory_pipelines.cli import main
 from datafactory_pipelines.events.feed import ingest_event_file
 from datafactory_pipelines.server import MAX_BODY_BYTES, ServerConfigError, check_bind
+from tests.backends import both_backends
 from tests.conftest import write_xlsx
 from tests.event_helpers import event, request, running_server, store_with_leads
+
+pytestmark = both_backends
 
 TOKEN = "s3cret-token"
 

@@ -2,21 +2,22 @@
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from datafactory_pipelines.decisions import edit_leads
 from datafactory_pipelines.history import verify_chain
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in, tamper
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
 
 
 def _store_with_story(tmp_path: Path):
-    store = open_store(tmp_path / "home" / "leads.duckdb")
+    store = store_in(tmp_path / "home")
     import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理",
                                                                  "展会", "2025-01-01"]]))
     relink_and_curate(store, actor="ops", cause="a")
@@ -46,8 +47,8 @@ def test_tampering_is_named(tmp_path: Path) -> None:
     store, lead = _store_with_story(tmp_path)
     assert run_cli(tmp_path / "home", "verify-history").returncode == 0
     target = int(store.history()["seq"].iloc[2])
-    with duckdb.connect(str(store.path)) as con:  # someone on the way out rewrites one row in the file
-        con.execute("UPDATE history SET new_value = '13800000000' WHERE seq = ?", [target])
+    # someone on the way out rewrites one row (DuckDB: in the file; PostgreSQL: past the history guard)
+    tamper(store, "UPDATE history SET new_value = '13800000000' WHERE seq = ?", [target])
     done = run_cli(tmp_path / "home", "verify-history")
     assert done.returncode == 1
     assert f"row {target}: its content does not match its hash" in done.stdout
@@ -69,7 +70,7 @@ def test_backup_restores_into_an_empty_store_identically(tmp_path: Path) -> None
     folder = second.stdout.split("backup written to ")[1].split(":")[0]
     restored = run_cli(tmp_path / "restored", "restore-backup", folder, "--yes")
     assert restored.returncode == 0, restored.stderr
-    original, copy = _tables(store), _tables(open_store(tmp_path / "restored" / "leads.duckdb"))
+    original, copy = _tables(store), _tables(store_in(tmp_path / "restored"))
     for name in original:
         pd.testing.assert_frame_equal(original[name], copy[name], check_dtype=False, obj=name)
     assert run_cli(tmp_path / "restored", "verify-history").returncode == 0
@@ -88,13 +89,13 @@ def test_a_changed_backup_file_is_refused(tmp_path: Path) -> None:
     leads.to_parquet(folder / "leads.parquet", index=False)
     done = run_cli(tmp_path / "other", "restore-backup", folder, "--yes")
     assert done.returncode == 1 and "leads.parquet: SHA-256 does not match the manifest" in done.stderr
-    assert open_store(tmp_path / "other" / "leads.duckdb").counts()["records"] == 0
+    assert store_in(tmp_path / "other").counts()["records"] == 0
 
 
 def test_each_lead_of_a_bulk_import_names_its_own_imports(tmp_path: Path) -> None:
     """Files imported together: a lead's history names the imports of its own records, not every file of the
     batch (at 100 files, every row carried 2 KB of ids: the 1M base import's memory went to that text)."""
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     for path in _two_files(tmp_path):
         import_file(store, path)
     relink_and_curate(store)  # both files linked in one pass
@@ -127,5 +128,5 @@ def test_files_imported_in_one_call_each_lead_names_its_own_imports(tmp_path: Pa
     call (the CLI gave the whole call's ids as the cause of every row)."""
     done = run_cli(tmp_path / "home", "import", *_two_files(tmp_path), "--by", "ops")
     assert done.returncode == 0, done.stderr
-    store = open_store(tmp_path / "home" / "leads.duckdb")
+    store = store_in(tmp_path / "home")
     assert set(_assert_each_lead_names_its_own_imports(store)["actor"]) == {"ops"}

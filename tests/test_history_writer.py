@@ -25,6 +25,9 @@ from datafactory_pipelines.history import (
 )
 from datafactory_pipelines.store import duckdb_store, open_store
 from datafactory_pipelines.store.base import LeadChanges
+from tests.backends import both_backends, store_in
+
+pytestmark = both_backends
 
 # values that stress the row text: empty, CJK, the separator itself, a comma list, long text, digits
 VALUES = ["", "", "王芳", "13700137000", "a\x1fb", "leads_000-c8e9a56b63,leads_001-97a7a45350",
@@ -76,7 +79,7 @@ def _stored(store, after_seq: int) -> list[tuple]:
 def test_the_sliced_arrow_writer_writes_the_reference_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(11)
     monkeypatch.setattr(duckdb_store, "HISTORY_SLICE_LEADS", 37)  # many slices, the last one short
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     empty_links = pd.DataFrame({"record_id": pd.Series([], dtype="int64"), "lead_id": pd.Series([], dtype=object)})
     # rows appended by the one-lead writer first: the fast writer chains on from them
     with store.transaction() as con:

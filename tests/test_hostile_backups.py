@@ -19,8 +19,11 @@ from datafactory_pipelines.backup import BackupError, backup, check_backup, rest
 from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.snapshot_sql import UnknownIdentifierError
 from tests import hostile_backups
+from tests.backends import both_backends, store_digest, store_in
 from tests.test_backup_every_table import _store_that_did_everything
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 KEY = "operator-kept-key-0123456789"
 
@@ -61,14 +64,14 @@ def _refused_and_nothing_written(folder: Path, home: Path, pwned: Path, key: str
         monkeypatch.setenv("DATAFACTORY_BACKUP_KEY", key)
     else:
         monkeypatch.delenv("DATAFACTORY_BACKUP_KEY", raising=False)
-    target = open_store(home / "leads.duckdb")
-    before, rows_before = _digest(target.path), target.table_row_counts()
+    target = store_in(home)
+    before, rows_before = store_digest(target), target.table_row_counts()
     try:
         restore_backup(folder, target)
         refused, why = False, "restored"
     except (BackupError, UnknownIdentifierError) as err:
         refused, why = True, str(err)
-    assert _digest(target.path) == before, why  # byte for byte
+    assert store_digest(target) == before, why  # byte for byte (PostgreSQL: row for row, every table)
     assert target.table_row_counts() == rows_before, why  # row for row (a new store: its store_meta only)
     assert not pwned.exists(), "an identifier from the manifest ran as SQL"
     return refused, why
@@ -108,7 +111,7 @@ def test_the_good_backups_restore(good, tmp_path: Path, monkeypatch) -> None:
 
 def test_the_store_quotes_and_checks_snapshot_identifiers(tmp_path: Path) -> None:
     """Even called directly, load_snapshot refuses a name not in the catalog before writing anything."""
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     pwned = tmp_path / "pwned.csv"
     frame = pd.DataFrame({"token": ["t"], "target": ["x"], "channel": ["c"]})
     for name in (f"tracking_links SELECT * FROM snapshot_part; COPY (SELECT 1) TO '{pwned}'; --",
@@ -133,13 +136,13 @@ def test_restore_backup_root_picks_the_newest_and_lists_the_others(good, tmp_pat
     dry = run_cli(tmp_path / "home", "restore-backup", root, "--dry-run")
     assert dry.returncode == 0 and good["unsigned"].name in dry.stdout and "dry run: nothing was written" in dry.stdout
     assert "UNSIGNED" in dry.stdout
-    assert open_store(tmp_path / "home" / "leads.duckdb").counts()["records"] == 0
+    assert store_in(tmp_path / "home").counts()["records"] == 0
     no_tty = run_cli(tmp_path / "home", "restore-backup", root)
     assert no_tty.returncode == 2 and "--yes" in no_tty.stderr
-    assert open_store(tmp_path / "home" / "leads.duckdb").counts()["records"] == 0
+    assert store_in(tmp_path / "home").counts()["records"] == 0
     done = run_cli(tmp_path / "home", "restore-backup", root, "--yes")
     assert done.returncode == 0, done.stderr
-    assert open_store(tmp_path / "home" / "leads.duckdb").counts()["records"] > 0
+    assert store_in(tmp_path / "home").counts()["records"] > 0
 
 
 def test_a_backup_of_another_history_is_named_when_the_target_holds_data(good, tmp_path: Path) -> None:

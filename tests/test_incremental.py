@@ -7,7 +7,10 @@ import pandas as pd
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.sample_data import write_sample_files
 from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "微信", "公司", "登记日期"]
 
@@ -183,7 +186,7 @@ def test_leads_a_change_retires_keep_their_provenance(tmp_path: Path) -> None:
     from datafactory_pipelines.restore import undo_import
 
     sample = write_sample_files(tmp_path / "files", people=300, records=800, files=1, seed=7)
-    store = open_store(tmp_path / "leads.duckdb")
+    store = store_in(tmp_path)
     import_file(store, sample.files[0])
     relink_and_curate(store)
     import_file(store, write_xlsx(tmp_path / "a.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "2025-01-01"],

@@ -20,8 +20,11 @@ from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of
 from datafactory_pipelines.store import open_store
 from tests import hostile_backups
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司"]
 ROWS = [HEADER, ["王芳", "13700137000", "wf@qq.com", "星海科技"], ["李娜", "13900139000", "ln@163.com", "云帆贸易"],
@@ -31,7 +34,7 @@ ROWS = [HEADER, ["王芳", "13700137000", "wf@qq.com", "星海科技"], ["李娜
 @pytest.fixture(scope="module")
 def good_backup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("defects")
-    store = open_store(base / "home" / "leads.duckdb")
+    store = store_in(base / "home")
     import_file(store, write_xlsx(base / "a.xlsx", ROWS))
     relink_and_curate(store)
     lead = store.leads()["lead_id"].iloc[0]
@@ -76,7 +79,7 @@ def test_defect_2_a_table_name_from_the_manifest_never_runs_as_sql(good_backup: 
 
 def _home_with_leads(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     import_file(store, write_xlsx(tmp_path / "a.xlsx", ROWS))
     relink_and_curate(store)
     return home
@@ -84,7 +87,7 @@ def _home_with_leads(tmp_path: Path) -> Path:
 
 def test_defect_3_restore_as_of_1970_is_previewed_and_not_done_without_a_yes(tmp_path: Path) -> None:
     home = _home_with_leads(tmp_path)
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     before = store.leads(include_retired=True)
     history_rows = len(store.history())
     # no terminal and no --yes (as in CI): shown, refused, nothing changed
@@ -101,7 +104,7 @@ def test_defect_3_restore_as_of_1970_is_previewed_and_not_done_without_a_yes(tmp
 def test_defect_10_as_of_with_a_time_zone_is_understood(tmp_path: Path) -> None:
     """`restore --as-of '2026-12-07T16:16:00+08:00'` gave a traceback (tz-aware against naive)."""
     home = _home_with_leads(tmp_path)
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     lead = store.leads()["lead_id"].iloc[0]
     company = store.leads().set_index("lead_id").at[lead, "company"]
     edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "company", "value": "改过的公司"}]), by="李娜")
@@ -155,7 +158,7 @@ def test_defect_3_restore_as_of_1970_can_be_taken_back(tmp_path: Path) -> None:
     from datafactory_pipelines.history import verify_chain
 
     home = _home_with_leads(tmp_path)
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     import_file(store, write_xlsx(tmp_path / "b.xlsx", [HEADER, ["孙伟", "13600136000", "sw@qq.com", "星海科技"]]))
     relink_and_curate(store)
     lead = store.leads()["lead_id"].iloc[0]
@@ -180,7 +183,7 @@ def test_a_field_restore_taken_back_gives_the_value_it_replaced(tmp_path: Path) 
     from datafactory_pipelines.restore import undo_restore
 
     home = _home_with_leads(tmp_path)
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     lead = store.leads()["lead_id"].iloc[0]
     moment = pd.Timestamp(store.history(lead)["changed_at"].max()).to_pydatetime()
     edit_leads(store, pd.DataFrame([{"lead_id": lead, "field": "company", "value": "手工改的公司"}]), by="李娜")

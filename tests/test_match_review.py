@@ -23,8 +23,10 @@ from datafactory_pipelines.linkage.review import (
 )
 from datafactory_pipelines.match_review import ReviewError, decide_matches, review_queue
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位"]
 ROWS = [
@@ -39,7 +41,7 @@ ROWS = [
 
 
 def _store(folder: Path):
-    store = open_store(folder / "leads.duckdb")
+    store = store_in(folder)
     assert import_file(store, write_xlsx(folder / "线索.xlsx", [HEADER, *ROWS])).status == "imported"
     relink_and_curate(store)
     return store
@@ -141,7 +143,7 @@ def test_decisions_bind_the_change_path_as_they_bind_a_full_pass(tmp_path: Path)
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(tmp_path / "leads.duckdb", copy / "leads.duckdb")
-    relinked = open_store(copy / "leads.duckdb")
+    relinked = store_in(copy)
     relink_and_curate(relinked, full=True)
     full = relinked.links().set_index("record_id")["lead_id"]
     assert incremental.sort_index().equals(full.sort_index())

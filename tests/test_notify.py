@@ -20,10 +20,12 @@ from datafactory_pipelines.notify.config import NotifyConfigError, load_notify_c
 from datafactory_pipelines.notify.delivery import deliver_due, due_batch, queue_status, requeue, sign
 from datafactory_pipelines.notify.outbox import build_messages, message_id_for
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
 from tests.webhook_receiver import WebhookReceiver
+
+pytestmark = both_backends
 
 SECRET = "whsec_" + base64.b64encode(b"datafactory-test-secret-32-bytes").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-endpoint-secret-32-bytes").decode()
@@ -44,7 +46,7 @@ def _configure(home: Path, webhooks: list[dict], **more) -> None:
 
 
 def _owned_leads(home: Path, tmp_path: Path):
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     path = write_xlsx(tmp_path / "线索.xlsx", [
         HEADER,
         ["王芳", "13700137000", "wangfang@qq.com", "星海科技", "销售经理", "李娜", "2025-01-01"],

@@ -21,15 +21,17 @@ from standardwebhooks import Webhook as StandardWebhook
 from assets.resources import LeadStoreResource
 from datafactory_pipelines.notify.journal import read_journal
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.store import open_store
 from sensors.dispatch import dispatch_journal_sensor
 from sensors.events import event_feed_sensor
 from sensors.notify import outbox_sensor
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.event_helpers import event, free_port, request, trust_the_app
 from tests.test_cli import run_cli
 from tests.test_notify import HEADER, SECRET, _configure
 from tests.webhook_receiver import WebhookReceiver
+
+pytestmark = both_backends
 
 WAIT_SECONDS = 90  # generous: the machine is shared; speed is measured in benchmarks/notify_latency.py
 
@@ -43,7 +45,7 @@ def receiver():
 
 def owned_leads(home: Path, tmp_path: Path, count: int) -> list[tuple[str, str]]:
     """`count` leads owned by 李娜, each with its own mobile: (lead_id, mobile)."""
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     rows = [HEADER] + [[f"王{'芳敏静丽强磊军洋勇艳'[i % 10]}{'一二三四五六七八九十'[i // 10 % 10]}",
                         f"137{i:08d}", f"p{i}@qq.com", "星海科技", "销售经理", "李娜", "2025-01-01"]
                        for i in range(count)]
@@ -113,7 +115,7 @@ def mobile_change(event_id: str, old: str, new: str) -> dict:
 
 def delivery_statuses(home: Path) -> list[tuple[str, int]]:
     time.sleep(0.5)  # the store is the server's between two looks
-    with open_store(home / "leads.duckdb").transaction() as con:
+    with store_in(home).transaction() as con:
         return con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY ALL").fetchall()
 
 
@@ -160,7 +162,7 @@ def test_events_and_lead_set_reach_the_owner_and_dagster_records_the_batches(
     assert "| lead.mobile_changed | applied | 1 |" in outcomes
     assert sum(m["delivered"] for m in by_asset["notification_deliveries"]) == 3
     assert recorded.cursor == f"{journal.stat().st_ino}:{journal.stat().st_size}"
-    with open_store(datafactory_home / "leads.duckdb").transaction() as con:
+    with store_in(datafactory_home).transaction() as con:
         assert con.execute("SELECT status FROM events").fetchall() == [("applied",)]
         assert con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY ALL").fetchall() == [
             ("delivered", 3)]
@@ -180,7 +182,7 @@ def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_
                 os.kill(first_pid, signal.SIGKILL)
             time.sleep(0.05)
         wait_for(lambda: pid_file.exists() and int(pid_file.read_text()) != first_pid, "serve to start again")
-        with open_store(datafactory_home / "leads.duckdb").transaction() as con:
+        with store_in(datafactory_home).transaction() as con:
             expected = {row[0] for row in con.execute("SELECT message_id FROM outbox").fetchall()}
         wait_for(lambda: ids_received(receiver) >= expected and len(expected) == 2 * len(leads),
                  "every message (one per lead's creation, one per event)")
@@ -188,7 +190,7 @@ def test_a_kill_9_of_the_dispatcher_midway_loses_nothing_and_tells_each_message_
         # (same id) when the lease runs out, and then recorded
         wait_for(lambda: delivery_statuses(datafactory_home) == [("delivered", 2 * len(leads))],
                  "every delivery recorded as delivered")
-    store = open_store(datafactory_home / "leads.duckdb")
+    store = store_in(datafactory_home)
     with store.transaction() as con:
         outbox = {row[0] for row in con.execute("SELECT message_id FROM outbox").fetchall()}
         statuses = con.execute("SELECT status, count(*) FROM events GROUP BY ALL").fetchall()
@@ -242,7 +244,7 @@ def test_one_dispatcher_per_store_the_other_stands_by_and_takes_over(
 
     (lead, _), = owned_leads(datafactory_home, tmp_path, 1)
     _configure(datafactory_home, [{"name": "crm", "url": receiver.url(), "secret": SECRET, "timeout_seconds": 2}])
-    store = open_store(datafactory_home / "leads.duckdb")
+    store = store_in(datafactory_home)
     first, second = Dispatcher(store, datafactory_home), Dispatcher(store, datafactory_home)
     first.start()
     wait_for(lambda: first.active and len(receiver.requests) == 1, "the first to serve (the creation message)")

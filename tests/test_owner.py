@@ -7,8 +7,11 @@ import pytest
 from datafactory_pipelines.ingest.headers import canonical_field
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.standardize.owner import standardize_owner
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.test_cli import run_cli
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "负责人", "登记日期"]
 
@@ -26,9 +29,8 @@ def test_owner_text_is_trimmed_and_has_no_control_or_bidi_characters() -> None:
 
 def test_imported_owner_is_on_the_lead_and_lead_set_changes_it_with_history(
         datafactory_home: Path, tmp_path: Path) -> None:
-    from datafactory_pipelines.store import open_store
-
-    store = open_store(datafactory_home / "leads.duckdb")
+    
+    store = store_in(datafactory_home)
     path = write_xlsx(tmp_path / "线索.xlsx", [
         HEADER,
         ["王芳", "13700137000", "wf@qq.com", "星海科技", " 李娜 ", "2025-01-01"],

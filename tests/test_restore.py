@@ -12,7 +12,10 @@ from datafactory_pipelines.history import verify_chain
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, restore_lead_as_of, undo_import
 from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
+
+pytestmark = both_backends
 
 HEADER = ["姓名", "手机", "邮箱", "公司", "职位", "来源", "登记日期"]
 FIRST = [HEADER, ["王芳", "13700137000", "", "星海科技", "销售经理", "展会2025", "2025-01-01"],
@@ -97,7 +100,7 @@ def test_unmerge_splits_a_merged_lead_back_and_keeps_both_histories(tmp_path: Pa
     from tests.test_cli import run_cli
 
     home = tmp_path / "home"
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     import_file(store, write_xlsx(tmp_path / "1.xlsx", [HEADER, ["赵敏", "13500135000", "", "", "", "", "2025-01-01"],
                                                         ["赵敏", "", "zm@163.com", "", "", "", "2025-01-02"]]))
     relink_and_curate(store)

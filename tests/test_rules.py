@@ -14,8 +14,11 @@ from datafactory_pipelines.events.types import validate_event
 from datafactory_pipelines.history import verify_chain
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.rules import RuleError, check_rule_files, load_rules, parse_rules
+from tests.backends import both_backends
 from tests.conftest import write_xlsx
 from tests.event_helpers import event, lead_by_mobile, store_with_leads, trust_the_app
+
+pytestmark = both_backends
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,10 @@ from datafactory_pipelines.events.apply import apply_events
 from datafactory_pipelines.events.feed import ingest_event_file, store_events
 from datafactory_pipelines.events.types import ValidEvent, validate_event
 from datafactory_pipelines.rules import load_rules
+from tests.backends import both_backends
 from tests.event_helpers import event, lead_by_mobile, request, running_server, store_with_leads
+
+pytestmark = both_backends
 
 ATTACKER = "https://attacker.invalid"
 TOKEN = "admin-token"

@@ -20,10 +20,13 @@ from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.restore import restore_all_as_of, undo_import
 from datafactory_pipelines.sample_data import write_crm_exports
 from datafactory_pipelines.store import open_store
+from tests.backends import both_backends, store_in
 from tests.conftest import write_xlsx
 from tests.store_compare import differing_leads, lead_keys, open_conflicts_by_records
 from tests.test_cli import run_cli
 from tests.test_restore import FIRST, HEADER, SECOND, _by_name
+
+pytestmark = both_backends
 
 THIRD = [HEADER, ["李娜", "13900139000", "ln@163.com", "云帆贸易", "技术总监", "官网", "2025-09-01"],
          ["孙伟", "13600136000", "", "博瑞软件", "工程师", "官网", "2025-09-01"]]
@@ -141,7 +144,7 @@ def test_an_undone_import_comes_back_when_its_file_is_dropped_again(tmp_path: Pa
     first, second = write_xlsx(tmp_path / "first.xlsx", FIRST), write_xlsx(tmp_path / "second.xlsx", SECOND)
     assert run_cli(home, "import", first).returncode == 0
     assert run_cli(home, "import", second).returncode == 0
-    store = open_store(home / "leads.duckdb")
+    store = store_in(home)
     first_id = store.imports()["import_id"].iloc[0]
     assert run_cli(home, "restore", "--undo-import", first_id, "--yes").returncode == 0
 

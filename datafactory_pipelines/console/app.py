@@ -28,6 +28,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from datafactory_pipelines.config import Paths
 from datafactory_pipelines.console.charts import daily_bars
 from datafactory_pipelines.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, field_label, translator
 from datafactory_pipelines.console.lead_edits import (
@@ -52,6 +53,7 @@ from datafactory_pipelines.console.users import User, UserBook
 from datafactory_pipelines.decisions import DecisionError
 from datafactory_pipelines.fields import EDITABLE_FIELDS, FIELDS, MASK_OF
 from datafactory_pipelines.masking import mask_value
+from datafactory_pipelines.store import is_database_url, open_store
 from datafactory_pipelines.store.held_open import HeldOpenStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
@@ -97,8 +99,12 @@ class Console:
     """The console's state in one server process: store, accounts, sessions, templates."""
 
     def __init__(self, store_path: str | Path, secure_cookies: bool) -> None:
-        self.store = HeldOpenStore(store_path)  # the database stays open between a page's reads
-        self.home = Path(store_path).resolve().parent
+        if is_database_url(store_path):  # PostgreSQL: pooled sessions, readers never wait
+            self.store = open_store(store_path)
+            self.home = Paths.from_env().home
+        else:
+            self.store = HeldOpenStore(store_path)  # the database stays open between a page's reads
+            self.home = Path(store_path).resolve().parent
         self.users = UserBook(self.home)
         self.sessions = SessionBook()
         self.account_limiter = SignInLimiter()

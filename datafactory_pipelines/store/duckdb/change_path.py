@@ -153,11 +153,14 @@ class DuckDBChangePath:
     def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
         """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
         select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
-        # the rows are found by their lead_id alone, then only those rows' columns are read (by DuckDB's
-        # rowid): at 400k leads, 19k leads' rows in 2/3 of the time of filtering every column's scan
-        return self._query_with(f"SELECT {select} FROM leads WHERE rowid IN (SELECT rowid FROM leads "
-                                "WHERE lead_id IN (SELECT lead_id FROM wanted)) ORDER BY lead_id",
-                                {"wanted": _lead_ids(lead_ids)})
+        return self._query_with(self._leads_by_id_sql(select), {"wanted": _lead_ids(lead_ids)})
+
+    @staticmethod
+    def _leads_by_id_sql(select: str) -> str:
+        """DuckDB: the rows are found by their lead_id alone, then only those rows' columns are read (by
+        rowid): at 400k leads, 19k leads' rows in 2/3 of the time of filtering every column's scan."""
+        return (f"SELECT {select} FROM leads WHERE rowid IN (SELECT rowid FROM leads "
+                "WHERE lead_id IN (SELECT lead_id FROM wanted)) ORDER BY lead_id")
 
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:

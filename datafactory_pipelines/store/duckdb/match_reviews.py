@@ -57,7 +57,7 @@ class DuckDBMatchReviews:
 
     def match_decisions(self) -> pd.DataFrame:
         """The latest decision per pair, with the score the pair had when it was decided."""
-        return self._query(f"SELECT * FROM {_LATEST_DECISIONS} ORDER BY decided_at, id_l, id_r")
+        return self._query(f"SELECT * FROM {_LATEST_DECISIONS} AS latest ORDER BY decided_at, id_l, id_r")
 
     def band_leads(self) -> list[str]:
         """The active leads of every pair the band ever held: what a new recalibration may decide again."""

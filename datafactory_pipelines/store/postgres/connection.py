@@ -102,7 +102,7 @@ class PgConnection:
         named = isinstance(params, dict)
         if params is not None and not named and len(params) == 0:
             params = None
-        text = dialect.to_postgres(sql, params is not None, named)
+        text = dialect.to_postgres(sql, params is not None, named, params)
         reads = bool(_READS.match(text)) and not (text.lstrip().upper().startswith("WITH")
                                                   and _WRITES_IN_WITH.search(text))
         return PgResult(self, text, params, deferred=reads)

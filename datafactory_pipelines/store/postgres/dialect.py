@@ -9,19 +9,29 @@ of text (hex text on DuckDB; bytes of bytes on PostgreSQL).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _ARG_MIN_MAX = re.compile(r"\barg_(min|max)\(\s*([\w.\"]+)\s*,\s*([\w.\"]+)\s*\)(\s*FILTER\s*\(WHERE[^()]*(?:\([^()]*\)[^()]*)*\))?",
                           re.IGNORECASE)
 
 
-def to_postgres(sql: str, has_params: bool, named: bool = False) -> str:
-    """`sql` as PostgreSQL (through psycopg) reads it."""
+def to_postgres(sql: str, has_params: bool, named: bool = False, params: Any = None) -> str:
+    """`sql` as PostgreSQL (through psycopg) reads it. A list parameter becomes a typed array (text[] or
+    bigint[]): DuckDB infers a list's type, PostgreSQL cannot tell `unnest('{…}')` apart."""
     sql = _ARG_MIN_MAX.sub(lambda m: f"(array_agg({m.group(2)} ORDER BY {m.group(3)}"
                            f"{' DESC' if m.group(1).lower() == 'max' else ''}){m.group(4) or ''})[1]", sql)
     sql = _rewrite_calls(sql, "sha256", lambda arg: f"encode(sha256(convert_to({arg}, 'UTF8')), 'hex')")
     if not has_params:
         return sql
-    return _placeholders(sql, named)
+    return _placeholders(sql, named, params)
+
+
+def _array_cast(value: Any) -> str:
+    if not isinstance(value, (list, tuple)):
+        return ""
+    if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return "::bigint[]"
+    return "::text[]"
 
 
 def _rewrite_calls(sql: str, function: str, rewrite) -> str:  # noqa: ANN001 - a str -> str function
@@ -42,12 +52,13 @@ def _rewrite_calls(sql: str, function: str, rewrite) -> str:  # noqa: ANN001 - a
     return "".join(out)
 
 
-def _placeholders(sql: str, named: bool) -> str:
+def _placeholders(sql: str, named: bool, params: Any = None) -> str:
     """`?` (or `$name`) outside string literals and quoted names becomes `%s` (`%(name)s`); every `%` is
     doubled first, since psycopg reads the whole text for its own placeholders."""
     out: list[str] = []
     i, n = 0, len(sql)
     quote: str | None = None
+    position = 0
     while i < n:
         ch = sql[i]
         if quote:
@@ -60,12 +71,15 @@ def _placeholders(sql: str, named: bool) -> str:
         elif ch == "%":
             out.append("%%")
         elif ch == "?" and not named:
-            out.append("%s")
+            value = params[position] if params is not None and position < len(params) else None
+            out.append("%s" + _array_cast(value))
+            position += 1
         elif ch == "$" and named and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
             j = i + 1
             while j < n and (sql[j].isalnum() or sql[j] == "_"):
                 j += 1
-            out.append(f"%({sql[i + 1:j]})s")
+            key = sql[i + 1:j]
+            out.append(f"%({key})s" + _array_cast(params.get(key) if isinstance(params, dict) else None))
             i = j
             continue
         else:

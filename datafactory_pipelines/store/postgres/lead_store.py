@@ -55,6 +55,11 @@ class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangeP
         if applied:
             log.info("lead store on %s: migrations %s applied", masked_url(url), applied)
 
+    @staticmethod
+    def _leads_by_id_sql(select: str) -> str:
+        """PostgreSQL: the unique index on lead_id finds the rows."""
+        return f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id"
+
     def __repr__(self) -> str:
         return f"PostgresLeadStore({masked_url(self.url)!r})"
 

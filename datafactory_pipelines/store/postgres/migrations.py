@@ -47,7 +47,7 @@ def _history_guard() -> tuple[str, ...]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the lead store: tables, change-path indexes, history guard, read contract",
               (*DDL, *CHANGE_PATH_INDEXES, *_history_guard(),
-               "INSERT INTO store_meta VALUES ('schema_version', '%d') ON CONFLICT DO NOTHING" % SCHEMA_VERSION)),
+               f"INSERT INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING")),
 )
 LATEST = MIGRATIONS[-1].version
 
