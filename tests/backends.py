@@ -99,3 +99,26 @@ def tamper(store: LeadStore, sql: str, params: list) -> None:
             raise AssertionError("the history guard let an UPDATE through")
         con.execute("SET session_replication_role = replica")
         con.execute(sql.replace("?", "%s"), params)
+
+
+def copy_store(store: LeadStore, folder: Path) -> LeadStore:
+    """A copy of the whole store, as the store of `folder` (DuckDB: the file copied; PostgreSQL: a new
+    database made from the store's as its template, once the store's sessions are closed)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    url = getattr(store, "url", None)
+    if not isinstance(url, str):
+        shutil.copy(store.path, folder / "leads.duckdb")
+        return open_store(folder / "leads.duckdb")
+    import psycopg
+
+    store.close()
+    admin = os.environ[PG_ADMIN_ENV]
+    source, target = url.rsplit("/", 1)[1], str(location_in(folder)).rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{target}"')
+        con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid()", [source])
+        con.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    return store_in(folder)

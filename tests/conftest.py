@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import settings
 
+from datafactory_pipelines.config import Paths
 from tests.backends import PG_ADMIN_ENV, location_in, store_in
 from tests.postgres_server import postgres_bin, postgres_server
 
@@ -65,6 +66,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     if name == "postgres":
         monkeypatch.setenv(PG_ADMIN_ENV, request.getfixturevalue("pg_admin_url"))
         monkeypatch.setenv("DATAFACTORY_DB_URL", str(location_in(tmp_path / "home")))
+        # in this process each home has its own database, as each home has its own DuckDB file
+        monkeypatch.setattr(Paths, "store", property(lambda paths: location_in(paths.home)))
     return name
 
 

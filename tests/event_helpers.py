@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from datafactory_pipelines.store import open_store
-from tests.backends import home_env
+from tests.backends import home_env, store_in
 from tests.conftest import write_xlsx
 
 LEAD_ROWS = [
@@ -109,7 +108,7 @@ def running_server(store_path: Path, token: str | None, extra_env: dict[str, str
 
 def store_with_leads(folder: Path):
     """A real store: one .xlsx imported and curated (three leads)."""
-    store = open_store(folder / "leads.duckdb")
+    store = store_in(folder)
     import_file(store, write_xlsx(folder / "leads.xlsx", LEAD_ROWS))
     relink_and_curate(store)
     return store

@@ -143,14 +143,14 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
         failing["now"] = meta.file_name == second.name
         return save(self, meta, *args, **kwargs)
 
-    monkeypatch.setattr(DuckDBImports, "_next_queue_seq", staticmethod(next_seq_or_fail))
-    monkeypatch.setattr(DuckDBImports, "save_import", save_marking_the_second)
-    store = store_in(tmp_path)
-    outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
-    assert next(outcomes).status == "imported"
-    with pytest.raises(RuntimeError, match="simulated"):
-        next(outcomes)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # (undone alone: the backend fixture's settings stay)
+        patched.setattr(DuckDBImports, "_next_queue_seq", staticmethod(next_seq_or_fail))
+        patched.setattr(DuckDBImports, "save_import", save_marking_the_second)
+        store = store_in(tmp_path)
+        outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
+        assert next(outcomes).status == "imported"
+        with pytest.raises(RuntimeError, match="simulated"):
+            next(outcomes)
 
     reopened = store_in(tmp_path)
     imports = reopened.imports()

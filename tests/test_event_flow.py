@@ -67,10 +67,10 @@ def test_posted_mobile_change_reaches_the_lead_through_the_sensor_run(datafactor
             "| lead.mobile_changed | applied | 1 |")
         assert not any("13600136000" in str(v.value) or "13800138000" in str(v.value) for v in metadata.values())
 
-        after = open_store(store.path).leads().set_index("lead_id").loc[lead["lead_id"]]
+        after = open_store(store.location).leads().set_index("lead_id").loc[lead["lead_id"]]
         assert after["mobile"] == "13600136000"
         assert after["mobile_alternates"].split(";")[0] == "13800138000"
-        history = open_store(store.path).history(lead["lead_id"])
+        history = open_store(store.location).history(lead["lead_id"])
         by_event = history[history["cause"].str.contains("event evt-7f3a", regex=False)]
         assert set(by_event["field"]) == {"mobile", "mobile_alternates"}
         assert (by_event["actor"] == "rule mobile-change-verified").all()
@@ -82,7 +82,7 @@ def test_posted_mobile_change_reaches_the_lead_through_the_sensor_run(datafactor
             "index": 0, "id": "evt-7f3a", "status": "duplicate", "seq": seq}
         result, runs = run_sensor_and_runs(instance, result.cursor)
         assert not result.run_requests and runs == []
-        assert len(open_store(store.path).history(lead["lead_id"])) == len(history)
+        assert len(open_store(store.location).history(lead["lead_id"])) == len(history)
         # a new Dagster instance (the old one wiped) finds nothing left to apply: the store is the record
         with dg.instance_for_test() as fresh:
             result, runs = run_sensor_and_runs(fresh, None)
@@ -137,10 +137,10 @@ def test_tracking_link_click_records_the_event_redirects_and_feeds_latest_source
     assert main([*home, "apply-events"]) == 0
     out = capsys.readouterr().out
     assert "1 batch(es) applied, 0 failed" in out
-    after = open_store(store.path).leads().set_index("lead_id").loc[lead["lead_id"]]
+    after = open_store(store.location).leads().set_index("lead_id").loc[lead["lead_id"]]
     assert after["first_source"] == "官网"  # set by the import, never overwritten
     assert after["latest_source"] == "wechat-moments"
-    touch = open_store(store.path).history(lead["lead_id"]).query("field == 'latest_source' and action == 'event'")
+    touch = open_store(store.location).history(lead["lead_id"]).query("field == 'latest_source' and action == 'event'")
     assert touch.iloc[0]["actor"] == "rule link-click-source"
 
 

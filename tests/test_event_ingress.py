@@ -191,7 +191,7 @@ def test_the_server_lets_an_import_have_the_store_while_events_keep_coming(tmp_p
         poster.start()
         time.sleep(0.5)
         started = time.monotonic()
-        outcome = import_file(open_store(store.path), write_xlsx(tmp_path / "more.xlsx", [
+        outcome = import_file(open_store(store.location), write_xlsx(tmp_path / "more.xlsx", [
             ["姓名", "手机"], ["赵六", "13500135000"]]))
         waited = time.monotonic() - started
         stop.set()

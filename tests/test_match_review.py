@@ -3,7 +3,6 @@ decision kept forever, in both leads' history, never asked again, binding future
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from datafactory_pipelines.linkage.review import (
 )
 from datafactory_pipelines.match_review import ReviewError, decide_matches, review_queue
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
-from tests.backends import both_backends, store_in
+from tests.backends import both_backends, copy_store, store_in
 from tests.conftest import write_xlsx
 
 pytestmark = both_backends
@@ -140,10 +139,7 @@ def test_decisions_bind_the_change_path_as_they_bind_a_full_pass(tmp_path: Path)
                                                                   ["刘阳", "13500135000", "", "", "经理"]])).status == "imported"
     relink_and_curate(store)  # the change path
     incremental = store.links().set_index("record_id")["lead_id"]
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    shutil.copy(tmp_path / "leads.duckdb", copy / "leads.duckdb")
-    relinked = store_in(copy)
+    relinked = copy_store(store, tmp_path / "copy")
     relink_and_curate(relinked, full=True)
     full = relinked.links().set_index("record_id")["lead_id"]
     assert incremental.sort_index().equals(full.sort_index())

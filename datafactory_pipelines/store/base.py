@@ -61,6 +61,11 @@ class DuplicateImportError(Exception):
 
 
 class LeadStore(Protocol):
+    @property
+    def location(self) -> Any:
+        """What `open_store` opens this store by: a DuckDB file's path, or a PostgreSQL URL."""
+        ...
+
     def exclusive(self, purpose: str, atomic: bool = False) -> AbstractContextManager[None]:
         """The change-level writer lock: everything a change reads and writes (save, link, curate,
         history) happens while no other writer runs; re-entrant within a process; waits, saying so.

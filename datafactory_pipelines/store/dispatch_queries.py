@@ -36,7 +36,7 @@ def dispatch_state(store: LeadStore, endpoints: list[str], event_limit: int) -> 
         con = tx._con  # noqa: SLF001 - this module is the store's own (DuckDB)
         first, last, count = con.execute(
             "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0), count(*) FROM "
-            "(SELECT seq FROM events WHERE status = ? ORDER BY seq LIMIT ?)", [RECEIVED, event_limit]).fetchall()[0]
+            "(SELECT seq FROM events WHERE status = ? ORDER BY seq LIMIT ?) AS waiting", [RECEIVED, event_limit]).fetchall()[0]
         unrouted = con.execute("SELECT count(*) FROM outbox WHERE routed_at IS NULL").fetchall()[0][0]
         next_at = None
         if endpoints:

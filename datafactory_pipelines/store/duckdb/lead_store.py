@@ -67,6 +67,11 @@ class DuckDBLeadStore(DuckDBTrust, DuckDBConnections, DuckDBSchemaSetup, DuckDBI
         with self._transaction() as con:
             self._set_up(con)
 
+    @property
+    def location(self) -> Path:
+        """What `open_store` opens this store by: its file."""
+        return self.path
+
     def __repr__(self) -> str:
         return f"DuckDBLeadStore({str(self.path)!r})"
 

@@ -107,6 +107,13 @@ class AdvisoryLock:
             self.changed_path.parent.mkdir(parents=True, exist_ok=True)
             self.changed_path.write_text(f"{os.getpid()} {time.time_ns()}", encoding="utf-8")
 
+    def close(self) -> None:
+        """Close the lock's session when no change holds it."""
+        with self._in_process:
+            if self._depth == 0 and self._session is not None:
+                self._session.close()
+                self._session = None
+
     def holder(self) -> str:
         """Who holds the writer lock (its application_name), or 'another process'."""
         import psycopg

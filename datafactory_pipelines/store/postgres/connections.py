@@ -81,11 +81,13 @@ class PgConnections:
         raw.close()
 
     def close(self) -> None:
-        """Close the pooled sessions (a store object is otherwise closed when the process ends)."""
+        """Close the pooled sessions and the writer lock's idle session (a store object is otherwise closed
+        when the process ends)."""
         with self._pool_guard:
             idle, self._idle = self._idle, []
         for con in idle:
             con.raw.close()
+        self._writer_lock.close()
 
     def _in_shared(self) -> bool:
         return self._shared is not None and self._shared_thread == threading.get_ident()

@@ -60,6 +60,11 @@ class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangeP
         """PostgreSQL: the unique index on lead_id finds the rows."""
         return f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id"
 
+    @property
+    def location(self) -> str:
+        """What `open_store` opens this store by: its URL."""
+        return self.url
+
     def __repr__(self) -> str:
         return f"PostgresLeadStore({masked_url(self.url)!r})"
 
