@@ -138,6 +138,7 @@ class ConsoleQueries:
         by_hand = "SELECT value, NULL::BIGINT, lead_id FROM lead_overrides WHERE coalesce(value, '') <> ''"
         con = self._connect()
         try:
+            con.execute("SET enable_progress_bar = false")  # (a build of seconds would draw one on the console)
             con.execute("BEGIN TRANSACTION")
             marks = con.execute("SELECT coalesce((SELECT max(record_id) FROM records), 0), "
                                 "coalesce((SELECT max(seq) FROM history), 0), "
@@ -218,7 +219,7 @@ class ConsoleQueries:
             lead_ids |= set(lead_keys.get("lead_id", []))
 
             def read(wanted: list[str]) -> list[dict]:  # the index's rows, the store's for leads changed since
-                changed = stale | self._leads_changed_since(index.marks, wanted)
+                changed = set() if stale is None else stale | self._leads_changed_since(index.marks, wanted)
                 kept = index.leads(set(wanted) - changed)
                 return [*kept.values(), *self._leads_by_ids(sorted(set(wanted) - set(kept)))]
 
@@ -229,15 +230,16 @@ class ConsoleQueries:
         return sorted(shown, key=lambda r: (r["status"] != "active", r["name"] or "", r["lead_id"]))[:limit]
 
     def _indexed_leads(self, index: _SearchIndex, marks: IndexMarks, record_keys: Mapping[str, Sequence[str]],
-                       keys: list[str]) -> tuple[set[str], set[str]]:
-        """The leads the index and the tails after it find, and those of them known to have changed since."""
+                       keys: list[str]) -> tuple[set[str], set[str] | None]:
+        """The leads the index and the tails after it find, and those of them known to have changed since
+        (None: nothing was written since the build)."""
         hits = index.lookup(keys, MAX_RECORD_HITS)
         moved = self._tuples("SELECT (SELECT count(*) FROM (SELECT 1 FROM records WHERE record_id > $r LIMIT 1)) "
                              "+ (SELECT count(*) FROM (SELECT 1 FROM history WHERE seq > $s LIMIT 1)) "
                              "+ (SELECT count(*) FROM (SELECT 1 FROM leads WHERE updated_at > $u LIMIT 1))",
                              {"r": marks.record_id, "s": marks.seq, "u": marks.updated_at})[0][0]
         if not moved:  # nothing written since the build: the index is the store
-            return {lead for _, lead in hits if lead}, set()
+            return {lead for _, lead in hits if lead}, None
         # a record may belong to another lead now (relinked, unmerged, its import undone): the hits are
         # resolved by record id again, as the store has them now
         record_ids = sorted({int(r) for r, _ in hits if r is not None})
