@@ -82,8 +82,9 @@ class _SearchIndex:
         or a rule set by hand has no record id."""
         if self.con is None:
             return []
-        return self.con.cursor().execute("SELECT record_id, lead_id FROM search_keys WHERE key IN "
-                                         f"(SELECT unnest(?)) LIMIT {int(limit)}", [keys]).fetchall()
+        # parameters one by one, not unnest(?): DuckDB then checks each against a row group's min/max
+        return self.con.cursor().execute(f"SELECT record_id, lead_id FROM search_keys WHERE key IN ({_marks(keys)}) "
+                                         f"LIMIT {int(limit)}", keys).fetchall()
 
     def leads(self, lead_ids: Iterable[str]) -> dict[str, dict]:
         """The result columns of these leads as they were at the build, by lead id (absent: not in the index)."""
@@ -92,9 +93,13 @@ class _SearchIndex:
             return {}
         cursor = self.con.cursor()
         result = cursor.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM search_leads "
-                                "WHERE lead_id IN (SELECT unnest(?))", [wanted])
+                                f"WHERE lead_id IN ({_marks(wanted)})", wanted)
         names = [d[0] for d in result.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in result.fetchall()}
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
 
 
 @dataclass(frozen=True)
@@ -288,8 +293,8 @@ class ConsoleQueries:
         """The result columns of these leads, from the store (a scan of its lead_id column: no key index)."""
         if not lead_ids:
             return []
-        marks = ", ".join("?" * len(lead_ids))
-        return self._rows(f"SELECT {', '.join(RESULT_COLUMNS)} FROM leads WHERE lead_id IN ({marks})", list(lead_ids))
+        return self._rows(f"SELECT {', '.join(RESULT_COLUMNS)} FROM leads WHERE lead_id IN ({_marks(lead_ids)})",
+                          list(lead_ids))
 
     # -- one lead ----------------------------------------------------------------------------
     def lead_history_rows(self, lead_ids: Sequence[str]) -> list[dict]:
