@@ -112,3 +112,7 @@ def test_run_inbox_and_apply_events_runs_are_on_the_overview_timeline(
     sensors = {run["id"]: {t["key"]: t["value"] for t in run["tags"]}.get("dagster/sensor_name")
                for runs in rows.values() for run in runs}
     assert sorted(sensors.values()) == ["event_feed_sensor", "inbox_sensor"]  # "launched by a sensor", not by hand
+    # the Runs page's code-location filter finds them too (by the hidden repository tag Dagster sets from the origin)
+    labels = {f"{repository}@{location}" for location, repository, _ in shown.values()}
+    assert {run.run_id for label in labels
+            for run in instance.get_runs(dg.RunsFilter(tags={".dagster/repository": label}))} == started_here
