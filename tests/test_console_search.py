@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from datafactory_pipelines.console.search import find_leads
 from datafactory_pipelines.decisions import edit_leads
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
@@ -116,3 +118,18 @@ def test_result_columns_follow_imports_edits_merges_unmerges_and_undo(tmp_path: 
     _assert_index_agrees(store, "undo")
     store.build_search_index()
     _assert_index_agrees(store, "built again after the undo")
+
+
+def test_an_index_of_the_earlier_format_is_not_used(tmp_path: Path) -> None:
+    """An index written by the code before its result columns (marks without a format) is left aside: searches
+    scan, and the console sees no index (lag None) and builds one."""
+    store = open_store(console_home(tmp_path / "home"))
+    old = duckdb.connect(str(store.search_index_path))
+    old.execute("CREATE TABLE search_keys AS SELECT '王芳' AS key, 1::BIGINT AS record_id, NULL::VARCHAR AS lead_id")
+    old.execute("CREATE TABLE marks AS SELECT 1::BIGINT AS record_id, 1::BIGINT AS seq, '' AS head_hash")
+    old.close()
+    assert store.search_index_lag() is None
+    assert _found(store, "王芳") == {"王芳"} and _found(store, "云帆贸易") == {"李娜"}
+    store.build_search_index()
+    assert store.search_index_lag() == {"records": 0, "history": 0, "leads": 0}
+    assert _found(store, "王芳") == {"王芳"}
