@@ -2,6 +2,7 @@ import os
 from collections.abc import Callable
 
 import dagster as dg
+from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from assets.events import apply_lead_events
 from assets.partitions import LEAD_STORE_TAG
@@ -9,6 +10,7 @@ from assets.resources import LeadStoreResource
 from datafactory_pipelines.events.feed import EVENT_FILE_SUFFIXES, feed_window, ingest_event_files
 from datafactory_pipelines.inbox import inbox_files
 from datafactory_pipelines.notify.dispatcher import dispatcher_alive
+from sensors.launched_runs import run_job_here
 
 BATCH_EVENTS = 5000  # events per run
 IN_PROGRESS = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -69,21 +71,20 @@ def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStore
     return dg.SensorResult(run_requests=requests, cursor=str(cursor))
 
 
-def process_event_feed(instance: dg.DagsterInstance, progress: Callable[[str], None] = print) -> list[dg.ExecuteInProcessResult]:
+def process_event_feed(instance: dg.DagsterInstance, progress: Callable[[str], None] = print,
+                       ) -> list[JobExecutionResult]:
     """Evaluate the sensor once and run what it requests, in this process (`datafactory apply-events`)."""
-    from datafactory_pipelines.definitions import defs
-
     context = dg.build_sensor_context(instance=instance, resources={"lead_store": LeadStoreResource()})
     result = event_feed_sensor(context)
     if result.skip_reason:  # e.g. handed over to the notification dispatcher, which applies them at once
         progress(result.skip_reason.skip_message)
-    job = defs.resolve_job_def(apply_lead_events.name)
     runs = []
     for request in result.run_requests or []:
         progress(f"apply_lead_events {request.run_key} …")
-        runs.append(job.execute_in_process(
-            instance=instance, run_config={**request.run_config,
-                                           "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        # made as the daemon makes the sensor's runs (the Overview timeline shows them), executed here
+        runs.append(run_job_here(
+            instance, apply_lead_events.name,
+            run_config={**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={**request.tags, "dagster/sensor_name": event_feed_sensor.name,
-                  "datafactory/launched_by": "datafactory apply-events"}, raise_on_error=False))
+                  "datafactory/launched_by": "datafactory apply-events"}))
     return runs

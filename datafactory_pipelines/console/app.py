@@ -66,9 +66,11 @@ UPLOAD_KEEP_SECONDS = 86400
 CHART_DAYS = 30
 MATCH_PAIRS_SHOWN = 20  # the possible matches page: the pairs that teach the most, a screenful
 # the search index is built again when this many records or history rows came after it (each search
-# reads those tails by scanning them)
+# reads those tails by scanning them), and when anything came after it and it is this old (while the store
+# has moved past it, a search resolves its hits in the store again: still right, a little slower)
 INDEX_LAG_RECORDS = 50_000
 INDEX_LAG_HISTORY = 200_000
+INDEX_STALE_SECONDS = 900
 INDEX_CHECK_SECONDS = 300
 # what a viewer sees masked: phones, ids and emails (names stay: people are found by them)
 VIEWER_MASKED = frozenset(f for f, kind in MASK_OF.items() if kind in ("digits", "email"))
@@ -122,13 +124,20 @@ class Console:
         while True:
             try:
                 lag = self.store.search_index_lag()
-                if lag is None or lag["records"] > INDEX_LAG_RECORDS or lag["history"] > INDEX_LAG_HISTORY:
+                if (lag is None or lag["records"] > INDEX_LAG_RECORDS or lag["history"] > INDEX_LAG_HISTORY
+                        or (any(lag.values()) and self._search_index_age() > INDEX_STALE_SECONDS)):
                     started = time.perf_counter()
                     built = self.store.build_search_index()
                     logger.info("console search index built: %s in %.1fs", built, time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - searching still works without the index (by scanning)
                 logger.exception("console search index not built")
             time.sleep(INDEX_CHECK_SECONDS)
+
+    def _search_index_age(self) -> float:
+        try:
+            return time.time() - self.store.search_index_path.stat().st_mtime
+        except FileNotFoundError:
+            return float("inf")
 
     # -- rendering ---------------------------------------------------------------------------
     def lang(self, request: Request) -> str:
