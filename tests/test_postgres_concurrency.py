@@ -41,6 +41,29 @@ def test_processes_racing_on_one_dropped_file_import_it_once(pg_admin_url: str, 
     assert history_verified(home.url) > 0
 
 
+def test_two_inbox_runs_racing_on_one_dropped_file_import_it_once(pg_admin_url: str, tmp_path: Path) -> None:
+    """Two `datafactory run-inbox` at once (two hosts' run workers, each with its own Dagster instance) over
+    one inbox: the file is imported once and archived once, and neither run fails."""
+    sample = write_sample_files(tmp_path / "files", people=200, records=400, files=1, seed=55)
+    url = new_database(pg_admin_url, "race_inbox")
+    inbox = tmp_path / "home" / "inbox"
+    inbox.mkdir(parents=True)
+    shutil.copy(sample.files[0], inbox)
+    workers = [Home(tmp_path / "home", url, {"DAGSTER_HOME": str(tmp_path / f"dagster_{n}")}) for n in "ab"]
+    runs = [worker.start("run-inbox") for worker in workers]
+    for process in runs:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, out + err
+
+    (import_id, rows_read), = rows(url, "SELECT import_id, rows_read FROM imports")
+    assert rows_read == 400 and scalar(url, "SELECT count(*) FROM records") == rows_read
+    assert scalar(url, "SELECT count(*) FROM link_queue") == 0
+    assert not list(inbox.glob("*.*"))
+    assert [p.name for p in (tmp_path / "home" / "processed").rglob("*.xlsx")] == [f"{import_id}.xlsx"]
+    assert not (tmp_path / "home" / "rejected").exists() or not any((tmp_path / "home" / "rejected").iterdir())
+    assert history_verified(url) > 0
+
+
 def _events(lead_ids: list[str], count: int, prefix: str) -> tuple[Path, dict[str, str]]:
     """`count` profile updates; the title each lead must end with (the last event for it wins)."""
     lines, last = [], {}

@@ -8,8 +8,9 @@ then checks what is in the store:
 - the whole change or none of it: the store is byte for byte what it was (every table's rows hashed), or
   the change's parts are there together (an import's row with all its records; all of an event file's
   events; an undone import with its restore row and every record retired). An import commits in two
-  steps by design (saved, then linked and curated; docs/history.md): the one state between them is the
-  import saved whole and waiting in the link queue, with no lead or history row changed yet;
+  steps by design (each file saved, then all linked and curated: cli.cmd_import, pipeline.import_files):
+  the one state between them is the import saved whole and waiting in the link queue, with no lead or
+  history row changed yet;
 - `verify-history`'s walk of the hash chain passes;
 - rerunning the same command completes, and the store then holds exactly what an uninterrupted run gives
   (imports: the same leads, records and history as a reference store that imported the same files in
