@@ -77,7 +77,7 @@ def sessions(url: str) -> set[int]:
                                         "pg_backend_pid()", [name])}
 
 
-def wait_until_sessions_end(url: str, before: set[int], timeout: float = 60) -> None:
+def wait_until_sessions_end(url: str, before: set[int], timeout: float = 300) -> None:
     """Wait until every session opened since `before` (the killed client's) is gone: its backends have
     noticed the client died and rolled back what it had not committed (a backend mid-statement notices
     only when the statement ends)."""

@@ -70,9 +70,10 @@ def _killed_run(home: Home, args: list[str], delay: float) -> tuple[bool, dict[s
     return killed, store_digest(home.url)
 
 
-def _report(kind: str, outcomes: list[tuple[float, bool, str]], seconds: float) -> None:
+def _report(kind: str, outcomes: list[tuple[float, bool, str]], seconds: float, uninterrupted: float) -> None:
     tally = Counter(state for _, _, state in outcomes)
-    print(f"\n{kind}: {len(outcomes)} trials in {seconds:.1f}s ({seconds / len(outcomes):.1f}s each), "
+    print(f"\n{kind} (uninterrupted {uninterrupted:.1f}s): {len(outcomes)} trials in {seconds:.1f}s "
+          f"({seconds / len(outcomes):.1f}s each), "
           f"{sum(k for _, k, _ in outcomes)} killed, left: {dict(tally)}")
 
 
@@ -150,7 +151,7 @@ def test_kill_9_of_an_import_leaves_all_or_nothing_and_a_rerun_completes(pg_admi
         _reference_import(reference, tmp_path / "ref.pg", path)
         history_verified(home.url)
         assert _import_summary(home.url) == _import_summary(reference)
-    _report("import", outcomes, time.perf_counter() - begun)
+    _report("import", outcomes, time.perf_counter() - begun, took)
     verified = home.run("verify-history")
     assert verified.returncode == 0 and "history intact" in verified.stdout, verified.stdout + verified.stderr
 
@@ -228,7 +229,7 @@ def test_kill_9_of_an_event_run_leaves_all_or_nothing_and_a_rerun_completes(pg_a
         last = {lead_ids[i % len(lead_ids)]: f"职位 {event_id}" for i, event_id in enumerate(ids)}
         titles = dict(rows(home.url, "SELECT lead_id, title FROM leads WHERE lead_id = ANY(%s)", [list(last)]))
         assert titles == last
-    _report("apply-events", outcomes, time.perf_counter() - begun)
+    _report("apply-events", outcomes, time.perf_counter() - begun, took)
     verified = home.run("verify-history")
     assert verified.returncode == 0 and "history intact" in verified.stdout, verified.stdout + verified.stderr
 
@@ -279,6 +280,6 @@ def test_kill_9_of_a_restore_leaves_all_or_nothing_and_a_rerun_completes(pg_admi
         assert scalar(home.url, "SELECT count(*) FROM restores WHERE target = %s", [import_id]) == 1
         assert scalar(home.url, "SELECT count(*) FROM records WHERE import_id = %s AND retired_by IS NULL",
                       [import_id]) == 0
-    _report("restore --undo-import", outcomes, time.perf_counter() - begun)
+    _report("restore --undo-import", outcomes, time.perf_counter() - begun, took)
     verified = home.run("verify-history")
     assert verified.returncode == 0 and "history intact" in verified.stdout, verified.stdout + verified.stderr
