@@ -21,6 +21,13 @@ class Paths:
         return os.environ.get("DATAFACTORY_DB_URL") or self.home / "leads.duckdb"
 
     @property
+    def store_files(self) -> Path:
+        """What the store's side files (writer lock, change marker, the dispatcher's journal and heartbeat)
+        are named after: the DuckDB file, or DATAFACTORY_HOME/leads.pg for a PostgreSQL store."""
+        store = self.store
+        return store if isinstance(store, Path) else self.home / "leads.pg"
+
+    @property
     def inbox(self) -> Path:
         return self.home / "inbox"
 

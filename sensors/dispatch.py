@@ -58,7 +58,7 @@ def materialization(entry: JournalEntry) -> dg.AssetMaterialization | None:
                 "counts), read from its journal; launches no run.",
 )
 def dispatch_journal_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
-    path = journal_path(lead_store.paths().store)
+    path = journal_path(lead_store.paths().store_files)
     try:
         file_id = path.stat().st_ino
     except FileNotFoundError:

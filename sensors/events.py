@@ -34,7 +34,7 @@ def event_feed_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStore
     paths = lead_store.paths()
     files = [p for p in inbox_files(paths.inbox / "events", _settle_seconds())
              if p.suffix.lower() in EVENT_FILE_SUFFIXES]
-    handed_over = dispatcher_alive(paths.store)
+    handed_over = dispatcher_alive(paths.store_files)
     if handed_over and not files:  # no need to open the store, which the dispatcher's server holds
         return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
     store = lead_store.open()

@@ -33,7 +33,7 @@ def outbox_run_key(first_id: int, last_id: int, max_attempt: int, fingerprint: s
                 "deliver_notifications run, keyed by the due batch's outbox id range and attempt.",
 )
 def outbox_sensor(context: dg.SensorEvaluationContext, lead_store: LeadStoreResource) -> dg.SensorResult:
-    handed_over = dispatcher_alive(lead_store.paths().store)
+    handed_over = dispatcher_alive(lead_store.paths().store_files)
     if handed_over:  # it delivers within a second; recorded by dispatch_journal_sensor
         return dg.SensorResult(skip_reason=f"handed over to the notification dispatcher ({handed_over})")
     try:

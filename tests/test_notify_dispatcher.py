@@ -19,7 +19,7 @@ import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
 from assets.resources import LeadStoreResource
-from datafactory_pipelines.notify.journal import read_journal
+from datafactory_pipelines.notify.journal import journal_path, read_journal
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from sensors.dispatch import dispatch_journal_sensor
 from sensors.events import event_feed_sensor
@@ -116,7 +116,7 @@ def mobile_change(event_id: str, old: str, new: str) -> dict:
 def delivery_statuses(home: Path) -> list[tuple[str, int]]:
     time.sleep(0.5)  # the store is the server's between two looks
     with store_in(home).transaction() as con:
-        return con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY ALL").fetchall()
+        return con.execute("SELECT status, count(*) FROM outbox_deliveries GROUP BY status").fetchall()
 
 
 def ids_received(receiver: WebhookReceiver) -> set[str]:
@@ -145,7 +145,7 @@ def test_events_and_lead_set_reach_the_owner_and_dagster_records_the_batches(
         sent = StandardWebhook(SECRET).verify(receiver.requests[2].body, receiver.requests[2].headers)["data"]
         assert [(c["field"], c["new"], c["actor"]) for c in sent["changes"]] == [("title", "采购总监", "王经理")]
 
-        journal = datafactory_home / "leads.duckdb.dispatch.jsonl"
+        journal = journal_path(store_in(datafactory_home).path)
         wait_for(lambda: sum(e.counts.get("delivered", 0) for e in read_journal(journal, 0)) == 3,
                  "the journal to say so (written after the results are)")
         # while the dispatcher lives, the run-per-batch sensors hand over to it without opening the store

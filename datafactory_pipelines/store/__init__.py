@@ -15,8 +15,7 @@ def is_database_url(location: str | Path) -> bool:
 def open_store(location: str | Path, side_dir: str | Path | None = None) -> LeadStore:
     """Open the lead store: a DuckDB file path (the embedded default), or a PostgreSQL URL
     (`postgresql://user@host/db`). `side_dir`: where a PostgreSQL store keeps this host's side files
-    (markers, the dispatcher's journal); by default a folder named after the database under
-    DATAFACTORY_HOME."""
+    (markers, the dispatcher's journal); by default DATAFACTORY_HOME/leads.pg."""
     if is_database_url(location):
         from datafactory_pipelines.store.postgres import PostgresLeadStore
 
@@ -25,15 +24,11 @@ def open_store(location: str | Path, side_dir: str | Path | None = None) -> Lead
 
 
 def pg_side_dir(url: str) -> Path:
-    """DATAFACTORY_HOME/leads.<host>-<port>-<database>.pg: one folder per database this host works on."""
+    """DATAFACTORY_HOME/leads.pg: this host's side files of the home's PostgreSQL store (one store per home,
+    as with leads.duckdb)."""
     import os
-    import re
-    from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    name = f"{parts.hostname or 'local'}-{parts.port or 5432}-{parts.path.lstrip('/') or 'postgres'}"
-    home = Path(os.environ.get("DATAFACTORY_HOME") or "data").resolve()
-    return home / f"leads.{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.pg"
+    return Path(os.environ.get("DATAFACTORY_HOME") or "data").resolve() / "leads.pg"
 
 
 __all__ = ["DuckDBLeadStore", "DuplicateImportError", "ImportMeta", "LeadChanges", "LeadStore", "is_database_url",

@@ -33,7 +33,8 @@ class AdvisoryLock:
 
     def __init__(self, url: str, marker_dir: Path) -> None:
         self.url = url
-        self.changed_path = marker_dir / "leads.changed"
+        # the same file as WriterLock.beside(store.path).changed_path: what the notification dispatcher watches
+        self.changed_path = marker_dir.with_name(marker_dir.name + ".changed")
         self._session = None
         self._in_process = threading.RLock()
         self._depth = 0
