@@ -281,7 +281,7 @@ class ConsoleQueries:
         if record_filter:
             lead_ids |= {r[0] for r in self._tuples(
                 f"SELECT DISTINCT lead_id FROM (SELECT lead_id FROM records WHERE ({record_filter}) "
-                f"AND lead_id IS NOT NULL LIMIT {MAX_RECORD_HITS})", {"keys": keys})}
+                f"AND lead_id IS NOT NULL LIMIT {MAX_RECORD_HITS}) AS hits", {"keys": keys})}
         lead_filter = " OR ".join(f"{c} IN (SELECT unnest($keys))" for c, v in lead_keys.items()
                                   if v and c != "lead_id")
         if lead_filter:
@@ -311,7 +311,8 @@ class ConsoleQueries:
             "o.last_seq, o.notes, o.routed_at, "
             "string_agg(d.endpoint || ': ' || d.status, '; ' ORDER BY d.endpoint) AS deliveries "
             "FROM outbox o LEFT JOIN outbox_deliveries d USING (outbox_id) WHERE o.lead_id = ? "
-            "GROUP BY ALL ORDER BY o.outbox_id DESC", [lead_id])
+            "GROUP BY o.outbox_id, o.message_id, o.created_at, o.owner, o.previous_owner, o.n_changes, o.first_seq, "
+            "o.last_seq, o.notes, o.routed_at ORDER BY o.outbox_id DESC", [lead_id])
 
     def lead_contact_flags(self, lead_id: str) -> list[dict]:
         return self._rows("SELECT channel, value, status, reason, event_seq, rule, flagged_at FROM contact_flags "

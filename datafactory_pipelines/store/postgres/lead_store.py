@@ -39,6 +39,10 @@ def masked_url(url: str) -> str:
     return url
 
 
+class _NoSearchIndex:
+    marks = None
+
+
 class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangePath, DuckDBLeadWrites,
                         DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
     def __init__(self, url: str, side_dir: Path) -> None:
@@ -59,6 +63,16 @@ class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangeP
     def _leads_by_id_sql(select: str) -> str:
         """PostgreSQL: the unique index on lead_id finds the rows."""
         return f"SELECT {select} FROM leads WHERE lead_id IN (SELECT lead_id FROM wanted) ORDER BY lead_id"
+
+    # -- the console's search: PostgreSQL reads the store itself (no DuckDB side index beside a database) --
+    def build_search_index(self) -> dict[str, int]:
+        return {"keys": 0, "record_id": 0, "seq": 0}
+
+    def search_index_lag(self) -> dict[str, int] | None:
+        return {"records": 0, "history": 0, "leads": 0}
+
+    def _search_index(self) -> _NoSearchIndex:
+        return _NoSearchIndex()
 
     @property
     def location(self) -> str:
