@@ -3,8 +3,9 @@
 Without PostgreSQL settings Dagster keeps its runs, event logs and schedules in SQLite under DAGSTER_HOME.
 With `DAGSTER_PG_URL` (or DAGSTER_PG_HOST, _USER, _DB and optionally _PASSWORD, _PORT) they go to
 PostgreSQL through dagster-postgres, and the QueuedRunCoordinator lets DATAFACTORY_MAX_RUNS runs (default 4)
-go at once. Either way runs tagged `datafactory/lead_store` go one at a time: the lead store is a DuckDB
-file, which has a single writer.
+go at once. While the lead store is a DuckDB file (a single writer), runs tagged `datafactory/lead_store` go
+one at a time; with the lead store on PostgreSQL (DATAFACTORY_DB_URL) that limit is not written: those runs
+overlap, and take turns only on the store's writer lock for the part of a change that writes.
 
 The file names the environment variables (`{env: …}`), never their values: no password is written to disk,
 and Dagster reads the variables in every process that loads the instance (daemon, webserver, run workers).
@@ -35,6 +36,16 @@ concurrency:
 telemetry:
   enabled: false
 """
+_NO_LEAD_STORE_LIMIT = """\
+concurrency:
+  runs:
+{max_runs}telemetry:
+  enabled: false
+"""
+
+
+def lead_store_on_postgres(env: Mapping[str, str]) -> bool:
+    return env.get("DATAFACTORY_DB_URL", "").startswith(("postgresql://", "postgres://"))
 
 
 class DagsterConfigError(ValueError):
@@ -90,6 +101,13 @@ def dagster_yaml(env: Mapping[str, str]) -> str:
         return (f"{MARKER} Runs that write the lead store (tag datafactory/lead_store) go one at a\n"
                 "# time: a DuckDB file has a single writer.\n" + _LEAD_STORE_LIMIT.format(max_runs=""))
     runs = max_runs(env)
+    if lead_store_on_postgres(env):
+        return (f"{MARKER} Dagster's runs, event logs and schedules are in PostgreSQL (dagster-postgres);\n"
+                f"# the run queue lets {runs} runs go at once (DATAFACTORY_MAX_RUNS). The lead store is on\n"
+                "# PostgreSQL too: its runs overlap and take turns on the store's writer lock only to write.\n"
+                + _storage(env)
+                + "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+                + _NO_LEAD_STORE_LIMIT.format(max_runs=f"    max_concurrent_runs: {runs}\n"))
     return (f"{MARKER} Dagster's runs, event logs and schedules are in PostgreSQL (dagster-postgres);\n"
             f"# the run queue lets {runs} runs go at once (DATAFACTORY_MAX_RUNS), but runs that write the lead\n"
             "# store (tag datafactory/lead_store) go one at a time: a DuckDB file has a single writer.\n"
