@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,21 +126,25 @@ class PgConnections:
         yield
 
     @contextmanager
-    def _transaction(self) -> Iterator[PgConnection]:
+    def _transaction(self, write: bool = True) -> Iterator[PgConnection]:
+        """One transaction. A write outside a whole change (an operator's edit, a restore's bookkeeping)
+        takes the writer lock for itself: on DuckDB the file admits one writer; here several processes could
+        otherwise interleave an edit with an import's curation (a lost update) or two history appends."""
         if self._in_shared() and not self._commit_each:
             yield self._shared
             return
-        con = self._connect()
-        try:
-            con.execute("BEGIN")
+        with self._writer_lock.hold("a write") if write else nullcontext():
+            con = self._connect()
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        finally:
-            con.close()
+                con.execute("BEGIN")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
 
     @contextmanager
     def change(self, purpose: str) -> Iterator[DuckDBChange]:
@@ -149,7 +153,7 @@ class PgConnections:
 
     @contextmanager
     def reading(self) -> Iterator[DuckDBChange]:
-        with self._transaction() as con:
+        with self._transaction(write=False) as con:
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield DuckDBChange(con)
 
