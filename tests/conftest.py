@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from datafactory_pipelines.config import Paths
-from tests.backends import PG_ADMIN_ENV, location_in, store_in
+from tests.backends import PG_ADMIN_ENV, location_in, make_template, store_in
 from tests.postgres_server import postgres_bin, postgres_server
 
 
@@ -48,7 +48,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url():
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
     """One real PostgreSQL 15 for the session (initdb + pg_ctl in a temporary folder; tests/postgres_server.py)."""
     if postgres_bin() is None:
         if os.environ.get("CI"):
@@ -56,6 +56,7 @@ def pg_admin_url():
         pytest.skip("PostgreSQL binaries are not installed (apt-get install postgresql); --backend duckdb skips "
                     "this message")
     with postgres_server() as url:
+        make_template(url, tmp_path_factory.mktemp("pg-template"))
         yield url
 
 
