@@ -55,7 +55,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
             raise RuntimeError("PostgreSQL binaries are missing; .ci/run installs Debian's postgresql package")
         pytest.skip("PostgreSQL binaries are not installed (apt-get install postgresql); --backend duckdb skips "
                     "this message")
-    with postgres_server() as url:
+    with postgres_server(throwaway=True) as url:
         make_template(url, tmp_path_factory.mktemp("pg-template"))
         yield url
 

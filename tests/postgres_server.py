@@ -27,8 +27,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: a test server need not survive a power cut: no fsync, no full-page writes (each test's database is thrown away)
+THROWAWAY_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
 @contextmanager
-def postgres_server():
+def postgres_server(throwaway: bool = False):
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL binaries not found under /usr/lib/postgresql")
@@ -42,7 +46,8 @@ def postgres_server():
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
                     "--encoding=UTF8", "--locale=C"], check=True, capture_output=True)
     subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+                    + (f" {THROWAWAY_SETTINGS}" if throwaway else ""), "start"],
                    check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 30
