@@ -131,11 +131,11 @@ def cmd_dedupe(args: argparse.Namespace, paths: Paths) -> int:
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.inbox import ignored_files
     from datafactory_pipelines.masking import mask_frame
-    from datafactory_pipelines.store import open_store
+    from datafactory_pipelines.store import open_store, store_label
 
     store = open_store(paths.store)
     counts = store.counts()
-    _say(f"lead store: {paths.store}")
+    _say(f"lead store: {store_label(paths.store)}")
     for key, value in counts.items():
         _say(f"  {key.replace('_', ' '):<22} {value}")
     ignored = ignored_files(paths.inbox)

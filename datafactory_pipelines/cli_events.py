@@ -19,12 +19,13 @@ def _say(text: str) -> None:
 def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.api_keys import keys_path
     from datafactory_pipelines.server import serve
+    from datafactory_pipelines.store import store_label
 
     token = "set" if os.environ.get("DATAFACTORY_API_TOKEN") else "NOT set"
     keys = keys_path(paths.home)
     scheme = "https" if args.ssl_certfile else "http"
     dispatch = args.dispatch or os.environ.get("DATAFACTORY_DISPATCH", "") == "1"
-    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {paths.store}; admin token {token}; "
+    _say(f"datafactory events on {scheme}://{args.host}:{args.port}  (store {store_label(paths.store)}; admin token {token}; "
          f"API keys {keys}" + ("; notification dispatcher on" if dispatch else "")
          + f"); console on {scheme}://{args.host}:{args.port}/console")
     serve(str(paths.store), args.host, args.port, log_level=args.log_level, keys_file=keys,

@@ -112,7 +112,7 @@ def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
     from datafactory_pipelines.backup import BackupError, check_backup, find_backup, restore_backup
-    from datafactory_pipelines.store import open_store
+    from datafactory_pipelines.store import open_store, store_label
 
     store = open_store(paths.store)
     try:
@@ -130,11 +130,11 @@ def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
         lines.append(f"  the newest of {len(choice.others) + 1} backups under {args.dir}; others: "
                      + ", ".join(p.name for p in choice.others[:5]) + (" …" if len(choice.others) > 5 else "")
                      + " (name one to restore it instead)")
-    lines.append(f"  into {paths.store} (it must be empty)")
+    lines.append(f"  into {store_label(paths.store)} (it must be empty)")
     if verified.target_holds_data:
         for line in lines:
             _say(line)
-        raise ValueError(f"{paths.store} is not empty; restore a backup into a new store")
+        raise ValueError(f"{store_label(paths.store)} is not empty; restore a backup into a new store")
     if not confirmed(lines, args):
         return 0
     try:
@@ -142,7 +142,7 @@ def cmd_restore_backup(args: argparse.Namespace, paths: Paths) -> int:
     except BackupError as err:
         print(f"datafactory: backup refused: {err}", file=sys.stderr)
         return 1
-    _say(f"restored into {paths.store}: " + ", ".join(f"{k} {v}" for k, v in result["tables"].items())
+    _say(f"restored into {store_label(paths.store)}: " + ", ".join(f"{k} {v}" for k, v in result["tables"].items())
          + f"; every file, row count and the history chain verified (head {result['history_head'][:12]}…)")
     return 0
 

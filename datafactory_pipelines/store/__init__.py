@@ -12,6 +12,17 @@ def is_database_url(location: str | Path) -> bool:
     return str(location).startswith(("postgresql://", "postgres://"))
 
 
+def store_label(location: str | Path) -> str:
+    """The store's location for messages and logs: a URL without its password."""
+    if is_database_url(location):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(str(location))
+        if parts.password:
+            return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+    return str(location)
+
+
 def open_store(location: str | Path, side_dir: str | Path | None = None) -> LeadStore:
     """Open the lead store: a DuckDB file path (the embedded default), or a PostgreSQL URL
     (`postgresql://user@host/db`). `side_dir`: where a PostgreSQL store keeps this host's side files
@@ -32,4 +43,5 @@ def pg_side_dir(url: str) -> Path:
 
 
 __all__ = ["DuckDBLeadStore", "DuplicateImportError", "ImportMeta", "LeadChanges", "LeadStore", "is_database_url",
-           "open_store"]
+           "open_store",
+           "store_label"]

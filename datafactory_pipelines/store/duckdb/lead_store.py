@@ -68,6 +68,11 @@ class DuckDBLeadStore(DuckDBTrust, DuckDBConnections, DuckDBSchemaSetup, DuckDBI
             self._set_up(con)
 
     @property
+    def label(self) -> str:
+        """The store for messages: its file."""
+        return str(self.path)
+
+    @property
     def location(self) -> Path:
         """What `open_store` opens this store by: its file."""
         return self.path

@@ -124,7 +124,7 @@ class DuckDBOperatorChanges:
             used = con.execute("SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM leads) + "
                                "(SELECT count(*) FROM history)").fetchall()[0][0]
             if used:
-                raise ValueError(f"{self.path} is not empty; restore a backup into a new store")
+                raise ValueError(f"{self.label} is not empty; restore a backup into a new store")
             con.execute("DELETE FROM store_meta")
             for name, frame in tables.items():
                 con.register("snapshot_part", frame)

@@ -40,7 +40,7 @@ class DuckDBTrust:
             except snapshot_sql.UnknownIdentifierError:
                 raise
             except ValueError as err:
-                raise ValueError(f"{self.path}: {err}") from err
+                raise ValueError(f"{self.label}: {err}") from err
 
     def table_columns(self) -> dict[str, list[str]]:
         """Every table of the store and its columns, from the catalog."""

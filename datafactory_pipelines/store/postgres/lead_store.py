@@ -30,13 +30,9 @@ log = logging.getLogger(__name__)
 
 def masked_url(url: str) -> str:
     """The URL without its password (for logs and messages)."""
-    from urllib.parse import urlsplit, urlunsplit
+    from datafactory_pipelines.store import store_label
 
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    return store_label(url)
 
 
 class _NoSearchIndex:
@@ -73,6 +69,11 @@ class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangeP
 
     def _search_index(self) -> _NoSearchIndex:
         return _NoSearchIndex()
+
+    @property
+    def label(self) -> str:
+        """The store for messages: its URL without the password."""
+        return masked_url(self.url)
 
     @property
     def location(self) -> str:
