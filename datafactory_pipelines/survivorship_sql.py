@@ -187,6 +187,7 @@ def golden_sql(records: str, switchboards: str) -> str:
         "email_alternates": "coalesce(ea.alternates, '')",
         "landline_type": f"CASE WHEN coalesce(c.v_landline, '') = '' THEN '' "
                          f"WHEN c.v_landline IN (SELECT value FROM {switchboards}) THEN 'switchboard' "
+                         f"WHEN c.v_landline LIKE '400-%' OR c.v_landline LIKE '800-%' THEN 'service number' "
                          f"ELSE 'landline' END",
         "source": "coalesce(c.source, '')",
         "first_seen": "c.first_seen",

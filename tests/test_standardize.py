@@ -33,6 +33,11 @@ from datafactory_pipelines.standardize.title import standardize_title
         ("010-62345678转123", "", "010-62345678-123", "repaired"),
         ("12345", "", "", "invalid"),
         ("2800138000", "", "", "invalid"),
+        # nationwide service numbers: a company's line, reachable (never "no phone")
+        ("400-820-8820", "", "400-820-8820", "valid"),
+        ("4008208820", "", "400-820-8820", "repaired"),
+        ("800 810 8888", "", "800-810-8888", "repaired"),
+        ("4001234", "", "", "invalid"),
         ("", "", "", "empty"),
     ],
 )

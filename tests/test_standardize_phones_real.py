@@ -66,3 +66,23 @@ def test_possible_mobile_keeps_its_row_reachable() -> None:
 
 def test_other_unlisted_ranges_stay_invalid() -> None:
     assert standardize_phones(["14012345678", "17412345678"])["mobile_status"].tolist() == ["invalid", "invalid"]
+
+
+def test_a_lead_with_only_a_service_number_is_reachable_and_typed(tmp_path) -> None:
+    """A real export whose only number is a 400 line: the row is a reachable lead, the number kept as its
+    landline and typed a service number, not set aside as unreachable."""
+    from datafactory_pipelines.pipeline import import_file, relink_and_curate
+    from datafactory_pipelines.store import open_store
+    from tests.conftest import write_xlsx
+
+    store = open_store(tmp_path / "leads.duckdb")
+    outcome = import_file(store, write_xlsx(tmp_path / "客服线索.xlsx", [
+        ["客户名称", "联系人", "联系电话"],
+        ["星海科技有限公司", "王强", "400-820-8820"],
+        ["云帆贸易有限公司", "李娜", "13900139000"]]))
+    assert outcome.status == "imported" and outcome.rows_unreachable == 0
+    relink_and_curate(store)
+    leads = store.leads().set_index("name")
+    assert leads.loc["王强", "landline"] == "400-820-8820"
+    assert leads.loc["王强", "landline_type"] == "service number"
+    assert leads.loc["李娜", "mobile"] == "13900139000"

@@ -40,6 +40,9 @@ LANDLINE_PATTERN = r"0(?:10|2\d|[3-9]\d{2})[2-9]\d{6,7}"
 # Numbers in real use that libphonenumber's CN metadata does not list (149: China Telecom). Decided
 # deliberately: kept as a reachable "possible mobile", flagged in mobile_reason, never silently dropped.
 POSSIBLE_MOBILE_PATTERN = r"149\d{8}"
+# Nationwide service numbers (400 / 800 and seven digits): a company's line, reachable, kept as a landline
+# written 400-820-8820 (survivorship types it "service number"); never mistaken for an area code.
+SERVICE_NUMBER_PATTERN = r"[48]00\d{7}"
 POSSIBLE_MOBILE_REASON = "possible mobile: 149 range, not in libphonenumber's CN numbering metadata"
 SEPARATORS = r"[,;/、|\n]+|\s+或\s*|\s{2,}"
 EXTENSION = r"(?:转|分机|ext\.?|x|#)\s*\d{1,6}\s*$"
@@ -183,13 +186,17 @@ def _classify(tokens: pa.Array) -> pd.DataFrame:
     digits = pick(use_dash, dashed_digits, digits)
     possible = pc.and_(full_match(digits, POSSIBLE_MOBILE_PATTERN), pc.invert(full_match(digits, MOBILE_PATTERN)))
     mobile = pc.or_(full_match(digits, MOBILE_PATTERN), possible)
-    landline = full_match(digits, LANDLINE_PATTERN)
+    service = full_match(digits, SERVICE_NUMBER_PATTERN)
+    landline = pc.or_(full_match(digits, LANDLINE_PATTERN), service)
     area = pick(contains(digits, r"^0[12]"), 3, 4)
     formatted = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(digits, 0, 3), pc.utf8_slice_codeunits(digits, 3), "-")
     formatted4 = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(digits, 0, 4), pc.utf8_slice_codeunits(digits, 4), "-")
     formatted = pick(pc.equal(area, 3), formatted, formatted4)
+    formatted = pick(service, pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(digits, 0, 3), pc.utf8_slice_codeunits(digits, 3, 6),
+        pc.utf8_slice_codeunits(digits, 6), "-"), formatted)
     formatted = pick(pc.equal(extension, ""), formatted, pc.binary_join_element_wise(formatted, extension, "-"))
     return pd.DataFrame({
         "kind": pick(mobile, "mobile", pick(landline, "landline", pick(pc.equal(digits, ""), "none", "bad"))),
