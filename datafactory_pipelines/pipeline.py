@@ -130,17 +130,17 @@ class PreparedImport:
 
 def standardize_import(raw: RawImport) -> PreparedImport:
     table = raw.table
+    records = table[["sheet", "source_row", "extra"]].copy()
+    for f in CANONICAL_FIELDS:
+        records[f"{f}_raw"] = table[f].to_numpy()
     std = standardize_frame(table[list(CANONICAL_FIELDS)])
     if std.attrs.get("house_numbers"):  # the file's own hotline: the report says which number was not a lead's
         for sheet in raw.sheets:
             sheet.notes.append(f"{', '.join(std.attrs['house_numbers'])} on most rows beside different people: "
                                "our own number, not a contact of theirs")
-    # the columns gathered first and framed once (a column set into a frame one by one costs more than
-    # the frame): raw, then standardized
-    columns = {c: table[c].to_numpy(copy=True) for c in ("sheet", "source_row", "extra")}
-    columns.update({f"{f}_raw": table[f].to_numpy() for f in CANONICAL_FIELDS})
-    columns.update({c: std[c].to_numpy() for c in std.columns})
-    return PreparedImport(raw=raw, records=pd.DataFrame(columns, index=table.index.copy()))
+    for col in std.columns:
+        records[col] = std[col].to_numpy()
+    return PreparedImport(raw=raw, records=records)
 
 
 def prepare_file(path: str | Path, home: str | Path | None = None) -> PreparedImport:
