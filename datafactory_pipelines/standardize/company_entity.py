@@ -102,7 +102,8 @@ _NOT_WORD = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
 # Cheap checks before the regular expressions, which a bulk import runs on every distinct spelling: a
 # place prefix starts with a place's first character, a branch ends with a branch word, brackets open.
 _PLACE_FIRST = frozenset(place[0] for place in (*PROVINCES, *CITIES, "中国"))
-_BRANCH_ENDINGS = tuple(BRANCH_WORDS)
+_BRANCH_ENDINGS = (*BRANCH_WORDS, "\n")  # "\n": `_BRANCH`'s $ matches before a final line break
+_FORMS = [str(n) for n in range(8)]
 _LEGAL_SET = frozenset(LEGAL_FORMS)
 
 
@@ -152,7 +153,7 @@ def chinese_parts(company: str) -> tuple[str, str, str]:
     the trade name is '' for a unit that names no company by itself (重庆分公司)."""
     branch = ""
     head = company
-    found = _BRANCH.match(company) if company.endswith(_BRANCH_ENDINGS) or company.endswith("\n") else None
+    found = _BRANCH.match(company) if company.endswith(_BRANCH_ENDINGS) else None
     if found:
         head = found.group("head")
         parent = _PARENT.match(head)
@@ -168,14 +169,14 @@ def chinese_parts(company: str) -> tuple[str, str, str]:
     if "(" in head or "（" in head or "[" in head or "【" in head:
         bracketed = " ".join(_BRACKETS.findall(head))
         core = _BRACKETS.sub("", head)
-    core, has_legal = _strip_ending(core, _LEGAL_ENDINGS, times=2)  # 集团股份有限公司
+    core, has_legal = _strip_ending(core, _LEGAL_ENDINGS, 2)  # 集团股份有限公司
     without_place = _PLACE_PREFIX.sub("", core) if core[:1] in _PLACE_FIRST else core
-    has_place = without_place != core or _place_prefix(bracketed)
+    has_place = without_place != core or (bracketed != "" and _place_prefix(bracketed))
     core = without_place if len(without_place) >= 2 else core
-    core, has_industry = _strip_ending(core, _INDUSTRY_ENDINGS, times=len(core))
+    core, has_industry = _strip_ending(core, _INDUSTRY_ENDINGS, len(core))
     if not core or (core[0] in _PLACE_FIRST and _PLACE_PREFIX.fullmatch(core)) or core in _LEGAL_SET:
         return "", branch, "0"
-    return core, branch, str(2 + 3 * has_legal + has_place + has_industry)
+    return core, branch, _FORMS[2 + 3 * has_legal + has_place + has_industry]
 
 
 def chinese_entity(company: str) -> tuple[str, str]:
@@ -218,16 +219,18 @@ def company_entities(companies: pa.Array) -> tuple[pa.Array, pa.Array]:
     encoded = pc.dictionary_encode(companies)
     values = encoded.dictionary.to_pylist()
     known = _KNOWN
-    found: list[tuple[str, str]] = [known.get(v, ("", "")) if v else ("", "") for v in values]
-    new = [i for i, v in enumerate(values) if v and v not in known]
-    chinese = [i for i in new if _CJK.search(values[i])]
+    found: list[tuple[str, str]] = [known.get(v) or ("", "") for v in values]
+    chinese, latin = [], []
+    for i, value in enumerate(values):
+        if value and value not in known:
+            (chinese if _CJK.search(value) else latin).append(i)
     for i, got in zip(chinese, _chinese_entities([values[i] for i in chinese]), strict=True):
         found[i] = got
-    for i in new:
-        if not _CJK.search(values[i]):
-            found[i] = latin_entity(values[i])
-    if len(known) + len(new) > KNOWN_AT_MOST:
+    for i in latin:
+        found[i] = latin_entity(values[i])
+    if len(known) + len(chinese) + len(latin) > KNOWN_AT_MOST:
         known.clear()
-    known.update((values[i], found[i]) for i in new)
+    known.update((values[i], found[i]) for i in chinese)
+    known.update((values[i], found[i]) for i in latin)
     return (pc.take(pa.array([e for e, _ in found], pa.string()), encoded.indices),
             pc.take(pa.array([f for _, f in found], pa.string()), encoded.indices))
