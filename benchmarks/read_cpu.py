@@ -60,7 +60,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for tree in args.trees:
             env = {**os.environ, "PYTHONPATH": str(tree)}
-            done = subprocess.run([sys.executable, "-c", CHILD, "cold" if args.cold else "warm", *files], env=env,
+            # -P: not the working directory first on the path (run from a checkout, it would win over TREE)
+            done = subprocess.run([sys.executable, "-P", "-c", CHILD, "cold" if args.cold else "warm", *files], env=env,
                                   capture_output=True, text=True, check=True)
             times[tree] += json.loads(done.stdout)
     first = None
