@@ -235,7 +235,9 @@ def judge_sheet(grid: pd.DataFrame, frame: pd.DataFrame, header_row: int, name: 
         return SheetVerdict("", 0)
     fields = [f for f in _PEOPLE_FIELDS if f in frame.columns]
     sample = frame.iloc[_spread(rows, JUDGE_SAMPLE)]  # a share is judged as well on a few hundred rows
-    records = sample[fields].astype(str).to_dict("records")
+    columns = [sample[f].astype(str).tolist() for f in fields]  # as to_dict("records"), at a fraction of its cost
+    records = [dict(zip(fields, row, strict=True)) for row in zip(*columns, strict=True)] if fields else \
+        [{} for _ in range(len(sample))]
     marks = [_example_row(r) for r in records]
     strong, weak = sum(m[0] for m in marks), sum(m[1] for m in marks)
     if (strong + weak) * 2 >= len(records):

@@ -328,6 +328,8 @@ def _grid_frame(grid: list[list[object]], convert: bool) -> pd.DataFrame:
     if convert:
         for col in frame.columns:
             frame[col] = [_cell_text(v) for v in frame[col]]
+    elif len({len(row) for row in grid}) <= 1:  # rows of text of one width: no gap to fill
+        return frame
     return frame.fillna("")
 
 
@@ -401,10 +403,20 @@ def _non_blank_rows(body: pd.DataFrame) -> np.ndarray:
     return filled
 
 
+def _kept(body: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows kept; the body itself when all are (the readers only read it: no copy of a big sheet)."""
+    return body if keep.all() else body[keep]
+
+
+def _any_filled(table: pd.DataFrame) -> bool:
+    """Whether any cell is not '' (column by column: a sheet with data says so in its first column)."""
+    return any((table.iloc[:, i].to_numpy() != "").any() for i in range(table.shape[1]))
+
+
 def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
                 pinned: dict[str, str] | None = None) -> tuple[pd.DataFrame, RawSheet]:
     """table: strings ('' for empty); first_row: the Excel row number of table row 0."""
-    if table.empty or not (table != "").to_numpy().any():
+    if table.empty or not _any_filled(table):
         raise IngestError(file_name, "the sheet is empty", sheet=sheet)
     header_idx = _find_header(table, pinned)
     guessed: list[str] = []
@@ -436,7 +448,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
     skipped_rows: dict[str, int] = {}
     layout_notes: list[str] = [f"{merged_cells} cells under a merged cell take its value"] if merged_cells else []
     kept_at = np.flatnonzero(keep)
-    for kind, mask in layout_rows(body[keep]).items():  # totals and footnotes are not people
+    for kind, mask in layout_rows(_kept(body, keep)).items():  # totals and footnotes are not people
         at = kept_at[mask]
         keep[at] = False
         why = ROW_SKIP_REASONS[kind]
@@ -446,7 +458,7 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
 
     positions = np.arange(len(body))  # the body row each frame row comes from (several people share a row)
     rows_in_sheet = len(body)
-    people = stack_people(header, body[keep].reset_index(drop=True))
+    people = stack_people(header, _kept(body, keep).reset_index(drop=True))
     if people is not None:
         kept_rows = np.flatnonzero(keep)
         header, body, at = people
@@ -454,14 +466,15 @@ def _read_table(file_name: str, sheet: str, table: pd.DataFrame, first_row: int,
         guessed.append(f"several people in one row: {len(body)} people read from {len(kept_rows)} rows, "
                        "each with only the contacts of their own columns")
 
-    roles = decide_roles(header, body[keep], pinned)
+    kept = _kept(body, keep)
+    roles = decide_roles(header, kept, pinned)
     mapping = mapping_of(roles)
     # codes that look like contacts (C000123 as a WeChat id): the rows are quarantined, never reachable, and
     # the operator sees why; a sheet with nothing contact-like at all is no lead list
     codes_only = any(r.identifier and sum(r.content.get(k, 0) for k in ("wechat", "qq", "mobile", "landline")) >= 0.5
                      for r in roles)
     if not (set(mapping.values()) & {*CONTACT_FIELDS, MIXED}) and not codes_only \
-            and not _cells_hold_contacts(body[keep], roles):
+            and not _cells_hold_contacts(kept, roles):
         raise IngestError(
             file_name,
             "no contact column (手机, 邮箱, 微信, QQ, 抖音, 快手 / Mobile, Email, WeChat …) in the header "

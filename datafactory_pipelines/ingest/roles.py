@@ -11,6 +11,7 @@ conflicts between columns are resolved (one lead name, one company; other people
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -78,6 +79,8 @@ _LATIN_START = re.compile(r"\s*[A-Za-z]")
 _WORD_SPLIT = re.compile(r"[\s,]+")
 _SPACE = re.compile(r"\s")
 _ID_MARK = re.compile(r"[\d_-]")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_DIGIT = re.compile(r"\d")  # any decimal digit, as the date patterns read them
 
 
 @cache
@@ -141,24 +144,36 @@ def sample_values(values: pd.Series) -> pd.Series:
     spread = _spread(values, SAMPLE_SIZE * 4)
     # read as the standardizers read it: control and bidi characters dropped (a stray U+202E is no reason
     # for a column of names not to look like names)
-    # and in simplified characters (陳大文 is a name as 陈大文 is), for the profile only: the file's text is kept
+    text = pd.Series(as_strings(spread.astype(str).tolist()).to_pylist(), index=spread.index, dtype=object).str.strip()
+    text = _spread(text[text != ""], SAMPLE_SIZE)
+    # and in simplified characters (陳大文 is a name as 陈大文 is), for the profile only: the file's text is kept.
+    # One character for another, never a space: translated once the sample is chosen, the same sample
     table = simplified_table()
-    text = pd.Series([v.translate(table) for v in as_strings(spread.astype(str).tolist()).to_pylist()],
-                     index=spread.index, dtype=object).str.strip()
-    text = text[text != ""]
-    return _spread(text, SAMPLE_SIZE)
+    return pd.Series([v.translate(table) for v in text.tolist()], index=text.index, dtype=object)
 
 
 def contact_lookup(values: list[str]) -> dict[str, tuple[bool, bool, bool]]:
     """value -> (mobile, landline only, email), the standardizers run once over every column's sample."""
     if not values:
         return {}
-    phones = standardize_phones(values)
-    emails = standardize_emails(values)
-    mobile = (phones["mobile"] != "").to_numpy()
-    landline = ((phones["landline"] != "") & (phones["mobile"] == "")).to_numpy()
-    email = (emails["email"] != "").to_numpy()
-    return {v: (bool(a), bool(b), bool(c)) for v, a, b, c in zip(values, mobile, landline, email, strict=True)}
+    found = dict.fromkeys(values, (False, False, False))
+    # only a value with a digit can read as a phone, only one with an @ as an email (both as the
+    # standardizers see them, after NFKC: ＠ and full-width digits count): names and words are not run
+    # through them
+    half = [unicodedata.normalize("NFKC", v) for v in values]
+    numbers = [v for v, h in zip(values, half, strict=True) if _ASCII_DIGIT.search(h)]
+    at = {v for v, h in zip(values, half, strict=True) if "@" in h}
+    phones = standardize_phones(numbers) if numbers else None
+    emails = standardize_emails(sorted(at)) if at else None
+    if phones is not None:
+        mobile = (phones["mobile"] != "").to_numpy()
+        landline = ((phones["landline"] != "") & (phones["mobile"] == "")).to_numpy()
+        for v, a, b in zip(numbers, mobile, landline, strict=True):
+            found[v] = (bool(a), bool(b), False)
+    if emails is not None:
+        for v, c in zip(sorted(at), (emails["email"] != "").to_numpy(), strict=True):
+            found[v] = (found[v][0], found[v][1], bool(c))
+    return found
 
 
 def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool]] | None = None,
@@ -175,8 +190,9 @@ def profile_values(values: pd.Series, contacts: dict[str, tuple[bool, bool, bool
     flags = np.array([contacts[v] for v in distinct], dtype=bool).reshape(-1, 3)
     is_mobile, is_landline, is_email = flags[:, 0], flags[:, 1], flags[:, 2]
     # a date (20260305, Mar-05-2026) is never a WeChat id, a QQ number or a code
-    is_date = np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and standardize_date(v) != ""
-                                                       and not v.isdigit()) for v in distinct], dtype=bool)
+    # (every date the standardizer reads has a digit: a name or a word is not read as one)
+    is_date = np.array([bool(_DATE_LIKE.match(v)) or (len(v) <= 12 and not v.isdigit() and bool(_DIGIT.search(v))
+                                                       and standardize_date(v) != "") for v in distinct], dtype=bool)
     is_date |= np.array([len(v) == 8 and v.isdigit() and standardize_date(v) != "" for v in distinct], dtype=bool)
     checks = {
         "mobile": is_mobile,

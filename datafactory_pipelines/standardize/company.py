@@ -49,8 +49,10 @@ def standardize_companies(values) -> pd.DataFrame:
         core = pick(contains(core, f"^.{{2,}}{legal}"), sub(core, legal, ""), core)
     without_place = sub(core, PLACE_PREFIX, "")
     core = pick(pc.greater_equal(pc.utf8_length(without_place), 2), without_place, core)
-    latin = sub(sub(pc.utf8_lower(text), LATIN_SUFFIXES, ""), r"[^\w]", "")
-    key = pick(is_cjk, core, latin)
+    # the Latin key only for the names that take it (most are Chinese, and its expression is the costliest)
+    is_latin = pc.invert(is_cjk)
+    latin = sub(sub(pc.utf8_lower(pc.filter(text, is_latin)), LATIN_SUFFIXES, ""), r"[^\w]", "")
+    key = pc.replace_with_mask(core, is_latin, latin)
     # one display form: Chinese legal names write their brackets full-width, 星海科技（深圳）有限公司
     company = pick(is_cjk, sub(sub(company, r"\(", "（"), r"\)", "）"), company)
     entity, form = company_entities(company)  # which company, how completely named: for the golden record

@@ -95,25 +95,38 @@ _PLACE_SUFFIX = re.compile(f"(?:(?:{_PLACES})(?:省|市)?)$")
 _BRACKETS = re.compile(r"[(（\[【]([^)）\]】]*)[)）\]】]")
 _BRANCH = re.compile(f"^(?P<head>.*?)(?:{'|'.join(BRANCH_WORDS)})$")
 _PARENT = re.compile(f"^(?P<parent>.*(?:{'|'.join(LEGAL_FORMS[:-1])}))(?P<place>.*)$")
-_LEGAL = re.compile(f"(?:{'|'.join(LEGAL_FORMS)})$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NOT_WORD = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
 
 
-def _endings(words: list[str]) -> list[tuple[int, frozenset[str]]]:
-    """The words grouped by length, longest first: an ending is looked up, not searched for."""
-    return [(n, frozenset(w for w in words if len(w) == n)) for n in sorted({len(w) for w in words}, reverse=True)]
+# Cheap checks before the regular expressions, which a bulk import runs on every distinct spelling: a
+# place prefix starts with a place's first character, a branch ends with a branch word, brackets open.
+_PLACE_FIRST = frozenset(place[0] for place in (*PROVINCES, *CITIES, "中国"))
+_BRANCH_ENDINGS = (*BRANCH_WORDS, "\n")  # "\n": `_BRANCH`'s $ matches before a final line break
+_FORMS = [str(n) for n in range(8)]
+_LEGAL_SET = frozenset(LEGAL_FORMS)
+
+
+def _endings(words: list[str]) -> dict[str, list[tuple[int, frozenset[str]]]]:
+    """Last character -> the words ending with it, grouped by length, longest first: an ending is looked
+    up, not searched for, and only among the words that can end the text."""
+    by_last: dict[str, list[tuple[int, frozenset[str]]]] = {}
+    for last in {w[-1] for w in words}:
+        ending = [w for w in words if w[-1] == last]
+        by_last[last] = [(n, frozenset(w for w in ending if len(w) == n))
+                         for n in sorted({len(w) for w in ending}, reverse=True)]
+    return by_last
 
 
 _LEGAL_ENDINGS = _endings(LEGAL_FORMS)
 _INDUSTRY_ENDINGS = _endings(INDUSTRY_WORDS)
 
 
-def _strip_ending(core: str, endings: list[tuple[int, frozenset[str]]], times: int) -> tuple[str, bool]:
+def _strip_ending(core: str, endings: dict[str, list[tuple[int, frozenset[str]]]], times: int) -> tuple[str, bool]:
     """`core` without up to `times` of these endings (longest first), keeping two characters at least."""
     stripped = False
     for _ in range(times):
-        for n, words in endings:
+        for n, words in endings.get(core[-1:], ()):
             if len(core) - n >= 2 and core[-n:] in words:
                 core, stripped = core[:-n], True
                 break
@@ -122,9 +135,17 @@ def _strip_ending(core: str, endings: list[tuple[int, frozenset[str]]], times: i
     return core, stripped
 
 
+def _place_prefix(text: str) -> bool:
+    return bool(text) and text[0] in _PLACE_FIRST and _PLACE_PREFIX.match(text) is not None
+
+
 def _pinyin(texts: list[str]) -> list[str]:
-    """Toneless pinyin of each text's letters and digits, a character at a time (chinese.pinyin_key)."""
-    return pinyin_key(pa.array([_NOT_WORD.sub("", t) for t in texts], pa.string())).to_pylist()
+    """Toneless pinyin of each text's letters and digits, a character at a time (chinese.pinyin_key); each
+    distinct text once (trade names repeat across spellings)."""
+    distinct = list(dict.fromkeys(texts))
+    spelled = pinyin_key(pa.array([_NOT_WORD.sub("", t) for t in distinct], pa.string())).to_pylist()
+    of = dict(zip(distinct, spelled, strict=True))
+    return [of[t] for t in texts]
 
 
 def chinese_parts(company: str) -> tuple[str, str, str]:
@@ -132,7 +153,7 @@ def chinese_parts(company: str) -> tuple[str, str, str]:
     the trade name is '' for a unit that names no company by itself (重庆分公司)."""
     branch = ""
     head = company
-    found = _BRANCH.match(company)
+    found = _BRANCH.match(company) if company.endswith(_BRANCH_ENDINGS) else None
     if found:
         head = found.group("head")
         parent = _PARENT.match(head)
@@ -144,16 +165,18 @@ def chinese_parts(company: str) -> tuple[str, str, str]:
             head = head[:place.start()] if place else head
         branch = _place_word(_PLACE_PREFIX.sub("", branch) or branch) or "branch"
         branch = _NOT_WORD.sub("", branch) or "branch"
-    bracketed = " ".join(_BRACKETS.findall(head))
-    core = _BRACKETS.sub("", head)
-    core, has_legal = _strip_ending(core, _LEGAL_ENDINGS, times=2)  # 集团股份有限公司
-    without_place = _PLACE_PREFIX.sub("", core)
-    has_place = without_place != core or bool(_PLACE_PREFIX.match(bracketed))
+    bracketed, core = "", head
+    if "(" in head or "（" in head or "[" in head or "【" in head:
+        bracketed = " ".join(_BRACKETS.findall(head))
+        core = _BRACKETS.sub("", head)
+    core, has_legal = _strip_ending(core, _LEGAL_ENDINGS, 2)  # 集团股份有限公司
+    without_place = _PLACE_PREFIX.sub("", core) if core[:1] in _PLACE_FIRST else core
+    has_place = without_place != core or (bracketed != "" and _place_prefix(bracketed))
     core = without_place if len(without_place) >= 2 else core
-    core, has_industry = _strip_ending(core, _INDUSTRY_ENDINGS, times=len(core))
-    if not core or _PLACE_PREFIX.fullmatch(core) or _LEGAL.fullmatch(core):
+    core, has_industry = _strip_ending(core, _INDUSTRY_ENDINGS, len(core))
+    if not core or (core[0] in _PLACE_FIRST and _PLACE_PREFIX.fullmatch(core)) or core in _LEGAL_SET:
         return "", branch, "0"
-    return core, branch, str(2 + 3 * has_legal + has_place + has_industry)
+    return core, branch, _FORMS[2 + 3 * has_legal + has_place + has_industry]
 
 
 def chinese_entity(company: str) -> tuple[str, str]:
@@ -184,17 +207,30 @@ def latin_entity(company: str) -> tuple[str, str]:
     return "".join(kept) + (f"|{branch}" if branch else ""), "1"
 
 
+#: spelling -> (entity, form), kept by the process across files: a bulk import's worker reads dozens of
+#: files of one customer base, where most spellings come again (two thirds already after ten files)
+_KNOWN: dict[str, tuple[str, str]] = {}
+KNOWN_AT_MOST = 200_000  # about 40 MB; forgotten all at once when full
+
+
 def company_entities(companies: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(company_entity, company_form) per standardized company spelling ('' for no company), each
     distinct spelling worked out once; the Chinese ones' trade names put into pinyin together."""
     encoded = pc.dictionary_encode(companies)
     values = encoded.dictionary.to_pylist()
-    chinese = [i for i, v in enumerate(values) if v and _CJK.search(v)]
-    found: list[tuple[str, str]] = [("", "")] * len(values)
+    known = _KNOWN
+    found: list[tuple[str, str]] = [known.get(v) or ("", "") for v in values]
+    chinese, latin = [], []
+    for i, value in enumerate(values):
+        if value and value not in known:
+            (chinese if _CJK.search(value) else latin).append(i)
     for i, got in zip(chinese, _chinese_entities([values[i] for i in chinese]), strict=True):
         found[i] = got
-    for i, value in enumerate(values):
-        if value and not _CJK.search(value):
-            found[i] = latin_entity(value)
+    for i in latin:
+        found[i] = latin_entity(values[i])
+    if len(known) + len(chinese) + len(latin) > KNOWN_AT_MOST:
+        known.clear()
+    known.update((values[i], found[i]) for i in chinese)
+    known.update((values[i], found[i]) for i in latin)
     return (pc.take(pa.array([e for e, _ in found], pa.string()), encoded.indices),
             pc.take(pa.array([f for _, f in found], pa.string()), encoded.indices))

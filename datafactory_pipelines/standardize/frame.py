@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from datafactory_pipelines import CANONICAL_FIELDS
 from datafactory_pipelines.fields import CONTACT_COLUMNS, STANDARD_COLUMNS
@@ -56,9 +57,9 @@ def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
         parts = list(pool.map(lambda job: per_distinct_value(job[0], job[1]), jobs))
     out: dict[str, np.ndarray] = {k: v for part in parts for k, v in part.items()}
     out["title"] = _objects(map_unique(as_strings(column["title"]), standardize_title))
-    out["source"] = _objects(normalize(as_strings(column["source"])))
+    out["source"] = _objects(_each_distinct(normalize, as_strings(column["source"])))
     out["collected_at"] = _objects(map_unique(as_strings(column["collected_at"]), standardize_date))
-    out["owner"] = _objects(standardize_owners(as_strings(column["owner"])))
+    out["owner"] = _objects(_each_distinct(standardize_owners, as_strings(column["owner"])))
     before = np.logical_or.reduce([out[c] != "" for c in CONTACT_COLUMNS])
     ours = drop_house_numbers(out)  # the seller's hotline on most rows reaches nobody of theirs
     out["reachable"] = np.logical_or.reduce([out[c] != "" for c in CONTACT_COLUMNS])
@@ -69,6 +70,12 @@ def standardize_frame(raw: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({c: out[c] for c in STANDARD_COLUMNS}, copy=False)
     frame.attrs["house_numbers"] = ours
     return frame
+
+
+def _each_distinct(clean: Callable[[pa.Array], pa.Array], values: pa.Array) -> pa.Array:
+    """A value-by-value cleaning run once per distinct value (a source or owner column repeats a few)."""
+    encoded = values.dictionary_encode()
+    return pc.take(clean(encoded.dictionary), encoded.indices)
 
 
 def _objects(values: pa.Array) -> np.ndarray:

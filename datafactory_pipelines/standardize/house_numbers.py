@@ -15,6 +15,8 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from datafactory_pipelines.masking import mask_value
 
@@ -39,10 +41,20 @@ def _numbers_per_row(out: dict[str, np.ndarray]) -> pd.DataFrame:
     return numbers[numbers["number"] != ""].drop_duplicates()
 
 
+def _most_written(out: dict[str, np.ndarray]) -> int:
+    """How often the commonest number is written in the file (a row writing it twice counts twice): no
+    number written fewer times than a file's own would need can be one, and most files end here."""
+    alternates = pc.list_flatten(pc.split_pattern(pa.array(out["mobile_alternates"], pa.string()), ";"))
+    written = pa.concat_arrays([pa.array(out["mobile"], pa.string()), pa.array(out["landline"], pa.string()),
+                                alternates])
+    counts = pc.value_counts(pc.filter(written, pc.not_equal(written, "")))
+    return int(pc.max(counts.field("counts")).as_py()) if len(counts) else 0
+
+
 def house_numbers(out: dict[str, np.ndarray]) -> list[str]:
     """The numbers of this file that are ours, not its leads'."""
     n = len(out["mobile"])
-    if n < MIN_ROWS:
+    if n < MIN_ROWS or _most_written(out) < max(MIN_ROWS, SHARE * n):
         return []
     numbers = _numbers_per_row(out)
     if numbers.empty:
