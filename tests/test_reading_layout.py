@@ -274,3 +274,17 @@ def test_people_named_like_placeholders_with_real_numbers_are_imported(tmp_path:
     read = read_file(tmp_path / "带示例.xlsx")
     assert "填写示例" in read.skipped_sheets and "example" in read.skipped_reasons["填写示例"]
     assert "线索" not in read.skipped_sheets
+
+
+def test_a_long_page_of_instructions_above_the_table_does_not_hide_its_header(tmp_path: Path) -> None:
+    """Forty rows of notes above the header (more than the first rows a reader looks at): the header is
+    found above the first row of data, and every person below it is read."""
+    from datafactory_pipelines.ingest import read_file
+
+    notes = [[f"第{i + 1}条：请按模板填写，手机号必须为11位，不要合并单元格。"] for i in range(40)]
+    rows = [*notes, ["姓名", "手机", "公司"], ["张伟", "13800138000", "星海科技"], ["李娜", "13900139000", "云帆贸易"]]
+    raw = read_file(write_xlsx(tmp_path / "说明很长的模板.xlsx", rows))
+    sheet = raw.sheets[0]
+    assert sheet.header_row == 41
+    assert list(raw.table["mobile"]) == ["13800138000", "13900139000"]
+    assert list(raw.table["name"]) == ["张伟", "李娜"]

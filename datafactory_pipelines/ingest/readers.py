@@ -58,6 +58,9 @@ EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 SUPPORTED_SUFFIXES = EXCEL_SUFFIXES | CSV_SUFFIXES
 HEADER_SEARCH_ROWS = 30
+#: a sheet whose first rows are all words (a long page of instructions above the table): the header is looked
+#: for down to the first row holding a phone or an email, as far as this
+HEADER_SEARCH_LIMIT = 1000
 RAW_COLUMNS = ["sheet", "source_row", *CANONICAL_FIELDS, "extra"]
 
 
@@ -372,7 +375,7 @@ def _find_header(table: pd.DataFrame, pinned: dict[str, str] | None = None) -> i
     """The row naming the most known fields (pinned headers count too); else, for headers nobody
     knows, the first row of labels (no phone or address among them) followed by a row of contacts."""
     best, best_score = None, 1
-    head = [[str(c).strip() for c in row] for row in table.head(HEADER_SEARCH_ROWS).itertuples(index=False)]
+    head = [[str(c).strip() for c in row] for row in table.head(_header_window(table)).itertuples(index=False)]
     for i, row in enumerate(head):
         if any(_CONTACT_VALUE.search(c) for c in row if c):
             continue  # a row holding a phone or an email is data, whatever words stand beside them
@@ -541,9 +544,19 @@ def _looks_like_data(cell: str) -> bool:
     return looks_like_chinese_name(cell) or bool(COMPANY_WORDS.search(cell)) and len(cell) > 6
 
 
+def _header_window(table: pd.DataFrame) -> int:
+    """How many of the first rows may hold the header: HEADER_SEARCH_ROWS, or, when no row among them holds a
+    phone or an email (instructions, a notice, an example filled with words), down to the first row that does
+    (the data begins there, so the header stands above it)."""
+    for i, row in enumerate(table.head(HEADER_SEARCH_LIMIT).itertuples(index=False)):
+        if any(_CONTACT_VALUE.search(str(c)) for c in row if c is not None):
+            return max(HEADER_SEARCH_ROWS, i + 1)
+    return HEADER_SEARCH_ROWS
+
+
 def _holds_contacts(table: pd.DataFrame) -> bool:
-    """Whether the first rows of a sheet hold phones or emails in any cell."""
-    head = table.head(HEADER_SEARCH_ROWS)
+    """Whether the first rows of a sheet (down to where its data begins) hold phones or emails in any cell."""
+    head = table.head(_header_window(table))
     return any(_HOLDS_CONTACT.search(str(c)) for row in head.itertuples(index=False) for c in row)
 
 
