@@ -28,7 +28,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_server():
+def postgres_server(settings: dict[str, str] | None = None):
+    """A server for the block; `settings`: server settings (`-c name=value`) beside the test ones."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL binaries not found under /usr/lib/postgresql")
@@ -39,10 +40,11 @@ def postgres_server():
     if as_root:
         shutil.chown(folder, "postgres", "postgres")
     port = _free_port()
+    options = "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
                     "--encoding=UTF8", "--locale=C"], check=True, capture_output=True)
     subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1{options}", "start"],
                    check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 30
