@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 _READS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
 _WRITES_IN_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: the table a statement writes: INSERT INTO t, UPDATE t, DELETE FROM t, CREATE [TEMPORARY] TABLE t AS
+_WRITTEN = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|CREATE\s+(?:TEMP(?:ORARY)?\s+)?TABLE)\s+"
+                      r"(?:pg_temp\.)?([A-Za-z_][A-Za-z0-9_]*)\b", re.IGNORECASE)
+#: a write of at least this many rows, and at least STALE_SHARE of the table's last counted rows, analyzes it
+ANALYZE_ROWS = 1000
+STALE_SHARE = 0.1
 
 
 class PgResult:
@@ -105,7 +111,24 @@ class PgConnection:
         text = dialect.to_postgres(sql, params is not None, named, params)
         reads = bool(_READS.match(text)) and not (text.lstrip().upper().startswith("WITH")
                                                   and _WRITES_IN_WITH.search(text))
-        return PgResult(self, text, params, deferred=reads)
+        result = PgResult(self, text, params, deferred=reads)
+        if not reads:
+            self._analyze_if_stale(text, result)
+        return result
+
+    def _analyze_if_stale(self, sql: str, result: PgResult) -> None:
+        """ANALYZE a table a statement just changed much of. Autovacuum analyzes only after a commit; inside a
+        change, the next statement would be planned from statistics that miss the rows it just wrote (every
+        record's lead_id still NULL after the write of the leads: a nested loop over 10^10 pairs)."""
+        written = _WRITTEN.match(sql)
+        rows = result._cursor.rowcount if result._cursor is not None else -1  # noqa: SLF001 - its own result
+        if written is None or rows < ANALYZE_ROWS:
+            return
+        table = written.group(1)
+        counted = self.raw.execute("SELECT coalesce(max(reltuples), -1) FROM pg_class WHERE oid = "
+                                   "to_regclass(%s)", [table]).fetchone()[0]
+        if counted < 0 or rows >= STALE_SHARE * counted:
+            self.raw.execute(f"ANALYZE {table}")
 
     def sql(self, sql: str) -> PgResult:
         return self.execute(sql)
