@@ -53,8 +53,9 @@ class PgChangePath(DuckDBChangePath):
                 for name, frame in tables.items():
                     con.register(name, frame)
                 con.execute("DROP TABLE IF EXISTS pg_temp.curate_input")
-                con.execute(f"CREATE TEMPORARY TABLE curate_input AS {relation}")
-                con.execute("ANALYZE curate_input")
+                # made and analyzed here: its row count and its leads are what the plan needs, not every column
+                con.raw.execute(f"CREATE TEMPORARY TABLE curate_input AS {relation}")
+                con.execute("ANALYZE curate_input (lead_id, record_id)")
                 con.execute("SET enable_nestloop = off")
                 return con.execute(golden_sql("curate_input", "curate_switchboards")).df()
             finally:
