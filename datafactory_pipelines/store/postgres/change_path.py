@@ -37,6 +37,21 @@ class PgChangePath(DuckDBChangePath):
         finally:
             con.close()
 
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str],
+                           columns: list[str] | None = None) -> pd.DataFrame:
+        """DuckDB's read with its `id IN … OR lead IN …` as one key table joined by index: PostgreSQL cannot
+        use an index for an OR of two subqueries, and scanned the whole base (2 s at 1M records)."""
+        from datafactory_pipelines.store.duckdb.change_path import _ids, _lead_ids
+        from datafactory_pipelines.store.schema import LINKAGE_RECORD_COLUMNS
+
+        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
+                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+        return self._query_with(
+            f"SELECT {select} FROM (SELECT record_id FROM wanted_records UNION SELECT record_id FROM records "
+            "WHERE lead_id IN (SELECT lead_id FROM wanted_leads)) w JOIN records r ON r.record_id = w.record_id "
+            "JOIN imports i ON i.import_id = r.import_id WHERE r.retired_by IS NULL ORDER BY r.record_id",
+            {"wanted_records": _ids(record_ids), "wanted_leads": _lead_ids(lead_ids)})
+
     def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
         import pandas as pd
 
