@@ -1,6 +1,6 @@
 """What a change costs, measured as an operator meets it: the real `datafactory` command in a subprocess.
 
-    python benchmarks/scale.py GEN_DIR [--work DIR]
+    python benchmarks/scale.py GEN_DIR [--work DIR] [--db-url postgresql://ADMIN_URL]
 
 GEN_DIR is a generated lead set split into CSV files (the yardstick's
 `gen_leads.py --files K --file-format csv` output: GEN_DIR/files/leads_NNN.csv). All files but the
@@ -16,6 +16,10 @@ peak RSS of that process (os.wait4):
    executed by the `dagster` CLI in its own process; the figure is the run's start to success from the
    instance's run stats (the process's wall time, with Python and the code location loading, beside it),
    and the phase timings the run logged are printed under the table.
+
+With `--db-url` (a PostgreSQL server's admin URL, e.g. from `benchmarks/pg_server.py`) the store is a fresh
+database made on that server for the run (dropped after it unless `--work` is given), and every step runs with
+DATAFACTORY_DB_URL pointing at it.
 
 Prints a Markdown table. Benchmark figures, not tests: run one at a time on a quiet machine.
 """
@@ -101,10 +105,54 @@ def dagster_step(work: Path, home: Path, change: Path, log: Path) -> tuple[list[
     return [tick, execute], stats.get("phase_log", [])
 
 
+def fresh_database(admin_url: str) -> str:
+    """A new, empty database on the server of `admin_url` (a postgresql:// URL); its URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"datafactory_scale_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+#: what the steps after the imports need from the store: its size, the last import, a lead it touched
+LAST_IMPORT = ("SELECT import_id, rows_read FROM imports ORDER BY imported_at DESC LIMIT 1",
+               "SELECT lead_id FROM records WHERE import_id = {p} AND lead_id IS NOT NULL ORDER BY record_id LIMIT 1")
+
+
+def store_facts(home: Path, db_url: str | None) -> tuple[int, str, int, str]:
+    if db_url:
+        import psycopg
+
+        con = psycopg.connect(db_url)
+        mark = "%s"
+    else:
+        con = duckdb.connect(str(home / "leads.duckdb"), read_only=True)
+        mark = "?"
+    try:
+        records = con.execute("SELECT count(*) FROM records").fetchall()[0][0]
+        import_id, rows = con.execute(LAST_IMPORT[0]).fetchall()[0]
+        lead = con.execute(LAST_IMPORT[1].format(p=mark), [import_id]).fetchall()[0][0]
+    finally:
+        con.close()
+    return records, import_id, rows, lead
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("gen_dir", type=Path)
     parser.add_argument("--work", type=Path, help="where the store goes (default: a temporary folder, removed)")
+    parser.add_argument("--db-url", help="a PostgreSQL admin URL: the store goes into a fresh database there")
     args = parser.parse_args(argv)
     files = sorted(p for p in (args.gen_dir / "files").glob("leads_*.csv") if not p.name.endswith(".rows.csv"))
     if len(files) < 2:
@@ -117,21 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     log.write_text("", encoding="utf-8")
     base, change = files[:-1], files[-1]
     env_home = ["--home", str(home)]
+    db_url = fresh_database(args.db_url) if args.db_url else None
+    if db_url:
+        os.environ["DATAFACTORY_DB_URL"] = db_url  # every datafactory call (and the Dagster run) uses it
     results = [run("import base", [*env_home, "import", *map(str, base), "--by", "bench"], log)]
     results.append(run("import 1 file", [*env_home, "import", str(change), "--by", "bench"], log))
-    con = duckdb.connect(str(home / "leads.duckdb"), read_only=True)
-    records = con.execute("SELECT count(*) FROM records").fetchall()[0][0]
-    import_id, rows = con.execute("SELECT import_id, rows_read FROM imports ORDER BY imported_at DESC LIMIT 1").fetchall()[0]
-    lead = con.execute("SELECT lead_id FROM records WHERE import_id = ? AND lead_id IS NOT NULL ORDER BY record_id "
-                       "LIMIT 1", [import_id]).fetchall()[0][0]
-    con.close()
+    records, import_id, rows, lead = store_facts(home, db_url)
     results.append(run("lead set", [*env_home, "lead", "set", lead, "title=基准测试", "--by", "bench"], log))
     results.append(run("undo import", [*env_home, "restore", "--undo-import", import_id, "--by", "bench", "--yes"],
                        log))
     dagster_rows, phase_log = dagster_step(work, home, change, log)
     results += dagster_rows
 
-    print(f"\n{len(base)} base files + 1 ({rows} rows); {records} records in the store; log: {log}\n")
+    where = f"PostgreSQL database {db_url.rsplit('/', 1)[-1]}" if db_url else "DuckDB"
+    print(f"\n{where}: {len(base)} base files + 1 ({rows} rows); {records} records in the store; log: {log}\n")
     print("| step | wall | peak RSS | target | path taken |")
     print("|---|---|---|---|---|")
     for r in results:
@@ -144,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
+        if db_url:
+            drop_database(args.db_url, db_url)
     return 0 if all(r["exit"] == 0 for r in results) else 1
 
 

@@ -11,7 +11,7 @@ from hypothesis import settings
 
 from datafactory_pipelines.config import Paths
 from tests.backends import PG_ADMIN_ENV, location_in, make_template, store_in
-from tests.postgres_server import postgres_bin, postgres_server
+from tests.postgres_server import THROWAWAY_SETTINGS, postgres_bin, postgres_server
 
 
 def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "线索") -> Path:
@@ -55,7 +55,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
             raise RuntimeError("PostgreSQL binaries are missing; .ci/run installs Debian's postgresql package")
         pytest.skip("PostgreSQL binaries are not installed (apt-get install postgresql); --backend duckdb skips "
                     "this message")
-    with postgres_server(throwaway=True) as url:
+    with postgres_server(settings=THROWAWAY_SETTINGS) as url:
         make_template(url, tmp_path_factory.mktemp("pg-template"))
         yield url
 

@@ -28,11 +28,12 @@ def _free_port() -> int:
 
 
 #: a test server need not survive a power cut: no fsync, no full-page writes (each test's database is thrown away)
-THROWAWAY_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 @contextmanager
-def postgres_server(throwaway: bool = False):
+def postgres_server(settings: dict[str, str] | None = None):
+    """A server for the block; `settings`: server settings (`-c name=value`) beside the test ones."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL binaries not found under /usr/lib/postgresql")
@@ -43,11 +44,11 @@ def postgres_server(throwaway: bool = False):
     if as_root:
         shutil.chown(folder, "postgres", "postgres")
     port = _free_port()
+    options = "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
                     "--encoding=UTF8", "--locale=C"], check=True, capture_output=True)
     subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
-                    + (f" {THROWAWAY_SETTINGS}" if throwaway else ""), "start"],
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1{options}", "start"],
                    check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 30

@@ -31,6 +31,10 @@ class DuckDBHistoryTable:
                         + ", ".join([f"({', '.join('?' * len(HISTORY_COLUMNS))})"] * len(rows)),
                         [value for row in rows for value in row])
             first, last = rows[0][0], rows[-1][0]
+        elif hasattr(con, "append_arrow"):  # PostgreSQL: one COPY straight into the history
+            con.append_arrow("history", rows)
+            seqs = rows.column("seq")
+            first, last = seqs[0].as_py(), seqs[len(seqs) - 1].as_py()
         else:
             import pyarrow as pa
 

@@ -32,19 +32,7 @@ class DuckDBLeadWrites:
             con.execute("DROP TABLE IF EXISTS record_leads")
             con.execute("CREATE TEMPORARY TABLE record_leads AS SELECT * FROM record_leads_df")
             con.unregister("record_leads_df")
-            con.execute(
-                "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
-                "WHERE records.record_id = record_leads.record_id "
-                "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
-            )
-            # records linked for the first time are this change's source touches (first/latest source)
-            touches = con.execute(
-                "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
-                "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
-                "AND record_id IN (SELECT record_id FROM record_leads) GROUP BY lead_id").df()
-            # the lead a record first belonged to: what an unmerge gives back
-            con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
-                        "AND record_id IN (SELECT record_id FROM record_leads)")
+            touches = self._set_record_leads(con)
             con.execute("DROP TABLE record_leads")
             # the writes the leads' history does not read run on the history writer's thread, one after the
             # other on this connection: the SQL ones while the first slices are hashed (DuckDB releases the
@@ -86,6 +74,25 @@ class DuckDBLeadWrites:
                             "latest_source = t.latest FROM source_touches t WHERE leads.lead_id = t.lead_id")
                 con.unregister("source_touches")
 
+
+    @staticmethod
+    def _set_record_leads(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        """Each record of the temporary table record_leads (record_id, lead_id) moved to its lead; returns the
+        change's source touches (lead_id, first, latest: the sources of records linked for the first time)."""
+        con.execute(
+            "UPDATE records SET lead_id = record_leads.lead_id FROM record_leads "
+            "WHERE records.record_id = record_leads.record_id "
+            "AND records.lead_id IS DISTINCT FROM record_leads.lead_id"
+        )
+        # records linked for the first time are this change's source touches (first/latest source)
+        touches = con.execute(
+            "SELECT lead_id, arg_min(source, record_id) AS first, arg_max(source, record_id) AS latest "
+            "FROM records WHERE first_lead_id IS NULL AND lead_id IS NOT NULL AND coalesce(source, '') <> '' "
+            "AND record_id IN (SELECT record_id FROM record_leads) GROUP BY lead_id").df()
+        # the lead a record first belonged to: what an unmerge gives back
+        con.execute("UPDATE records SET first_lead_id = lead_id WHERE first_lead_id IS NULL AND lead_id IS NOT NULL "
+                    "AND record_id IN (SELECT record_id FROM record_leads)")
+        return touches
 
     def _write_link_state(self, con: duckdb.DuckDBPyConnection, changes: LeadChanges) -> None:
         """What a change writes of its linkage in SQL alone: link values and their counters, the queue, the

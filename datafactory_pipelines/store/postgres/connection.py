@@ -27,6 +27,17 @@ log = logging.getLogger(__name__)
 _READS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
 _WRITES_IN_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: the table a statement rewrites: UPDATE t, DELETE FROM t, CREATE [TEMPORARY] TABLE t AS (appended rows look
+#: like the ones before them; autovacuum analyzes the table after the commit)
+_WRITTEN = re.compile(r"^\s*(?:UPDATE|DELETE\s+FROM|CREATE\s+(?:TEMP(?:ORARY)?\s+)?TABLE)\s+"
+                      r"(?:pg_temp\.)?([A-Za-z_][A-Za-z0-9_]*)\b", re.IGNORECASE)
+#: the columns an UPDATE sets (`SET a = …, b = …`)
+_SET_COLUMNS = re.compile(r"(?:\bSET\s+|,\s*)([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)", re.IGNORECASE)
+#: a registered frame of at most this many columns is keys to join (analyzed); a wider one is rows to write
+KEY_COLUMNS = 6
+#: a write of at least this many rows, and at least STALE_SHARE of the table's last counted rows, analyzes it
+ANALYZE_ROWS = 1000
+STALE_SHARE = 0.1
 
 
 class PgResult:
@@ -105,7 +116,32 @@ class PgConnection:
         text = dialect.to_postgres(sql, params is not None, named, params)
         reads = bool(_READS.match(text)) and not (text.lstrip().upper().startswith("WITH")
                                                   and _WRITES_IN_WITH.search(text))
-        return PgResult(self, text, params, deferred=reads)
+        result = PgResult(self, text, params, deferred=reads)
+        if not reads:
+            self._analyze_if_stale(text, result)
+        return result
+
+    def _analyze_if_stale(self, sql: str, result: PgResult) -> None:
+        """ANALYZE a table a statement just changed much of. Autovacuum analyzes only after a commit; inside a
+        change, the next statement would be planned from statistics that miss the rows it just wrote (every
+        record's lead_id still NULL after the write of the leads: a nested loop over 10^10 pairs)."""
+        written = _WRITTEN.match(sql)
+        rows = result._cursor.rowcount if result._cursor is not None else -1  # noqa: SLF001 - its own result
+        if written is None or rows < ANALYZE_ROWS:
+            return
+        table = written.group(1)
+        counted = self.raw.execute("SELECT coalesce(max(reltuples), -1) FROM pg_class WHERE oid = "
+                                   "to_regclass(%s)", [table]).fetchone()[0]
+        if counted < 0 or rows >= STALE_SHARE * counted:
+            # an UPDATE: only the columns it sets (the records' whole sample costs seconds)
+            columns = _SET_COLUMNS.findall(sql.split(" FROM ", 1)[0].split(" WHERE ", 1)[0]) \
+                if sql.lstrip()[:6].upper() == "UPDATE" else []
+            if columns:
+                known = {row[0] for row in self.raw.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                    "AND NOT attisdropped", [table]).fetchall()}
+                columns = [c for c in columns if c in known]
+            self.raw.execute(f"ANALYZE {table}" + (f" ({', '.join(dict.fromkeys(columns))})" if columns else ""))
 
     def sql(self, sql: str) -> PgResult:
         return self.execute(sql)
@@ -120,9 +156,18 @@ class PgConnection:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
             cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
             arrow_copy.copy_in(cursor, name, table)
-            if table.num_rows > 100:  # the planner's row estimate: join a few keys by index
+            # the planner's row estimate, to join a few keys by index; a wide frame is rows to write, not keys
+            if table.num_rows > 100 and table.num_columns <= KEY_COLUMNS:
                 cursor.execute(f"ANALYZE {name}")
         self._registered.add(name)
+
+    def append_arrow(self, table_name: str, data: Any) -> None:
+        """Append `data`'s rows (its columns named as the table's) to a store table with one COPY: no temporary
+        table in between (the history of a full pass: millions of rows)."""
+        if not _NAME.match(table_name):
+            raise ValueError(f"not a table name: {table_name!r}")
+        with self.raw.cursor() as cursor:
+            arrow_copy.copy_in(cursor, table_name, arrow_copy.as_arrow(data))
 
     def _column_type(self, field: pa.Field) -> str:
         """The type of a registered column: the one the store's tables give a column of that name (as DuckDB

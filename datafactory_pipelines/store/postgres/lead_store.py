@@ -13,17 +13,17 @@ import logging
 from pathlib import Path
 
 from datafactory_pipelines.store.console_queries import ConsoleQueries
-from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath
 from datafactory_pipelines.store.duckdb.imports import DuckDBImports
 from datafactory_pipelines.store.duckdb.lead_store import DuckDBLeadStore
-from datafactory_pipelines.store.duckdb.lead_writes import DuckDBLeadWrites
 from datafactory_pipelines.store.duckdb.match_reviews import DuckDBMatchReviews
 from datafactory_pipelines.store.duckdb.operator_changes import DuckDBOperatorChanges
 from datafactory_pipelines.store.duckdb.reading import DuckDBReading
 from datafactory_pipelines.store.duckdb.trust import DuckDBTrust
 from datafactory_pipelines.store.postgres import migrations
 from datafactory_pipelines.store.postgres.advisory_lock import AdvisoryLock
+from datafactory_pipelines.store.postgres.change_path import PgChangePath
 from datafactory_pipelines.store.postgres.connections import PgConnections
+from datafactory_pipelines.store.postgres.lead_writes import PgLeadWrites
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class _NoSearchIndex:
     marks = None
 
 
-class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, DuckDBChangePath, DuckDBLeadWrites,
+class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, PgChangePath, PgLeadWrites,
                         DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
     def __init__(self, url: str, side_dir: Path) -> None:
         self.url = url

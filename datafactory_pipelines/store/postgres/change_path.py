@@ -1,0 +1,87 @@
+"""What the change path reads, where PostgreSQL needs it asked differently from DuckDB.
+
+Golden records: survivorship's statement (survivorship_sql.golden_sql) chains a dozen CTEs over the scope's
+records. PostgreSQL estimates a join of two CTEs on two keys at a handful of rows, and then nests loops over
+CTE scans: at 100k records that is 10^10 comparisons (minutes). So its input is first made a temporary table
+(the scope's records found by index, then analyzed), and the statement runs with nested loops off: every
+join inside it is a hash join over what the scope holds, whatever its size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from datafactory_pipelines.store.postgres.connection import PgConnection
+
+log = logging.getLogger(__name__)
+
+
+class PgChangePath(DuckDBChangePath):
+    @contextmanager
+    def _session(self) -> Iterator[PgConnection]:
+        """The change's shared session when inside one, else a pooled one."""
+        if self._in_shared():
+            yield self._shared
+            return
+        con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def linkage_records_of(self, record_ids: list[int], lead_ids: list[str],
+                           columns: list[str] | None = None) -> pd.DataFrame:
+        """DuckDB's read with its `id IN … OR lead IN …` as one key table joined by index: PostgreSQL cannot
+        use an index for an OR of two subqueries, and scanned the whole base (2 s at 1M records)."""
+        from datafactory_pipelines.store.duckdb.change_path import _ids, _lead_ids
+        from datafactory_pipelines.store.schema import LINKAGE_RECORD_COLUMNS
+
+        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
+                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+        return self._query_with(
+            f"SELECT {select} FROM (SELECT record_id FROM wanted_records UNION SELECT record_id FROM records "
+            "WHERE lead_id IN (SELECT lead_id FROM wanted_leads)) w JOIN records r ON r.record_id = w.record_id "
+            "JOIN imports i ON i.import_id = r.import_id WHERE r.retired_by IS NULL ORDER BY r.record_id",
+            {"wanted_records": _ids(record_ids), "wanted_leads": _lead_ids(lead_ids)})
+
+    def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        from datafactory_pipelines.survivorship_sql import INPUT_COLUMNS, golden_sql
+
+        relation = (f"SELECT s.lead_id, i.imported_at AS import_time, {', '.join('r.' + c for c in INPUT_COLUMNS)} "
+                    "FROM curate_scope s JOIN records r ON r.record_id = s.record_id "
+                    "JOIN imports i ON i.import_id = r.import_id")
+        tables = {"curate_scope": pd.DataFrame({"record_id": scope["record_id"].to_numpy(dtype="int64"),
+                                                "lead_id": scope["lead_id"].to_numpy(dtype=object)}),
+                  "curate_switchboards": pd.DataFrame({"value": pd.Series(sorted(switchboards), dtype=object)})}
+        with self._session() as con:
+            try:
+                for name, frame in tables.items():
+                    con.register(name, frame)
+                con.execute("DROP TABLE IF EXISTS pg_temp.curate_input")
+                # made and analyzed here: its row count and its leads are what the plan needs, not every column
+                con.raw.execute(f"CREATE TEMPORARY TABLE curate_input AS {relation}")
+                con.execute("ANALYZE curate_input (lead_id, record_id)")
+                con.execute("SET enable_nestloop = off")
+                return con.execute(golden_sql("curate_input", "curate_switchboards")).df()
+            finally:
+                if _usable(con):  # after a failed statement the transaction's rollback undoes all of it
+                    con.execute("RESET enable_nestloop")
+                    con.execute("DROP TABLE IF EXISTS pg_temp.curate_input")
+                    for name in tables:
+                        con.unregister(name)
+
+
+def _usable(con: PgConnection) -> bool:
+    import psycopg
+
+    return con.raw.info.transaction_status != psycopg.pq.TransactionStatus.INERROR
