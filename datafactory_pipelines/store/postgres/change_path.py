@@ -52,6 +52,19 @@ class PgChangePath(DuckDBChangePath):
             "JOIN imports i ON i.import_id = r.import_id WHERE r.retired_by IS NULL ORDER BY r.record_id",
             {"wanted_records": _ids(record_ids), "wanted_leads": _lead_ids(lead_ids)})
 
+    def change_path_state(self) -> dict[str, int | str]:
+        """DuckDB's state with the records counted in one scan of the base, not two (0.8 s each at 1M)."""
+        row = self._query(
+            "SELECT r.active_records, r.linked_records, "
+            "(SELECT coalesce(max(CAST(substr(lead_id, 2) AS BIGINT)), 0) FROM leads) AS max_lead_number, "
+            "(SELECT coalesce(max(conflict_id), 0) FROM conflicts) AS max_conflict_id, "
+            "(SELECT count(*) FROM leads WHERE status = 'active') AS active_leads, "
+            "(SELECT coalesce(max(value), '') FROM store_meta WHERE key = 'link_values') AS link_values "
+            "FROM (SELECT count(*) FILTER (WHERE retired_by IS NULL) AS active_records, "
+            "count(*) FILTER (WHERE lead_id IS NOT NULL) AS linked_records FROM records) r"
+        ).iloc[0]
+        return {k: (v if k == "link_values" else int(v)) for k, v in row.items()}
+
     def golden_records(self, scope: pd.DataFrame, switchboards: Collection[str]) -> pd.DataFrame:
         import pandas as pd
 
