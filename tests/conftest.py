@@ -61,7 +61,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The lead store backend this test runs on (parametrized by pytest_generate_tests)."""
     name = getattr(request, "param", "duckdb")
     if name == "postgres":
@@ -69,7 +69,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
         monkeypatch.setenv("DATAFACTORY_DB_URL", str(location_in(tmp_path / "home")))
         # in this process each home has its own database, as each home has its own DuckDB file
         monkeypatch.setattr(Paths, "store", property(lambda paths: location_in(paths.home)))
-    return name
+    yield name
+    if name == "postgres":  # this test's databases are not used again: their writer-lock sessions close
+        import gc
+
+        from datafactory_pipelines.store.postgres.advisory_lock import AdvisoryLock
+
+        AdvisoryLock.close_all()
+        gc.collect()  # the test's store objects, and their pooled sessions with them
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ then checks what is in the store:
   the same order; events: each event applied once, one history row each; restores: undone once).
 
 DATAFACTORY_FAULT_TRIALS (default 21) is the number of trials in all, shared by the three commands
-(see `trials_per_command`); `.ci/run` runs the default.
+(see `trials_per_command`); `.ci/run` runs a bounded number (9), a full check the default.
 """
 
 from __future__ import annotations

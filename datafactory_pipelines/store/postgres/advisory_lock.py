@@ -108,6 +108,15 @@ class AdvisoryLock:
             self.changed_path.parent.mkdir(parents=True, exist_ok=True)
             self.changed_path.write_text(f"{os.getpid()} {time.time_ns()}", encoding="utf-8")
 
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every idle lock session of this process and forget them (a process that worked on many
+        databases, e.g. a test session: one session each would stay open until the process ends)."""
+        with cls._registry_guard:
+            locks, cls._by_url = list(cls._by_url.values()), {}
+        for lock in locks:
+            lock.close()
+
     def close(self) -> None:
         """Close the lock's session when no change holds it."""
         with self._in_process:
