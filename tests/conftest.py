@@ -47,6 +47,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", backends, indirect=True)
 
 
+#: test modules that start or use a real PostgreSQL of their own (besides the two-backend modules' [postgres])
+POSTGRES_MODULES = {"test_change_path_sql", "test_dagster_postgres", "test_parallel_runs", "test_postgres_concurrency",
+                    "test_postgres_faults", "test_postgres_history", "test_postgres_roles", "test_postgres_store",
+                    "test_read_contract", "test_survivorship_sql"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs PostgreSQL `postgres`: tests/run.py runs those and the rest in two processes."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
+        if on_postgres or item.module.__name__.rsplit(".", 1)[-1] in POSTGRES_MODULES:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
     """One real PostgreSQL 15 for the session (initdb + pg_ctl in a temporary folder; tests/postgres_server.py)."""
