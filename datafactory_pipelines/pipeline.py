@@ -273,6 +273,10 @@ def relink_and_curate(store: LeadStore, full: bool = False, retrain: bool = Fals
         committing = time.perf_counter()
     # (when a caller holds the whole change, its own commit comes later and this is ~0)
     outcome.timings["commit"] = round(time.perf_counter() - committing, 3)
+    if outcome.path in ("full", "bulk"):
+        settling = time.perf_counter()
+        store.settle_after_full_pass()
+        outcome.timings["settle"] = round(time.perf_counter() - settling, 3)
     log.info("commit took %.2fs", outcome.timings["commit"])
     return outcome
 

@@ -54,3 +54,59 @@ def test_the_command_line_never_shows_the_password(url: str, tmp_path: Path) -> 
     assert re.search(r"active leads\s+2\b", status.stdout), status.stdout
     for done in (imported, status):
         assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+def test_a_keyed_statement_is_planned_by_index_while_its_keys_are_few(url: str, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from datafactory_pipelines.store import change_sql
+    from datafactory_pipelines.store.postgres import connection
+
+    store = open_store(url, side_dir=tmp_path / "side")
+    con = store._connect()  # noqa: SLF001 - the session the store's statements run on
+    try:
+        con.register("wanted", pd.DataFrame({"record_id": range(200)}))
+        setting = "SELECT current_setting('enable_hashjoin') AS hash, current_setting('enable_mergejoin') AS merge"
+        keyed = change_sql.by_key("wanted") + setting
+        assert con.execute(keyed).fetchall() == [("off", "off")]
+        assert con.execute(keyed).df().to_dict("records") == [{"hash": "off", "merge": "off"}]  # through COPY too
+        assert con.execute(setting).fetchall() == [("on", "on")]  # the session's own plan after it
+        assert con.execute(change_sql.by_key("unknown_keys") + setting).fetchall() == [("on", "on")]
+        monkeypatch.setattr(connection, "BY_KEY_MAX_ROWS", 100)  # more keys than the bound: planned as usual
+        assert con.execute(keyed).fetchall() == [("on", "on")]
+        con.execute("CREATE TEMPORARY TABLE few AS SELECT record_id FROM wanted LIMIT 50")  # counted when made
+        assert con.execute(change_sql.by_key("few") + setting).fetchall() == [("off", "off")]
+        con.execute("BEGIN")  # a statement failing inside a transaction: the rollback takes its settings
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            con.execute(change_sql.by_key("few") + "SELECT 1 / 0 FROM few").fetchall()
+        con.execute("ROLLBACK")
+        assert con.execute(setting).fetchall() == [("on", "on")]
+    finally:
+        con.close()
+
+
+def test_the_counts_read_from_indexes_are_the_counts(url: str, tmp_path: Path) -> None:
+    """change_path_state on PostgreSQL reads its figures from indexes (migration 3): after imports, merges
+    and an undo they are what counting the rows gives, and what the DuckDB store says of the same files."""
+    from datafactory_pipelines.restore import undo_import
+
+    first = write_xlsx(tmp_path / "a.xlsx", ROWS)
+    second = write_xlsx(tmp_path / "b.xlsx", [ROWS[0], ["张伟", "13800138000", "星海科技有限公司"],
+                                             ["王芳", "13700137000", "金石集团"], ["赵强", "", "无联系方式"]])
+    states = []
+    for store in (open_store(url, side_dir=tmp_path / "side"), open_store(tmp_path / "leads.duckdb")):
+        ids = [import_file(store, path).import_id for path in (first, second)]
+        relink_and_curate(store)
+        undo_import(store, ids[0], by="test")
+        states.append(store.change_path_state())
+    with psycopg.connect(url, autocommit=True) as con:
+        counted = con.execute(
+            "SELECT (SELECT count(*) FROM records WHERE retired_by IS NULL), "
+            "(SELECT count(*) FROM leads WHERE status = 'active'), "
+            "(SELECT max(CAST(substr(lead_id, 2) AS BIGINT)) FROM leads)").fetchone()
+        merged_or_retired = con.execute("SELECT count(*) FROM leads WHERE status <> 'active'").fetchone()[0]
+    on_postgres, on_duckdb = states
+    assert (on_postgres["active_records"], on_postgres["active_leads"], on_postgres["max_lead_number"]) == counted
+    assert merged_or_retired > 0 and on_postgres["any_linked"] == 1  # the undo retired a lead; some are linked
+    assert on_postgres == on_duckdb

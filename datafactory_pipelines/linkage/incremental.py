@@ -64,7 +64,7 @@ def _choose_path(full: bool, retrain: bool, model: LinkModel | None, state: dict
         return "full", "no model yet"
     if _outgrown(model, int(state["active_records"])):
         return "full", "the store has doubled since the model was trained"
-    if state["link_values"] != values_version and int(state["linked_records"]):
+    if state["link_values"] != values_version and int(state["any_linked"]):
         return "full", "the store's link values are from another linkage config (or an older version)"
     if added >= BULK_SHARE * max(base, 1):
         return "bulk", f"{added} new records against {base} linked ones"

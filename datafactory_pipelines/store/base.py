@@ -84,6 +84,11 @@ class LeadStore(Protocol):
         """Many writes in a row over one connection, each transaction still its own."""
         ...
 
+    def settle_after_full_pass(self) -> None:
+        """After a committed change that rewrote most of the store (a full or bulk pass): what the database
+        needs before the next change runs (PostgreSQL: VACUUM (ANALYZE) of the rewritten tables)."""
+        ...
+
     def memory_budget(self, limit: str) -> AbstractContextManager[None]:
         """Within an atomic change, the database's buffer memory capped at `limit` while the caller holds
         big frames in Python (DuckDB: `memory_limit`, which evicts cached blocks; PostgreSQL: nothing)."""

@@ -9,6 +9,14 @@ so a change reads and writes the keys it touches, not the base.
 from __future__ import annotations
 
 
+def by_key(table: str) -> str:
+    """The mark of a statement that looks up the rows of `table`, a change-sized key table, in the base by
+    index. A comment to DuckDB; PostgreSQL plans the statement with index lookups while the key table is
+    small (store/postgres/connection.py): its planner prices a cached index probe too high, and for 60k keys
+    hashed the whole of a 2.6M-row table instead (2-3x slower)."""
+    return f"/* by key: {table} */ "
+
+
 def count_values(sign: int) -> list[str]:
     """Add (sign 1) or take away (sign -1) the values in the key table `counted` (col, value, surname)
     to or from the counters: how many records carry each value (value_counts.n_records), and per surname
@@ -20,7 +28,7 @@ def count_values(sign: int) -> list[str]:
         "DROP TABLE IF EXISTS value_delta",
         "DROP TABLE IF EXISTS name_delta",
         # per (col, value, surname): the change, and whether it makes the surname appear (+1) or vanish (-1)
-        f"""CREATE TEMPORARY TABLE name_delta AS
+        by_key("counted") + f"""CREATE TEMPORARY TABLE name_delta AS
             SELECT d.col, d.value, d.surname, d.n,
                    CASE WHEN s.n_records IS NULL AND d.n > 0 THEN 1
                         WHEN s.n_records IS NOT NULL AND s.n_records + d.n <= 0 THEN -1 ELSE 0 END AS names_moved
@@ -32,11 +40,11 @@ def count_values(sign: int) -> list[str]:
             FROM (SELECT col, value, {sign} * count(*) AS n FROM counted GROUP BY col, value) v
             LEFT JOIN (SELECT col, value, sum(names_moved) AS names FROM name_delta GROUP BY col, value) m
                    ON m.col = v.col AND m.value = v.value""",
-        """MERGE INTO value_names t USING name_delta d ON t.col = d.col AND t.value = d.value AND t.surname = d.surname
+        by_key("name_delta") + """MERGE INTO value_names t USING name_delta d ON t.col = d.col AND t.value = d.value AND t.surname = d.surname
             WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
             WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n
             WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, surname, n_records) VALUES (d.col, d.value, d.surname, d.n)""",
-        """MERGE INTO value_counts t USING value_delta d ON t.col = d.col AND t.value = d.value
+        by_key("value_delta") + """MERGE INTO value_counts t USING value_delta d ON t.col = d.col AND t.value = d.value
             WHEN MATCHED AND t.n_records + d.n <= 0 THEN DELETE
             WHEN MATCHED THEN UPDATE SET n_records = t.n_records + d.n, n_names = t.n_names + d.names
             WHEN NOT MATCHED AND d.n > 0 THEN INSERT (col, value, n_records, n_names) VALUES (d.col, d.value, d.n, d.names)""",
@@ -64,7 +72,7 @@ RECOUNT_VALUES = [
 #: n_names) and how many of its surnames the change made appear (no record carried the value with that
 #: surname before, one does now) or vanish: how many surnames carried it before is n_names - appeared +
 #: vanished, and nothing is counted over the base.
-CHANGE_COUNTS = """
+CHANGE_COUNTS = by_key("added") + """
     WITH changed AS (
         SELECT v.col, v.value, v.surname, 1 AS n_added, 0 AS n_removed
         FROM (SELECT DISTINCT record_id FROM added) a JOIN link_values v ON v.record_id = a.record_id
@@ -89,27 +97,29 @@ CHANGE_COUNTS = """
     LEFT JOIN value_counts c ON c.col = v.col AND c.value = v.value"""
 
 #: keys: wanted (col, value). The counters of these values.
-VALUE_STATS = """
+VALUE_STATS = by_key("wanted") + """
     SELECT c.col, c.value, c.n_records, c.n_names FROM value_counts c
     JOIN (SELECT DISTINCT col, value FROM wanted) w ON c.col = w.col AND c.value = w.value"""
 
 #: keys: wanted (record_id). The counters of every value these records carry (each value once: made
 #: distinct before the counters are joined, which at 1M records joins 145k values, not their 400k rows).
-NEIGHBOURHOOD_STATS = """
+NEIGHBOURHOOD_STATS = by_key("wanted") + """
     SELECT c.col, c.value, c.n_records, c.n_names FROM (
         SELECT DISTINCT v.col, v.value FROM (SELECT DISTINCT record_id FROM wanted) w
         JOIN link_values v ON v.record_id = w.record_id) k
     JOIN value_counts c ON c.col = k.col AND c.value = k.value"""
 
-#: keys: wanted (col, value). The records carrying any of these values, with their lead.
-RECORDS_SHARING = """
-    SELECT DISTINCT v.record_id, r.lead_id FROM link_values v
-    JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value
-    JOIN records r ON r.record_id = v.record_id"""
+#: keys: wanted (col, value). The records carrying any of these values, with their lead (each record looked
+#: up once: a record carries several of a change's values, 4 per record at 1M)
+RECORDS_SHARING = by_key("wanted") + """
+    SELECT s.record_id, r.lead_id FROM (
+        SELECT DISTINCT v.record_id FROM link_values v
+        JOIN (SELECT DISTINCT col, value FROM wanted) w ON v.col = w.col AND v.value = w.value) s
+    JOIN records r ON r.record_id = s.record_id"""
 
 #: keys: wanted_records (record_id), wanted_leads (lead_id). record_id, lead_id of the active records
 #: with these ids or in these leads.
-RECORD_LEADS_OF = """
+RECORD_LEADS_OF = by_key("wanted_records") + """
     SELECT r.record_id, r.lead_id FROM (SELECT DISTINCT record_id FROM wanted_records) w
     JOIN records r ON r.record_id = w.record_id WHERE r.retired_by IS NULL
     UNION
@@ -117,7 +127,7 @@ RECORD_LEADS_OF = """
     JOIN records r ON r.lead_id = w.lead_id WHERE r.retired_by IS NULL"""
 
 #: keys: wanted (record_id). The stored accepted links with either end among these records.
-LINKS_TOUCHING = """
+LINKS_TOUCHING = by_key("wanted") + """
     SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
     JOIN match_links m ON m.record_l = w.record_id
     UNION

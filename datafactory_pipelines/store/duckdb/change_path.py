@@ -34,6 +34,9 @@ def _lead_ids(lead_ids: list[str]) -> pd.DataFrame:
 class DuckDBChangePath:
     path: Path
 
+    def settle_after_full_pass(self) -> None:
+        """Nothing on DuckDB: `bulk_writes` checkpoints, and DuckDB keeps no visibility state to set."""
+
     # -- linkage -----------------------------------------------------------------------------
     def active_records_arrow(self, columns: list[str]) -> pa.Table:
         """These columns of every active record, in record id order, as Arrow: what a full pass links
@@ -175,7 +178,7 @@ class DuckDBChangePath:
     def leads_carrying_mobiles(self, mobiles: list[str]) -> list[str]:
         import pandas as pd
         found = self._query_with(
-            "SELECT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
+            change_sql.by_key("wanted") + "SELECT lead_id FROM records WHERE mobile IN (SELECT mobile FROM wanted) "
             "AND retired_by IS NULL AND lead_id IS NOT NULL "
             # a lead may hold a mobile none of its records carries (a conflict holds it: see conflicts)
             "UNION SELECT lead_id FROM leads WHERE mobile IN (SELECT mobile FROM wanted) AND status = 'active'",
@@ -208,7 +211,7 @@ class DuckDBChangePath:
     def change_path_state(self) -> dict[str, int | str]:
         row = self._query(
             "SELECT (SELECT count(*) FROM records WHERE retired_by IS NULL) AS active_records, "
-            "(SELECT count(*) FROM records WHERE lead_id IS NOT NULL) AS linked_records, "
+            "(SELECT count(*) FROM (SELECT 1 FROM records WHERE lead_id IS NOT NULL LIMIT 1) x) AS any_linked, "
             "(SELECT coalesce(max(CAST(substr(lead_id, 2) AS BIGINT)), 0) FROM leads) AS max_lead_number, "
             "(SELECT coalesce(max(conflict_id), 0) FROM conflicts) AS max_conflict_id, "
             "(SELECT count(*) FROM leads WHERE status = 'active') AS active_leads, "

@@ -164,7 +164,7 @@ class DuckDBImports:
         con.execute("DROP TABLE IF EXISTS leaving")
         con.execute(f"CREATE TEMPORARY TABLE leaving AS {records_sql}", params)
         seq = cls._next_queue_seq(con)
-        con.execute("""INSERT INTO link_queue
+        con.execute(change_sql.by_key("leaving") + """INSERT INTO link_queue
             SELECT ? + row_number() OVER (ORDER BY v.record_id, v.col) - 1, v.record_id, r.lead_id, 'removed',
                    v.col, v.value, v.surname
             FROM link_values v JOIN records r ON r.record_id = v.record_id

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from datafactory_pipelines.fields import TRACKED_FIELDS
-from datafactory_pipelines.store import shared_sql
+from datafactory_pipelines.store import change_sql, shared_sql
 from datafactory_pipelines.store.base import LeadChanges
 from datafactory_pipelines.store.schema import (
     CONFLICT_COLUMNS,
@@ -125,8 +125,10 @@ class DuckDBLeadWrites:
                 con.execute("DELETE FROM match_links")
             else:
                 con.register("relinked_ids", pd.DataFrame({"record_id": changes.relinked}, dtype="int64"))
-                con.execute("DELETE FROM match_links WHERE record_l IN (SELECT record_id FROM relinked_ids) "
-                            "OR record_r IN (SELECT record_id FROM relinked_ids)")
+                # one end, then the other: each by its index on PostgreSQL (an OR of the two scans the links)
+                for end in ("record_l", "record_r"):
+                    con.execute(change_sql.by_key("relinked_ids") + f"DELETE FROM match_links WHERE {end} IN "
+                                "(SELECT record_id FROM relinked_ids)")
                 con.unregister("relinked_ids")
             con.register("new_links", changes.match_links)
             con.execute("INSERT INTO match_links SELECT record_l, record_r, match_weight, match_probability, "

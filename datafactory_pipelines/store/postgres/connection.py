@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from datafactory_pipelines.store.postgres import arrow_copy, dialect
@@ -38,16 +39,25 @@ KEY_COLUMNS = 6
 #: a write of at least this many rows, and at least STALE_SHARE of the table's last counted rows, analyzes it
 ANALYZE_ROWS = 1000
 STALE_SHARE = 0.1
+#: a statement marked `change_sql.by_key(table)` is planned with index lookups only while that key table
+#: holds at most this many rows (beyond it, hash joins over the base may be cheaper again)
+BY_KEY_MAX_ROWS = 250_000
+_BY_KEY = re.compile(r"^\s*/\* by key: ([A-Za-z_][A-Za-z0-9_]*) \*/\s*")
+#: what a keyed statement is planned with: PostgreSQL prices a probe of a cached index too high and, for a
+#: change-sized key table, hashes the whole base instead (value_counts' 2.6M rows for 60k keys: 2-3x slower)
+_LOOKUP_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 
 class PgResult:
     """A statement's result. A query (SELECT / WITH) runs when it is read: row by row for `fetchall`, through
     COPY for a frame or an Arrow table; any other statement has run already."""
 
-    def __init__(self, owner: PgConnection, sql: str, params: Any, deferred: bool) -> None:
+    def __init__(self, owner: PgConnection, sql: str, params: Any, deferred: bool,
+                 plan: dict[str, str] | None = None) -> None:
         self._owner = owner
         self._sql = sql
         self._params = params
+        self._plan = plan or {}
         self._cursor: psycopg.Cursor | None = None
         if not deferred:
             self._run()
@@ -56,7 +66,8 @@ class PgResult:
         if self._cursor is None:
             cursor = self._owner.raw.cursor()
             try:
-                cursor.execute(self._sql, self._params)
+                with self._owner.planned(self._plan):
+                    cursor.execute(self._sql, self._params)
             except Exception as exc:
                 exc.add_note(f"statement (parameters not shown): {self._sql[:500]}")
                 log.debug("statement failed: %s: %s", exc, self._sql[:500])
@@ -79,7 +90,7 @@ class PgResult:
     def fetch_arrow_table(self) -> pa.Table:
         if self._cursor is not None:  # already run (not a plain query): its rows as they are
             return _rows_to_arrow(self._cursor)
-        with self._owner.raw.cursor() as cursor:
+        with self._owner.raw.cursor() as cursor, self._owner.planned(self._plan):
             bound = cursor.mogrify(self._sql, self._params) if self._params is not None else self._sql
             return arrow_copy.copy_out(cursor, bound)
 
@@ -89,6 +100,13 @@ class PgResult:
         return arrow_copy.frame(self.fetch_arrow_table())
 
     fetchdf = fetch_df = df
+
+
+def in_failed_transaction(raw: psycopg.Connection) -> bool:
+    """After a failed statement inside a transaction the session takes nothing but ROLLBACK."""
+    import psycopg
+
+    return raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
 
 
 def _rows_to_arrow(cursor: psycopg.Cursor) -> pa.Table:
@@ -107,19 +125,42 @@ class PgConnection:
         self.raw = raw
         self._release = release
         self._registered: set[str] = set()
+        self._temp_rows: dict[str, int] = {}  # rows of the temporary tables this session filled
         self._catalog_types: dict[str, str] | None = None
 
     def execute(self, sql: str, params: Any = None) -> PgResult:
         named = isinstance(params, dict)
         if params is not None and not named and len(params) == 0:
             params = None
+        plan: dict[str, str] = {}
+        keyed = _BY_KEY.match(sql)
+        if keyed:
+            sql = sql[keyed.end():]
+            if self._temp_rows.get(keyed.group(1), BY_KEY_MAX_ROWS + 1) <= BY_KEY_MAX_ROWS:
+                plan = _LOOKUP_PLAN
         text = dialect.to_postgres(sql, params is not None, named, params)
         reads = bool(_READS.match(text)) and not (text.lstrip().upper().startswith("WITH")
                                                   and _WRITES_IN_WITH.search(text))
-        result = PgResult(self, text, params, deferred=reads)
+        result = PgResult(self, text, params, deferred=reads, plan=plan)
         if not reads:
             self._analyze_if_stale(text, result)
         return result
+
+    @contextmanager
+    def planned(self, settings: dict[str, str]) -> Iterator[None]:
+        """Run what follows with these planner settings, and the session's own again after (unless the
+        statement failed inside a transaction: its rollback undoes the settings with it)."""
+        if not settings:
+            yield
+            return
+        for name, value in settings.items():
+            self.raw.execute(f"SET {name} = {value}")
+        try:
+            yield
+        finally:
+            if not in_failed_transaction(self.raw):
+                for name in settings:
+                    self.raw.execute(f"RESET {name}")
 
     def _analyze_if_stale(self, sql: str, result: PgResult) -> None:
         """ANALYZE a table a statement just changed much of. Autovacuum analyzes only after a commit; inside a
@@ -127,6 +168,8 @@ class PgConnection:
         record's lead_id still NULL after the write of the leads: a nested loop over 10^10 pairs)."""
         written = _WRITTEN.match(sql)
         rows = result._cursor.rowcount if result._cursor is not None else -1  # noqa: SLF001 - its own result
+        if written is not None and sql.lstrip()[:6].upper() == "CREATE":
+            self._temp_rows[written.group(1)] = rows
         if written is None or rows < ANALYZE_ROWS:
             return
         table = written.group(1)
@@ -156,6 +199,7 @@ class PgConnection:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
             cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
             arrow_copy.copy_in(cursor, name, table)
+            self._temp_rows[name] = table.num_rows
             # the planner's row estimate, to join a few keys by index; a wide frame is rows to write, not keys
             if table.num_rows > 100 and table.num_columns <= KEY_COLUMNS:
                 cursor.execute(f"ANALYZE {name}")

@@ -51,6 +51,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     # an import's records by its id: undo, its preview and the import's own counts read them (a scan of the
     # whole base at 1M records: 0.6 s each, several per undo)
     Migration(2, "records by import", ("CREATE INDEX IF NOT EXISTS records_by_import ON records (import_id)",)),
+    # the change path's lookups answered from the indexes alone (no visit of the link values' rows), and the
+    # store's counts (change_path_state) without a scan of the records or the leads: 1.5-2 s at 1M records
+    Migration(3, "index-only change path and counts", (
+        "CREATE INDEX IF NOT EXISTS link_values_by_record_with_values ON link_values (record_id) "
+        "INCLUDE (col, value, surname)",
+        "DROP INDEX IF EXISTS link_values_by_record",
+        "CREATE INDEX IF NOT EXISTS link_values_by_key_with_record ON link_values (col, value) INCLUDE (record_id)",
+        "DROP INDEX IF EXISTS link_values_by_key",
+        "CREATE INDEX IF NOT EXISTS records_retired ON records (record_id) WHERE retired_by IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS leads_not_active ON leads (lead_id) WHERE status IS DISTINCT FROM 'active'",
+        "CREATE INDEX IF NOT EXISTS leads_by_number ON leads ((CAST(substr(lead_id, 2) AS BIGINT)))",
+    )),
 )
 LATEST = MIGRATIONS[-1].version
 
