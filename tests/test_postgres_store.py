@@ -110,3 +110,25 @@ def test_the_counts_read_from_indexes_are_the_counts(url: str, tmp_path: Path) -
     assert (on_postgres["active_records"], on_postgres["active_leads"], on_postgres["max_lead_number"]) == counted
     assert merged_or_retired > 0 and on_postgres["any_linked"] == 1  # the undo retired a lead; some are linked
     assert on_postgres == on_duckdb
+
+
+def test_a_full_pass_leaves_its_tables_vacuumed_and_analyzed(url: str, tmp_path: Path) -> None:
+    """After a committed full pass the next change finds the rewritten tables vacuumed (hint bits and the
+    visibility map set: index-only lookups) and analyzed; a change only linked incrementally does not pay for it."""
+    from datafactory_pipelines.store.postgres.change_path import SETTLED_AFTER_FULL_PASS
+
+    store = open_store(url, side_dir=tmp_path / "side")
+    import_file(store, write_xlsx(tmp_path / "a.xlsx", [*ROWS, ["王芳", "13700137000", "金石集团"],
+                                                        ["赵强", "13600136000", "远航物流"]]))
+    assert relink_and_curate(store).path == "full"
+
+    def vacuumed() -> dict[str, int]:
+        with psycopg.connect(url, autocommit=True) as con:
+            return dict(con.execute("SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                                    [list(SETTLED_AFTER_FULL_PASS)]).fetchall())
+
+    after_full = vacuumed()
+    assert set(after_full) == set(SETTLED_AFTER_FULL_PASS) and all(n >= 1 for n in after_full.values()), after_full
+    import_file(store, write_xlsx(tmp_path / "b.xlsx", [ROWS[0], ["孙丽", "13500135000", "青禾食品"]]))
+    assert relink_and_curate(store).path == "incremental"
+    assert vacuumed() == after_full

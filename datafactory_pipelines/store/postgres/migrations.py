@@ -62,6 +62,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX IF NOT EXISTS records_retired ON records (record_id) WHERE retired_by IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS leads_not_active ON leads (lead_id) WHERE status IS DISTINCT FROM 'active'",
         "CREATE INDEX IF NOT EXISTS leads_by_number ON leads ((CAST(substr(lead_id, 2) AS BIGINT)))",
+        "CREATE INDEX IF NOT EXISTS match_links_left_with_right ON match_links (record_l) INCLUDE (record_r)",
+        "DROP INDEX IF EXISTS match_links_left",
+        "CREATE INDEX IF NOT EXISTS match_links_right_with_left ON match_links (record_r) INCLUDE (record_l)",
+        "DROP INDEX IF EXISTS match_links_right",
     )),
 )
 LATEST = MIGRATIONS[-1].version
