@@ -134,6 +134,18 @@ LINKS_TOUCHING = by_key("wanted") + """
     SELECT m.record_l AS id_l, m.record_r AS id_r FROM (SELECT DISTINCT record_id FROM wanted) w
     JOIN match_links m ON m.record_r = w.record_id"""
 
+#: keys: relinked_ids (record_id). Every stored link with an end among these records, whole (each once).
+LINKS_OF_RELINKED = by_key("relinked_ids") + """
+    SELECT m.* FROM (SELECT DISTINCT record_id FROM relinked_ids) w JOIN match_links m ON m.record_l = w.record_id
+    UNION ALL
+    SELECT m.* FROM (SELECT DISTINCT record_id FROM relinked_ids) w JOIN match_links m ON m.record_r = w.record_id
+    WHERE m.record_l NOT IN (SELECT record_id FROM relinked_ids)"""
+
+#: keys: stale_links (record_l, record_r). The stored links of these pairs, deleted.
+DELETE_STALE_LINKS = by_key("stale_links") + """
+    DELETE FROM match_links WHERE EXISTS (SELECT 1 FROM stale_links s
+        WHERE s.record_l = match_links.record_l AND s.record_r = match_links.record_r)"""
+
 #: id_l, id_r: every active record of a split lead against every one of the lead it was split from
 #: (operators' unmerges): the full pass's pairs.
 KEPT_APART_ALL = """

@@ -37,6 +37,8 @@ CONFLICT_COLUMNS = ["conflict_id", "group_id", "lead_id", "field", "kind", "curr
                     "decision"]
 CONTACT_FLAG_COLUMNS = ["lead_id", "channel", "value", "status", "reason", "event_seq", "rule", "flagged_at"]
 OVERRIDE_COLUMNS = ["lead_id", "field", "value", "decided_by", "note", "decided_at", "origin", "conflict_id"]
+#: the match_links table's columns: why records are one lead
+MATCH_LINK_COLUMNS = ["record_l", "record_r", "match_weight", "match_probability", "contributions"]
 SHARED_CONTACT_COLUMNS = ["kind", "value", "n_records", "n_names"]
 # An import's content is unique among live imports only: once undone, the same file may come back.
 IMPORT_COLUMNS = ["import_id", "file_name", "content_sha256", "sheets", "header_map", "rows_read", "rows_unreachable",
