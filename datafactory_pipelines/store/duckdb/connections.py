@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.store.duckdb.batched_writer import BatchedWriter
-from datafactory_pipelines.store.duckdb.change import DiagnosticChange, DuckDBChange
+from datafactory_pipelines.store.batched_writer import BatchedWriter
+from datafactory_pipelines.store.change_object.sql_change import DiagnosticChange, SqlChange
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
     import pandas as pd
@@ -147,17 +147,17 @@ class DuckDBConnections:
 
 
     @contextmanager
-    def change(self, purpose: str) -> Iterator[DuckDBChange]:
+    def change(self, purpose: str) -> Iterator[SqlChange]:
         """A whole change, alone (the writer lock) and in one transaction, through its typed object."""
         with self.exclusive(purpose, atomic=True), self._transaction() as con:
-            yield DuckDBChange(con)
+            yield SqlChange(con)
 
 
     @contextmanager
-    def reading(self) -> Iterator[DuckDBChange]:
+    def reading(self) -> Iterator[SqlChange]:
         """Reads that must agree with each other (one transaction), without the writer lock."""
         with self._transaction() as con:
-            yield DuckDBChange(con)
+            yield SqlChange(con)
 
 
     @contextmanager
@@ -170,7 +170,7 @@ class DuckDBConnections:
 
     def batched_writer(self, purpose: str, idle_seconds: float, yield_seconds: float) -> BatchedWriter:
         """A long-lived writer (the event server's): work items run in batched transactions over one held
-        connection, let go when idle or when another process waits (store/duckdb/batched_writer.py)."""
+        connection, let go when idle or when another process waits (store/batched_writer.py)."""
         return BatchedWriter(self, self._writer_lock, purpose, idle_seconds, yield_seconds)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath
+from datafactory_pipelines.store.parts.change_path import ChangePath
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class PgChangePath(DuckDBChangePath):
+class PgChangePath(ChangePath):
     @contextmanager
     def _session(self) -> Iterator[PgConnection]:
         """The change's shared session when inside one, else a pooled one."""
@@ -41,7 +41,7 @@ class PgChangePath(DuckDBChangePath):
                            columns: list[str] | None = None) -> pd.DataFrame:
         """DuckDB's read with its `id IN … OR lead IN …` as one key table joined by index: PostgreSQL cannot
         use an index for an OR of two subqueries, and scanned the whole base (2 s at 1M records)."""
-        from datafactory_pipelines.store.duckdb.change_path import _ids, _lead_ids
+        from datafactory_pipelines.store.parts.change_path import _ids, _lead_ids
         from datafactory_pipelines.store.schema import LINKAGE_RECORD_COLUMNS
 
         select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"

@@ -15,14 +15,14 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datafactory_pipelines.store.duckdb.change import DiagnosticChange, DuckDBChange
+from datafactory_pipelines.store.change_object.sql_change import DiagnosticChange, SqlChange
 from datafactory_pipelines.store.postgres.advisory_lock import AdvisoryLock
 from datafactory_pipelines.store.postgres.connection import PgConnection
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from datafactory_pipelines.store.duckdb.batched_writer import BatchedWriter
+    from datafactory_pipelines.store.batched_writer import BatchedWriter
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +147,15 @@ class PgConnections:
                 con.close()
 
     @contextmanager
-    def change(self, purpose: str) -> Iterator[DuckDBChange]:
+    def change(self, purpose: str) -> Iterator[SqlChange]:
         with self.exclusive(purpose, atomic=True), self._transaction() as con:
-            yield DuckDBChange(con)
+            yield SqlChange(con)
 
     @contextmanager
-    def reading(self) -> Iterator[DuckDBChange]:
+    def reading(self) -> Iterator[SqlChange]:
         with self._transaction(write=False) as con:
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield DuckDBChange(con)
+            yield SqlChange(con)
 
     @contextmanager
     def transaction(self) -> Iterator[DiagnosticChange]:
@@ -163,7 +163,7 @@ class PgConnections:
             yield DiagnosticChange(con)
 
     def batched_writer(self, purpose: str, idle_seconds: float, yield_seconds: float) -> BatchedWriter:
-        from datafactory_pipelines.store.duckdb.batched_writer import BatchedWriter
+        from datafactory_pipelines.store.batched_writer import BatchedWriter
 
         return BatchedWriter(self, self._writer_lock, purpose, idle_seconds, yield_seconds)
 

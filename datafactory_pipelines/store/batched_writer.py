@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from datafactory_pipelines.store.duckdb.change import DuckDBChange
+from datafactory_pipelines.store.change_object.sql_change import SqlChange
 from datafactory_pipelines.store.writer_lock import StoreBusyError, WriterLock
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ MAX_BATCH = 500
 
 @dataclass
 class _Job:
-    work: Callable[[DuckDBChange], Any]
+    work: Callable[[SqlChange], Any]
     future: concurrent.futures.Future
 
 
@@ -51,7 +51,7 @@ class BatchedWriter:
         self.thread = threading.Thread(target=self._loop, name="lead-store-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, work: Callable[[DuckDBChange], Any]) -> concurrent.futures.Future:
+    def submit(self, work: Callable[[SqlChange], Any]) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self.jobs.put(_Job(work, future))
         return future
@@ -69,7 +69,7 @@ class BatchedWriter:
     def _run(self, con: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
         try:
             con.execute("BEGIN TRANSACTION")
-            change = DuckDBChange(con)
+            change = SqlChange(con)
             results = [job.work(change) for job in jobs]
             con.execute("COMMIT")
         except Exception:  # one bad job must not sink the others: run each on its own
