@@ -19,6 +19,7 @@ import duckdb
 
 from datafactory_pipelines.store.console_queries import ConsoleQueries
 from datafactory_pipelines.store.duckdb.connections import DuckDBConnections
+from datafactory_pipelines.store.duckdb.file_lock import FileWriterLock
 from datafactory_pipelines.store.duckdb.schema_setup import DuckDBSchemaSetup
 from datafactory_pipelines.store.parts.change_path import ChangePath
 from datafactory_pipelines.store.parts.history_writers import HistoryWriters
@@ -28,7 +29,6 @@ from datafactory_pipelines.store.parts.match_reviews import MatchReviews
 from datafactory_pipelines.store.parts.operator_changes import OperatorChanges
 from datafactory_pipelines.store.parts.reading import Reading
 from datafactory_pipelines.store.parts.trust import Trust
-from datafactory_pipelines.store.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class DuckDBLeadStore(HistoryWriters, Trust, DuckDBConnections, DuckDBSchemaSetu
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer_lock = WriterLock.beside(self.path)
+        self._writer_lock = FileWriterLock.beside(self.path)
         self._shared: duckdb.DuckDBPyConnection | None = None  # the connection of an atomic change
         self._shared_thread: int | None = None
         self._commit_each = False  # the shared connection of `bulk_writes`: each transaction commits alone
