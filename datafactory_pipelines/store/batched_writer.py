@@ -1,9 +1,9 @@
 """A long-lived writer for the event server: work items in batched transactions over one held connection.
 
-DuckDB allows one writing process per file. The writer thread holds a connection only while work keeps
-coming: it lets go after `idle_seconds` without work, and at once when another process (an import, a
-Dagster run) waits for the file or holds the store's writer lock (`store.exclusive`), which it takes for
-each batch. Items that arrive together are written in one transaction; each item's future is resolved only
+Both backends use it. DuckDB allows one writing process per file, so the writer thread holds a connection only
+while work keeps coming: it lets go after `idle_seconds` without work, and at once when another process (an
+import, a Dagster run) waits for the file (`store.waiting_marker`) or holds the store's writer lock
+(`store.exclusive`), which it takes for each batch. Items that arrive together are written in one transaction; each item's future is resolved only
 after its commit. An item is a function of the change object (store/change.py), never of a connection.
 """
 
@@ -24,7 +24,8 @@ from datafactory_pipelines.store.change_object.sql_change import SqlChange
 from datafactory_pipelines.store.writer_lock import StoreBusyError, WriterLock
 
 if TYPE_CHECKING:
-    from datafactory_pipelines.store.duckdb.lead_store import DuckDBLeadStore
+    from datafactory_pipelines.store.duckdb.connections import DuckDBConnections
+    from datafactory_pipelines.store.postgres.connections import PgConnections
 
 MAX_BATCH = 500
 
@@ -38,7 +39,7 @@ class _Job:
 class BatchedWriter:
     """The server's one connection to the lead store, used by one thread, held only while it is busy."""
 
-    def __init__(self, store: DuckDBLeadStore, lock: WriterLock, purpose: str, idle_seconds: float,
+    def __init__(self, store: DuckDBConnections | PgConnections, lock: WriterLock, purpose: str, idle_seconds: float,
                  yield_seconds: float) -> None:
         self.store = store
         self.idle_seconds = idle_seconds

@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import duckdb
-
 from datafactory_pipelines.store.console_queries import ConsoleQueries
 from datafactory_pipelines.store.duckdb.connections import DuckDBConnections
 from datafactory_pipelines.store.duckdb.file_lock import FileWriterLock
@@ -39,9 +37,7 @@ class DuckDBLeadStore(HistoryWriters, Trust, DuckDBConnections, DuckDBSchemaSetu
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer_lock = FileWriterLock.beside(self.path)
-        self._shared: duckdb.DuckDBPyConnection | None = None  # the connection of an atomic change
-        self._shared_thread: int | None = None
-        self._commit_each = False  # the shared connection of `bulk_writes`: each transaction commits alone
+        self._init_sessions()
         with self._transaction() as con:
             self._set_up(con)
 
