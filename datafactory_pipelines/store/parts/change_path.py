@@ -31,6 +31,13 @@ def _lead_ids(lead_ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})
 
 
+def linkage_select(columns: list[str] | None) -> str:
+    """The select list of records r (joined to their imports i) as linkage and survivorship read them: `columns`
+    only (default: LINKAGE_RECORD_COLUMNS), "import_time" being when the record's import was saved."""
+    return ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
+                     for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+
+
 class ChangePath:
     path: Path
 
@@ -136,8 +143,7 @@ class ChangePath:
                            columns: list[str] | None = None) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read (`columns`: only
         these, "import_time" being when its import was saved; fewer columns, less of the base decompressed)."""
-        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
-                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+        select = linkage_select(columns)
         return self._query_with(
             f"SELECT {select} FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
