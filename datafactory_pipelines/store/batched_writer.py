@@ -1,10 +1,11 @@
 """A long-lived writer for the event server: work items in batched transactions over one held connection.
 
-Both backends use it. DuckDB allows one writing process per file, so the writer thread holds a connection only
-while work keeps coming: it lets go after `idle_seconds` without work, and at once when another process (an
-import, a Dagster run) waits for the file (`store.waiting_marker`) or holds the store's writer lock
-(`store.exclusive`), which it takes for each batch. Items that arrive together are written in one transaction; each item's future is resolved only
-after its commit. An item is a function of the change object (store/change.py), never of a connection.
+Both backends use it. DuckDB allows one writing process per file, so the writer thread holds a connection
+only while work keeps coming: it lets go after `idle_seconds` without work, and at once when another process
+(an import, a Dagster run) waits for the file (`store.waiting_marker`) or holds the store's writer lock
+(`store.exclusive`), which it takes for each batch. Items that arrive together are written in one
+transaction; each item's future is resolved only after its commit. An item is a function of the change
+object (store/change.py), never of a connection.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class _Job:
 class BatchedWriter:
     """The server's one connection to the lead store, used by one thread, held only while it is busy."""
 
-    def __init__(self, store: DuckDBConnections | PgConnections, lock: WriterLock, purpose: str, idle_seconds: float,
-                 yield_seconds: float) -> None:
+    def __init__(self, store: DuckDBConnections | PgConnections, lock: WriterLock, purpose: str,
+                 idle_seconds: float, yield_seconds: float) -> None:
         self.store = store
         self.idle_seconds = idle_seconds
         self.yield_seconds = yield_seconds

@@ -1,5 +1,5 @@
-"""The DuckDB store's writer lock across processes: a file beside the store (`leads.duckdb.writer.lock`), so it
-holds for two `datafactory import` commands, a Dagster run and the CLI next to it. What every writer lock
+"""The DuckDB store's writer lock across processes: a file beside the store (`leads.duckdb.writer.lock`), so
+it holds for two `datafactory import` commands, a Dagster run and the CLI next to it. What every writer lock
 does (re-entrant in a process, the wait and its message) is store/writer_lock.py's.
 """
 
