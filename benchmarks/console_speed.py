@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datafactory_pipelines.console.search import find_leads  # noqa: E402
 from datafactory_pipelines.console.users import UserBook  # noqa: E402
 from datafactory_pipelines.store.duckdb import DuckDBLeadStore  # noqa: E402
-from datafactory_pipelines.store.held_open import HeldOpenStore  # noqa: E402
+from datafactory_pipelines.store.duckdb.held_open import HeldOpenStore  # noqa: E402
 from tests.console_helpers import Client  # noqa: E402
 from tests.event_helpers import free_port, request  # noqa: E402
 

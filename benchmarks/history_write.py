@@ -26,8 +26,9 @@ import duckdb
 import pandas as pd
 
 from datafactory_pipelines.history import verify_chain
-from datafactory_pipelines.store import duckdb_store, open_store
+from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.base import LeadChanges
+from datafactory_pipelines.store.parts.history_writers import HistoryWriters
 from datafactory_pipelines.store.schema import LEAD_COLUMNS
 
 
@@ -62,7 +63,7 @@ def main() -> None:
 
     seconds: dict[str, float] = {}
     growth: list[float] = []
-    write_history = duckdb_store.DuckDBLeadStore._append_lead_history
+    write_history = HistoryWriters._append_lead_history
 
     def timed_history(self, con, *rest, **named) -> None:  # noqa: ANN001
         started, rss = time.perf_counter(), _rss_gb()
@@ -70,14 +71,14 @@ def main() -> None:
         seconds["history"] = time.perf_counter() - started
         growth.append(_rss_gb() - rss)
 
-    duckdb_store.DuckDBLeadStore._append_lead_history = timed_history
+    HistoryWriters._append_lead_history = timed_history
     cpu, started = time.thread_time(), time.perf_counter()
     with store.exclusive("history benchmark", atomic=True):
         store.apply_lead_changes(changes)
         applied = time.perf_counter()
     done = time.perf_counter()
     cpu = time.thread_time() - cpu
-    duckdb_store.DuckDBLeadStore._append_lead_history = write_history
+    HistoryWriters._append_lead_history = write_history
     rows = len(store.history_after(0)) if args.verify else None
     print(f"{len(leads)} leads" + (f", {rows} history rows" if rows is not None else ""))
     print(f"history (changes, chain, insert, outbox) {seconds['history']:.2f}s; leads and the rest "

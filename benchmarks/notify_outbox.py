@@ -32,7 +32,7 @@ from datafactory_pipelines.notify.config import load_notify_config  # noqa: E402
 from datafactory_pipelines.notify.delivery import deliver_due  # noqa: E402
 from datafactory_pipelines.pipeline import import_file, relink_and_curate  # noqa: E402
 from datafactory_pipelines.store import open_store  # noqa: E402
-from datafactory_pipelines.store.duckdb import outbox as duckdb_outbox  # noqa: E402
+from datafactory_pipelines.store.change_object import outbox as store_outbox  # noqa: E402
 
 HOOK_SECONDS = [0.0]
 
@@ -47,8 +47,8 @@ def _timed_hook(hook):
     return timed
 
 
-# measure the hook where the store calls it: every history append ends in it (store/duckdb/history_table.py)
-duckdb_outbox.append_outbox_for_seqs = _timed_hook(duckdb_outbox.append_outbox_for_seqs)
+# measure the hook where the store calls it: every history append ends in it (store/change_object/history_table.py)
+store_outbox.append_outbox_for_seqs = _timed_hook(store_outbox.append_outbox_for_seqs)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"

@@ -1,7 +1,7 @@
 """`datafactory serve`: the event ingress (POST /events), the event schema, and tracking links (/t/<code>).
 
 DuckDB allows one writing process per file. The server talks to the store through the store's batched
-writer (`store.batched_writer`, store/duckdb/batched_writer.py): one thread that holds the store only while
+writer (`store.batched_writer`, store/batched_writer.py): one thread that holds the store only while
 requests keep coming, lets go after a short idle spell, and at once when another process (an import, a
 Dagster run) waits for the file or holds the store's writer lock. Requests that arrive together are stored
 in one transaction; each is answered only after its commit.

@@ -128,11 +128,11 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
     """Per-file atomicity under bulk_writes (one connection, checkpoints deferred): the failing file's
     records, link values, import row and queue entries roll back together; the files saved before it
     stay, also for a new connection after the failure."""
-    from datafactory_pipelines.store.duckdb.imports import DuckDBImports  # both backends' imports
+    from datafactory_pipelines.store.parts.imports import Imports  # both backends' imports
 
     first, _, second, third, _ = _files(tmp_path)
     failing = {"now": False}
-    next_seq, save = DuckDBImports._next_queue_seq, DuckDBImports.save_import
+    next_seq, save = Imports._next_queue_seq, Imports.save_import
 
     def next_seq_or_fail(con):  # the last step of a save: its records and values are written by then
         if failing["now"]:
@@ -144,8 +144,8 @@ def test_a_file_whose_save_fails_midway_leaves_the_files_before_it_saved_and_not
         return save(self, meta, *args, **kwargs)
 
     with monkeypatch.context() as patched:  # (undone alone: the backend fixture's settings stay)
-        patched.setattr(DuckDBImports, "_next_queue_seq", staticmethod(next_seq_or_fail))
-        patched.setattr(DuckDBImports, "save_import", save_marking_the_second)
+        patched.setattr(Imports, "_next_queue_seq", staticmethod(next_seq_or_fail))
+        patched.setattr(Imports, "save_import", save_marking_the_second)
         store = store_in(tmp_path)
         outcomes = import_files(store, [first, second, third], imported_by="t", workers=0)
         assert next(outcomes).status == "imported"

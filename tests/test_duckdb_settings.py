@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from datafactory_pipelines import duckdb_settings
-from datafactory_pipelines.store.duckdb_store import DuckDBLeadStore
+from datafactory_pipelines.store.duckdb import DuckDBLeadStore
 
 
 def _settings(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:

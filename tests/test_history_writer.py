@@ -23,8 +23,9 @@ from datafactory_pipelines.history import (
     field_changes,
     verify_chain,
 )
-from datafactory_pipelines.store import duckdb_store, open_store
+from datafactory_pipelines.store import open_store
 from datafactory_pipelines.store.base import LeadChanges
+from datafactory_pipelines.store.parts import history_writers
 from tests.backends import both_backends, store_in
 
 pytestmark = both_backends
@@ -78,7 +79,7 @@ def _stored(store, after_seq: int) -> list[tuple]:
 
 def test_the_sliced_arrow_writer_writes_the_reference_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(11)
-    monkeypatch.setattr(duckdb_store, "HISTORY_SLICE_LEADS", 37)  # many slices, the last one short
+    monkeypatch.setattr(history_writers, "HISTORY_SLICE_LEADS", 37)  # many slices, the last one short
     store = store_in(tmp_path)
     empty_links = pd.DataFrame({"record_id": pd.Series([], dtype="int64"), "lead_id": pd.Series([], dtype=object)})
     # rows appended by the one-lead writer first: the fast writer chains on from them

@@ -54,7 +54,7 @@ from datafactory_pipelines.decisions import DecisionError
 from datafactory_pipelines.fields import EDITABLE_FIELDS, FIELDS, MASK_OF
 from datafactory_pipelines.masking import mask_value
 from datafactory_pipelines.store import is_database_url, open_store
-from datafactory_pipelines.store.held_open import HeldOpenStore
+from datafactory_pipelines.store.duckdb.held_open import HeldOpenStore
 from datafactory_pipelines.store.writer_lock import StoreBusyError
 
 logger = logging.getLogger(__name__)

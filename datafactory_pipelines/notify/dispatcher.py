@@ -37,7 +37,7 @@ from filelock import FileLock, Timeout
 from datafactory_pipelines.notify.journal import DELIVERIES, EVENTS, Journal, journal_path
 from datafactory_pipelines.store import LeadStore
 from datafactory_pipelines.store.dispatch_queries import dispatch_state
-from datafactory_pipelines.store.writer_lock import WriterLock
+from datafactory_pipelines.store.writer_lock import changed_marker
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Dispatcher:
         self.store = store
         self.home = Path(home)
         self.poll_seconds = poll_seconds
-        self.changed_path = WriterLock.beside(store.path).changed_path
+        self.changed_path = changed_marker(store.path)
         self.heartbeat = heartbeat_path(store.path)
         self.journal = Journal(journal_path(store.path))
         self.stats = DispatcherStats()

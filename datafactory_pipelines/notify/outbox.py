@@ -37,7 +37,7 @@ MESSAGE_TYPE = "lead.changed"
 
 def message_id_for(lead_id: str, first_key: str) -> str:
     """A stable id, Standard Webhooks style (the same for every attempt and every endpoint).
-    Equal to the SQL in store/duckdb/outbox.py."""
+    Equal to the SQL in store/change_object/outbox.py."""
     return "msg_" + hashlib.sha256(f"{lead_id}|{first_key}".encode()).hexdigest()[:27]
 
 
@@ -48,7 +48,7 @@ def append_outbox(tx: StoreChange, history_rows: pd.DataFrame | pa.Table) -> int
     The owner is the lead's owner after the change: a lead handed to someone else tells the new owner
     (and names the previous one); a lead whose owner was removed tells the old one.
     Returns the number of leads whose message was written or extended. (The store's history writer calls
-    this for every append; the SQL is the store's: store/duckdb/outbox.py.)"""
+    this for every append; the SQL is the store's: store/change_object/outbox.py.)"""
     return tx.append_outbox(history_rows)
 
 

@@ -1,8 +1,8 @@
 """The PostgreSQL store's writer lock: a session advisory lock, so it holds across processes and machines.
 
-The same contract as store/writer_lock.py (DuckDB's lock file): a whole change runs alone, re-entrant within
-a process, a waiting writer says once what it waits to do and who holds the lock (the holder's
-application_name, which names its purpose). The lock lives on its own session: if the process dies,
+What every writer lock does (a whole change runs alone, re-entrant within a process, a waiting writer says
+once what it waits to do and who holds the lock) is store/writer_lock.py's; here the holder is named by its
+session's application_name, which names its purpose. The lock lives on its own session: if the process dies,
 PostgreSQL drops the session and the lock with it. Releasing it NOTIFYs `datafactory_changed`, and touches
 the local marker file the notification dispatcher watches (the same file as on DuckDB).
 """
@@ -13,11 +13,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
-from datafactory_pipelines.store.writer_lock import DEFAULT_WAIT_SECONDS, StoreBusyError
+from datafactory_pipelines.store.writer_lock import StoreBusyError, WriterLock, changed_marker
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +26,15 @@ WRITER_KEY = 0x6461746166616374
 MIGRATION_KEY = WRITER_KEY + 1
 
 
-class AdvisoryLock:
+class AdvisoryLock(WriterLock):
     _by_url: dict[str, AdvisoryLock] = {}
     _registry_guard = threading.Lock()
 
     def __init__(self, url: str, marker_dir: Path) -> None:
         self.url = url
-        # the same file as WriterLock.beside(store.path).changed_path: what the notification dispatcher watches
-        self.changed_path = marker_dir.with_name(marker_dir.name + ".changed")
+        # the same file as beside a DuckDB store: what the notification dispatcher watches
+        super().__init__(changed_marker(marker_dir))
         self._session = None
-        self._in_process = threading.RLock()
-        self._depth = 0
 
     @classmethod
     def of(cls, url: str, marker_dir: Path) -> AdvisoryLock:
@@ -45,27 +42,6 @@ class AdvisoryLock:
             if url not in cls._by_url:
                 cls._by_url[url] = cls(url, marker_dir)
             return cls._by_url[url]
-
-    @contextmanager
-    def hold(self, purpose: str, wait_seconds: float | None = None) -> Iterator[None]:
-        wait = wait_seconds if wait_seconds is not None else float(
-            os.environ.get("DATAFACTORY_LOCK_WAIT", DEFAULT_WAIT_SECONDS))
-        if not self._in_process.acquire(blocking=False):
-            logger.warning("waiting for another datafactory writer (in this process): %s", purpose)
-            if not self._in_process.acquire(timeout=wait):
-                raise StoreBusyError(f"gave up after {wait:.0f}s waiting for another writer: {purpose}")
-        try:
-            if self._depth == 0:
-                self._acquire(purpose, wait)
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._release()
-        finally:
-            self._in_process.release()
 
     def _connect(self):  # noqa: ANN202 - psycopg is imported here only
         import psycopg
@@ -104,9 +80,7 @@ class AdvisoryLock:
             with suppress(Exception):
                 session.close()
             self._session = None
-        with suppress(OSError):  # the local dispatcher's cue, as with the DuckDB lock file
-            self.changed_path.parent.mkdir(parents=True, exist_ok=True)
-            self.changed_path.write_text(f"{os.getpid()} {time.time_ns()}", encoding="utf-8")
+        self._mark_changed()  # the local dispatcher's cue, as with the DuckDB lock file
 
     @classmethod
     def close_all(cls) -> None:

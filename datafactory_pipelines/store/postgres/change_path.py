@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from datafactory_pipelines.store.duckdb.change_path import DuckDBChangePath
+from datafactory_pipelines.store.parts.change_path import ChangePath, _ids, _lead_ids, linkage_select
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ ACTIVE_LEADS = ("SELECT (SELECT count(*) FROM leads) - "
                 "(SELECT count(*) FROM leads WHERE status IS DISTINCT FROM 'active')")
 
 
-class PgChangePath(DuckDBChangePath):
+class PgChangePath(ChangePath):
     @contextmanager
     def _session(self) -> Iterator[PgConnection]:
         """The change's shared session when inside one, else a pooled one."""
@@ -68,11 +68,7 @@ class PgChangePath(DuckDBChangePath):
                            columns: list[str] | None = None) -> pd.DataFrame:
         """DuckDB's read with its `id IN … OR lead IN …` as one key table joined by index: PostgreSQL cannot
         use an index for an OR of two subqueries, and scanned the whole base (2 s at 1M records)."""
-        from datafactory_pipelines.store.duckdb.change_path import _ids, _lead_ids
-        from datafactory_pipelines.store.schema import LINKAGE_RECORD_COLUMNS
-
-        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
-                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+        select = linkage_select(columns)
         return self._query_with(
             f"SELECT {select} FROM (SELECT record_id FROM wanted_records UNION SELECT record_id FROM records "
             "WHERE lead_id IN (SELECT lead_id FROM wanted_leads)) w JOIN records r ON r.record_id = w.record_id "

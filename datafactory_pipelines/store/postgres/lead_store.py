@@ -1,7 +1,7 @@
 """The production backend of the lead store: PostgreSQL (`DATAFACTORY_DB_URL=postgresql://…`).
 
-The same class parts as the DuckDB store, one per concern, over a PostgreSQL session that reads the same
-SQL (store/postgres/connection.py, dialect.py); what differs is here and in this package: sessions and the
+The same class parts as the DuckDB store (store/parts/), one per concern, over a PostgreSQL session that reads
+the same SQL (store/postgres/connection.py, dialect.py); what differs is here and in this package: sessions and the
 writer lock (an advisory lock), the schema as migrations with the history guard, and bulk transfer through
 COPY in Arrow. Readers never wait for a writer, and several processes may run changes: they take turns on
 the writer lock for the part of a change that writes.
@@ -13,12 +13,12 @@ import logging
 from pathlib import Path
 
 from datafactory_pipelines.store.console_queries import ConsoleQueries
-from datafactory_pipelines.store.duckdb.imports import DuckDBImports
-from datafactory_pipelines.store.duckdb.lead_store import DuckDBLeadStore
-from datafactory_pipelines.store.duckdb.match_reviews import DuckDBMatchReviews
-from datafactory_pipelines.store.duckdb.operator_changes import DuckDBOperatorChanges
-from datafactory_pipelines.store.duckdb.reading import DuckDBReading
-from datafactory_pipelines.store.duckdb.trust import DuckDBTrust
+from datafactory_pipelines.store.parts.history_writers import HistoryWriters
+from datafactory_pipelines.store.parts.imports import Imports
+from datafactory_pipelines.store.parts.match_reviews import MatchReviews
+from datafactory_pipelines.store.parts.operator_changes import OperatorChanges
+from datafactory_pipelines.store.parts.reading import Reading
+from datafactory_pipelines.store.parts.trust import Trust
 from datafactory_pipelines.store.postgres import migrations
 from datafactory_pipelines.store.postgres.advisory_lock import AdvisoryLock
 from datafactory_pipelines.store.postgres.change_path import PgChangePath
@@ -39,8 +39,8 @@ class _NoSearchIndex:
     marks = None
 
 
-class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, PgChangePath, PgLeadWrites,
-                        DuckDBReading, DuckDBOperatorChanges, DuckDBMatchReviews, ConsoleQueries):
+class PostgresLeadStore(HistoryWriters, Trust, PgConnections, Imports, PgChangePath, PgLeadWrites,
+                        Reading, OperatorChanges, MatchReviews, ConsoleQueries):
     def __init__(self, url: str, side_dir: Path) -> None:
         self.url = url
         self.path = Path(side_dir)  # the folder of this host's side files (dispatcher journal, markers)
@@ -82,8 +82,3 @@ class PostgresLeadStore(DuckDBTrust, PgConnections, DuckDBImports, PgChangePath,
 
     def __repr__(self) -> str:
         return f"PostgresLeadStore({masked_url(self.url)!r})"
-
-    # the history writers: the same code as DuckDB's (they end in store/history_append.py)
-    _append_history_rows = staticmethod(DuckDBLeadStore._append_history_rows)
-    _append_lead_history = DuckDBLeadStore._append_lead_history
-    _append_history = staticmethod(DuckDBLeadStore._append_history)

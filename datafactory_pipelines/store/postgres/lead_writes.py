@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from datafactory_pipelines.store.duckdb.lead_writes import DuckDBLeadWrites
+from datafactory_pipelines.store.parts.lead_writes import LeadWrites
 from datafactory_pipelines.store.schema import LEAD_COLUMNS
 
 if TYPE_CHECKING:
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from datafactory_pipelines.store.postgres.connection import PgConnection
 
 
-class PgLeadWrites(DuckDBLeadWrites):
+class PgLeadWrites(LeadWrites):
     @staticmethod
     def _set_record_leads(con: PgConnection) -> pd.DataFrame:
         """DuckDB's three statements as two: the touches read before the move (a record of record_leads ends

@@ -1,4 +1,4 @@
-"""The change object of the DuckDB store: what `store.change(purpose)` hands out, over the change's one
+"""The change object of both backends: what `store.change(purpose)` hands out, over the change's one
 connection and transaction. Typed methods by table family (events, deliveries, tracking links, history,
 outbox); never the connection itself (see store/change.py for the interface)."""
 
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from datafactory_pipelines.store import key_fields
-from datafactory_pipelines.store.duckdb import outbox
-from datafactory_pipelines.store.duckdb.delivery_tables import DeliveryTables
-from datafactory_pipelines.store.duckdb.event_tables import EventTables
-from datafactory_pipelines.store.duckdb.history_table import DuckDBHistoryTable
-from datafactory_pipelines.store.duckdb.tracking_tables import TrackingTables
+from datafactory_pipelines.store.change_object import outbox
+from datafactory_pipelines.store.change_object.delivery_tables import DeliveryTables
+from datafactory_pipelines.store.change_object.event_tables import EventTables
+from datafactory_pipelines.store.change_object.history_table import SqlHistoryTable
+from datafactory_pipelines.store.change_object.tracking_tables import TrackingTables
 from datafactory_pipelines.store.history_append import HistoryPart, append_history
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class DuckDBChange(EventTables, DeliveryTables, TrackingTables):
+class SqlChange(EventTables, DeliveryTables, TrackingTables):
     """One change's typed access to the store, inside its open transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -33,7 +33,7 @@ class DuckDBChange(EventTables, DeliveryTables, TrackingTables):
                        at: datetime | None = None) -> tuple[int, int]:
         """History rows for `changes` (lead_id, field, old_value, new_value: tuples, a frame or an Arrow
         table), chained after the head, with their outbox messages (store/history_append.py)."""
-        return append_history(DuckDBHistoryTable(self._con), [HistoryPart(changes, action, actor, cause)], at=at)
+        return append_history(SqlHistoryTable(self._con), [HistoryPart(changes, action, actor, cause)], at=at)
 
     def append_outbox(self, history_rows: pd.DataFrame | pa.Table) -> int:
         """Outbox messages for history rows written in this transaction (notify/outbox.py)."""
@@ -57,8 +57,8 @@ class DuckDBChange(EventTables, DeliveryTables, TrackingTables):
         return key_fields.holder_of(self._con, field, value, other_than)
 
 
-class DiagnosticChange(DuckDBChange):
-    """What the DuckDB store's `transaction()` yields (tests and diagnostics only; library code uses
+class DiagnosticChange(SqlChange):
+    """What a store's `transaction()` yields (tests and diagnostics only; library code uses
     `store.change`): the change object, and the connection's own methods (`execute`, `register`…) too."""
 
     def __getattr__(self, name: str) -> Any:

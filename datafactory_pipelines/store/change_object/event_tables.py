@@ -1,5 +1,5 @@
-"""The event feed's tables on DuckDB (events, and what the rules write: lead values, overrides, conflicts,
-contact flags), as methods of the change object (store/duckdb/change.py)."""
+"""The event feed's tables (events, and what the rules write: lead values, overrides, conflicts,
+contact flags), as methods of the change object (store/change_object/sql_change.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a change reads on DuckDB, looked up by key (never by reading the base), and the full pass's
+"""What a change reads, looked up by key (never by reading the base), and the full pass's
 one read of the base in columns."""
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ def _lead_ids(lead_ids: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"lead_id": pd.Series(list(lead_ids), dtype=object)})
 
 
-class DuckDBChangePath:
+def linkage_select(columns: list[str] | None) -> str:
+    """The select list of records r (joined to their imports i) as linkage and survivorship read them: `columns`
+    only (default: LINKAGE_RECORD_COLUMNS), "import_time" being when the record's import was saved."""
+    return ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
+                     for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+
+
+class ChangePath:
     path: Path
 
     def settle_after_full_pass(self) -> None:
@@ -139,8 +146,7 @@ class DuckDBChangePath:
                            columns: list[str] | None = None) -> pd.DataFrame:
         """Active records by id or by lead, with the columns linkage and survivorship read (`columns`: only
         these, "import_time" being when its import was saved; fewer columns, less of the base decompressed)."""
-        select = ", ".join("i.imported_at AS import_time" if c == "import_time" else f"r.{c}"
-                           for c in dict.fromkeys(columns or [*LINKAGE_RECORD_COLUMNS, "import_time"]))
+        select = linkage_select(columns)
         return self._query_with(
             f"SELECT {select} FROM records r JOIN imports i ON i.import_id = r.import_id "
             "WHERE r.retired_by IS NULL AND (r.record_id IN (SELECT record_id FROM wanted_records) "
@@ -154,17 +160,10 @@ class DuckDBChangePath:
 
 
     def leads_by_id(self, lead_ids: list[str], columns: list[str] | None = None) -> pd.DataFrame:
-        """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed)."""
+        """These leads' rows (`columns`: only these; fewer columns, less of the leads table decompressed).
+        How the rows are found is the backend's `_leads_by_id_sql` (DuckDB by rowid, PostgreSQL by index)."""
         select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
         return self._query_with(self._leads_by_id_sql(select), {"wanted": _lead_ids(lead_ids)})
-
-    @staticmethod
-    def _leads_by_id_sql(select: str) -> str:
-        """DuckDB: the rows are found by their lead_id alone, then only those rows' columns are read (by
-        rowid): at 400k leads, 19k leads' rows in 2/3 of the time of filtering every column's scan."""
-        return (f"SELECT {select} FROM leads WHERE rowid IN (SELECT rowid FROM leads "
-                "WHERE lead_id IN (SELECT lead_id FROM wanted)) ORDER BY lead_id")
-
 
     def leads_around(self, lead_ids: list[str]) -> pd.DataFrame:
         """These leads and every active lead sharing a primary mobile with one of them."""

@@ -1,4 +1,4 @@
-"""Writing a linkage + survivorship result (LeadChanges) on DuckDB: records' leads, the curated leads,
+"""Writing a linkage + survivorship result (LeadChanges): records' leads, the curated leads,
 link state, match links, conflicts, shared contacts, and the leads' history, in one transaction."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 log = logging.getLogger(__name__)
 
 
-class DuckDBLeadWrites:
+class LeadWrites:
     path: Path
 
     def apply_lead_changes(self, changes: LeadChanges) -> None:

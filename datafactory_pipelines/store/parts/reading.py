@@ -1,4 +1,4 @@
-"""Plain reads of the DuckDB store: leads, records, links, conflicts, overrides, history, snapshots."""
+"""Plain reads of the store: leads, records, links, conflicts, overrides, history, snapshots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datafactory_pipelines.store import shared_sql
-from datafactory_pipelines.store.duckdb.change_path import _lead_ids
+from datafactory_pipelines.store.parts.change_path import _lead_ids
 from datafactory_pipelines.store.schema import OVERRIDE_COLUMNS
 
 if TYPE_CHECKING:  # frames are imported where they are made: opening the store and a one-lead edit need none
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 log = logging.getLogger(__name__)
 
 
-class DuckDBReading:
+class Reading:
     path: Path
 
     def events_waiting_after(self, after_seq: int, status: str, limit: int) -> list[int]:

@@ -1,10 +1,11 @@
 """A long-lived writer for the event server: work items in batched transactions over one held connection.
 
-DuckDB allows one writing process per file. The writer thread holds a connection only while work keeps
-coming: it lets go after `idle_seconds` without work, and at once when another process (an import, a
-Dagster run) waits for the file or holds the store's writer lock (`store.exclusive`), which it takes for
-each batch. Items that arrive together are written in one transaction; each item's future is resolved only
-after its commit. An item is a function of the change object (store/change.py), never of a connection.
+Both backends use it. DuckDB allows one writing process per file, so the writer thread holds a connection
+only while work keeps coming: it lets go after `idle_seconds` without work, and at once when another process
+(an import, a Dagster run) waits for the file (`store.waiting_marker`) or holds the store's writer lock
+(`store.exclusive`), which it takes for each batch. Items that arrive together are written in one
+transaction; each item's future is resolved only after its commit. An item is a function of the change
+object (store/change.py), never of a connection.
 """
 
 from __future__ import annotations
@@ -20,26 +21,27 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from datafactory_pipelines.store.duckdb.change import DuckDBChange
+from datafactory_pipelines.store.change_object.sql_change import SqlChange
 from datafactory_pipelines.store.writer_lock import StoreBusyError, WriterLock
 
 if TYPE_CHECKING:
-    from datafactory_pipelines.store.duckdb.lead_store import DuckDBLeadStore
+    from datafactory_pipelines.store.duckdb.connections import DuckDBConnections
+    from datafactory_pipelines.store.postgres.connections import PgConnections
 
 MAX_BATCH = 500
 
 
 @dataclass
 class _Job:
-    work: Callable[[DuckDBChange], Any]
+    work: Callable[[SqlChange], Any]
     future: concurrent.futures.Future
 
 
 class BatchedWriter:
     """The server's one connection to the lead store, used by one thread, held only while it is busy."""
 
-    def __init__(self, store: DuckDBLeadStore, lock: WriterLock, purpose: str, idle_seconds: float,
-                 yield_seconds: float) -> None:
+    def __init__(self, store: DuckDBConnections | PgConnections, lock: WriterLock, purpose: str,
+                 idle_seconds: float, yield_seconds: float) -> None:
         self.store = store
         self.idle_seconds = idle_seconds
         self.yield_seconds = yield_seconds
@@ -51,7 +53,7 @@ class BatchedWriter:
         self.thread = threading.Thread(target=self._loop, name="lead-store-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, work: Callable[[DuckDBChange], Any]) -> concurrent.futures.Future:
+    def submit(self, work: Callable[[SqlChange], Any]) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self.jobs.put(_Job(work, future))
         return future
@@ -69,7 +71,7 @@ class BatchedWriter:
     def _run(self, con: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
         try:
             con.execute("BEGIN TRANSACTION")
-            change = DuckDBChange(con)
+            change = SqlChange(con)
             results = [job.work(change) for job in jobs]
             con.execute("COMMIT")
         except Exception:  # one bad job must not sink the others: run each on its own

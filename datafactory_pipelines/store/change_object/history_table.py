@@ -1,4 +1,4 @@
-"""The DuckDB half of the one history writer (store/history_append.py): read the head, insert the rows."""
+"""The table half of the one history writer (store/history_append.py): read the head, insert the rows."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import duckdb
 
 from datafactory_pipelines.history import HISTORY_COLUMNS
 from datafactory_pipelines.store import shared_sql
-from datafactory_pipelines.store.duckdb import outbox
+from datafactory_pipelines.store.change_object import outbox
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class DuckDBHistoryTable:
+class SqlHistoryTable:
     """`history_append.HistoryTable` over a connection inside its open transaction."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -1,4 +1,4 @@
-"""Imports on DuckDB: saving a file's records (and their link values), undoing an import, the link
+"""Imports: saving a file's records (and their link values), undoing an import, the link
 queue those changes feed, and the value counters kept on write."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 _SET_ON_SAVE = ("record_id", "import_id", "source_file", "imported_at", "lead_id", "retired_by", "first_lead_id")
 
 
-class DuckDBImports:
+class Imports:
     path: Path
 
     # -- imports -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The outbox's SQL on DuckDB: messages appended in the change's own transaction, and read for delivery.
+"""The outbox's SQL: messages appended in the change's own transaction, and read for delivery.
 
 What a message is (one per owned lead and transaction, its id, its masking) is told in notify/outbox.py;
 here is only how the rows are written and read. The hook is set-based (one aggregate and one insert), so

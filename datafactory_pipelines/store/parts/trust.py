@@ -1,4 +1,4 @@
-"""The store side of issue 19 ("trust under attack"), as one part of the DuckDB store: whole-table snapshots
+"""The store side of issue 19 ("trust under attack"), as one part of both stores: whole-table snapshots
 with every identifier checked against the catalog (backups), the restores log and taking a restore back,
 lead ids that come back with their records, and the imports a failed curation belonged to. The SQL lives in
 store/snapshot_sql.py, restores_sql.py, returning_sql.py and gate_sql.py.
@@ -11,14 +11,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from datafactory_pipelines.store import gate_sql, restores_sql, returning_sql, snapshot_sql
-from datafactory_pipelines.store.duckdb.change_path import _ids
+from datafactory_pipelines.store.parts.change_path import _ids
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class DuckDBTrust:
-    """Mixed into DuckDBLeadStore before the parts whose table_snapshot/load_snapshot it replaces."""
+class Trust:
+    """Mixed into both stores before the parts whose table_snapshot/load_snapshot it replaces."""
 
     def table_snapshot(self, tables: list[str]) -> dict[str, pd.DataFrame]:
         """Every named table, read in one transaction so they agree with each other (names checked, quoted)."""

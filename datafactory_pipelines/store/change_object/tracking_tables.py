@@ -1,4 +1,4 @@
-"""Tracking links and the store's small key-value table on DuckDB, as methods of the change object."""
+"""Tracking links and the store's small key-value table, as methods of the change object."""
 
 from __future__ import annotations
 

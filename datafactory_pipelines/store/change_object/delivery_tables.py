@@ -1,5 +1,6 @@
-"""The notification delivery queue's tables on DuckDB (outbox routing, deliveries, attempts, endpoints), as
-methods of the change object (store/duckdb/change.py). notify/delivery.py decides; this writes and reads."""
+"""The notification delivery queue's tables (outbox routing, deliveries, attempts, endpoints), as methods
+of the change object (store/change_object/sql_change.py). notify/delivery.py decides; this writes and
+reads."""
 
 from __future__ import annotations
 

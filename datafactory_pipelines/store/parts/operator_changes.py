@@ -1,4 +1,4 @@
-"""Operators' changes on DuckDB: edits, decisions, splits and revived merges, closed conflicts,
+"""Operators' changes: edits, decisions, splits and revived merges, closed conflicts,
 and filling a new store from a backup."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # frames are imported where they are made: opening the store 
 
 
 
-class DuckDBOperatorChanges:
+class OperatorChanges:
     path: Path
 
     def edit_fields(self, edits: list[tuple[str, str, str]], by: str, note: str, origin: str,

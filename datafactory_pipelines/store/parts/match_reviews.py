@@ -1,4 +1,4 @@
-"""The DuckDB store's side of possible matches (linkage/review.py): the middle band's pairs, people's
+"""The store's side of possible matches (linkage/review.py): the middle band's pairs, people's
 decisions, and what the decisions bind."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from datafactory_pipelines.store import shared_sql
-from datafactory_pipelines.store.duckdb.change_path import _lead_ids
+from datafactory_pipelines.store.parts.change_path import _lead_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +30,8 @@ _OPEN = """
     WHERE NOT EXISTS (SELECT 1 FROM match_decisions d WHERE d.id_l = m.id_l AND d.id_r = m.id_r)"""
 
 
-class DuckDBMatchReviews:
-    """Possible matches in the store (mixed into the DuckDB store; uses its connection helpers)."""
+class MatchReviews:
+    """Possible matches in the store (mixed into both stores; uses their connection helpers)."""
 
     def save_match_reviews(self, reviews: pd.DataFrame) -> int:
         """The band's pairs of a change, with their latest score (a pair scored again is replaced)."""
