@@ -42,7 +42,8 @@ class ChangePath:
     path: Path
 
     def settle_after_full_pass(self) -> None:
-        """Nothing on DuckDB: `bulk_writes` checkpoints, and DuckDB keeps no visibility state to set."""
+        """Nothing by default (DuckDB: `bulk_writes` checkpoints, and it keeps no visibility state to set);
+        PostgreSQL vacuums (PgChangePath)."""
 
     # -- linkage -----------------------------------------------------------------------------
     def active_records_arrow(self, columns: list[str]) -> pa.Table:
