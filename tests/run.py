@@ -1,11 +1,11 @@
 """The whole suite in shards of about equal time, side by side (tests/shards.py deals the tests out).
 
-    python -m tests.run [--shards N] [pytest options]      # N: default DATAFACTORY_TEST_SHARDS, else 2
+    python -m tests.run [--shards N] [pytest options]      # N: default DATAFACTORY_TEST_SHARDS, else 3
     pytest --shard 2/3 [pytest options]                    # one shard alone, as tests/run.py runs it
 
 Each shard is a plain pytest run that starts its own PostgreSQL when it holds PostgreSQL tests. Much of a
-test's time is spent waiting on servers and `datafactory` subprocesses, so the shards overlap well on two
-cores. Each line a shard prints comes out whole, prefixed with its shard ("[2/3] "); the exit code is the
+test's time is spent waiting on servers and `datafactory` subprocesses, so three shards overlap well on two
+cores (the PostgreSQL tests used about a third of a core's time over their wall time). Each line a shard prints comes out whole, prefixed with its shard ("[2/3] "); the exit code is the
 worst of the shards'. `--junitxml=PATH` gives each shard its own file, PATH with "-K" before the suffix.
 """
 
@@ -42,7 +42,7 @@ def _relay(process: subprocess.Popen, prefix: str, lock: threading.Lock, last: l
 
 
 def main(argv: list[str]) -> int:
-    shards = int(os.environ.get("DATAFACTORY_TEST_SHARDS", "2"))
+    shards = int(os.environ.get("DATAFACTORY_TEST_SHARDS", "3"))
     if argv[:1] == ["--shards"]:
         shards, argv = int(argv[1]), argv[2:]
     elif argv[:1] and argv[0].startswith("--shards="):
