@@ -35,7 +35,9 @@ def location_in(folder: Path) -> Path | str:
     with psycopg.connect(admin, autocommit=True) as con:
         if not con.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             # a copy of the migrated empty store (made once per server): no migrations per test
-            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"')
+            # FILE_COPY: the template's files copied as they are, instead of every block through the WAL
+            # (twice as fast on a server without fsync, and no WAL to write and recycle)
+            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}" STRATEGY FILE_COPY')
     return admin.rsplit("/", 1)[0] + "/" + name
 
 
@@ -58,6 +60,22 @@ def store_in(folder: Path) -> LeadStore:
     location = location_in(folder)
     return open_store(location, side_dir=Path(folder) / "leads.pg") if isinstance(location, str) \
         else open_store(location)
+
+
+def database_names(admin: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as con:
+        return {name for (name,) in con.execute("SELECT datname FROM pg_database")}
+
+
+def drop_databases(admin: str, names: set[str]) -> None:
+    """The databases dropped, whoever is still connected (a test's leftover sessions or processes)."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as con:
+        for name in sorted(names):
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def drop_database(admin: str, url: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -10,8 +11,9 @@ import pytest
 from hypothesis import settings
 
 from datafactory_pipelines.config import Paths
-from tests.backends import PG_ADMIN_ENV, location_in, make_template, store_in
+from tests.backends import PG_ADMIN_ENV, database_names, drop_databases, location_in, make_template, store_in
 from tests.postgres_server import THROWAWAY_SETTINGS, postgres_bin, postgres_server
+from tests.shards import deal, parse_shard, part_of
 
 
 def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "线索") -> Path:
@@ -38,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--backend", choices=["duckdb", "postgres", "both"],
                      default=os.environ.get("DATAFACTORY_TEST_BACKEND", "both"),
                      help="the lead store backends the two-backend tests run on (tests/backends.py)")
+    parser.addoption("--shard", default=None, metavar="K/N",
+                     help="run the K-th of N shards of about equal time (tests/shards.py; tests/run.py runs all N)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -54,12 +58,21 @@ POSTGRES_MODULES = {"test_change_path_sql", "test_dagster_postgres", "test_paral
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that needs PostgreSQL `postgres`: tests/run.py runs those and the rest in two processes."""
+    """Mark every test that needs PostgreSQL `postgres`; with --shard K/N keep the K-th shard's tests alone."""
+    parts = {}
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
         if on_postgres or item.module.__name__.rsplit(".", 1)[-1] in POSTGRES_MODULES:
             item.add_marker(pytest.mark.postgres)
+            on_postgres = True
+        parts[item] = part_of(item.path.name, on_postgres)
+    if config.getoption("shard"):
+        shard, shards = parse_shard(config.getoption("shard"))
+        placed = deal(Counter(parts.values()), shards)
+        kept = [item for item in items if placed[parts[item]] == shard]
+        config.hook.pytest_deselected(items=[item for item in items if placed[parts[item]] != shard])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +86,21 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory):
     with postgres_server(settings=THROWAWAY_SETTINGS) as url:
         make_template(url, tmp_path_factory.mktemp("pg-template"))
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _pg_databases_dropped_after_the_test(request: pytest.FixtureRequest):
+    """A test's databases on the session's PostgreSQL are dropped when it ends: nothing uses them again, and a
+    server that kept every test's copies grew to gigabytes that its teardown then spent minutes deleting."""
+    callspec = getattr(request.node, "callspec", None)
+    on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
+    if not on_postgres and "pg_admin_url" not in request.fixturenames:
+        yield
+        return
+    admin = request.getfixturevalue("pg_admin_url")
+    before = database_names(admin)
+    yield
+    drop_databases(admin, database_names(admin) - before)
 
 
 @pytest.fixture
