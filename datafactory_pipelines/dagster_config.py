@@ -102,18 +102,18 @@ def dagster_yaml(env: Mapping[str, str]) -> str:
                 "# time: a DuckDB file has a single writer.\n" + _LEAD_STORE_LIMIT.format(max_runs=""))
     runs = max_runs(env)
     if lead_store_on_postgres(env):
-        return (f"{MARKER} Dagster's runs, event logs and schedules are in PostgreSQL (dagster-postgres);\n"
-                f"# the run queue lets {runs} runs go at once (DATAFACTORY_MAX_RUNS). The lead store is on\n"
-                "# PostgreSQL too: its runs overlap and take turns on the store's writer lock only to write.\n"
-                + _storage(env)
-                + "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
-                + _NO_LEAD_STORE_LIMIT.format(max_runs=f"    max_concurrent_runs: {runs}\n"))
+        why = (". The lead store is on\n# PostgreSQL too: its runs overlap and take turns on the store's writer "
+               "lock only to write.\n")
+        limit = _NO_LEAD_STORE_LIMIT
+    else:
+        why = (", but runs that write the lead\n# store (tag datafactory/lead_store) go one at a time: a DuckDB "
+               "file has a single writer.\n")
+        limit = _LEAD_STORE_LIMIT
     return (f"{MARKER} Dagster's runs, event logs and schedules are in PostgreSQL (dagster-postgres);\n"
-            f"# the run queue lets {runs} runs go at once (DATAFACTORY_MAX_RUNS), but runs that write the lead\n"
-            "# store (tag datafactory/lead_store) go one at a time: a DuckDB file has a single writer.\n"
+            f"# the run queue lets {runs} runs go at once (DATAFACTORY_MAX_RUNS){why}"
             + _storage(env)
             + "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
-            + _LEAD_STORE_LIMIT.format(max_runs=f"    max_concurrent_runs: {runs}\n"))
+            + limit.format(max_runs=f"    max_concurrent_runs: {runs}\n"))
 
 
 def write_dagster_yaml(home: Path, env: Mapping[str, str]) -> Path:
