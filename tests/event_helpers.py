@@ -98,12 +98,17 @@ def running_server(store_path: Path, token: str | None, extra_env: dict[str, str
     try:
         yield base
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT, timeout=20)
+
+
+def stop_process(process: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Ask a server process to stop (`sig`); kill it if it has not ended within `timeout` seconds."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def store_with_leads(folder: Path):

@@ -31,6 +31,7 @@ from datafactory_pipelines.dagster_config import dagster_pg_url
 from datafactory_pipelines.pipeline import import_file, relink_and_curate
 from datafactory_pipelines.sample_data import HEADER_STYLES, generate_records
 from datafactory_pipelines.store import open_store
+from tests.event_helpers import stop_process
 from tests.store_compare import differing_leads, lead_keys, open_conflicts_by_records
 
 pytestmark = pytest.mark.slow
@@ -72,12 +73,7 @@ def daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGTERM, timeout=40)
 
 
 def import_runs(instance: dg.DagsterInstance) -> list[dg.RunRecord]:
